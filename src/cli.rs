@@ -1,0 +1,105 @@
+//! The command line, in Prometheus exporter conventions (`--web.listen-address`,
+//! `--poll.interval`...), and its translation into a validated configuration.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::config::{Config, ConfigError, FileConfig, Overrides};
+use crate::logging::LogFormat;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "wolkvox-exporter",
+    version,
+    about = "Prometheus exporter for Wolkvox per-agent transfer and conference metrics (agent_13)"
+)]
+pub struct Args {
+    /// YAML configuration file (one or many operations).
+    #[arg(long = "config.file", value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
+    /// Address to listen on; `:9798` means every interface.
+    #[arg(
+        long = "web.listen-address",
+        default_value = ":9798",
+        value_name = "ADDR"
+    )]
+    pub listen_address: String,
+    /// Path under which metrics are served.
+    #[arg(
+        long = "web.telemetry-path",
+        default_value = "/metrics",
+        value_name = "PATH"
+    )]
+    pub telemetry_path: String,
+    /// Web configuration file (TLS and basic auth, exporter-toolkit format).
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    pub web_config_file: Option<PathBuf>,
+    /// Log level: trace, debug, info, warn, error.
+    #[arg(long = "log.level", default_value = "info", value_name = "LEVEL")]
+    pub log_level: String,
+    /// Log format.
+    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+    pub log_format: LogFormat,
+    /// Poll interval (default 5m; shorter needs --poll.allow-fast).
+    #[arg(long = "poll.interval", value_name = "DURATION")]
+    pub poll_interval: Option<String>,
+    /// Trailing period re-read every cycle to catch late records (default 30m).
+    #[arg(long = "poll.overlap", value_name = "DURATION")]
+    pub poll_overlap: Option<String>,
+    /// The newest period not read yet (default 1m).
+    #[arg(long = "poll.delay", value_name = "DURATION")]
+    pub poll_delay: Option<String>,
+    /// How far back the first start reads (default 24h).
+    #[arg(long = "poll.catch-up", value_name = "DURATION")]
+    pub poll_catch_up: Option<String>,
+    /// Accept a poll interval under the API's 5m cadence.
+    #[arg(long = "poll.allow-fast")]
+    pub poll_allow_fast: bool,
+    /// Where the persisted state lives (default data/state.json).
+    #[arg(long = "state.path", value_name = "PATH")]
+    pub state_path: Option<PathBuf>,
+    /// Run against the built-in simulated operation; no credentials needed.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// The demo polls every 15 s unless told otherwise.
+pub const DEMO_INTERVAL: &str = "15s";
+pub const DEMO_STATE_PATH: &str = "data/demo-state.json";
+
+impl Args {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            interval: self
+                .poll_interval
+                .clone()
+                .or_else(|| self.demo.then(|| DEMO_INTERVAL.to_owned())),
+            overlap: self.poll_overlap.clone(),
+            delay: self.poll_delay.clone(),
+            catch_up: self.poll_catch_up.clone(),
+            allow_fast: self.poll_allow_fast || self.demo,
+            state_path: self
+                .state_path
+                .clone()
+                .or_else(|| self.demo.then(|| PathBuf::from(DEMO_STATE_PATH))),
+        }
+    }
+
+    /// Reads the file (if any) and builds the configuration. In demo mode the
+    /// operations come from the simulator, given as `demo_operation`.
+    pub fn config(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+        demo_operation: Option<crate::config::FileOperation>,
+    ) -> Result<Config, ConfigError> {
+        let mut file = match &self.config_file {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        if let Some(op) = demo_operation {
+            file.operations = vec![op];
+        }
+        Config::build(file, &self.overrides(), env)
+    }
+}

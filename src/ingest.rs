@@ -1,0 +1,400 @@
+//! Turns decoded records into counter and histogram updates, each record exactly once.
+//! Pure: no I/O, no clock; the poller hands it a page and the window it asked for.
+
+use chrono::NaiveDateTime;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::client::{Item, RawRecord};
+use crate::store::{Agent, Data, Histogram, OVERFLOW_AGENT};
+
+/// The API's record date format.
+pub const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+/// Longest agent id kept in a label; longer ids are cut (at a character boundary).
+pub const MAX_ID_BYTES: usize = 128;
+/// Longest agent name kept in a label.
+pub const MAX_NAME_BYTES: usize = 256;
+/// Durations above a year are not interactions but garbage.
+pub const MAX_DURATION_SECS: u64 = 366 * 24 * 3600;
+
+/// Why a record was rejected; index into `store::INVALID_REASONS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    BadTime = 0,
+    BadDate = 1,
+    MissingField = 2,
+    OutsideWindow = 3,
+}
+
+/// What one page did to the store.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub received: u64,
+    pub counted: u64,
+    pub duplicate: u64,
+    pub invalid: [u64; 4],
+    pub overflowed: u64,
+}
+
+/// `HH:MM:SS` (hours may exceed 24) to seconds.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let mut parts = text.trim().split(':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let num = |p: &str, max_len: usize| -> Option<u64> {
+        if p.is_empty() || p.len() > max_len || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        p.parse().ok()
+    };
+    let (h, m, s) = (num(h, 6)?, num(m, 2)?, num(s, 2)?);
+    if m > 59 || s > 59 {
+        return None;
+    }
+    let total = h * 3600 + m * 60 + s;
+    (total <= MAX_DURATION_SECS).then_some(total)
+}
+
+pub fn parse_date(text: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(text.trim(), DATE_FORMAT).ok()
+}
+
+/// Seconds since the epoch of a wall-clock time read as UTC: an ordering key only.
+pub fn local_secs(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp()
+}
+
+pub fn interaction_index(text: &str) -> usize {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("transfer") {
+        0
+    } else if t.eq_ignore_ascii_case("conference") {
+        1
+    } else {
+        2
+    }
+}
+
+/// Makes free text safe and bounded as a label value: control characters become
+/// spaces, and the text is cut at a character boundary.
+pub fn clean_label(text: &str, max_bytes: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_bytes));
+    for c in text.trim().chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if out.len() + c.len_utf8() > max_bytes {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn identity(r: &RawRecord) -> Option<u128> {
+    let mut h = Xxh3::new();
+    for field in [&r.conn_id, &r.agent_id, &r.type_interaction, &r.date] {
+        let f = field.as_deref()?.trim();
+        h.update(&(f.len() as u64).to_le_bytes());
+        h.update(f.as_bytes());
+    }
+    Some(h.digest128())
+}
+
+fn present<'r>(field: &'r Option<std::borrow::Cow<'_, str>>) -> Option<&'r str> {
+    field.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Ingests one page read for the local window `[ini, end]`.
+pub fn ingest(data: &mut Data, items: &[Item], ini: NaiveDateTime, end: NaiveDateTime) -> Outcome {
+    let mut out = Outcome {
+        received: items.len() as u64,
+        ..Outcome::default()
+    };
+    let (ini_s, end_s) = (local_secs(ini), local_secs(end));
+    for item in items {
+        let Item::Record(r) = item else {
+            out.invalid[Invalid::MissingField as usize] += 1;
+            continue;
+        };
+        match ingest_one(data, r, ini_s, end_s, &mut out) {
+            Ok(()) => {}
+            Err(reason) => out.invalid[reason as usize] += 1,
+        }
+    }
+    out
+}
+
+fn ingest_one(
+    data: &mut Data,
+    r: &RawRecord,
+    ini_s: i64,
+    end_s: i64,
+    out: &mut Outcome,
+) -> Result<(), Invalid> {
+    let (Some(agent_id), Some(_conn_id), Some(type_interaction), Some(date_text)) = (
+        present(&r.agent_id),
+        present(&r.conn_id),
+        present(&r.type_interaction),
+        r.date.as_deref(),
+    ) else {
+        return Err(Invalid::MissingField);
+    };
+    let (Some(time_text), Some(name)) = (r.time.as_deref(), r.agent_name.as_deref()) else {
+        return Err(Invalid::MissingField);
+    };
+    let key = identity(r).ok_or(Invalid::MissingField)?;
+    let date = parse_date(date_text);
+    // A record's identity is remembered even when it is rejected, so a re-read of the
+    // overlap neither counts it twice nor rejects it twice. It is pruned by its date,
+    // clamped into the window so garbage dates cannot pin memory.
+    let prune_date = date.map(local_secs).unwrap_or(ini_s).clamp(ini_s, end_s);
+    if data.seen.insert(key, prune_date).is_some() {
+        out.duplicate += 1;
+        return Ok(());
+    }
+    let date = date.ok_or(Invalid::BadDate)?;
+    let seconds = parse_duration(time_text).ok_or(Invalid::BadTime)?;
+    let date_s = local_secs(date);
+    if date_s < ini_s || date_s > end_s {
+        return Err(Invalid::OutsideWindow);
+    }
+
+    let bounds = data.bounds.clone();
+    let (agent, is_overflow) = if data.agents.contains_key(agent_id) {
+        (data.agents.get_mut(agent_id).expect("checked above"), false)
+    } else {
+        let id = clean_label(agent_id, MAX_ID_BYTES);
+        if id != OVERFLOW_AGENT
+            && (data.agents.contains_key(id.as_str()) || data.agents.len() < data.max_agents)
+        {
+            let agent = data
+                .agents
+                .entry(id.into_boxed_str())
+                .or_insert_with(|| Agent::new(&clean_label(name, MAX_NAME_BYTES), date_s));
+            (agent, false)
+        } else {
+            out.overflowed += 1;
+            data.overflow_records += 1;
+            (&mut data.overflow, true)
+        }
+    };
+    if !is_overflow && date_s >= agent.name_date {
+        if agent.name.as_ref() != name {
+            let cleaned = clean_label(name, MAX_NAME_BYTES);
+            if agent.name.as_ref() != cleaned {
+                agent.name = cleaned.into();
+            }
+        }
+        agent.name_date = date_s;
+    }
+    agent.series[interaction_index(type_interaction)]
+        .get_or_insert_with(|| Histogram::new(&bounds))
+        .observe(&bounds, seconds as f64);
+    out.counted += 1;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn rec(id: &str, conn: &str, kind: &str, date: &str, time: &str, name: &str) -> Item<'static> {
+        let s = |v: &str| Some(Cow::Owned(v.to_owned()));
+        Item::Record(RawRecord {
+            agent_name: s(name),
+            agent_id: s(id),
+            conn_id: s(conn),
+            date: s(date),
+            type_interaction: s(kind),
+            time: s(time),
+        })
+    }
+
+    fn window() -> (NaiveDateTime, NaiveDateTime) {
+        (
+            parse_date("2026-11-24 00:00:00").unwrap(),
+            parse_date("2026-11-24 23:59:59").unwrap(),
+        )
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("00:02:05"), Some(125));
+        assert_eq!(parse_duration("26:00:00"), Some(93600));
+        assert_eq!(parse_duration("8783:59:59"), Some(8783 * 3600 + 3599));
+        for bad in [
+            "",
+            "-1",
+            "1:2",
+            "00:60:00",
+            "00:00:60",
+            "a:b:c",
+            "1:2:3:4",
+            "99999:59:59",
+            " : : ",
+            "+1:00:00",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn each_record_counts_once_and_rejects_are_reasoned() {
+        let mut d = Data::new(&[60.0, 120.0], 10);
+        let (a, b) = window();
+        let page = vec![
+            rec(
+                "1",
+                "c1",
+                "transfer",
+                "2026-11-24 10:00:00",
+                "00:00:30",
+                "Ana",
+            ),
+            rec(
+                "1",
+                "c2",
+                "conference",
+                "2026-11-24 10:05:00",
+                "00:01:30",
+                "Ana",
+            ),
+            rec(
+                "2",
+                "c3",
+                "TRANSFER",
+                "2026-11-24 10:06:00",
+                "00:05:00",
+                "Bo",
+            ),
+            rec("2", "c4", "parked", "2026-11-24 10:07:00", "00:00:10", "Bo"),
+            rec("2", "c5", "transfer", "2026-11-24 10:07:00", "1:2", "Bo"),
+            rec("2", "c6", "transfer", "24/11/2026", "00:00:01", "Bo"),
+            rec(
+                "2",
+                "c7",
+                "transfer",
+                "2026-11-25 00:00:00",
+                "00:00:01",
+                "Bo",
+            ),
+            rec(
+                "",
+                "c8",
+                "transfer",
+                "2026-11-24 10:07:00",
+                "00:00:01",
+                "Bo",
+            ),
+            Item::NotAnObject,
+        ];
+        let out = ingest(&mut d, &page, a, b);
+        assert_eq!(out.received, 9);
+        assert_eq!(out.counted, 4);
+        assert_eq!(out.invalid, [1, 1, 2, 1]);
+        let ana = &d.agents["1"];
+        assert_eq!(ana.series[0].as_ref().unwrap().buckets, vec![1, 0, 0]);
+        assert_eq!(ana.series[1].as_ref().unwrap().sum, 90.0);
+        let bo = &d.agents["2"];
+        assert_eq!(bo.series[0].as_ref().unwrap().buckets, vec![0, 0, 1]);
+        assert_eq!(bo.series[2].as_ref().unwrap().count, 1);
+
+        // The same page again: everything already seen, nothing counted or rejected twice.
+        let again = ingest(&mut d, &page, a, b);
+        assert_eq!(again.counted, 0);
+        assert_eq!(again.duplicate, 7);
+        assert_eq!(again.invalid, [0, 0, 2, 0]);
+        assert_eq!(d.agents["1"].series[0].as_ref().unwrap().count, 1);
+    }
+
+    #[test]
+    fn newest_name_wins_and_is_cleaned() {
+        let mut d = Data::new(&[60.0], 10);
+        let (a, b) = window();
+        let page = vec![
+            rec(
+                "1",
+                "c2",
+                "transfer",
+                "2026-11-24 11:00:00",
+                "00:00:30",
+                "Ana María\nR.",
+            ),
+            rec(
+                "1",
+                "c1",
+                "transfer",
+                "2026-11-24 10:00:00",
+                "00:00:30",
+                "Old Name",
+            ),
+        ];
+        ingest(&mut d, &page, a, b);
+        assert_eq!(d.agents["1"].name.as_ref(), "Ana María R.");
+        let long = "é".repeat(1_000_000);
+        ingest(
+            &mut d,
+            &[rec(
+                "2",
+                "c3",
+                "transfer",
+                "2026-11-24 11:00:00",
+                "00:00:30",
+                &long,
+            )],
+            a,
+            b,
+        );
+        assert!(d.agents["2"].name.len() <= MAX_NAME_BYTES);
+    }
+
+    #[test]
+    fn agents_past_the_limit_overflow_but_totals_hold() {
+        let mut d = Data::new(&[60.0], 2);
+        let (a, b) = window();
+        let page: Vec<_> = (0..5)
+            .map(|i| {
+                rec(
+                    &i.to_string(),
+                    &format!("c{i}"),
+                    "transfer",
+                    "2026-11-24 10:00:00",
+                    "00:00:30",
+                    "x",
+                )
+            })
+            .collect();
+        let out = ingest(&mut d, &page, a, b);
+        assert_eq!(out.counted, 5);
+        assert_eq!(out.overflowed, 3);
+        assert_eq!(d.agents.len(), 2);
+        assert_eq!(d.overflow.series[0].as_ref().unwrap().count, 3);
+    }
+
+    #[test]
+    fn pruning_forgets_only_old_identities() {
+        let mut d = Data::new(&[60.0], 10);
+        let (a, b) = window();
+        let r1 = rec(
+            "1",
+            "c1",
+            "transfer",
+            "2026-11-24 10:00:00",
+            "00:00:30",
+            "A",
+        );
+        let r2 = rec(
+            "1",
+            "c2",
+            "transfer",
+            "2026-11-24 12:00:00",
+            "00:00:30",
+            "A",
+        );
+        ingest(&mut d, &[r1, r2.clone()], a, b);
+        d.prune(local_secs(parse_date("2026-11-24 11:00:00").unwrap()));
+        assert_eq!(d.seen.len(), 1);
+        assert_eq!(ingest(&mut d, &[r2], a, b).duplicate, 1);
+    }
+}

@@ -1,0 +1,159 @@
+//! Log set-up: `--log.level` and `--log.format=logfmt|json`, as Prometheus exporters do.
+//! The level applies to the exporter's own logs; libraries log warnings and errors
+//! only, unless the level is a full filter directive (it contains `=`).
+
+use std::fmt;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+pub fn filter(level: &str) -> Result<EnvFilter, String> {
+    let directive = if level.contains('=') {
+        level.to_owned()
+    } else {
+        match level {
+            "trace" | "debug" | "info" | "warn" | "error" => {
+                format!("warn,wolkvox_exporter={level},wolkvox_exporter::demo=warn")
+            }
+            other => {
+                return Err(format!(
+                    "--log.level: unknown level {other:?} (trace, debug, info, warn, error)"
+                ))
+            }
+        }
+    };
+    EnvFilter::try_new(&directive).map_err(|e| format!("--log.level: {e}"))
+}
+
+/// Installs the global subscriber writing to stderr.
+pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
+    let filter = filter(level)?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
+    };
+    result.map_err(|e| e.to_string())
+}
+
+/// `ts=... level=info target=... msg="..." key=value` lines.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Logfmt;
+
+impl<S, N> FormatEvent<S, N> for Logfmt
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        write!(
+            w,
+            "ts={} level={} target={}",
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            meta.level().as_str().to_lowercase(),
+            meta.target()
+        )?;
+        let mut v = LogfmtVisitor {
+            out: String::new(),
+            msg: None,
+        };
+        event.record(&mut v);
+        if let Some(msg) = v.msg {
+            w.write_str(" msg=")?;
+            w.write_str(&quote(&msg))?;
+        }
+        w.write_str(&v.out)?;
+        writeln!(w)
+    }
+}
+
+struct LogfmtVisitor {
+    out: String,
+    msg: Option<String>,
+}
+
+impl Visit for LogfmtVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push(field, value.to_owned());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.push(field, format!("{value:?}"));
+    }
+}
+
+impl LogfmtVisitor {
+    fn push(&mut self, field: &Field, value: String) {
+        if field.name() == "message" {
+            self.msg = Some(value);
+        } else {
+            self.out.push(' ');
+            self.out.push_str(field.name());
+            self.out.push('=');
+            self.out.push_str(&quote(&value));
+        }
+    }
+}
+
+/// Quotes a logfmt value when it needs it.
+pub fn quote(v: &str) -> String {
+    let plain = !v.is_empty()
+        && v.chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && c != '"' && c != '=' && c != '\\');
+    if plain {
+        return v.to_owned();
+    }
+    let mut s = String::with_capacity(v.len() + 2);
+    s.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            c if c.is_control() => s.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("listening"), "listening");
+        assert_eq!(quote("127.0.0.1:9798"), "127.0.0.1:9798");
+        assert_eq!(quote("a b"), "\"a b\"");
+        assert_eq!(quote(""), "\"\"");
+        assert_eq!(quote("x=\"y\"\n"), "\"x=\\\"y\\\"\\n\"");
+    }
+
+    #[test]
+    fn levels() {
+        assert!(filter("debug").is_ok());
+        assert!(filter("wolkvox_exporter=trace").is_ok());
+        assert!(filter("loud").unwrap_err().starts_with("--log.level"));
+    }
+}

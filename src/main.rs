@@ -1,0 +1,50 @@
+//! The `wolkvox-exporter` binary: parses flags, sets up logging, calls the library.
+
+use anyhow::Context;
+use clap::Parser;
+use wolkvox_exporter::{app, cli::Args, config::FileOperation, demo, logging, server};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Err(e) = logging::init(&args.log_level, args.log_format) {
+        eprintln!("wolkvox-exporter: {e}");
+        std::process::exit(2);
+    }
+    let demo_operation = if args.demo {
+        let sim = demo::simulator::SimConfig::demo(chrono::Utc::now());
+        let handle = demo::start(sim, std::future::pending())
+            .await
+            .context("starting the demo's simulated Wolkvox")?;
+        tracing::info!(base_url = %handle.base_url, "demo mode: polling a simulated operation");
+        Some(FileOperation {
+            name: Some("demo".into()),
+            base_url: Some(handle.base_url.clone()),
+            token: Some(handle.token.clone()),
+            licenses: Some(100),
+            ..FileOperation::default()
+        })
+    } else {
+        None
+    };
+    let config = match args.config(|k| std::env::var(k).ok(), demo_operation) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration");
+            eprintln!("wolkvox-exporter: invalid configuration: {e}");
+            std::process::exit(2);
+        }
+    };
+    let listener = server::bind(&args.listen_address)
+        .await
+        .with_context(|| format!("listening on {}", args.listen_address))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        operations = config.operations.len(),
+        version = wolkvox_exporter::metrics::VERSION,
+        "listening"
+    );
+    let mut options = app::Options::new(config);
+    options.telemetry_path = args.telemetry_path.clone();
+    app::run(options, listener, app::signal()).await
+}

@@ -1,0 +1,293 @@
+//! The HTTP server: `/metrics`, `/-/healthy`, `/-/ready` and a landing page, with a cap
+//! on connections, a header read timeout and a bounded response time.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+use crate::metrics::{Format, Renderer, VERSION};
+use crate::store::Store;
+
+/// Limits that keep slow or idle clients from exhausting the server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 512,
+            header_read_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the handlers read.
+#[derive(Debug)]
+pub struct Site {
+    pub telemetry_path: String,
+    pub store: Arc<Store>,
+    pub renderer: Renderer,
+    pub ready: AtomicBool,
+}
+
+/// Binds a Prometheus-style listen address; `:9798` means every interface.
+pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
+    if let Some(port) = address.strip_prefix(':') {
+        match TcpListener::bind(format!("[::]:{port}")).await {
+            Ok(l) => Ok(l),
+            Err(_) => TcpListener::bind(format!("0.0.0.0:{port}")).await,
+        }
+    } else {
+        TcpListener::bind(address).await
+    }
+}
+
+/// Serves until `shutdown` resolves; open connections get a short grace period.
+pub async fn serve(
+    listener: TcpListener,
+    site: Arc<Site>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let site = site.clone();
+        let limits = limits.clone();
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let svc = hyper::service::service_fn(move |req| {
+                let site = site.clone();
+                let timeout = limits.response_timeout;
+                async move {
+                    Ok::<_, Infallible>(
+                        match tokio::time::timeout(timeout, async { handle(&site, &req) }).await {
+                            Ok(r) => r,
+                            Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "response timed out\n"),
+                        },
+                    )
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => log_conn_error(r, peer),
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+                }
+            }
+        });
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    connections.abort_all();
+}
+
+fn log_conn_error(r: Result<(), hyper::Error>, peer: SocketAddr) {
+    if let Err(e) = r {
+        if !e.is_incomplete_message() {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn handle(site: &Site, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let path = req.uri().path();
+    if path == site.telemetry_path {
+        return metrics(site, req);
+    }
+    match path {
+        "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
+        "/-/ready" if site.ready.load(Ordering::Acquire) => text(StatusCode::OK, "Ready\n"),
+        "/-/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "Not ready\n"),
+        "/" => landing(site),
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+fn header_str<'a>(req: &'a Request<Incoming>, name: header::HeaderName) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whether an `Accept-Encoding` header accepts gzip (and does not refuse it with q=0).
+pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    accept_encoding.is_some_and(|v| {
+        v.split(',').any(|part| {
+            let mut it = part.split(';');
+            let coding = it.next().unwrap_or("").trim();
+            let refused = it.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+    })
+}
+
+fn metrics(site: &Site, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let format = Format::negotiate(header_str(req, header::ACCEPT));
+    let gzip = accepts_gzip(header_str(req, header::ACCEPT_ENCODING));
+    let body = site.renderer.get(format, gzip);
+    let mut r = Response::new(Full::new(body));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    r
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn landing(site: &Site) -> Response<Full<Bytes>> {
+    let mut rows = String::new();
+    for i in 0..site.store.len() {
+        let op = site.store.read(i);
+        let watermark = op.cursor.map_or("not yet".to_owned(), |c| {
+            c.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+        });
+        let last = op.health.last_success.map_or("never".to_owned(), |c| {
+            c.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+        });
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td></tr>\n",
+            escape_html(&op.name),
+            if op.health.up { "up" } else { "down" },
+            watermark,
+            last,
+            op.daily.used,
+            op.daily_limit,
+            op.data.agents.len(),
+            escape_html(op.health.last_error.as_deref().unwrap_or("")),
+        ));
+    }
+    let page = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Wolkvox exporter</title></head>\n<body>\n\
+         <h1>Wolkvox exporter</h1>\n<p>Version {VERSION}. Per-agent transfer and conference metrics from the Wolkvox agent_13 report.</p>\n\
+         <p><a href=\"{path}\">Metrics</a> &middot; <a href=\"/-/healthy\">Health</a> &middot; <a href=\"/-/ready\">Readiness</a></p>\n\
+         <table border=\"1\" cellpadding=\"4\">\n<tr><th>Operation</th><th>Status</th><th>Watermark</th><th>Last success</th><th>Requests today / limit</th><th>Agents</th><th>Last error</th></tr>\n{rows}</table>\n</body></html>\n",
+        path = escape_html(&site.telemetry_path),
+    );
+    let mut r = Response::new(Full::new(Bytes::from(page)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_negotiation() {
+        assert!(accepts_gzip(Some("gzip")));
+        assert!(accepts_gzip(Some("deflate, gzip;q=0.8")));
+        assert!(accepts_gzip(Some("*")));
+        assert!(!accepts_gzip(Some("gzip;q=0")));
+        assert!(!accepts_gzip(Some("identity")));
+        assert!(!accepts_gzip(None));
+    }
+
+    #[test]
+    fn format_negotiation() {
+        assert_eq!(
+            Format::negotiate(Some(
+                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+            )),
+            Format::OpenMetrics
+        );
+        assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);
+        assert_eq!(Format::negotiate(None), Format::Text);
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html("<a href=\"x\">&</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+        );
+    }
+}
