@@ -164,7 +164,7 @@ fn handle(site: &Site, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     }
 }
 
-fn header_str<'a>(req: &'a Request<Incoming>, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

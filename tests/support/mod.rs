@@ -6,4 +6,5 @@ pub mod exporter;
 pub mod exposition;
 pub mod fake_wolkvox;
 pub mod http;
+pub mod inproc;
 pub mod prometheus;

@@ -1,0 +1,388 @@
+//! End to end against the fake Wolkvox: three operations, two days of history with a
+//! window above the record cap, late records and injected faults; restarts; a corrupt
+//! state file; an invalid token. Every comparison is exact against ground truth.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use support::fake_wolkvox::{FakeConfig, FakeWolkvox, Fault};
+use support::inproc::{assert_exact, config, config_yaml, total, InProc, Op};
+use wolkvox_exporter::config::defaults::BUCKETS;
+use wolkvox_exporter::demo::simulator::{Burst, SimConfig};
+
+fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp() / 60 * 60, 0).unwrap()
+}
+
+fn sim(
+    seed: u64,
+    agents: usize,
+    base: u64,
+    tz: chrono_tz::Tz,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> SimConfig {
+    let mut s = SimConfig::bounded(start, end);
+    s.seed = seed;
+    s.agents = agents;
+    s.agent_id_base = base;
+    s.timezone = tz;
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
+    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let start = end - chrono::Duration::days(2);
+
+    // Operation A: 100 agents, one 5-minute window holding 65,000 extra records.
+    let mut a = sim(11, 100, 1001, chrono_tz::America::Bogota, start, end);
+    a.bursts = vec![Burst {
+        start: start + chrono::Duration::hours(30),
+        duration: chrono::Duration::minutes(5),
+        records: 65_000,
+    }];
+    // Late records: hidden until the fake's clock moves on, inside the overlap.
+    a.late_fraction = 0.2;
+    a.late_by = (Duration::from_secs(60), Duration::from_secs(600));
+    let mut fa = FakeConfig::new(a);
+    fa.clock = Some(end);
+    let fake_a = FakeWolkvox::start(fa);
+
+    // Operation B: 60 agents in Mexico City, `code` as a string, some faults.
+    let mut fb = FakeConfig::new(sim(
+        22,
+        60,
+        5001,
+        chrono_tz::America::Mexico_City,
+        start,
+        end,
+    ));
+    fb.code_as_string = true;
+    fb.fault_probability = 0.15;
+    let fake_b = FakeWolkvox::start(fb);
+
+    // Operation C: 40 agents, 30% of requests fail in every way the fake knows.
+    let mut fc = FakeConfig::new(sim(33, 40, 9001, chrono_tz::America::Bogota, start, end));
+    fc.fault_probability = 0.3;
+    fc.fault_kinds = Fault::ALL.to_vec();
+    fc.fault_kinds.push(Fault::Simultaneous);
+    fc.timeout_delay = Duration::from_secs(3);
+    let fake_c = FakeWolkvox::start(fc);
+
+    let truths = [fake_a.truth(), fake_b.truth(), fake_c.truth()];
+    let all: u64 = truths.iter().map(|t| t.total()).sum();
+    assert!(all > 100_000, "history holds {all} records");
+    let agents: usize = truths
+        .iter()
+        .map(|t| {
+            t.series
+                .keys()
+                .map(|k| &k.0)
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        })
+        .sum();
+    assert!(agents >= 190, "{agents} agents");
+    let hidden = fake_a
+        .simulator()
+        .records_between(start, end)
+        .iter()
+        .filter(|r| r.visible_at > end)
+        .count() as u64;
+    assert!(hidden > 0, "some records must arrive late");
+
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config_yaml(
+        &[
+            Op {
+                name: "bogota",
+                fake: &fake_a,
+                timezone: "America/Bogota",
+            },
+            Op {
+                name: "mexico",
+                fake: &fake_b,
+                timezone: "America/Mexico_City",
+            },
+            Op {
+                name: "flaky",
+                fake: &fake_c,
+                timezone: "America/Bogota",
+            },
+        ],
+        "50h",
+        &dir.path().join("state.json"),
+        "",
+    );
+    let exporter = InProc::start(config(&yaml)).await;
+
+    // First the visible records, with the late ones still missing.
+    let expect_a = truths[0].total() - hidden;
+    exporter
+        .wait_for(
+            "operation A without its late records",
+            Duration::from_secs(180),
+            |m| total(m, "bogota") == expect_a,
+        )
+        .await;
+    // Then the late records appear and the overlap re-read picks them up.
+    fake_a.set_clock(None);
+    let names = ["bogota", "mexico", "flaky"];
+    let m = exporter
+        .wait_for("every operation complete", Duration::from_secs(180), |m| {
+            names
+                .iter()
+                .zip(&truths)
+                .all(|(n, t)| total(m, n) >= t.total())
+                && names
+                    .iter()
+                    .all(|n| m.get("wolkvox_up", &[("operation", n)]) == Some(1.0))
+        })
+        .await;
+    for (name, truth) in names.iter().zip(&truths) {
+        assert_exact(&m, name, truth, &BUCKETS);
+        let watermark = m
+            .get(
+                "wolkvox_ingested_until_timestamp_seconds",
+                &[("operation", name)],
+            )
+            .unwrap();
+        assert!(
+            watermark >= end.timestamp() as f64,
+            "{name} watermark {watermark}"
+        );
+    }
+    assert!(
+        m.get("wolkvox_window_splits_total", &[("operation", "bogota")])
+            .unwrap()
+            >= 1.0
+    );
+    assert!(
+        m.get(
+            "wolkvox_records_duplicate_total",
+            &[("operation", "bogota")]
+        )
+        .unwrap()
+            > 0.0
+    );
+    let flaky_errors = m.sum(
+        "wolkvox_api_request_errors_total",
+        &[("operation", "flaky")],
+    );
+    assert!(flaky_errors > 0.0, "faults were injected and counted");
+    // The newest name of every agent is on the info metric.
+    for (id, name) in fake_a.latest_names() {
+        assert_eq!(
+            m.get(
+                "wolkvox_agent_info",
+                &[
+                    ("operation", "bogota"),
+                    ("agent_id", &id),
+                    ("agent_name", &name)
+                ]
+            ),
+            Some(1.0),
+            "name of {id}"
+        );
+    }
+
+    // Within the API's limits, always.
+    for fake in [&fake_a, &fake_b, &fake_c] {
+        assert_eq!(fake.concurrent_violations(), 0);
+        assert!(
+            fake.max_range_seconds() <= 31 * 86400,
+            "{}",
+            fake.max_range_seconds()
+        );
+    }
+    exporter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_mid_catch_up_then_restart_is_exact() {
+    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let start = end - chrono::Duration::days(70);
+    let mut s = sim(5, 8, 1001, chrono_tz::America::Bogota, start, end);
+    s.peak_per_agent_hour = 2.0;
+    let mut fc = FakeConfig::new(s);
+    // Slow answers, so the stop lands in the middle of the three 31-day windows.
+    fc.latency = Duration::from_millis(700);
+    let fake = FakeWolkvox::start(fc);
+    let truth = fake.truth();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let yaml = config_yaml(
+        &[Op {
+            name: "op",
+            fake: &fake,
+            timezone: "America/Bogota",
+        }],
+        "71d",
+        &state,
+        "",
+    );
+
+    let first = InProc::start(config(&yaml)).await;
+    let m = first
+        .wait_for("the first window read", Duration::from_secs(30), |m| {
+            total(m, "op") > 0
+        })
+        .await;
+    assert!(total(&m, "op") < truth.total(), "stopped in the middle");
+    first.stop().await;
+    assert!(state.exists(), "state saved at shutdown");
+
+    let second = InProc::start(config(&yaml)).await;
+    let m = second
+        .wait_for("catch-up complete", Duration::from_secs(60), |m| {
+            m.get(
+                "wolkvox_ingested_until_timestamp_seconds",
+                &[("operation", "op")],
+            )
+            .unwrap_or(0.0)
+                > end.timestamp() as f64
+        })
+        .await;
+    assert_exact(&m, "op", &truth, &BUCKETS);
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_state_is_moved_aside_and_counting_starts_over() {
+    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(6), end));
+    let truth = fake.truth();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::write(
+        &state,
+        b"{\"version\":1,\"operations\":{\"op\":{\"cursor\":12",
+    )
+    .unwrap();
+    let yaml = config_yaml(
+        &[Op {
+            name: "op",
+            fake: &fake,
+            timezone: "America/Bogota",
+        }],
+        "24h",
+        &state,
+        "",
+    );
+    let exporter = InProc::start(config(&yaml)).await;
+    let m = exporter
+        .wait_for("catch-up", Duration::from_secs(30), |m| {
+            total(m, "op") >= truth.total()
+        })
+        .await;
+    assert_exact(&m, "op", &truth, &BUCKETS);
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("state.json.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    exporter.stop().await;
+    // The new state is readable.
+    let text = std::fs::read_to_string(&state).unwrap();
+    let _: serde_json::Value = serde_json::from_str(&text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_token_marks_its_operation_down_and_the_others_go_on() {
+    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let good = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(6), end));
+    let mut bad_cfg = FakeConfig::bounded(end - chrono::Duration::hours(6), end);
+    bad_cfg.invalid_token = true;
+    let bad = FakeWolkvox::start(bad_cfg);
+    let truth = good.truth();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config_yaml(
+        &[
+            Op {
+                name: "good",
+                fake: &good,
+                timezone: "America/Bogota",
+            },
+            Op {
+                name: "bad",
+                fake: &bad,
+                timezone: "America/Bogota",
+            },
+        ],
+        "24h",
+        &dir.path().join("state.json"),
+        "",
+    );
+    let exporter = InProc::start(config(&yaml)).await;
+    let invalid = |m: &support::exposition::Exposition| {
+        m.get(
+            "wolkvox_api_request_errors_total",
+            &[("operation", "bad"), ("reason", "invalid_token")],
+        )
+        .unwrap_or(0.0)
+    };
+    let m = exporter
+        .wait_for("the bad token refused", Duration::from_secs(30), |m| {
+            invalid(m) >= 1.0 && total(m, "good") >= truth.total()
+        })
+        .await;
+    let first = invalid(&m);
+    assert_eq!(m.get("wolkvox_up", &[("operation", "bad")]), Some(0.0));
+    assert_eq!(m.get("wolkvox_up", &[("operation", "good")]), Some(1.0));
+    assert_exact(&m, "good", &truth, &BUCKETS);
+    // A configuration error is retried slowly, but it is retried and counted.
+    let m = exporter
+        .wait_for("the refusal counted again", Duration::from_secs(30), |m| {
+            invalid(m) > first
+        })
+        .await;
+    assert_eq!(m.get("wolkvox_up", &[("operation", "bad")]), Some(0.0));
+    let (_, landing) = exporter.get("/").await;
+    assert!(
+        landing.contains("bad") && landing.contains("down"),
+        "{landing}"
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_answer_stops_requests_for_the_day() {
+    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let mut cfg = FakeConfig::bounded(end - chrono::Duration::hours(2), end);
+    cfg.daily_limit = Some(3);
+    let fake = FakeWolkvox::start(cfg);
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config_yaml(
+        &[Op {
+            name: "op",
+            fake: &fake,
+            timezone: "America/Bogota",
+        }],
+        "24h",
+        &dir.path().join("s.json"),
+        "",
+    );
+    let exporter = InProc::start(config(&yaml)).await;
+    let m = exporter
+        .wait_for("the quota answer", Duration::from_secs(30), |m| {
+            m.get(
+                "wolkvox_api_request_errors_total",
+                &[("operation", "op"), ("reason", "quota_exceeded")],
+            ) == Some(1.0)
+        })
+        .await;
+    assert_eq!(m.get("wolkvox_up", &[("operation", "op")]), Some(0.0));
+    let requests = fake.requests();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        fake.requests(),
+        requests,
+        "no request after the quota answer"
+    );
+    exporter.stop().await;
+}
