@@ -16,6 +16,7 @@ use crate::poller::{Clock, Poller, Saver, SystemClock};
 use crate::server::{self, Site};
 use crate::state::{self, Loaded};
 use crate::store::{DailyUse, Data, Health, Operation, Store};
+use crate::web::{LoadedWebConfig, WebConfigHandle};
 
 /// How long pollers get to stop before the state is saved regardless.
 const STOP_GRACE: Duration = Duration::from_secs(6);
@@ -26,6 +27,7 @@ pub struct Options {
     pub config: Config,
     pub telemetry_path: String,
     pub server_limits: server::Limits,
+    pub web: WebConfigHandle,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -35,6 +37,7 @@ impl Options {
             config,
             telemetry_path: "/metrics".to_owned(),
             server_limits: server::Limits::default(),
+            web: WebConfigHandle::fixed(LoadedWebConfig::disabled()),
             clock: Arc::new(SystemClock),
         }
     }
@@ -106,6 +109,7 @@ pub async fn run(
         config,
         telemetry_path,
         server_limits,
+        web,
         clock,
     } = options;
     let store = {
@@ -128,6 +132,7 @@ pub async fn run(
             listener,
             site.clone(),
             server_limits,
+            web,
             async move {
                 let _ = stop.changed().await;
             },

@@ -478,12 +478,14 @@ fn validate_operation(
             ))
         }
     };
-    let name = match raw.name {
-        Some(n) => n,
-        None => raw
-            .server
-            .clone()
-            .ok_or_else(|| invalid(key("name"), "missing (required when base_url is used)"))?,
+    // The label defaults to the server code, or to the base URL's host.
+    let name = match (raw.name, &raw.server) {
+        (Some(n), _) => n,
+        (None, Some(server)) => server.trim().to_owned(),
+        (None, None) => reqwest::Url::parse(&base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default(),
     };
     if name.is_empty()
         || name.len() > 64

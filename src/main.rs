@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use wolkvox_exporter::{app, cli::Args, config::FileOperation, demo, logging, server};
+use wolkvox_exporter::{app, cli::Args, config::FileOperation, demo, logging, server, web};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -35,6 +35,17 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
+    let web = match &args.web_config_file {
+        Some(path) => match web::WebConfig::load(path) {
+            Ok(loaded) => web::WebConfigWatcher::start(path.clone(), loaded),
+            Err(e) => {
+                tracing::error!(error = %e, "invalid web configuration");
+                eprintln!("wolkvox-exporter: invalid web configuration: {e}");
+                std::process::exit(2);
+            }
+        },
+        None => web::WebConfigHandle::fixed(web::LoadedWebConfig::disabled()),
+    };
     let listener = server::bind(&args.listen_address)
         .await
         .with_context(|| format!("listening on {}", args.listen_address))?;
@@ -46,5 +57,6 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut options = app::Options::new(config);
     options.telemetry_path = args.telemetry_path.clone();
+    options.web = web;
     app::run(options, listener, app::signal()).await
 }

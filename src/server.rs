@@ -19,6 +19,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::metrics::{Format, Renderer, VERSION};
 use crate::store::Store;
+use crate::web::{unauthorized_response, AuthResult, WebConfigHandle};
 
 /// Limits that keep slow or idle clients from exhausting the server.
 #[derive(Debug, Clone)]
@@ -60,10 +61,13 @@ pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
 }
 
 /// Serves until `shutdown` resolves; open connections get a short grace period.
+/// TLS and basic auth come from the current web configuration: TLS settings per
+/// connection, authentication per request, so a reload reaches open connections.
 pub async fn serve(
     listener: TcpListener,
     site: Arc<Site>,
     limits: Limits,
+    web: WebConfigHandle,
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -89,31 +93,51 @@ pub async fn serve(
         while connections.try_join_next().is_some() {}
         let site = site.clone();
         let limits = limits.clone();
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
+        let web = web.clone();
         connections.spawn(async move {
             let _permit = permit;
-            let svc = hyper::service::service_fn(move |req| {
-                let site = site.clone();
-                let timeout = limits.response_timeout;
-                async move {
-                    Ok::<_, Infallible>(
-                        match tokio::time::timeout(timeout, async { handle(&site, &req) }).await {
+            let tls = web.current().tls_acceptor().cloned();
+            let svc = {
+                let limits = limits.clone();
+                hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let site = site.clone();
+                    let config = web.current();
+                    let timeout = limits.response_timeout;
+                    async move {
+                        let auth = config
+                            .clone()
+                            .authorize(req.headers().get(header::AUTHORIZATION).cloned())
+                            .await;
+                        if let AuthResult::Denied(why) = auth {
+                            tracing::debug!(%peer, reason = why.as_str(), "unauthorized request");
+                            return Ok::<_, Infallible>(unauthorized_response());
+                        }
+                        let mut resp = match tokio::time::timeout(timeout, async {
+                            handle(&site, &req)
+                        })
+                        .await
+                        {
                             Ok(r) => r,
                             Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "response timed out\n"),
-                        },
-                    )
-                }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => log_conn_error(r, peer),
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+                        };
+                        config.apply_headers(resp.headers_mut());
+                        Ok(resp)
+                    }
+                })
+            };
+            match tls {
+                None => serve_connection(TokioIo::new(stream), svc, &limits, stop, peer).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => {
+                            serve_connection(TokioIo::new(tls), svc, &limits, stop, peer).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
                 }
             }
         });
@@ -124,6 +148,31 @@ pub async fn serve(
     })
     .await;
     connections.abort_all();
+}
+
+async fn serve_connection<I, S>(
+    io: I,
+    svc: S,
+    limits: &Limits,
+    mut stop: watch::Receiver<bool>,
+    peer: SocketAddr,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = Full<Bytes>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .serve_connection(io, svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => log_conn_error(r, peer),
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+        }
+    }
 }
 
 fn log_conn_error(r: Result<(), hyper::Error>, peer: SocketAddr) {

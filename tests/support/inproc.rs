@@ -56,11 +56,15 @@ pub struct InProc {
 
 impl InProc {
     pub async fn start(config: Config) -> InProc {
+        Self::start_with(wolkvox_exporter::app::Options::new(config)).await
+    }
+
+    /// Starts with options a test has adjusted (web configuration, server limits).
+    pub async fn start_with(options: wolkvox_exporter::app::Options) -> InProc {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state_path = config.state_path.clone();
+        let state_path = options.config.state_path.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let options = wolkvox_exporter::app::Options::new(config);
         let task = tokio::spawn(wolkvox_exporter::app::run(options, listener, async {
             let _ = rx.await;
         }));

@@ -1,0 +1,378 @@
+//! Basic authentication against `basic_auth_users` bcrypt hashes, with a cache of
+//! successful verifications so repeated scrapes do not pay bcrypt's cost each time.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::{Response, StatusCode};
+
+use super::config::{Secret, WebConfigError};
+
+/// The outcome of checking a request's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthResult {
+    /// No users are configured: every request is let in.
+    NotRequired,
+    Allowed {
+        user: String,
+    },
+    Denied(AuthDenied),
+}
+
+impl AuthResult {
+    pub fn is_allowed(&self) -> bool {
+        !matches!(self, Self::Denied(_))
+    }
+}
+
+/// Why a request was refused; a fixed set, usable as a log field or metric label.
+/// Unknown user and wrong password are one variant so neither logs nor metrics tell
+/// an attacker which user names exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthDenied {
+    /// No `Authorization` header.
+    Missing,
+    /// Not `Basic <base64 of user:password>`.
+    Malformed,
+    InvalidCredentials,
+}
+
+impl AuthDenied {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Malformed => "malformed",
+            Self::InvalidCredentials => "invalid_credentials",
+        }
+    }
+}
+
+/// The 401 answer to a denied request; `WWW-Authenticate: Basic` makes browsers and
+/// tools prompt for credentials, as exporter-toolkit does.
+pub fn unauthorized_response() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(b"Unauthorized\n")));
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    let headers = response.headers_mut();
+    headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Beyond this many remembered credentials the cache is emptied; only correct
+/// credentials are cached, so in practice this is never reached.
+const CACHE_LIMIT: usize = 1024;
+
+/// bcrypt's limit: longer passwords would be silently truncated, so they are refused.
+const MAX_PASSWORD_BYTES: usize = 72;
+
+/// Cost used for the decoy hash when the configured users have none lower; keeps
+/// loading fast if someone configured an absurd cost.
+const MAX_DECOY_COST: u32 = 12;
+
+pub(crate) struct BasicAuth {
+    users: HashMap<String, String>,
+    /// Verified for unknown users so that they take as long as known ones.
+    decoy_hash: String,
+    /// SHA-256 of (salt, user, password) for credentials that verified. Never the
+    /// password itself; the per-load random salt keeps the digests useless elsewhere.
+    cache: Mutex<HashSet<Vec<u8>>>,
+    salt: [u8; 32],
+    /// One bcrypt at a time, as in exporter-toolkit: a flood of wrong passwords queues
+    /// up instead of taking every core.
+    bcrypt_lock: Mutex<()>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl BasicAuth {
+    pub(crate) fn empty() -> Self {
+        Self {
+            users: HashMap::new(),
+            decoy_hash: String::new(),
+            cache: Mutex::new(HashSet::new()),
+            salt: [0; 32],
+            bcrypt_lock: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn new(
+        config_path: &Path,
+        configured: BTreeMap<String, Secret>,
+    ) -> Result<Self, WebConfigError> {
+        if configured.is_empty() {
+            return Ok(Self::empty());
+        }
+        let mut users = HashMap::with_capacity(configured.len());
+        let mut decoy_cost = MAX_DECOY_COST;
+        for (user, Secret(hash)) in configured {
+            let bad = |reason: &str| WebConfigError::BadHash {
+                path: config_path.to_path_buf(),
+                user: user.clone(),
+                reason: reason.to_string(),
+            };
+            if user.contains(':') {
+                return Err(WebConfigError::invalid(
+                    config_path,
+                    format!("basic_auth_users.{user}"),
+                    "a user name cannot contain ':'",
+                ));
+            }
+            let cost = check_hash(&hash).map_err(|reason| bad(&reason))?;
+            decoy_cost = decoy_cost.min(cost);
+            users.insert(user, hash);
+        }
+        let mut salt = [0u8; 32];
+        rustls::crypto::ring::default_provider()
+            .secure_random
+            .fill(&mut salt)
+            .map_err(|_| {
+                WebConfigError::invalid(config_path, "basic_auth_users", "no system randomness")
+            })?;
+        let decoy_hash = bcrypt::hash(salt, decoy_cost)
+            .map_err(|e| WebConfigError::invalid(config_path, "basic_auth_users", e.to_string()))?;
+        Ok(Self {
+            users,
+            decoy_hash,
+            cache: Mutex::new(HashSet::new()),
+            salt,
+            bcrypt_lock: Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Answers without bcrypt when it can (no auth needed, bad header, cached
+    /// credential); `None` means a bcrypt verification is needed.
+    pub(crate) fn check_cached(&self, header: Option<&HeaderValue>) -> Option<AuthResult> {
+        if self.users.is_empty() {
+            return Some(AuthResult::NotRequired);
+        }
+        let (user, password) = match parse_basic(header) {
+            Ok(credentials) => credentials,
+            Err(denied) => return Some(AuthResult::Denied(denied)),
+        };
+        let key = self.cache_key(&user, &password);
+        if lock(&self.cache).contains(&key) {
+            return Some(AuthResult::Allowed { user });
+        }
+        None
+    }
+
+    pub(crate) fn check(&self, header: Option<&HeaderValue>) -> AuthResult {
+        if let Some(result) = self.check_cached(header) {
+            return result;
+        }
+        let Ok((user, password)) = parse_basic(header) else {
+            return AuthResult::Denied(AuthDenied::Malformed);
+        };
+        let key = self.cache_key(&user, &password);
+        let _one_at_a_time = lock(&self.bcrypt_lock);
+        // Another request may have verified the same credential while we waited.
+        if lock(&self.cache).contains(&key) {
+            return AuthResult::Allowed { user };
+        }
+        let (hash, known) = match self.users.get(&user) {
+            Some(hash) => (hash.as_str(), true),
+            None => (self.decoy_hash.as_str(), false),
+        };
+        let verified = password.len() <= MAX_PASSWORD_BYTES
+            && bcrypt::verify(password.as_bytes(), hash).unwrap_or(false);
+        if !(verified && known) {
+            return AuthResult::Denied(AuthDenied::InvalidCredentials);
+        }
+        let mut cache = lock(&self.cache);
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key);
+        AuthResult::Allowed { user }
+    }
+
+    fn cache_key(&self, user: &str, password: &str) -> Vec<u8> {
+        let mut input = Vec::with_capacity(self.salt.len() + 8 + user.len() + password.len());
+        input.extend_from_slice(&self.salt);
+        input.extend_from_slice(&(user.len() as u64).to_be_bytes());
+        input.extend_from_slice(user.as_bytes());
+        input.extend_from_slice(password.as_bytes());
+        sha256(&input)
+    }
+}
+
+/// SHA-256 from the ring provider rustls already links, so no extra hash crate.
+fn sha256(data: &[u8]) -> Vec<u8> {
+    match rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13() {
+        Some(suite) => suite.common.hash_provider.hash(data).as_ref().to_vec(),
+        // Unreachable with this suite; a key that can never match a real credential
+        // again would only disable caching, never grant access.
+        None => data.to_vec(),
+    }
+}
+
+/// Validates the shape of a bcrypt hash (`$2y$10$` + 53 characters) without echoing it,
+/// returning its cost.
+fn check_hash(hash: &str) -> Result<u32, String> {
+    let parts: Vec<&str> = hash.split('$').collect();
+    let [empty, prefix, cost, rest] = parts.as_slice() else {
+        return Err("expected the form $2y$<cost>$<53 characters>".to_string());
+    };
+    if !empty.is_empty() {
+        return Err("expected the form $2y$<cost>$<53 characters>".to_string());
+    }
+    if !matches!(*prefix, "2a" | "2b" | "2x" | "2y") {
+        return Err(format!(
+            "unknown bcrypt variant ${prefix}$ (expected $2a$, $2b$ or $2y$)"
+        ));
+    }
+    let cost: u32 = cost
+        .parse()
+        .map_err(|_| format!("cost {cost:?} is not a number"))?;
+    if !(4..=31).contains(&cost) {
+        return Err(format!("cost {cost} is outside 4..=31"));
+    }
+    let valid_chars = rest
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/');
+    if rest.len() != 53 || !valid_chars {
+        return Err("the salt and hash must be 53 characters of [./A-Za-z0-9]".to_string());
+    }
+    Ok(cost)
+}
+
+/// Splits `Basic <base64(user:password)>` the way Go's `Request.BasicAuth` does: the
+/// scheme is case-insensitive, the password is everything after the first ':'.
+fn parse_basic(header: Option<&HeaderValue>) -> Result<(String, String), AuthDenied> {
+    let header = header.ok_or(AuthDenied::Missing)?;
+    let value = header.to_str().map_err(|_| AuthDenied::Malformed)?;
+    let (scheme, encoded) = value.split_once(' ').ok_or(AuthDenied::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("Basic") {
+        return Err(AuthDenied::Malformed);
+    }
+    let decoded = base64_decode(encoded.trim()).ok_or(AuthDenied::Malformed)?;
+    let text = String::from_utf8(decoded).map_err(|_| AuthDenied::Malformed)?;
+    let (user, password) = text.split_once(':').ok_or(AuthDenied::Malformed)?;
+    Ok((user.to_string(), password.to_string()))
+}
+
+/// Standard base64 with padding (RFC 4648 §4), strict: anything else is `None`.
+fn base64_decode(input: &str) -> Option<Vec<u8>> {
+    fn value(c: u8) -> Option<u32> {
+        match c {
+            b'A'..=b'Z' => Some(u32::from(c - b'A')),
+            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
+            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        }
+    }
+    let bytes = input.as_bytes();
+    if bytes.is_empty() || bytes.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    let chunks = bytes.len() / 4;
+    for (index, chunk) in bytes.chunks(4).enumerate() {
+        let padding = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if padding > 2 || (padding > 0 && index + 1 != chunks) {
+            return None;
+        }
+        let mut word = 0u32;
+        for &c in &chunk[..4 - padding] {
+            word = (word << 6) | value(c)?;
+        }
+        word <<= 6 * padding as u32;
+        let decoded = word.to_be_bytes();
+        let produced = 3 - padding;
+        // Non-canonical encodings (stray bits in the last character) are refused.
+        if decoded[1 + produced..].iter().any(|&b| b != 0) {
+            return None;
+        }
+        out.extend_from_slice(&decoded[1..1 + produced]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips_and_rejects_garbage() {
+        assert_eq!(
+            base64_decode("dXNlcjpwYXNz").as_deref(),
+            Some(&b"user:pass"[..])
+        );
+        assert_eq!(base64_decode("YQ==").as_deref(), Some(&b"a"[..]));
+        assert_eq!(base64_decode("YWI=").as_deref(), Some(&b"ab"[..]));
+        assert_eq!(base64_decode("YWJj").as_deref(), Some(&b"abc"[..]));
+        for bad in [
+            "",
+            "YQ",
+            "YQ=",
+            "Y===",
+            "YR==",
+            "YQ==YQ==",
+            "!!!!",
+            "dXNl cjpw",
+        ] {
+            assert_eq!(base64_decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn basic_header_parsing() {
+        let header = |s: &'static str| HeaderValue::from_static(s);
+        assert_eq!(parse_basic(None), Err(AuthDenied::Missing));
+        assert_eq!(
+            parse_basic(Some(&header("basic dXNlcjpwYTpzcw=="))),
+            Ok(("user".to_string(), "pa:ss".to_string()))
+        );
+        assert_eq!(
+            parse_basic(Some(&header("Bearer dXNlcjpwYXNz"))),
+            Err(AuthDenied::Malformed)
+        );
+        assert_eq!(
+            parse_basic(Some(&header("Basic bm9jb2xvbg=="))),
+            Err(AuthDenied::Malformed)
+        );
+    }
+
+    #[test]
+    fn hash_shape_errors_do_not_echo_the_hash() {
+        let good = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+        assert_eq!(check_hash(good), Ok(10));
+        for bad in [
+            "hunter2",
+            "$2y$xx$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi",
+            "$1$10$abc",
+        ] {
+            let message = check_hash(bad).expect_err(bad);
+            assert!(
+                !message.contains("QOauh") && !message.contains("hunter2"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn cache_keys_depend_on_user_and_password_and_hide_them() {
+        let mut auth = BasicAuth::empty();
+        auth.salt = [7; 32];
+        let a = auth.cache_key("alice", "secret");
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, auth.cache_key("alice", "secreT"));
+        assert_ne!(a, auth.cache_key("alic", "esecret"));
+        assert!(!a.windows(6).any(|w| w == b"secret"));
+    }
+}

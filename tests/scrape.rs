@@ -1,0 +1,321 @@
+//! The exporter binary as users run it (configured by environment), scraped by a real
+//! Prometheus: the target is up, PromQL returns the ground truth for every data
+//! metric, `promtool check metrics` accepts the exposition, and SIGTERM saves state
+//! and exits 0 in time. Also the flag and environment interface of `metrics.md`.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use support::exporter::{exporter_bin, Exporter};
+use support::exposition::Exposition;
+use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
+use support::prometheus::{promtool, Prometheus};
+use wolkvox_exporter::config::defaults::BUCKETS;
+
+fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp() / 60 * 60, 0).unwrap()
+}
+
+/// Every `(labels, value)` of an instant vector, labels as `agent_id/interaction[/le]`.
+fn vector(data: &Value, keys: &[&str]) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> = data["result"]
+        .as_array()
+        .expect("a vector")
+        .iter()
+        .map(|s| {
+            let key = keys
+                .iter()
+                .map(|k| s["metric"][*k].as_str().unwrap_or("").to_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            (key, s["value"][1].as_str().unwrap().parse().unwrap())
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn real_prometheus_scrapes_exact_values() {
+    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(12), end));
+    let truth = fake.truth();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, fake.token()).unwrap();
+    let state = dir.path().join("state.json");
+    let mut exporter = Exporter::start_with_env(
+        &[
+            "--poll.interval=1s",
+            "--poll.allow-fast",
+            "--poll.delay=0s",
+            &format!("--state.path={}", state.display()),
+        ],
+        &[
+            ("WOLKVOX_BASE_URL", fake.base_url()),
+            ("WOLKVOX_TOKEN_FILE", token_file.to_str().unwrap()),
+            ("WOLKVOX_OPERATION", "main"),
+            ("WOLKVOX_TIMEZONE", "America/Bogota"),
+            ("WOLKVOX_LICENSES", "5"),
+        ],
+    );
+    let text = exporter.wait_for_metrics(Duration::from_secs(30), |t| {
+        Exposition::parse(t).sum("wolkvox_agent_interactions_total", &[]) as u64 >= truth.total()
+    });
+
+    // promtool accepts the exposition as served.
+    let mut child = Command::new(promtool())
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let prom = Prometheus::builder()
+        .scrape(
+            "wolkvox",
+            &[exporter.addr().to_string()],
+            Duration::from_secs(1),
+        )
+        .start();
+    prom.wait_until("up{job=\"wolkvox\"}", Duration::from_secs(30), |d| {
+        d["result"]
+            .as_array()
+            .is_some_and(|r| r.len() == 1 && r[0]["value"][1] == "1")
+    });
+    prom.wait_until(
+        "count(wolkvox_agent_interactions_total)",
+        Duration::from_secs(30),
+        |d| d["result"].as_array().is_some_and(|r| !r.is_empty()),
+    );
+
+    let expected_counts: Vec<(String, f64)> = truth
+        .series
+        .iter()
+        .map(|((a, i), t)| (format!("{a}/{i}"), t.count as f64))
+        .collect();
+    let counts = prom
+        .query("wolkvox_agent_interactions_total{operation=\"main\"}")
+        .unwrap();
+    assert_eq!(
+        vector(&counts, &["agent_id", "interaction"]),
+        expected_counts
+    );
+    let hcounts = prom
+        .query("wolkvox_agent_interaction_duration_seconds_count{operation=\"main\"}")
+        .unwrap();
+    assert_eq!(
+        vector(&hcounts, &["agent_id", "interaction"]),
+        expected_counts
+    );
+
+    let sums = prom
+        .query("wolkvox_agent_interaction_duration_seconds_sum{operation=\"main\"}")
+        .unwrap();
+    let expected_sums: Vec<(String, f64)> = truth
+        .series
+        .iter()
+        .map(|((a, i), t)| (format!("{a}/{i}"), t.sum_secs as f64))
+        .collect();
+    assert_eq!(vector(&sums, &["agent_id", "interaction"]), expected_sums);
+
+    let le = "300";
+    let idx = BUCKETS.iter().position(|b| b.to_string() == le).unwrap();
+    // Prometheus 2 scrapes OpenMetrics, where `le` is written `300.0`; Prometheus 3
+    // normalizes it. Match both.
+    let buckets = prom
+        .query(&format!(
+            "wolkvox_agent_interaction_duration_seconds_bucket{{operation=\"main\",le=~\"{le}(\\\\.0)?\"}}"
+        ))
+        .unwrap();
+    let expected_buckets: Vec<(String, f64)> = truth
+        .series
+        .iter()
+        .map(|((a, i), t)| {
+            (
+                format!("{a}/{i}"),
+                t.cumulative_buckets(&BUCKETS)[idx] as f64,
+            )
+        })
+        .collect();
+    assert_eq!(
+        vector(&buckets, &["agent_id", "interaction"]),
+        expected_buckets
+    );
+
+    let mut names: Vec<(String, f64)> = fake
+        .latest_names()
+        .into_iter()
+        .map(|(id, name)| (format!("{id}/{name}"), 1.0))
+        .collect();
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    let info = prom
+        .query("wolkvox_agent_info{operation=\"main\"}")
+        .unwrap();
+    assert_eq!(vector(&info, &["agent_id", "agent_name"]), names);
+
+    let joined = prom
+        .query("sum by (agent_name) (wolkvox_agent_interactions_total * on(operation, agent_id) group_left(agent_name) wolkvox_agent_info)")
+        .unwrap();
+    assert_eq!(
+        vector(&joined, &["agent_name"])
+            .iter()
+            .map(|x| x.1)
+            .sum::<f64>(),
+        truth.total() as f64
+    );
+    let up = prom.query("wolkvox_up{operation=\"main\"}").unwrap();
+    assert_eq!(vector(&up, &[]), vec![(String::new(), 1.0)]);
+    let limit = prom
+        .query("wolkvox_api_daily_request_limit{operation=\"main\"}")
+        .unwrap();
+    assert_eq!(vector(&limit, &[]), vec![(String::new(), 5000.0)]);
+
+    // SIGTERM: state saved, exit 0, within 10 seconds.
+    let started = Instant::now();
+    let status = exporter.terminate();
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        exporter.logs()
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert!(saved["operations"]["main"]["cursor"].is_string(), "{saved}");
+}
+
+#[test]
+fn openmetrics_and_gzip_are_negotiated() {
+    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(2), end));
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = Exporter::start_with_env(
+        &[
+            "--poll.interval=1s",
+            "--poll.allow-fast",
+            &format!("--state.path={}", dir.path().join("s.json").display()),
+            "--web.telemetry-path=/custom",
+        ],
+        &[
+            ("WOLKVOX_BASE_URL", fake.base_url()),
+            ("WOLKVOX_TOKEN", fake.token()),
+        ],
+    );
+    exporter.wait_for_metrics(Duration::from_secs(30), |t| {
+        Exposition::parse(t).get("wolkvox_up", &[]) == Some(1.0)
+    });
+    let om = support::http::get_with_headers(
+        &exporter.url("/custom"),
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+        )],
+    )
+    .unwrap();
+    assert_eq!(om.status, 200);
+    assert!(om
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let body = om.text();
+    assert!(body.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    assert!(body.contains("# TYPE wolkvox_agent_interactions counter"));
+
+    let gz =
+        support::http::get_with_headers(&exporter.url("/custom"), &[("Accept-Encoding", "gzip")])
+            .unwrap();
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let mut plain = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.body[..]), &mut plain)
+        .unwrap();
+    assert!(plain.contains("# TYPE wolkvox_agent_interactions_total counter"));
+
+    for (path, status) in [
+        ("/-/healthy", 200),
+        ("/-/ready", 200),
+        ("/", 200),
+        ("/nope", 404),
+        ("/metrics", 404),
+    ] {
+        assert_eq!(
+            support::http::get(&exporter.url(path)).unwrap().status,
+            status,
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn start_up_validation_names_the_bad_key() {
+    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+        (
+            &["--poll.interval=20s"],
+            &[("WOLKVOX_SERVER", "0042"), ("WOLKVOX_TOKEN", "x")],
+            "--poll.interval",
+        ),
+        (
+            &[],
+            &[("WOLKVOX_SERVER", "42"), ("WOLKVOX_TOKEN", "x")],
+            "operations[0].server",
+        ),
+        (&[], &[("WOLKVOX_SERVER", "0042")], "operations[0].token"),
+        (
+            &[],
+            &[
+                ("WOLKVOX_SERVER", "0042"),
+                ("WOLKVOX_TOKEN", "x"),
+                ("WOLKVOX_TIMEZONE", "Nowhere/City"),
+            ],
+            "operations[0].timezone",
+        ),
+        (
+            &["--poll.overlap=later"],
+            &[("WOLKVOX_SERVER", "0042"), ("WOLKVOX_TOKEN", "x")],
+            "--poll.overlap",
+        ),
+    ];
+    for (args, env, key) in cases {
+        let out = Command::new(exporter_bin())
+            .args(args)
+            .arg("--web.listen-address=127.0.0.1:0")
+            .env_clear()
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{key}:")),
+            "{args:?} {env:?} -> {err}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.yml");
+    std::fs::write(&file, "poll:\n  intervall: 5m\n").unwrap();
+    let out = Command::new(exporter_bin())
+        .arg(format!("--config.file={}", file.display()))
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("intervall"));
+}

@@ -1,0 +1,124 @@
+//! The exporter behind `--web.config.file`: TLS with a verified certificate, basic auth
+//! on every endpoint, and a bad file refused at start naming the key.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use chrono::Utc;
+use support::exporter::exporter_bin;
+use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
+use support::inproc::{config, config_yaml, InProc, Op};
+use wolkvox_exporter::web::{WebConfig, WebConfigHandle};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls")
+}
+
+fn client() -> reqwest::Client {
+    let ca =
+        reqwest::Certificate::from_pem(&std::fs::read(fixtures().join("ca.crt")).unwrap()).unwrap();
+    reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_basic_auth_guard_every_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("scrape-pass", 4).unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {f}/server.crt\n  key_file: {f}/server.key\n  min_version: TLS12\n\
+             basic_auth_users:\n  prometheus: '{hash}'\n",
+            f = fixtures().display()
+        ),
+    )
+    .unwrap();
+    let end = Utc::now() - chrono::Duration::minutes(1);
+    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(1), end));
+    let yaml = config_yaml(
+        &[Op {
+            name: "op",
+            fake: &fake,
+            timezone: "America/Bogota",
+        }],
+        "2h",
+        &dir.path().join("s.json"),
+        "",
+    );
+    let mut options = wolkvox_exporter::app::Options::new(config(&yaml));
+    options.web = WebConfigHandle::fixed(WebConfig::load(&web).unwrap());
+    let exporter = InProc::start_with(options).await;
+    let port = exporter.addr.port();
+    let c = client();
+    for path in ["/metrics", "/-/healthy", "/-/ready", "/"] {
+        let url = format!("https://localhost:{port}{path}");
+        let denied = c.get(&url).send().await.unwrap();
+        assert_eq!(denied.status(), 401, "{path} without credentials");
+        let challenge = denied.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_lowercase();
+        assert!(challenge.starts_with("basic"), "{challenge}");
+        let wrong = c
+            .get(&url)
+            .basic_auth("prometheus", Some("nope"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{path} with a wrong password");
+        let ok = c
+            .get(&url)
+            .basic_auth("prometheus", Some("scrape-pass"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200, "{path} with credentials");
+    }
+    let body = c
+        .get(format!("https://localhost:{port}/metrics"))
+        .basic_auth("prometheus", Some("scrape-pass"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("wolkvox_up{operation=\"op\"}"));
+    // Plain HTTP on the TLS port gets no metrics.
+    let plain = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .basic_auth("prometheus", Some("scrape-pass"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+    exporter.stop().await;
+}
+
+#[test]
+fn a_bad_web_config_is_refused_at_start_with_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("web.yml");
+    std::fs::write(&path, "tls_server_config:\n  cert_file: /nonexistent/cert.pem\n  key_file: /nonexistent/key.pem\n").unwrap();
+    let out = Command::new(exporter_bin())
+        .args(["--demo", "--web.listen-address=127.0.0.1:0"])
+        .arg(format!("--web.config.file={}", path.display()))
+        .arg(format!(
+            "--state.path={}",
+            dir.path().join("s.json").display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tls_server_config.cert_file"), "{err}");
+}
