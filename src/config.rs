@@ -713,3 +713,26 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// The example in `examples/` (shown in the README) stays valid.
+    #[test]
+    fn the_shipped_example_is_valid_and_complete() {
+        let text = include_str!("../examples/wolkvox-exporter.yml");
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("tok");
+        std::fs::write(&token, "t").unwrap();
+        let text = text.replace("/run/secrets/wolkvox_token", token.to_str().unwrap());
+        let env = |k: &str| (k == "WOLKVOX_TOKEN_CDMX").then(|| "t2".to_owned());
+        let c = Config::build(FileConfig::parse(&text).unwrap(), &Overrides::default(), env).unwrap();
+        assert_eq!(c.operations.len(), 2);
+        assert_eq!(c.operations[0].base_url, "https://wv0042.wolkvox.com");
+        assert_eq!(c.operations[1].daily_limit(), 20_000);
+        assert_eq!(c.poll.interval, defaults::INTERVAL);
+        assert_eq!(c.api.retry_attempts, defaults::RETRY_ATTEMPTS);
+        assert_eq!(c.metrics.duration_buckets, defaults::BUCKETS.to_vec());
+    }
+}
