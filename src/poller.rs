@@ -308,7 +308,16 @@ impl Poller {
             _ = self.shutdown.changed() => return Err(Stop::Shutdown),
         };
         let started = Instant::now();
-        let fetched = self.client.fetch(ini, end).await;
+        let fetched = tokio::select! {
+            r = self.client.fetch(ini, end) => r,
+            _ = self.shutdown.changed() => {
+                // Abandoned at shutdown; it was sent, so it still cost a request.
+                let mut op = self.store.lock(self.index);
+                op.health.requests += 1;
+                op.daily.used += 1;
+                return Err(Stop::Shutdown);
+            }
+        };
         drop(_in_flight);
         let elapsed = started.elapsed().as_secs_f64();
 

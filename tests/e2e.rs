@@ -129,7 +129,7 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
         )
         .await;
     // Then the late records appear and the overlap re-read picks them up.
-    fake_a.set_clock(None);
+    fake_a.set_clock(Some(end + chrono::Duration::hours(1)));
     let names = ["bogota", "mexico", "flaky"];
     let m = exporter
         .wait_for("every operation complete", Duration::from_secs(180), |m| {
@@ -328,7 +328,9 @@ async fn invalid_token_marks_its_operation_down_and_the_others_go_on() {
     };
     let m = exporter
         .wait_for("the bad token refused", Duration::from_secs(30), |m| {
-            invalid(m) >= 1.0 && total(m, "good") >= truth.total()
+            invalid(m) >= 1.0
+                && total(m, "good") >= truth.total()
+                && m.get("wolkvox_up", &[("operation", "good")]) == Some(1.0)
         })
         .await;
     let first = invalid(&m);
@@ -384,5 +386,43 @@ async fn quota_answer_stops_requests_for_the_day() {
         requests,
         "no request after the quota answer"
     );
+    exporter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exporter_stops_at_its_share_of_the_daily_limit() {
+    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(2), end));
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config_yaml(
+        &[Op {
+            name: "op",
+            fake: &fake,
+            timezone: "America/Bogota",
+        }],
+        "24h",
+        &dir.path().join("s.json"),
+        "",
+    )
+    // 1 license = 1000 a day; keeping 99.8% for other clients leaves 2 requests.
+    .replace("api:\n", "api:\n  daily_reserve: 0.998\n")
+    .replace("licenses: 100", "licenses: 1");
+    let exporter = InProc::start(config(&yaml)).await;
+    let m = exporter
+        .wait_for("the allowance spent", Duration::from_secs(30), |m| {
+            m.get("wolkvox_api_daily_requests", &[("operation", "op")]) == Some(2.0)
+                && m.get("wolkvox_up", &[("operation", "op")]) == Some(0.0)
+        })
+        .await;
+    assert_eq!(
+        m.get("wolkvox_api_daily_request_limit", &[("operation", "op")]),
+        Some(1000.0)
+    );
+    assert_eq!(
+        m.sum("wolkvox_api_request_errors_total", &[("operation", "op")]),
+        0.0
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(fake.requests(), 2, "no request past the allowance");
     exporter.stop().await;
 }

@@ -266,7 +266,8 @@ fn openmetrics_and_gzip_are_negotiated() {
 
 #[test]
 fn start_up_validation_names_the_bad_key() {
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
         (
             &["--poll.interval=20s"],
             &[("WOLKVOX_SERVER", "0042"), ("WOLKVOX_TOKEN", "x")],
