@@ -12,6 +12,8 @@ use crate::logging::LogFormat;
 #[command(
     name = "wolkvox-exporter",
     version,
+    // A flag given again wins, so a container's entrypoint flags can be overridden.
+    args_override_self = true,
     about = "Prometheus exporter for Wolkvox per-agent transfer and conference metrics (agent_13)"
 )]
 pub struct Args {
