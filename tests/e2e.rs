@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox, Fault};
 use support::inproc::{assert_exact, config, config_yaml, total, InProc, Op};
 use wolkvox_exporter::config::defaults::BUCKETS;
-use wolkvox_exporter::demo::simulator::{Burst, SimConfig};
+use wolkvox_exporter::demo::simulator::{Burst, Rename, SimConfig};
 
 fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp() / 60 * 60, 0).unwrap()
@@ -43,6 +43,12 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
         start: start + chrono::Duration::hours(30),
         duration: chrono::Duration::minutes(5),
         records: 65_000,
+    }];
+    // An agent renamed half-way: the info metric must carry only the new name.
+    a.renames = vec![Rename {
+        agent_id: "1005".into(),
+        at: start + chrono::Duration::hours(20),
+        new_name: "Renamed \"Agent\" Five".into(),
     }];
     // Late records: hidden until the fake's clock moves on, inside the overlap.
     a.late_fraction = 0.2;
@@ -189,6 +195,15 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
         );
     }
 
+    assert_eq!(
+        m.select(
+            "wolkvox_agent_info",
+            &[("operation", "bogota"), ("agent_id", "1005")]
+        )
+        .map(|s| s.labels["agent_name"].clone())
+        .collect::<Vec<_>>(),
+        vec!["Renamed \"Agent\" Five".to_owned()]
+    );
     // Within the API's limits, always.
     for fake in [&fake_a, &fake_b, &fake_c] {
         assert_eq!(fake.concurrent_violations(), 0);
