@@ -2,7 +2,7 @@
 //! Pure: no I/O, no clock; the poller hands it a page and the window it asked for.
 
 use chrono::NaiveDateTime;
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 use crate::client::{Item, RawRecord};
 use crate::store::{Agent, Data, Histogram, OVERFLOW_AGENT};
@@ -37,19 +37,25 @@ pub struct Outcome {
 
 /// `HH:MM:SS` (hours may exceed 24) to seconds.
 pub fn parse_duration(text: &str) -> Option<u64> {
-    let mut parts = text.trim().split(':');
-    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let num = |p: &str, max_len: usize| -> Option<u64> {
-        if p.is_empty() || p.len() > max_len || !p.bytes().all(|b| b.is_ascii_digit()) {
+    // Hours up to six digits, minutes and seconds up to two, each at least one.
+    const MAX_DIGITS: [u32; 3] = [6, 2, 2];
+    let (mut parts, mut part, mut digits) = ([0u64; 3], 0, 0);
+    for &b in trim(text).as_bytes() {
+        if b == b':' {
+            if digits == 0 || part == 2 {
+                return None;
+            }
+            part += 1;
+            digits = 0;
+        } else if b.is_ascii_digit() && digits < MAX_DIGITS[part] {
+            parts[part] = parts[part] * 10 + u64::from(b - b'0');
+            digits += 1;
+        } else {
             return None;
         }
-        p.parse().ok()
-    };
-    let (h, m, s) = (num(h, 6)?, num(m, 2)?, num(s, 2)?);
-    if m > 59 || s > 59 {
+    }
+    let [h, m, s] = parts;
+    if part != 2 || digits == 0 || m > 59 || s > 59 {
         return None;
     }
     let total = h * 3600 + m * 60 + s;
@@ -57,7 +63,35 @@ pub fn parse_duration(text: &str) -> Option<u64> {
 }
 
 pub fn parse_date(text: &str) -> Option<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(text.trim(), DATE_FORMAT).ok()
+    let text = trim(text);
+    parse_date_exact(text).or_else(|| NaiveDateTime::parse_from_str(text, DATE_FORMAT).ok())
+}
+
+/// `YYYY-MM-DD HH:MM:SS` exactly as the API writes it, without the general parser;
+/// anything else (or out of range) is left to `chrono`, so the result is the same.
+fn parse_date_exact(text: &str) -> Option<NaiveDateTime> {
+    let b: &[u8; 19] = text.as_bytes().try_into().ok()?;
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let time = chrono::NaiveTime::from_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+    Some(date.and_time(time))
+}
+
+/// `str::trim`, without the Unicode scan when both ends are visible ASCII (the usual
+/// case: every field of every record goes through here).
+fn trim(text: &str) -> &str {
+    match text.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        [only] if only.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
 }
 
 /// Seconds since the epoch of a wall-clock time read as UTC: an ordering key only.
@@ -66,7 +100,7 @@ pub fn local_secs(t: NaiveDateTime) -> i64 {
 }
 
 pub fn interaction_index(text: &str) -> usize {
-    let t = text.trim();
+    let t = trim(text);
     if t.eq_ignore_ascii_case("transfer") {
         0
     } else if t.eq_ignore_ascii_case("conference") {
@@ -90,18 +124,34 @@ pub fn clean_label(text: &str, max_bytes: usize) -> String {
     out
 }
 
+/// The record's identity: xxh3-128 of its length-prefixed key fields. Persisted in the
+/// state, so it must never change; hashed in one call from a stack buffer when the
+/// fields fit (the same digest as the streaming hasher).
 fn identity(r: &RawRecord) -> Option<u128> {
-    let mut h = Xxh3::new();
-    for field in [&r.conn_id, &r.agent_id, &r.type_interaction, &r.date] {
-        let f = field.as_deref()?.trim();
-        h.update(&(f.len() as u64).to_le_bytes());
-        h.update(f.as_bytes());
+    let fields =
+        [&r.conn_id, &r.agent_id, &r.type_interaction, &r.date].map(|f| f.as_deref().map(trim));
+    let mut buf = [0u8; 256];
+    let mut len = 0;
+    for f in fields {
+        let f = f?;
+        let end = len + 8 + f.len();
+        if end > buf.len() {
+            let mut h = Xxh3::new();
+            for f in fields.into_iter().flatten() {
+                h.update(&(f.len() as u64).to_le_bytes());
+                h.update(f.as_bytes());
+            }
+            return Some(h.digest128());
+        }
+        buf[len..len + 8].copy_from_slice(&(f.len() as u64).to_le_bytes());
+        buf[len + 8..end].copy_from_slice(f.as_bytes());
+        len = end;
     }
-    Some(h.digest128())
+    Some(xxh3_128(&buf[..len]))
 }
 
 fn present<'r>(field: &'r Option<std::borrow::Cow<'_, str>>) -> Option<&'r str> {
-    field.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    field.as_deref().map(trim).filter(|s| !s.is_empty())
 }
 
 /// Ingests one page read for the local window `[ini, end]`.
@@ -145,9 +195,13 @@ fn ingest_one(
     let key = identity(r).ok_or(Invalid::MissingField)?;
     let date = parse_date(date_text);
     // A record's identity is remembered even when it is rejected, so a re-read of the
-    // overlap neither counts it twice nor rejects it twice. It is pruned by its date,
-    // clamped into the window so garbage dates cannot pin memory.
-    let prune_date = date.map(local_secs).unwrap_or(ini_s).clamp(ini_s, end_s);
+    // overlap neither counts it twice nor rejects it twice. It is pruned by its date when
+    // that lies in the window; otherwise (no date, or a server writing another zone) by
+    // the window's end, since any later read overlapping this window may return it again.
+    let prune_date = match date.map(local_secs) {
+        Some(d) if (ini_s..=end_s).contains(&d) => d,
+        _ => end_s,
+    };
     if data.seen.insert(key, prune_date).is_some() {
         out.duplicate += 1;
         return Ok(());
@@ -159,7 +213,8 @@ fn ingest_one(
         return Err(Invalid::OutsideWindow);
     }
 
-    let bounds = data.bounds.clone();
+    let bucket = data.bounds.partition_point(|b| *b < seconds as f64);
+    let buckets = data.bounds.len() + 1;
     let (agent, is_overflow) = if data.agents.contains_key(agent_id) {
         (data.agents.get_mut(agent_id).expect("checked above"), false)
     } else {
@@ -188,8 +243,12 @@ fn ingest_one(
         agent.name_date = date_s;
     }
     agent.series[interaction_index(type_interaction)]
-        .get_or_insert_with(|| Histogram::new(&bounds))
-        .observe(&bounds, seconds as f64);
+        .get_or_insert_with(|| Histogram {
+            count: 0,
+            sum: 0.0,
+            buckets: vec![0; buckets],
+        })
+        .observe_in(bucket, seconds as f64);
     out.counted += 1;
     Ok(())
 }
@@ -216,6 +275,41 @@ mod tests {
             parse_date("2026-11-24 00:00:00").unwrap(),
             parse_date("2026-11-24 23:59:59").unwrap(),
         )
+    }
+
+    #[test]
+    fn identity_is_the_streaming_digest_and_dates_parse_as_chrono() {
+        for conn in ["c1", &"x".repeat(300)] {
+            let Item::Record(r) = rec(
+                "1001",
+                conn,
+                "transfer",
+                "2026-11-24 10:00:00",
+                "1:0:0",
+                "A",
+            ) else {
+                panic!()
+            };
+            let mut h = Xxh3::new();
+            for f in [conn, "1001", "transfer", "2026-11-24 10:00:00"] {
+                h.update(&(f.len() as u64).to_le_bytes());
+                h.update(f.as_bytes());
+            }
+            assert_eq!(identity(&r), Some(h.digest128()));
+        }
+        for text in [
+            "2026-11-24 10:00:00",
+            " 2024-02-29 23:59:59 ",
+            "2023-02-29 10:00:00",
+            "2026-11-24 24:00:00",
+            "2026-11-24 23:59:60",
+            "2026-11-24T10:00:00",
+            "2026-1-24 10:00:00",
+            "0000-01-01 00:00:00",
+        ] {
+            let chrono = NaiveDateTime::parse_from_str(text.trim(), DATE_FORMAT).ok();
+            assert_eq!(parse_date(text), chrono, "{text:?}");
+        }
     }
 
     #[test]
@@ -370,6 +464,28 @@ mod tests {
         assert_eq!(out.overflowed, 3);
         assert_eq!(d.agents.len(), 2);
         assert_eq!(d.overflow.series[0].as_ref().unwrap().count, 3);
+    }
+
+    #[test]
+    fn rejected_dates_are_remembered_until_the_window_ends() {
+        let mut d = Data::new(&[60.0], 10);
+        let (a, b) = window();
+        let page = vec![
+            rec(
+                "1",
+                "c1",
+                "transfer",
+                "2026-11-23 21:00:00",
+                "00:00:30",
+                "A",
+            ),
+            rec("1", "c2", "transfer", "garbage", "00:00:30", "A"),
+        ];
+        assert_eq!(ingest(&mut d, &page, a, b).invalid, [0, 1, 0, 1]);
+        // The overlap's start has moved past the window's start, not past its end.
+        d.prune(local_secs(parse_date("2026-11-24 23:30:00").unwrap()));
+        let again = ingest(&mut d, &page, a, b);
+        assert_eq!((again.duplicate, again.invalid), (2, [0; 4]));
     }
 
     #[test]

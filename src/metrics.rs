@@ -1,9 +1,11 @@
-//! Renders the store as metrics: a prometheus-client `Collector` reads the store at
-//! render time, and the rendered bytes (plain, OpenMetrics, gzip) are cached until the
-//! store changes, so a scrape usually copies bytes.
+//! Renders the store as metrics and caches the bytes (plain, OpenMetrics, gzip) until
+//! the store changes, so a scrape usually copies bytes. The per-agent families are
+//! written directly ([`agents`]); a prometheus-client `Collector` encodes the rest, and
+//! encodes everything as the reference the direct writer is tested against.
 
 use std::fmt;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -11,6 +13,8 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
+
+mod agents;
 
 use crate::client::ApiError;
 use crate::store::{Histogram, Operation, Store, INTERACTIONS, INVALID_REASONS, OVERFLOW_AGENT};
@@ -47,9 +51,17 @@ impl Format {
     }
 }
 
+pub(crate) const AGENT_INTERACTIONS_HELP: &str = "Transfer and conference records counted per agent, each record exactly once; grows when a record is ingested, not at the record's own time.";
+pub(crate) const AGENT_DURATION_HELP: &str = "Elapsed time of transfer and conference records per agent (the report's time field); observed when a record is ingested.";
+pub(crate) const AGENT_INFO_HELP: &str =
+    "The latest name seen for each agent (value 1); join on operation and agent_id.";
+
 #[derive(Debug)]
 struct StoreCollector {
     store: Arc<Store>,
+    /// Whether to encode the per-agent families too; the renderer writes them itself
+    /// and keeps this full encoding as the reference it is tested against.
+    agents: bool,
 }
 
 #[derive(Default)]
@@ -60,9 +72,14 @@ struct Cache {
 
 /// Renders and caches the exposition.
 pub struct Renderer {
+    /// The families other than the per-agent ones.
     registry: Registry,
+    /// Every family, through prometheus-client alone.
+    reference: Registry,
     store: Arc<Store>,
     cache: Mutex<Cache>,
+    /// Size of the last rendering, so the next one allocates once.
+    last_len: AtomicUsize,
 }
 
 impl fmt::Debug for Renderer {
@@ -73,30 +90,38 @@ impl fmt::Debug for Renderer {
 
 impl Renderer {
     pub fn new(store: Arc<Store>) -> Self {
-        let mut registry = Registry::default();
-        registry.register_collector(Box::new(StoreCollector {
-            store: store.clone(),
-        }));
+        let registry = |agents| {
+            let mut r = Registry::default();
+            r.register_collector(Box::new(StoreCollector {
+                store: store.clone(),
+                agents,
+            }));
+            r
+        };
         Renderer {
-            registry,
+            registry: registry(false),
+            reference: registry(true),
             store,
             cache: Mutex::new(Cache::default()),
+            last_len: AtomicUsize::new(64 * 1024),
         }
     }
 
-    /// Renders without the cache.
+    /// Renders without the cache: the per-agent families written directly, then the
+    /// rest through the Collector; the same bytes as [`Renderer::render_reference`].
     pub fn render(&self, format: Format) -> String {
-        let mut out = String::with_capacity(64 * 1024);
-        let result = match format {
-            Format::Text => {
-                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
-            }
-            Format::OpenMetrics => {
-                prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            }
-        };
-        // Writing into a String cannot fail; a collector error would be a bug.
-        result.expect("encoding into a String");
+        let mut out = String::with_capacity(self.last_len.load(Ordering::Relaxed) + 4096);
+        agents::write(&mut out, &self.store, format);
+        encode(&mut out, &self.registry, format);
+        self.last_len.store(out.len(), Ordering::Relaxed);
+        out
+    }
+
+    /// The whole exposition through the prometheus-client Collector alone: slower,
+    /// and the reference [`Renderer::render`] is tested against.
+    pub fn render_reference(&self, format: Format) -> String {
+        let mut out = String::with_capacity(self.last_len.load(Ordering::Relaxed) + 4096);
+        encode(&mut out, &self.reference, format);
         out
     }
 
@@ -119,11 +144,7 @@ impl Renderer {
                 .flatten()
         };
         let plain = plain.unwrap_or_else(|| Bytes::from(self.render(format)));
-        let bytes = if gzip {
-            gzip_bytes(&plain)
-        } else {
-            plain.clone()
-        };
+        let bytes = if gzip { gzip_bytes(&plain) } else { plain };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.generation != generation {
             *cache = Cache {
@@ -131,10 +152,20 @@ impl Renderer {
                 entries: Default::default(),
             };
         }
-        cache.entries[slot & 2] = Some(plain);
+        // A gzip answer keeps only the compressed bytes: the plain text of 10,000
+        // agents is 30 MB, and scrapers that compress never ask for it.
         cache.entries[slot] = Some(bytes.clone());
         bytes
     }
+}
+
+fn encode(out: &mut String, registry: &Registry, format: Format) {
+    let result = match format {
+        Format::Text => prometheus_client::encoding::prometheus_text::encode(out, registry),
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(out, registry),
+    };
+    // Writing into a String cannot fail; a collector error would be a bug.
+    result.expect("encoding into a String");
 }
 
 pub fn gzip_bytes(data: &[u8]) -> Bytes {
@@ -219,10 +250,19 @@ fn sorted_agents(op: &Operation) -> Vec<(&str, &crate::store::Agent)> {
 impl Collector for StoreCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let e = &mut encoder;
+        if self.agents {
+            self.encode_agents(e)?;
+        }
+        self.encode_health(e)
+    }
+}
+
+impl StoreCollector {
+    fn encode_agents(&self, e: &mut DescriptorEncoder) -> fmt::Result {
         {
             let mut m = e.encode_descriptor(
                 "wolkvox_agent_interactions",
-                "Transfer and conference records counted per agent, each record exactly once; grows when a record is ingested, not at the record's own time.",
+                AGENT_INTERACTIONS_HELP,
                 None,
                 MetricType::Counter,
             )?;
@@ -246,7 +286,7 @@ impl Collector for StoreCollector {
         {
             let mut m = e.encode_descriptor(
                 "wolkvox_agent_interaction_duration",
-                "Elapsed time of transfer and conference records per agent (the report's time field); observed when a record is ingested.",
+                AGENT_DURATION_HELP,
                 Some(&Unit::Seconds),
                 MetricType::Histogram,
             )?;
@@ -269,7 +309,7 @@ impl Collector for StoreCollector {
         {
             let mut m = e.encode_descriptor(
                 "wolkvox_agent_info",
-                "The latest name seen for each agent (value 1); join on operation and agent_id.",
+                AGENT_INFO_HELP,
                 None,
                 MetricType::Gauge,
             )?;
@@ -283,8 +323,11 @@ impl Collector for StoreCollector {
                     m.encode_family(&labels)?.encode_gauge(&1i64)?;
                 }
                 Ok(())
-            })?;
+            })
         }
+    }
+
+    fn encode_health(&self, e: &mut DescriptorEncoder) -> fmt::Result {
         self.gauge_per_op(
             e,
             "wolkvox_up",

@@ -3,6 +3,7 @@
 //! rendered from it at scrape time; the state file is a snapshot of it.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -38,8 +39,12 @@ impl Histogram {
     }
 
     pub fn observe(&mut self, bounds: &[f64], value: f64) {
-        let i = bounds.partition_point(|b| *b < value);
-        self.buckets[i] += 1;
+        self.observe_in(bounds.partition_point(|b| *b < value), value);
+    }
+
+    /// Observes `value` into a bucket already found (the first bound `>= value`).
+    pub fn observe_in(&mut self, bucket: usize, value: f64) {
+        self.buckets[bucket] += 1;
         self.count += 1;
         self.sum += value;
     }
@@ -69,11 +74,11 @@ impl Agent {
 pub struct Data {
     pub bounds: Arc<[f64]>,
     pub max_agents: usize,
-    pub agents: HashMap<Box<str>, Agent>,
+    pub agents: HashMap<Box<str>, Agent, FastHash>,
     pub overflow: Agent,
     pub overflow_records: u64,
     /// Identities of records already counted → their local date (seconds), for pruning.
-    pub seen: HashMap<u128, i64>,
+    pub seen: HashMap<u128, i64, FastHash>,
 }
 
 impl Data {
@@ -81,16 +86,94 @@ impl Data {
         Data {
             bounds: bounds.into(),
             max_agents,
-            agents: HashMap::new(),
+            agents: HashMap::default(),
             overflow: Agent::new("(agents past max_agents)", i64::MIN),
             overflow_records: 0,
-            seen: HashMap::new(),
+            seen: HashMap::default(),
         }
     }
 
     /// Forgets identities dated before `keep_from` (local seconds).
     pub fn prune(&mut self, keep_from: i64) {
         self.seen.retain(|_, date| *date >= keep_from);
+        // After a catch-up the map has room for every record of it; give that back.
+        if self.seen.capacity() > 4 * self.seen.len() + 4096 {
+            self.seen.shrink_to(2 * self.seen.len());
+        }
+    }
+}
+
+/// A keyed multiply-fold hash for the store's maps, several times cheaper than SipHash
+/// on agent ids and record identities (every record looks both up). The key is random
+/// per process, so crafted ids cannot aim at one bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct FastHash {
+    key: [u64; 2],
+}
+
+impl Default for FastHash {
+    fn default() -> Self {
+        let s = std::collections::hash_map::RandomState::new();
+        FastHash {
+            key: [s.hash_one(0x5eed_u64), s.hash_one(0xfeed_u64) | 1],
+        }
+    }
+}
+
+impl BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher {
+            state: self.key[0],
+            key: self.key[1],
+        }
+    }
+}
+
+pub struct FastHasher {
+    state: u64,
+    key: u64,
+}
+
+fn fold(a: u64, b: u64) -> u64 {
+    let p = u128::from(a).wrapping_mul(u128::from(b));
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        fold(self.state, self.key)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let v = u64::from_le_bytes(c.try_into().expect("eight bytes"));
+            self.state = fold(self.state ^ v, self.key);
+        }
+        let rest = chunks.remainder();
+        let mut tail = [0u8; 8];
+        tail[..rest.len()].copy_from_slice(rest);
+        self.state = fold(
+            self.state ^ u64::from_le_bytes(tail),
+            self.key ^ rest.len() as u64,
+        );
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.state = fold(self.state ^ u64::from(v), self.key);
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.state = fold(self.state ^ v, self.key);
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.state = fold(self.state ^ v as u64, self.key ^ (v >> 64) as u64);
     }
 }
 

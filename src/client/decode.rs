@@ -48,7 +48,17 @@ impl<'a> Envelope<'a> {
 
 /// Decodes a body; any syntax error (truncated JSON, an HTML page) is an error.
 pub fn decode(body: &[u8]) -> Result<Envelope<'_>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // Checking UTF-8 once over the whole body is cheaper than string by string; a
+    // body that is not UTF-8 takes the byte path, which reports the same error.
+    match std::str::from_utf8(body) {
+        Ok(text) => finish(serde_json::Deserializer::from_str(text)),
+        Err(_) => finish(serde_json::Deserializer::from_slice(body)),
+    }
+}
+
+fn finish<'a, R: serde_json::de::Read<'a>>(
+    mut de: serde_json::Deserializer<R>,
+) -> Result<Envelope<'a>, serde_json::Error> {
     let env = Envelope::deserialize(&mut de)?;
     de.end()?;
     Ok(env)
