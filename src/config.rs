@@ -727,7 +727,12 @@ mod example_tests {
         std::fs::write(&token, "t").unwrap();
         let text = text.replace("/run/secrets/wolkvox_token", token.to_str().unwrap());
         let env = |k: &str| (k == "WOLKVOX_TOKEN_CDMX").then(|| "t2".to_owned());
-        let c = Config::build(FileConfig::parse(&text).unwrap(), &Overrides::default(), env).unwrap();
+        let c = Config::build(
+            FileConfig::parse(&text).unwrap(),
+            &Overrides::default(),
+            env,
+        )
+        .unwrap();
         assert_eq!(c.operations.len(), 2);
         assert_eq!(c.operations[0].base_url, "https://wv0042.wolkvox.com");
         assert_eq!(c.operations[1].daily_limit(), 20_000);

@@ -12,7 +12,7 @@ use governor::DefaultDirectRateLimiter;
 use rand::Rng;
 use tokio::sync::watch;
 
-use crate::client::{interpret, Answer, ApiError, Client};
+use crate::client::{Answer, ApiError, Client};
 use crate::config::{ApiConfig, Config, OperationConfig, PollConfig};
 use crate::ingest::{self, local_secs};
 use crate::limits::{self, daily_allowance, may_request};
@@ -328,7 +328,7 @@ impl Poller {
             .latency
             .observe(&crate::store::API_LATENCY_BUCKETS, elapsed);
         let answer = fetched.and_then(|(status, body)| {
-            let answer = interpret(status, &body)?;
+            let answer = self.client.interpret(status, &body)?;
             Ok(match answer {
                 Answer::Empty => {
                     op.health.empty_responses += 1;

@@ -80,6 +80,30 @@ impl ApiError {
         }
     }
 
+    /// The same error with `secret` cut out of its text: a server may echo the caller's
+    /// token in an error message, and these texts reach logs and the landing page.
+    pub fn redact(self, secret: &str) -> ApiError {
+        let cut = |text: String| {
+            if secret.is_empty() || !text.contains(secret) {
+                text
+            } else {
+                text.replace(secret, "<redacted>")
+            }
+        };
+        match self {
+            ApiError::Connect(t) => ApiError::Connect(cut(t)),
+            ApiError::BadRequest(t) => ApiError::BadRequest(cut(t)),
+            ApiError::Unauthorized(t) => ApiError::Unauthorized(cut(t)),
+            ApiError::InvalidToken(t) => ApiError::InvalidToken(cut(t)),
+            ApiError::QuotaExceeded(t) => ApiError::QuotaExceeded(cut(t)),
+            ApiError::ConcurrencyLimit(t) => ApiError::ConcurrencyLimit(cut(t)),
+            ApiError::Maintenance(t) => ApiError::Maintenance(cut(t)),
+            ApiError::Forbidden(t) => ApiError::Forbidden(cut(t)),
+            ApiError::BadResponse(t) => ApiError::BadResponse(cut(t)),
+            e @ (ApiError::Timeout | ApiError::Http5xx(_) | ApiError::TooLarge(_)) => e,
+        }
+    }
+
     /// Errors that retrying soon cannot fix: the configuration or the token is wrong.
     pub fn is_configuration(&self) -> bool {
         matches!(
@@ -191,6 +215,11 @@ impl Client {
             token: op.token.clone(),
             max_body_bytes,
         }
+    }
+
+    /// [`interpret`], with this client's token cut out of any error text.
+    pub fn interpret<'b>(&self, status: u16, body: &'b [u8]) -> Result<Answer<'b>, ApiError> {
+        interpret(status, body).map_err(|e| e.redact(self.token.expose()))
     }
 
     /// The request URL for a window of operation-local times, both ends inclusive.
@@ -327,6 +356,18 @@ mod tests {
             reason(200, &err(403, "Token limit exceeded")),
             "quota_exceeded"
         );
+    }
+
+    #[test]
+    fn echoed_tokens_are_cut_out() {
+        let body = err(403, "Invalid token s3cr3t, s3cr3t expired");
+        let e = interpret(403, body.as_bytes())
+            .unwrap_err()
+            .redact("s3cr3t");
+        assert_eq!(e.reason(), "invalid_token");
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+        assert!(e.to_string().contains("<redacted>"));
+        assert_eq!(ApiError::Timeout.redact("s3cr3t"), ApiError::Timeout);
     }
 
     #[test]

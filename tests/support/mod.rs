@@ -8,3 +8,5 @@ pub mod fake_wolkvox;
 pub mod http;
 pub mod inproc;
 pub mod prometheus;
+pub mod scenario;
+pub mod scripted_api;

@@ -1,0 +1,608 @@
+//! Fault tests against the fake Wolkvox, each ending in totals compared with ground
+//! truth: chaos through window splits with every failure reconciled, a crash loop of
+//! SIGKILLs (some landing inside a state save), an unusable and a full state
+//! directory, a DST zone across both transitions, and a server answering in another
+//! zone.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+use support::exporter::Exporter;
+use support::exposition::Exposition;
+use support::fake_wolkvox::{FakeConfig, FakeWolkvox, Fault};
+use support::inproc::{assert_exact, config, config_yaml, total, InProc, Op};
+use support::scenario::{assert_exact_indexed, config_arg, wait_until, yaml, Knobs, OpSpec};
+use wolkvox_exporter::config::defaults::BUCKETS;
+use wolkvox_exporter::demo::simulator::{Burst, SimConfig};
+
+fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp() / 60 * 60, 0).unwrap()
+}
+
+fn metric(m: &Exposition, name: &str, labels: &[(&str, &str)]) -> f64 {
+    m.get(name, labels).unwrap_or(0.0)
+}
+
+fn watermark(m: &Exposition, op: &str) -> f64 {
+    metric(
+        m,
+        "wolkvox_ingested_until_timestamp_seconds",
+        &[("operation", op)],
+    )
+}
+
+/// The `reason` a fault must be counted under.
+fn reason_of(fault: Fault) -> &'static str {
+    match fault {
+        Fault::ServerError(_) | Fault::Html(502) => "http_5xx",
+        Fault::Timeout => "timeout",
+        Fault::Reset => "connect",
+        Fault::Html(_) | Fault::TruncatedJson => "bad_response",
+        Fault::Maintenance => "maintenance",
+        Fault::Simultaneous => "concurrency_limit",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
+    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let start = end - chrono::Duration::days(40);
+    let mut sim = SimConfig::bounded(start, end);
+    sim.seed = 30;
+    sim.agents = 25;
+    sim.peak_per_agent_hour = 1.0;
+    // Over the cap: the window must be split while requests keep failing.
+    sim.bursts = vec![Burst {
+        start: start + chrono::Duration::days(20),
+        duration: chrono::Duration::minutes(10),
+        records: 61_000,
+    }];
+    let mut cfg = FakeConfig::new(sim);
+    cfg.fault_probability = 0.3;
+    cfg.fault_kinds = Fault::ALL.to_vec();
+    cfg.fault_kinds.push(Fault::Simultaneous);
+    cfg.fault_seed = 2026;
+    // Every kind at least once during the catch-up, then 30% at random.
+    cfg.script = cfg
+        .fault_kinds
+        .iter()
+        .flat_map(|f| [Some(*f), None])
+        .collect();
+    cfg.timeout_delay = Duration::from_secs(3);
+    let fake = FakeWolkvox::start(cfg);
+    let truth = fake.truth();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config_yaml(
+        &[Op {
+            name: "chaos",
+            fake: &fake,
+            timezone: "America/Bogota",
+        }],
+        "41d",
+        &dir.path().join("state.json"),
+        "",
+    );
+    let exporter = InProc::start(config(&yaml)).await;
+    let m = exporter
+        .wait_for(
+            "a full catch-up through chaos",
+            Duration::from_secs(240),
+            |m| {
+                watermark(m, "chaos") > end.timestamp() as f64
+                    && metric(m, "wolkvox_up", &[("operation", "chaos")]) == 1.0
+                    // A moment with no request in flight, so the fake's log matches.
+                    && metric(m, "wolkvox_api_requests_total", &[("operation", "chaos")])
+                        == fake.served_log().len() as f64
+            },
+        )
+        .await;
+    exporter.stop().await;
+    assert_exact(&m, "chaos", &truth, &BUCKETS);
+    assert!(metric(&m, "wolkvox_window_splits_total", &[("operation", "chaos")]) >= 1.0);
+
+    // Every request the fake saw was counted, and every failure under its reason.
+    // One request at a time: the first N answers logged are the N counted.
+    let counted = metric(&m, "wolkvox_api_requests_total", &[("operation", "chaos")]);
+    let mut log = fake.served_log();
+    log.truncate(counted as usize);
+    let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &log {
+        if let Some(f) = r.fault {
+            *expected.entry(reason_of(f)).or_default() += 1;
+        }
+    }
+    let faults: u64 = expected.values().sum();
+    assert!(
+        faults as f64 >= 0.2 * log.len() as f64,
+        "{faults} faults in {} requests",
+        log.len()
+    );
+    assert_eq!(expected.len(), 6, "fault kinds hit: {expected:?}");
+    assert_eq!(
+        metric(&m, "wolkvox_api_requests_total", &[("operation", "chaos")]),
+        log.len() as f64,
+        "requests counted"
+    );
+    for reason in wolkvox_exporter::client::ApiError::REASONS {
+        assert_eq!(
+            metric(
+                &m,
+                "wolkvox_api_request_errors_total",
+                &[("operation", "chaos"), ("reason", reason)]
+            ),
+            expected.get(reason).copied().unwrap_or(0) as f64,
+            "errors counted under reason={reason}; faults served: {expected:?}"
+        );
+    }
+    assert_eq!(fake.concurrent_violations(), 0);
+    println!(
+        "chaos: {} requests, {faults} failed ({expected:?}), {} records exact",
+        log.len(),
+        truth.total()
+    );
+}
+
+fn corrupt_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".corrupt-"))
+        .collect()
+}
+
+/// A small deterministic generator for kill moments.
+fn next_rand(state: &mut u64) -> u64 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *state >> 33
+}
+
+#[test]
+fn sigkill_ten_times_during_catch_up_then_exact() {
+    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    // Sixteen months: seventeen 31-day windows, slow answers, so the catch-up spans
+    // several lives of the exporter.
+    let start = end - chrono::Duration::days(500);
+    let mut sim = SimConfig::bounded(start, end);
+    sim.seed = 77;
+    // Many agents make a large state, so saves take long enough to be hit.
+    sim.agents = 4_000;
+    sim.peak_per_agent_hour = 0.004;
+    let mut cfg = FakeConfig::new(sim);
+    cfg.latency = Duration::from_millis(150);
+    // Failing requests end cycles early, so a catch-up saves its progress many times.
+    cfg.fault_probability = 0.35;
+    cfg.fault_kinds = vec![Fault::ServerError(503), Fault::Maintenance];
+    let fake = FakeWolkvox::start(cfg);
+    let truth = fake.truth();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let tmp = dir.path().join("state.json.tmp");
+    let ops = [OpSpec::new(
+        "crash",
+        fake.base_url(),
+        fake.token(),
+        "America/Bogota",
+    )];
+    let knobs = Knobs {
+        catch_up: "501d".to_owned(),
+        retry_attempts: 0,
+        ..Knobs::default()
+    };
+    let config = config_arg(dir.path(), &yaml(&ops, &knobs, &state));
+    let args = [config.as_str(), "--log.level=debug"];
+
+    let mut seed = 0x5EED_u64;
+    let (mut during_save, mut saves_seen) = (0, 0);
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut cursors = Vec::new();
+    for kill in 0..10 {
+        let leftover = mtime(&tmp);
+        let mut exporter = Exporter::start(&args);
+        if kill % 2 == 1 {
+            // Wait for a save to begin, then kill at once.
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while mtime(&tmp) == leftover && Instant::now() < deadline {
+                std::hint::spin_loop();
+            }
+        } else {
+            let ms = 500 + next_rand(&mut seed) % 2500;
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        exporter.kill();
+        // A temporary file written by this run means the kill cut a save short.
+        if mtime(&tmp).is_some() && mtime(&tmp) != leftover {
+            during_save += 1;
+        }
+        if state.exists() {
+            saves_seen += 1;
+            // Whatever the moment, the state file is whole.
+            let text = std::fs::read_to_string(&state).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("state unreadable after kill {kill}: {e}"));
+            assert_eq!(v["version"], 1);
+            cursors.push(
+                v["operations"]["crash"]["cursor"]
+                    .as_str()
+                    .map(str::to_owned),
+            );
+        }
+        assert!(corrupt_files(dir.path()).is_empty(), "kill {kill}");
+    }
+    let exporter = Exporter::start(&args);
+    let text = exporter.wait_for_metrics(Duration::from_secs(180), |t| {
+        watermark(&Exposition::parse(t), "crash") > end.timestamp() as f64
+    });
+    let m = Exposition::parse(&text);
+    assert_exact_indexed(&m, "crash", &truth, &BUCKETS);
+    assert!(corrupt_files(dir.path()).is_empty());
+    let logs = exporter.logs();
+    assert!(!logs.contains("state file unreadable"), "{logs}");
+    println!(
+        "crash loop: 10 SIGKILLs, {during_save} while a state save was in progress, state present after {saves_seen}; \
+         {} records exact, state {} bytes; watermark after each kill: {cursors:?}",
+        truth.total(),
+        std::fs::metadata(&state).unwrap().len()
+    );
+    // The kills fell during the catch-up, not after it.
+    let during_catch_up = cursors
+        .iter()
+        .filter(|c| {
+            c.as_deref()
+                .and_then(|c| c.parse::<DateTime<Utc>>().ok())
+                .is_none_or(|c| c <= end)
+        })
+        .count()
+        + (10 - cursors.len());
+    assert!(
+        during_catch_up >= 7,
+        "only {during_catch_up} kills fell in the catch-up"
+    );
+    assert!(during_save >= 1, "no kill landed inside a state save");
+    assert!(saves_seen >= 5, "the catch-up saved progress between kills");
+}
+
+fn save_failures(e: &Exporter) -> f64 {
+    metric(
+        &Exposition::parse(&e.metrics()),
+        "wolkvox_state_save_failures_total",
+        &[],
+    )
+}
+
+fn saved_at(state: &Path) -> Option<DateTime<Utc>> {
+    let text = std::fs::read_to_string(state).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["saved_at"].as_str()?.parse().ok()
+}
+
+/// Waits until the failures counter has grown by `by`, checking that the exporter
+/// keeps polling and serving meanwhile.
+fn wait_failures(e: &Exporter, from: f64, by: f64, fake: &FakeWolkvox) -> f64 {
+    let requests = fake.requests();
+    let failures = wait_until(
+        "state saves to fail",
+        Duration::from_secs(30),
+        || Some(save_failures(e)).filter(|f| *f >= from + by),
+        || e.logs(),
+    );
+    let m = Exposition::parse(&e.metrics());
+    assert_eq!(metric(&m, "wolkvox_up", &[("operation", "op")]), 1.0);
+    assert!(fake.requests() > requests, "polling goes on");
+    let health = support::http::get(&e.url("/-/healthy")).unwrap();
+    assert_eq!(health.status, 200);
+    failures
+}
+
+fn wait_saved_after(e: &Exporter, state: &Path, after: DateTime<Utc>) {
+    wait_until(
+        "a successful save after the fix",
+        Duration::from_secs(30),
+        || saved_at(state).filter(|t| *t > after),
+        || e.logs(),
+    );
+}
+
+#[test]
+fn unusable_then_full_state_directory_keeps_serving_and_recovers() {
+    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(6), end));
+    let truth = fake.truth();
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let state = state_dir.join("state.json");
+    let ops = [OpSpec::new(
+        "op",
+        fake.base_url(),
+        fake.token(),
+        "America/Bogota",
+    )];
+    let config = config_arg(dir.path(), &yaml(&ops, &Knobs::default(), &state));
+    let args = [config.as_str()];
+    let exporter = Exporter::start(&args);
+    exporter.wait_for_metrics(Duration::from_secs(30), |t| {
+        total(&Exposition::parse(t), "op") == truth.total()
+    });
+    wait_saved_after(&exporter, &state, end);
+    assert_eq!(save_failures(&exporter), 0.0);
+
+    // 1. The directory becomes unusable. Tests run as root, which ignores permission
+    //    bits, so the directory is replaced by a regular file: no one can create in it.
+    let moved = dir.path().join("state.moved");
+    std::fs::rename(&state_dir, &moved).unwrap();
+    std::fs::write(&state_dir, b"not a directory").unwrap();
+    let failures = wait_failures(&exporter, 0.0, 2.0, &fake);
+    let logs = exporter.logs();
+    assert!(
+        logs.contains("level=error") && logs.contains("state save failed"),
+        "{logs}"
+    );
+    std::fs::remove_file(&state_dir).unwrap();
+    std::fs::rename(&moved, &state_dir).unwrap();
+    let fixed = Utc::now();
+    wait_saved_after(&exporter, &state, fixed);
+
+    // 2. The disk is full: the temporary file is /dev/full, where every write fails
+    //    with ENOSPC. The exporter removes its failed temporary file; a keeper puts the
+    //    link back until the disk "has space" again.
+    let tmp = state_dir.join("state.json.tmp");
+    let keep = Arc::new(AtomicBool::new(true));
+    let keeper = {
+        let (keep, tmp) = (keep.clone(), tmp.clone());
+        std::thread::spawn(move || {
+            while keep.load(Ordering::SeqCst) {
+                if std::fs::symlink_metadata(&tmp).is_err() {
+                    let _ = std::os::unix::fs::symlink("/dev/full", &tmp);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _ = std::fs::remove_file(&tmp);
+        })
+    };
+    let after_full = wait_failures(&exporter, failures, 2.0, &fake);
+    assert!(
+        exporter.logs().contains("No space left on device"),
+        "{}",
+        exporter.logs()
+    );
+    keep.store(false, Ordering::SeqCst);
+    keeper.join().unwrap();
+    let fixed = Utc::now();
+    wait_saved_after(&exporter, &state, fixed);
+    let settled = save_failures(&exporter);
+    assert!(settled >= after_full);
+    println!("state directory: {settled} failed saves counted and logged, then recovered");
+
+    // The recovered state holds everything: a SIGKILL now loses nothing.
+    drop(exporter);
+    let restarted = Exporter::start(&args);
+    let m = Exposition::parse(&restarted.metrics());
+    assert_exact(&m, "op", &truth, &BUCKETS);
+    assert_eq!(save_failures(&restarted), 0.0);
+}
+
+/// The last instant before `before` at which `tz`'s UTC offset changes in the given
+/// direction (`forward`: clocks jump ahead).
+fn last_transition(tz: Tz, before: DateTime<Utc>, forward: bool) -> DateTime<Utc> {
+    let off = |t: DateTime<Utc>| {
+        tz.offset_from_utc_datetime(&t.naive_utc())
+            .fix()
+            .local_minus_utc()
+    };
+    let mut t = DateTime::from_timestamp(before.timestamp() / 3600 * 3600, 0).unwrap();
+    loop {
+        let prev = t - chrono::Duration::hours(1);
+        let (a, b) = (off(prev), off(t));
+        if a != b && (b > a) == forward {
+            // Transitions in this zone fall on the hour.
+            return t;
+        }
+        t = prev;
+        assert!(
+            before - t < chrono::Duration::days(400),
+            "no transition in {tz}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_york_across_spring_forward_and_fall_back_is_exact() {
+    let tz = chrono_tz::America::New_York;
+    let now = Utc::now();
+    let fall = last_transition(tz, now - chrono::Duration::days(2), false);
+    let spring = last_transition(tz, now - chrono::Duration::days(2), true);
+    let fake_for = |at: DateTime<Utc>, seed: u64| {
+        let start = minute_floor(at) - chrono::Duration::hours(36);
+        let mut s = SimConfig::bounded(start, start + chrono::Duration::hours(72));
+        s.seed = seed;
+        s.timezone = tz;
+        s.agents = 12;
+        // Busy at night too, so the repeated and the skipped hour hold records.
+        s.peak_per_agent_hour = 40.0;
+        FakeWolkvox::start(FakeConfig::new(s))
+    };
+    let fall_fake = fake_for(fall, 41);
+    let spring_fake = fake_for(spring, 42);
+    let catch_up = (now - spring).num_hours() + 48;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config_yaml(
+        &[
+            Op {
+                name: "fall",
+                fake: &fall_fake,
+                timezone: "America/New_York",
+            },
+            Op {
+                name: "spring",
+                fake: &spring_fake,
+                timezone: "America/New_York",
+            },
+        ],
+        &format!("{catch_up}h"),
+        &dir.path().join("state.json"),
+        "",
+    );
+    let exporter = InProc::start(config(&yaml)).await;
+    let truths = [fall_fake.truth(), spring_fake.truth()];
+    let m = exporter
+        .wait_for("both catch-ups", Duration::from_secs(120), |m| {
+            ["fall", "spring"]
+                .iter()
+                .all(|op| watermark(m, op) >= now.timestamp() as f64)
+        })
+        .await;
+    exporter.stop().await;
+    assert_exact(&m, "fall", &truths[0], &BUCKETS);
+    assert_exact(&m, "spring", &truths[1], &BUCKETS);
+
+    // The repeated hour was asked twice (once per offset) and nothing counted twice.
+    let local = |t: DateTime<Utc>| t.with_timezone(&tz).naive_local();
+    let repeated_start = local(fall); // 01:00 EST, the second pass
+    let log = fall_fake.served_log();
+    assert!(
+        log.iter().any(|r| r.end
+            == Some(repeated_start + chrono::Duration::hours(1) - chrono::Duration::seconds(1))),
+        "a window ends just before the clocks fall back"
+    );
+    assert!(log.iter().any(|r| r.ini == Some(repeated_start)));
+    let first_pass = fall_fake
+        .simulator()
+        .records_between(
+            fall - chrono::Duration::hours(1),
+            fall - chrono::Duration::seconds(1),
+        )
+        .len();
+    assert!(first_pass > 0, "the repeated hour holds records");
+    assert!(
+        metric(
+            &m,
+            "wolkvox_records_duplicate_total",
+            &[("operation", "fall")]
+        ) >= first_pass as f64,
+        "the first pass of the repeated hour came back and was skipped"
+    );
+    // No request spans the skipped hour's non-existent local times.
+    let skipped = local(spring - chrono::Duration::seconds(1));
+    assert!(spring_fake
+        .served_log()
+        .iter()
+        .any(|r| r.end == Some(skipped)));
+    for fake in [&fall_fake, &spring_fake] {
+        assert!(fake.max_range_seconds() <= 31 * 86_400);
+        assert_eq!(fake.concurrent_violations(), 0);
+    }
+}
+
+fn invalid(m: &Exposition, op: &str, reason: &str) -> f64 {
+    metric(
+        m,
+        "wolkvox_records_invalid_total",
+        &[("operation", op), ("reason", reason)],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_answering_in_another_zone_is_counted_not_lost() {
+    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let start = end - chrono::Duration::hours(8);
+    let fake_with_shift = |hours: i64, seed: u64| {
+        let mut cfg = FakeConfig::bounded(start, end);
+        cfg.sim.seed = seed;
+        cfg.sim.peak_per_agent_hour = 30.0;
+        cfg.tz_shift_hours = hours;
+        FakeWolkvox::start(cfg)
+    };
+    let ahead = fake_with_shift(3, 51);
+    let behind = fake_with_shift(-3, 52);
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config_yaml(
+        &[
+            Op {
+                name: "ahead",
+                fake: &ahead,
+                timezone: "America/Bogota",
+            },
+            Op {
+                name: "behind",
+                fake: &behind,
+                timezone: "America/Bogota",
+            },
+        ],
+        "24h",
+        &dir.path().join("state.json"),
+        "",
+    );
+    let exporter = InProc::start(config(&yaml)).await;
+    let (n_ahead, n_behind) = (ahead.truth().total(), behind.truth().total());
+
+    // Ahead: the newest three hours carry dates past the window's end. Each record is
+    // either counted or reported once as outside the window.
+    let m = exporter
+        .wait_for(
+            "the ahead server's records accounted for",
+            Duration::from_secs(60),
+            |m| total(m, "ahead") as f64 + invalid(m, "ahead", "outside_window") >= n_ahead as f64,
+        )
+        .await;
+    let (counted, outside) = (total(&m, "ahead"), invalid(&m, "ahead", "outside_window"));
+    assert!(
+        counted > 0 && outside > 0.0,
+        "{counted} counted, {outside} outside"
+    );
+    assert_eq!(
+        counted as f64 + outside,
+        n_ahead as f64,
+        "nothing lost or counted twice"
+    );
+    let truth = ahead.truth();
+    for s in m.select(
+        "wolkvox_agent_interactions_total",
+        &[("operation", "ahead")],
+    ) {
+        assert!(s.value <= truth.count(&s.labels["agent_id"], &s.labels["interaction"]) as f64);
+    }
+
+    // Behind: every record is counted once; the re-read overlap comes back with dates
+    // before the window and is reported as outside it, once, not on every cycle.
+    let m = exporter
+        .wait_for(
+            "the behind server's records counted",
+            Duration::from_secs(60),
+            |m| total(m, "behind") == n_behind && invalid(m, "behind", "outside_window") > 0.0,
+        )
+        .await;
+    assert_exact(&m, "behind", &behind.truth(), &BUCKETS);
+    let outside_behind = invalid(&m, "behind", "outside_window");
+    let requests = behind.requests();
+    wait_until(
+        "five more cycles",
+        Duration::from_secs(30),
+        || (behind.requests() >= requests + 5).then_some(()),
+        String::new,
+    );
+    let m = exporter.metrics().await;
+    assert_eq!(
+        invalid(&m, "behind", "outside_window"),
+        outside_behind,
+        "re-reads of the overlap must not reject the same records again"
+    );
+    assert_eq!(
+        counted as f64 + invalid(&m, "ahead", "outside_window"),
+        n_ahead as f64
+    );
+    for op in ["ahead", "behind"] {
+        for reason in ["bad_time", "bad_date", "missing_field"] {
+            assert_eq!(invalid(&m, op, reason), 0.0);
+        }
+    }
+    exporter.stop().await;
+}
