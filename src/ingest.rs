@@ -150,6 +150,30 @@ fn identity(r: &RawRecord) -> Option<u128> {
     Some(xxh3_128(&buf[..len]))
 }
 
+/// The identity of a record missing a field: all six fields, a missing one marked by a
+/// length no text can have, behind a tag that keeps it apart from complete identities.
+fn incomplete_identity(r: &RawRecord) -> u128 {
+    let mut h = Xxh3::new();
+    h.update(b"incomplete");
+    for f in [
+        &r.conn_id,
+        &r.agent_id,
+        &r.type_interaction,
+        &r.date,
+        &r.time,
+        &r.agent_name,
+    ] {
+        match f.as_deref() {
+            Some(text) => {
+                h.update(&(text.len() as u64).to_le_bytes());
+                h.update(text.as_bytes());
+            }
+            None => h.update(&u64::MAX.to_le_bytes()),
+        }
+    }
+    h.digest128()
+}
+
 fn present<'r>(field: &'r Option<std::borrow::Cow<'_, str>>) -> Option<&'r str> {
     field.as_deref().map(trim).filter(|s| !s.is_empty())
 }
@@ -181,15 +205,28 @@ fn ingest_one(
     end_s: i64,
     out: &mut Outcome,
 ) -> Result<(), Invalid> {
-    let (Some(agent_id), Some(_conn_id), Some(type_interaction), Some(date_text)) = (
+    let (
+        Some(agent_id),
+        Some(_conn_id),
+        Some(type_interaction),
+        Some(date_text),
+        Some(time_text),
+        Some(name),
+    ) = (
         present(&r.agent_id),
         present(&r.conn_id),
         present(&r.type_interaction),
         r.date.as_deref(),
-    ) else {
-        return Err(Invalid::MissingField);
-    };
-    let (Some(time_text), Some(name)) = (r.time.as_deref(), r.agent_name.as_deref()) else {
+        r.time.as_deref(),
+        r.agent_name.as_deref(),
+    )
+    else {
+        // Remembered under an identity of every field it has, so a re-read of the
+        // overlap does not reject it again.
+        if data.seen.insert(incomplete_identity(r), end_s).is_some() {
+            out.duplicate += 1;
+            return Ok(());
+        }
         return Err(Invalid::MissingField);
     };
     let key = identity(r).ok_or(Invalid::MissingField)?;
@@ -394,11 +431,12 @@ mod tests {
         assert_eq!(bo.series[0].as_ref().unwrap().buckets, vec![0, 0, 1]);
         assert_eq!(bo.series[2].as_ref().unwrap().count, 1);
 
-        // The same page again: everything already seen, nothing counted or rejected twice.
+        // The same page again: everything already seen, nothing counted or rejected
+        // twice, but for the item that is not an object (it has nothing to remember).
         let again = ingest(&mut d, &page, a, b);
         assert_eq!(again.counted, 0);
-        assert_eq!(again.duplicate, 7);
-        assert_eq!(again.invalid, [0, 0, 2, 0]);
+        assert_eq!(again.duplicate, 8);
+        assert_eq!(again.invalid, [0, 0, 1, 0]);
         assert_eq!(d.agents["1"].series[0].as_ref().unwrap().count, 1);
     }
 
