@@ -230,17 +230,31 @@ impl StoreCollector {
                 .encode_counter::<NoLabelSet, _, u64>(&value(op), None)
         })
     }
+
+    /// A counter per operation and reason, every reason exported from the start.
+    fn counter_per_op_reason(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        reasons: &[&str],
+        values: impl Fn(&Operation) -> &[u64],
+    ) -> fmt::Result {
+        let mut m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        self.each(|op| {
+            for (reason, value) in reasons.iter().zip(values(op)) {
+                let labels: L<2> = [("operation", &op.name), ("reason", reason)];
+                m.encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(value, None)?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Agents in label order, the overflow agent last when it has records.
 fn sorted_agents(op: &Operation) -> Vec<(&str, &crate::store::Agent)> {
-    let mut agents: Vec<_> = op
-        .data
-        .agents
-        .iter()
-        .map(|(k, v)| (k.as_ref(), v))
-        .collect();
-    agents.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut agents = op.data.sorted_agents();
     if op.data.overflow_records > 0 {
         agents.push((OVERFLOW_AGENT, &op.data.overflow));
     }
@@ -355,22 +369,13 @@ impl StoreCollector {
             "Requests sent to the Wolkvox API.",
             |op| op.health.requests,
         )?;
-        {
-            let mut m = e.encode_descriptor(
-                "wolkvox_api_request_errors",
-                "Failed API requests by reason.",
-                None,
-                MetricType::Counter,
-            )?;
-            self.each(|op| {
-                for (i, reason) in ApiError::REASONS.iter().enumerate() {
-                    let labels: L<2> = [("operation", &op.name), ("reason", reason)];
-                    m.encode_family(&labels)?
-                        .encode_counter::<NoLabelSet, _, u64>(&op.health.errors[i], None)?;
-                }
-                Ok(())
-            })?;
-        }
+        self.counter_per_op_reason(
+            e,
+            "wolkvox_api_request_errors",
+            "Failed API requests by reason.",
+            &ApiError::REASONS,
+            |op| &op.health.errors,
+        )?;
         self.counter_per_op(
             e,
             "wolkvox_api_empty_responses",
@@ -418,22 +423,13 @@ impl StoreCollector {
             "Records skipped because they were already counted (overlap re-reads, retries, split windows).",
             |op| op.health.duplicate,
         )?;
-        {
-            let mut m = e.encode_descriptor(
-                "wolkvox_records_invalid",
-                "Records rejected, by reason.",
-                None,
-                MetricType::Counter,
-            )?;
-            self.each(|op| {
-                for (i, reason) in INVALID_REASONS.iter().enumerate() {
-                    let labels: L<2> = [("operation", &op.name), ("reason", reason)];
-                    m.encode_family(&labels)?
-                        .encode_counter::<NoLabelSet, _, u64>(&op.health.invalid[i], None)?;
-                }
-                Ok(())
-            })?;
-        }
+        self.counter_per_op_reason(
+            e,
+            "wolkvox_records_invalid",
+            "Records rejected, by reason.",
+            &INVALID_REASONS,
+            |op| &op.health.invalid,
+        )?;
         self.counter_per_op(
             e,
             "wolkvox_window_splits",

@@ -53,6 +53,15 @@ impl Saver {
         }
     }
 
+    fn save_failed(&self, error: &dyn std::fmt::Display) -> bool {
+        self.store
+            .save_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.store.touch();
+        tracing::error!(error = %error, "state save failed; will retry after the next cycle");
+        false
+    }
+
     /// Saves the state; a failure is logged and counted here, and polling goes on.
     pub async fn save(&self) -> bool {
         let _guard = self.lock.lock().await;
@@ -68,22 +77,8 @@ impl Saver {
                 );
                 true
             }
-            Ok(Err(e)) => {
-                self.store
-                    .save_failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.store.touch();
-                tracing::error!(error = %e, "state save failed; will retry after the next cycle");
-                false
-            }
-            Err(e) => {
-                self.store
-                    .save_failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.store.touch();
-                tracing::error!(error = %e, "state save task failed");
-                false
-            }
+            Ok(Err(e)) => self.save_failed(&e),
+            Err(e) => self.save_failed(&e),
         }
     }
 }

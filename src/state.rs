@@ -66,18 +66,11 @@ pub fn save(store: &Store, path: &Path) -> Result<u64, StateError> {
         }
         serde_json::to_writer(&mut body, &op.name).expect("a string serializes");
         body.push(b':');
-        let mut agents: Vec<_> = op
-            .data
-            .agents
-            .iter()
-            .map(|(k, v)| (k.as_ref(), v))
-            .collect();
-        agents.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let view = OpStateRef {
             cursor: op.cursor,
             daily: Some(&op.daily),
             bounds: &op.data.bounds,
-            agents,
+            agents: op.data.sorted_agents(),
             overflow: &op.data.overflow,
             overflow_records: op.data.overflow_records,
             seen: op

@@ -93,6 +93,13 @@ impl Data {
         }
     }
 
+    /// Agents in label order.
+    pub fn sorted_agents(&self) -> Vec<(&str, &Agent)> {
+        let mut agents: Vec<_> = self.agents.iter().map(|(k, v)| (k.as_ref(), v)).collect();
+        agents.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        agents
+    }
+
     /// Forgets identities dated before `keep_from` (local seconds).
     pub fn prune(&mut self, keep_from: i64) {
         self.seen.retain(|_, date| *date >= keep_from);

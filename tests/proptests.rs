@@ -6,8 +6,7 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use proptest::test_runner::TestRunner;
 use serde_json::{json, Value};
 use support::exporter::Exporter;
 use support::exposition::Exposition;
-use support::prometheus::{promtool, Prometheus};
+use support::prometheus::{check_metrics, Prometheus};
 use support::scenario::{config_arg, yaml, Knobs, OpSpec};
 use support::scripted_api::{Schedule, ScriptedApi};
 use wolkvox_exporter::client::{interpret, Answer, ApiError, Item};
@@ -521,36 +520,13 @@ fn sample_names(n: usize) -> Vec<String> {
     names
 }
 
-fn promtool_check(exposition: &str) {
-    let mut child = Command::new(promtool())
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(exposition.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics refused the exposition:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn promtool_accepts_hostile_label_values() {
     let names = sample_names(300);
     let (store, expected) = store_with_names(&names);
     let text = Renderer::new(store).render(Format::Text);
     check_round_trip(&text, &expected);
-    promtool_check(&text);
+    check_metrics(&text);
 }
 
 #[test]
@@ -589,7 +565,7 @@ fn a_real_prometheus_scrapes_hostile_label_values() {
             .count()
             == names.len()
     });
-    promtool_check(&text);
+    check_metrics(&text);
 
     let prometheus = Prometheus::builder()
         .scrape(

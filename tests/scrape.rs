@@ -5,8 +5,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -14,7 +13,7 @@ use serde_json::Value;
 use support::exporter::{exporter_bin, Exporter};
 use support::exposition::Exposition;
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
-use support::prometheus::{promtool, Prometheus};
+use support::prometheus::Prometheus;
 use wolkvox_exporter::config::defaults::BUCKETS;
 
 fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -69,26 +68,7 @@ fn real_prometheus_scrapes_exact_values() {
     });
 
     // promtool accepts the exposition as served.
-    let mut child = Command::new(promtool())
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::prometheus::check_metrics(&text);
 
     let prom = Prometheus::builder()
         .scrape(
