@@ -78,6 +78,9 @@ pub struct Renderer {
     reference: Registry,
     store: Arc<Store>,
     cache: Mutex<Cache>,
+    /// Held while rendering, so scrapers arriving together after a change wait for one
+    /// rendering instead of each doing their own.
+    render_lock: Mutex<()>,
     /// Size of the last rendering, so the next one allocates once.
     last_len: AtomicUsize,
 }
@@ -103,6 +106,7 @@ impl Renderer {
             reference: registry(true),
             store,
             cache: Mutex::new(Cache::default()),
+            render_lock: Mutex::new(()),
             last_len: AtomicUsize::new(64 * 1024),
         }
     }
@@ -125,18 +129,27 @@ impl Renderer {
         out
     }
 
-    /// The exposition for a format, gzipped or not, rendered at most once per change.
-    pub fn get(&self, format: Format, gzip: bool) -> Bytes {
-        let slot = (format == Format::OpenMetrics) as usize * 2 + gzip as usize;
+    /// The cached exposition, when the store has not changed since it was rendered.
+    pub fn cached(&self, format: Format, gzip: bool) -> Option<Bytes> {
         let generation = self.store.generation();
-        {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if cache.generation == generation {
-                if let Some(b) = &cache.entries[slot] {
-                    return b.clone();
-                }
-            }
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        (cache.generation == generation)
+            .then(|| cache.entries[slot(format, gzip)].clone())
+            .flatten()
+    }
+
+    /// The exposition for a format, gzipped or not, rendered at most once per change.
+    /// Rendering is CPU work: call it off the async workers when `cached` has nothing.
+    pub fn get(&self, format: Format, gzip: bool) -> Bytes {
+        if let Some(b) = self.cached(format, gzip) {
+            return b;
         }
+        let _rendering = self.render_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = self.cached(format, gzip) {
+            return b;
+        }
+        let slot = slot(format, gzip);
+        let generation = self.store.generation();
         let plain = {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             (cache.generation == generation)
@@ -157,6 +170,10 @@ impl Renderer {
         cache.entries[slot] = Some(bytes.clone());
         bytes
     }
+}
+
+fn slot(format: Format, gzip: bool) -> usize {
+    (format == Format::OpenMetrics) as usize * 2 + gzip as usize
 }
 
 fn encode(out: &mut String, registry: &Registry, format: Format) {

@@ -113,10 +113,8 @@ pub async fn serve(
                             tracing::debug!(%peer, reason = why.as_str(), "unauthorized request");
                             return Ok::<_, Infallible>(unauthorized_response());
                         }
-                        let mut resp = match tokio::time::timeout(timeout, async {
-                            handle(&site, &req)
-                        })
-                        .await
+                        let mut resp = match tokio::time::timeout(timeout, handle(&site, &req))
+                            .await
                         {
                             Ok(r) => r,
                             Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "response timed out\n"),
@@ -193,7 +191,7 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     r
 }
 
-fn handle(site: &Site, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(site: &Arc<Site>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         r.headers_mut()
@@ -202,7 +200,7 @@ fn handle(site: &Site, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     }
     let path = req.uri().path();
     if path == site.telemetry_path {
-        return metrics(site, req);
+        return metrics(site, req).await;
     }
     match path {
         "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
@@ -234,10 +232,22 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     })
 }
 
-fn metrics(site: &Site, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+async fn metrics(site: &Arc<Site>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let format = Format::negotiate(header_str(req, header::ACCEPT));
     let gzip = accepts_gzip(header_str(req, header::ACCEPT_ENCODING));
-    let body = site.renderer.get(format, gzip);
+    let body = match site.renderer.cached(format, gzip) {
+        Some(body) => body,
+        None => {
+            let site = site.clone();
+            match tokio::task::spawn_blocking(move || site.renderer.get(format, gzip)).await {
+                Ok(body) => body,
+                Err(e) => {
+                    tracing::error!(error = %e, "rendering the metrics failed");
+                    return text(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n");
+                }
+            }
+        }
+    };
     let mut r = Response::new(Full::new(body));
     let h = r.headers_mut();
     h.insert(
