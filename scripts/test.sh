@@ -11,5 +11,19 @@ for step in scripts/setup/*.sh; do
 done
 
 echo "==> cargo test"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 # Integration tests start servers and Prometheus instances; two at a time fit 2 cores.
-exec cargo test --locked "$@" -- --test-threads=2
+status=0
+cargo test --locked --no-fail-fast --lib --bins --tests "$@" -- --test-threads=2 2>&1 | tee "$log" || status=$?
+
+# One closing line for the whole suite, summed over every test binary.
+awk '/^test result:/ {
+       for (i = 1; i <= NF; i++) {
+         if ($(i) ~ /^passed;?$/) p += $(i-1)
+         if ($(i) ~ /^failed;?$/) f += $(i-1)
+         if ($(i) ~ /^ignored;?$/) s += $(i-1)
+       }
+     }
+     END { printf "total: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"
