@@ -33,6 +33,13 @@ pub fn run(report: &mut Report) {
     let skim = median_time(RUNS, || {
         black_box(serde_json::from_slice::<IgnoredAny>(black_box(&page.body)).unwrap());
     });
+    let decode_only = median_time(RUNS, || {
+        let Ok(Answer::Records(items)) = interpret(200, black_box(&page.body)) else {
+            panic!("the page decodes");
+        };
+        assert_eq!(items.len(), n);
+        black_box(items);
+    });
     let new = median_time_with(RUNS, fresh, |mut data| {
         let out = decode_and_ingest(&mut data, &page, black_box(&page.body));
         assert_eq!(out.counted as usize, n, "every record of the page counts");
@@ -63,6 +70,13 @@ pub fn run(report: &mut Report) {
         "IgnoredAny skim of the page (floor)",
         "rec/s",
         rate(skim),
+        Goal::Info,
+    );
+    report.add(
+        "1",
+        "decode alone (interpret, no ingest)",
+        "rec/s",
+        rate(decode_only),
         Goal::Info,
     );
     report.add(

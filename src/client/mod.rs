@@ -2,6 +2,7 @@
 //! under a size cap, and maps every answer to records, "no records" or one error reason.
 
 pub mod decode;
+mod fast;
 
 use std::time::Duration;
 
