@@ -185,6 +185,9 @@ pub fn ingest(data: &mut Data, items: &[Item], ini: NaiveDateTime, end: NaiveDat
         ..Outcome::default()
     };
     let (ini_s, end_s) = (local_secs(ini), local_secs(end));
+    // Room for the page at once rather than rehashing as the map grows (a busy page
+    // holds 60,000 records); pruning shrinks it again.
+    data.seen.reserve(items.len());
     for item in items {
         let Item::Record(r) = item else {
             out.invalid[Invalid::MissingField as usize] += 1;
@@ -196,6 +199,38 @@ pub fn ingest(data: &mut Data, items: &[Item], ini: NaiveDateTime, end: NaiveDat
         }
     }
     out
+}
+
+/// One counted record's update of its agent.
+struct Count<'r> {
+    name: &'r str,
+    date_s: i64,
+    interaction: usize,
+    bucket: usize,
+    buckets: usize,
+    seconds: f64,
+}
+
+impl Count<'_> {
+    /// Observes the record; a named agent also takes the newest name.
+    fn apply(self, agent: &mut Agent, named: bool) {
+        if named && self.date_s >= agent.name_date {
+            if agent.name.as_ref() != self.name {
+                let cleaned = clean_label(self.name, MAX_NAME_BYTES);
+                if agent.name.as_ref() != cleaned {
+                    agent.name = cleaned.into();
+                }
+            }
+            agent.name_date = self.date_s;
+        }
+        agent.series[self.interaction]
+            .get_or_insert_with(|| Histogram {
+                count: 0,
+                sum: 0.0,
+                buckets: vec![0; self.buckets],
+            })
+            .observe_in(self.bucket, self.seconds);
+    }
 }
 
 fn ingest_one(
@@ -252,8 +287,17 @@ fn ingest_one(
 
     let bucket = data.bounds.partition_point(|b| *b < seconds as f64);
     let buckets = data.bounds.len() + 1;
-    let (agent, is_overflow) = if data.agents.contains_key(agent_id) {
-        (data.agents.get_mut(agent_id).expect("checked above"), false)
+    let count = Count {
+        name,
+        date_s,
+        interaction: interaction_index(type_interaction),
+        bucket,
+        buckets,
+        seconds: seconds as f64,
+    };
+    // One lookup for the agents already known, the common case.
+    if let Some(agent) = data.agents.get_mut(agent_id) {
+        count.apply(agent, true);
     } else {
         let id = clean_label(agent_id, MAX_ID_BYTES);
         if id != OVERFLOW_AGENT
@@ -263,29 +307,13 @@ fn ingest_one(
                 .agents
                 .entry(id.into_boxed_str())
                 .or_insert_with(|| Agent::new(&clean_label(name, MAX_NAME_BYTES), date_s));
-            (agent, false)
+            count.apply(agent, true);
         } else {
             out.overflowed += 1;
             data.overflow_records += 1;
-            (&mut data.overflow, true)
+            count.apply(&mut data.overflow, false);
         }
-    };
-    if !is_overflow && date_s >= agent.name_date {
-        if agent.name.as_ref() != name {
-            let cleaned = clean_label(name, MAX_NAME_BYTES);
-            if agent.name.as_ref() != cleaned {
-                agent.name = cleaned.into();
-            }
-        }
-        agent.name_date = date_s;
     }
-    agent.series[interaction_index(type_interaction)]
-        .get_or_insert_with(|| Histogram {
-            count: 0,
-            sum: 0.0,
-            buckets: vec![0; buckets],
-        })
-        .observe_in(bucket, seconds as f64);
     out.counted += 1;
     Ok(())
 }

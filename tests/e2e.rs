@@ -39,11 +39,20 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
 
     // Operation A: 100 agents, one 5-minute window holding 65,000 extra records.
     let mut a = sim(11, 100, 1001, chrono_tz::America::Bogota, start, end);
-    a.bursts = vec![Burst {
-        start: start + chrono::Duration::hours(30),
-        duration: chrono::Duration::minutes(5),
-        records: 65_000,
-    }];
+    a.bursts = vec![
+        Burst {
+            start: start + chrono::Duration::hours(30),
+            duration: chrono::Duration::minutes(5),
+            records: 65_000,
+        },
+        // Activity in the last minutes whatever the hour, so that some records are
+        // still to appear when the exporter first reads them.
+        Burst {
+            start: end - chrono::Duration::minutes(10),
+            duration: chrono::Duration::minutes(10),
+            records: 300,
+        },
+    ];
     // An agent renamed half-way: the info metric must carry only the new name.
     a.renames = vec![Rename {
         agent_id: "1005".into(),
