@@ -185,9 +185,6 @@ pub fn ingest(data: &mut Data, items: &[Item], ini: NaiveDateTime, end: NaiveDat
         ..Outcome::default()
     };
     let (ini_s, end_s) = (local_secs(ini), local_secs(end));
-    // Room for the page at once rather than rehashing as the map grows (a busy page
-    // holds 60,000 records); pruning shrinks it again.
-    data.seen.reserve(items.len());
     for item in items {
         let Item::Record(r) = item else {
             out.invalid[Invalid::MissingField as usize] += 1;
