@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox, Fault};
-use support::inproc::{assert_exact, config, config_yaml, total, InProc, Op};
+use support::inproc::{assert_exact, config, config_yaml, one_op_yaml, total, InProc, Op};
 use wolkvox_exporter::config::defaults::BUCKETS;
 use wolkvox_exporter::demo::simulator::{Burst, Rename, SimConfig};
 
@@ -238,16 +238,7 @@ async fn graceful_stop_mid_catch_up_then_restart_is_exact() {
     let truth = fake.truth();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let yaml = config_yaml(
-        &[Op {
-            name: "op",
-            fake: &fake,
-            timezone: "America/Bogota",
-        }],
-        "71d",
-        &state,
-        "",
-    );
+    let yaml = one_op_yaml(&fake, "71d", &state);
 
     let first = InProc::start(config(&yaml)).await;
     let m = first
@@ -286,16 +277,7 @@ async fn corrupt_state_is_moved_aside_and_counting_starts_over() {
         b"{\"version\":1,\"operations\":{\"op\":{\"cursor\":12",
     )
     .unwrap();
-    let yaml = config_yaml(
-        &[Op {
-            name: "op",
-            fake: &fake,
-            timezone: "America/Bogota",
-        }],
-        "24h",
-        &state,
-        "",
-    );
+    let yaml = one_op_yaml(&fake, "24h", &state);
     let exporter = InProc::start(config(&yaml)).await;
     let m = exporter
         .wait_for("catch-up", Duration::from_secs(30), |m| {
@@ -383,16 +365,7 @@ async fn quota_answer_stops_requests_for_the_day() {
     cfg.daily_limit = Some(3);
     let fake = FakeWolkvox::start(cfg);
     let dir = tempfile::tempdir().unwrap();
-    let yaml = config_yaml(
-        &[Op {
-            name: "op",
-            fake: &fake,
-            timezone: "America/Bogota",
-        }],
-        "24h",
-        &dir.path().join("s.json"),
-        "",
-    );
+    let yaml = one_op_yaml(&fake, "24h", &dir.path().join("s.json"));
     let exporter = InProc::start(config(&yaml)).await;
     let m = exporter
         .wait_for("the quota answer", Duration::from_secs(30), |m| {
@@ -418,19 +391,10 @@ async fn the_exporter_stops_at_its_share_of_the_daily_limit() {
     let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
     let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(2), end));
     let dir = tempfile::tempdir().unwrap();
-    let yaml = config_yaml(
-        &[Op {
-            name: "op",
-            fake: &fake,
-            timezone: "America/Bogota",
-        }],
-        "24h",
-        &dir.path().join("s.json"),
-        "",
-    )
-    // 1 license = 1000 a day; keeping 99.8% for other clients leaves 2 requests.
-    .replace("api:\n", "api:\n  daily_reserve: 0.998\n")
-    .replace("licenses: 100", "licenses: 1");
+    let yaml = one_op_yaml(&fake, "24h", &dir.path().join("s.json"))
+        // 1 license = 1000 a day; keeping 99.8% for other clients leaves 2 requests.
+        .replace("api:\n", "api:\n  daily_reserve: 0.998\n")
+        .replace("licenses: 100", "licenses: 1");
     let exporter = InProc::start(config(&yaml)).await;
     let m = exporter
         .wait_for("the allowance spent", Duration::from_secs(30), |m| {

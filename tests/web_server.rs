@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use support::exporter::exporter_bin;
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
-use support::inproc::{config, config_yaml, InProc, Op};
+use support::inproc::{config, one_op_yaml, InProc};
 use wolkvox_exporter::web::{WebConfig, WebConfigHandle};
 
 fn fixtures() -> PathBuf {
@@ -44,16 +44,7 @@ async fn tls_and_basic_auth_guard_every_endpoint() {
     .unwrap();
     let end = Utc::now() - chrono::Duration::minutes(1);
     let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(1), end));
-    let yaml = config_yaml(
-        &[Op {
-            name: "op",
-            fake: &fake,
-            timezone: "America/Bogota",
-        }],
-        "2h",
-        &dir.path().join("s.json"),
-        "",
-    );
+    let yaml = one_op_yaml(&fake, "2h", &dir.path().join("s.json"));
     let mut options = wolkvox_exporter::app::Options::new(config(&yaml));
     options.web = WebConfigHandle::fixed(WebConfig::load(&web).unwrap());
     let exporter = InProc::start_with(options).await;

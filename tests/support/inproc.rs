@@ -37,6 +37,20 @@ pub fn config_yaml(ops: &[Op], catch_up: &str, state: &Path, extra_poll: &str) -
     y
 }
 
+/// One operation named `op` on Colombia time.
+pub fn one_op_yaml(fake: &FakeWolkvox, catch_up: &str, state: &Path) -> String {
+    config_yaml(
+        &[Op {
+            name: "op",
+            fake,
+            timezone: "America/Bogota",
+        }],
+        catch_up,
+        state,
+        "",
+    )
+}
+
 pub fn config(yaml: &str) -> Config {
     Config::build(
         FileConfig::parse(yaml).expect("test YAML parses"),
