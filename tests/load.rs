@@ -3,7 +3,7 @@
 //! scrape may fail; latency percentiles and resident memory are printed and bounded.
 //!
 //! Too long for CI, so it is ignored by default; run it with
-//! `cargo test --release --test load -- --ignored --nocapture`
+//! `cargo test --profile bench --test load -- --ignored --nocapture` (or `--release`)
 //! (`WOLKVOX_LOAD_SECONDS` shortens or lengthens the run).
 
 mod support;
@@ -37,7 +37,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 #[test]
-#[ignore = "load test: run with cargo test --release --test load -- --ignored --nocapture"]
+#[ignore = "30 s load test, too long for CI: cargo test --profile bench --test load -- --ignored --nocapture"]
 fn two_hundred_scrapers_and_a_hundred_idle_connections_hold() {
     let seconds: u64 = std::env::var("WOLKVOX_LOAD_SECONDS")
         .ok()
