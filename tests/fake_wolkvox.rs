@@ -296,8 +296,19 @@ async fn each_fault_is_observable() {
     let q = query(MORNING.0, MORNING.1);
     let http = client(Duration::from_millis(500));
     let mut results = Vec::new();
-    for _ in 0..9 {
+    for sent in 1..=9 {
         results.push(get_with(&http, &fake, &q, Some(fake.token())).await);
+        // A client that gave up (the timeout) leaves the fake still holding the
+        // request until it sees the hang-up; wait for that, or the next request
+        // would rightly be refused as simultaneous.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while fake.served_log().len() < sent {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "request {sent} never finished"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
     let (status, body) = results[0].as_ref().unwrap();
     assert_eq!(*status, 503);
