@@ -1,6 +1,8 @@
 //! Turns decoded records into counter and histogram updates, each record exactly once.
 //! Pure: no I/O, no clock; the poller hands it a page and the window it asked for.
 
+use std::collections::hash_map::Entry;
+
 use chrono::NaiveDateTime;
 use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
@@ -179,14 +181,22 @@ fn present<'r>(field: &'r Option<std::borrow::Cow<'_, str>>) -> Option<&'r str> 
 }
 
 /// Ingests one page read for the local window `[ini, end]`.
-pub fn ingest(data: &mut Data, items: &[Item], ini: NaiveDateTime, end: NaiveDateTime) -> Outcome {
+///
+/// Takes the page by value so each record is freed right after its turn, while it is
+/// still in the cache, rather than in a second pass over the whole page.
+pub fn ingest(
+    data: &mut Data,
+    items: Vec<Item>,
+    ini: NaiveDateTime,
+    end: NaiveDateTime,
+) -> Outcome {
     let mut out = Outcome {
         received: items.len() as u64,
         ..Outcome::default()
     };
     let (ini_s, end_s) = (local_secs(ini), local_secs(end));
     for item in items {
-        let Item::Record(r) = item else {
+        let Item::Record(r) = &item else {
             out.invalid[Invalid::MissingField as usize] += 1;
             continue;
         };
@@ -255,26 +265,30 @@ fn ingest_one(
     else {
         // Remembered under an identity of every field it has, so a re-read of the
         // overlap does not reject it again.
-        if data.seen.insert(incomplete_identity(r), end_s).is_some() {
+        if data
+            .seen
+            .insert(incomplete_identity(r).into(), end_s)
+            .is_some()
+        {
             out.duplicate += 1;
             return Ok(());
         }
         return Err(Invalid::MissingField);
     };
     let key = identity(r).ok_or(Invalid::MissingField)?;
+    let Entry::Vacant(slot) = data.seen.entry(key.into()) else {
+        out.duplicate += 1;
+        return Ok(());
+    };
     let date = parse_date(date_text);
     // A record's identity is remembered even when it is rejected, so a re-read of the
     // overlap neither counts it twice nor rejects it twice. It is pruned by its date when
     // that lies in the window; otherwise (no date, or a server writing another zone) by
     // the window's end, since any later read overlapping this window may return it again.
-    let prune_date = match date.map(local_secs) {
+    slot.insert(match date.map(local_secs) {
         Some(d) if (ini_s..=end_s).contains(&d) => d,
         _ => end_s,
-    };
-    if data.seen.insert(key, prune_date).is_some() {
-        out.duplicate += 1;
-        return Ok(());
-    }
+    });
     let date = date.ok_or(Invalid::BadDate)?;
     let seconds = parse_duration(time_text).ok_or(Invalid::BadTime)?;
     let date_s = local_secs(date);
@@ -445,7 +459,7 @@ mod tests {
             ),
             Item::NotAnObject,
         ];
-        let out = ingest(&mut d, &page, a, b);
+        let out = ingest(&mut d, page.clone(), a, b);
         assert_eq!(out.received, 9);
         assert_eq!(out.counted, 4);
         assert_eq!(out.invalid, [1, 1, 2, 1]);
@@ -458,7 +472,7 @@ mod tests {
 
         // The same page again: everything already seen, nothing counted or rejected
         // twice, but for the item that is not an object (it has nothing to remember).
-        let again = ingest(&mut d, &page, a, b);
+        let again = ingest(&mut d, page.clone(), a, b);
         assert_eq!(again.counted, 0);
         assert_eq!(again.duplicate, 8);
         assert_eq!(again.invalid, [0, 0, 1, 0]);
@@ -487,12 +501,12 @@ mod tests {
                 "Old Name",
             ),
         ];
-        ingest(&mut d, &page, a, b);
+        ingest(&mut d, page.clone(), a, b);
         assert_eq!(d.agents["1"].name.as_ref(), "Ana María R.");
         let long = "é".repeat(1_000_000);
         ingest(
             &mut d,
-            &[rec(
+            vec![rec(
                 "2",
                 "c3",
                 "transfer",
@@ -522,7 +536,7 @@ mod tests {
                 )
             })
             .collect();
-        let out = ingest(&mut d, &page, a, b);
+        let out = ingest(&mut d, page.clone(), a, b);
         assert_eq!(out.counted, 5);
         assert_eq!(out.overflowed, 3);
         assert_eq!(d.agents.len(), 2);
@@ -544,10 +558,10 @@ mod tests {
             ),
             rec("1", "c2", "transfer", "garbage", "00:00:30", "A"),
         ];
-        assert_eq!(ingest(&mut d, &page, a, b).invalid, [0, 1, 0, 1]);
+        assert_eq!(ingest(&mut d, page.clone(), a, b).invalid, [0, 1, 0, 1]);
         // The overlap's start has moved past the window's start, not past its end.
         d.prune(local_secs(parse_date("2026-11-24 23:30:00").unwrap()));
-        let again = ingest(&mut d, &page, a, b);
+        let again = ingest(&mut d, page.clone(), a, b);
         assert_eq!((again.duplicate, again.invalid), (2, [0; 4]));
     }
 
@@ -571,9 +585,9 @@ mod tests {
             "00:00:30",
             "A",
         );
-        ingest(&mut d, &[r1, r2.clone()], a, b);
+        ingest(&mut d, vec![r1, r2.clone()], a, b);
         d.prune(local_secs(parse_date("2026-11-24 11:00:00").unwrap()));
         assert_eq!(d.seen.len(), 1);
-        assert_eq!(ingest(&mut d, &[r2], a, b).duplicate, 1);
+        assert_eq!(ingest(&mut d, vec![r2], a, b).duplicate, 1);
     }
 }

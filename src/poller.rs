@@ -341,7 +341,7 @@ impl Poller {
                             "one second holds 60,000 records or more; records past the cap cannot be read"
                         );
                     }
-                    let out = ingest::ingest(&mut op.data, &items, ini, end);
+                    let out = ingest::ingest(&mut op.data, items, ini, end);
                     let h = &mut op.health;
                     h.received += out.received;
                     h.duplicate += out.duplicate;

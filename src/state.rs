@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Agent, DailyUse, Data, Operation, Store};
+use crate::store::{Agent, DailyUse, Data, Identity, Operation, Store};
 
 const VERSION: u32 = 1;
 
@@ -73,12 +73,7 @@ pub fn save(store: &Store, path: &Path) -> Result<u64, StateError> {
             agents: op.data.sorted_agents(),
             overflow: &op.data.overflow,
             overflow_records: op.data.overflow_records,
-            seen: op
-                .data
-                .seen
-                .iter()
-                .map(|(k, d)| ((k >> 64) as u64, *k as u64, *d))
-                .collect(),
+            seen: op.data.seen.iter().map(|(k, d)| (k.0, k.1, *d)).collect(),
         };
         serde_json::to_writer(&mut body, &view).expect("state values serialize");
     }
@@ -168,7 +163,7 @@ pub fn restore(op: &mut Operation, saved: OpState) -> Option<String> {
     data.seen = saved
         .seen
         .into_iter()
-        .map(|(hi, lo, d)| ((u128::from(hi) << 64) | u128::from(lo), d))
+        .map(|(hi, lo, d)| (Identity(hi, lo), d))
         .collect();
     let buckets = data.bounds.len() + 1;
     let consistent = data
@@ -220,7 +215,7 @@ mod tests {
         h.observe(&[60.0], 30.0);
         agent.series[0] = Some(h);
         a.data.agents.insert("1001".into(), agent);
-        a.data.seen.insert(u128::MAX - 5, 42);
+        a.data.seen.insert(Identity::from(u128::MAX - 5), 42);
         let store = Store::new(vec![a, op("b")]);
         save(&store, &path).unwrap();
 

@@ -179,7 +179,7 @@ fn local(s: &str) -> NaiveDateTime {
 fn check_ingest(items: &[Item]) {
     let mut data = Data::new(&[30.0, 60.0], 50);
     let (ini, end) = (local("2026-11-24 00:00:00"), local("2026-11-24 23:59:59"));
-    let out = ingest::ingest(&mut data, items, ini, end);
+    let out = ingest::ingest(&mut data, items.to_vec(), ini, end);
     assert_eq!(out.received, items.len() as u64);
     assert_eq!(
         out.counted + out.duplicate + out.invalid.iter().sum::<u64>(),
@@ -429,7 +429,7 @@ fn store_with_names(names: &[String]) -> (Arc<Store>, Vec<(String, String)>) {
     let Ok(Answer::Records(items)) = interpret(200, &body) else {
         panic!("records expected")
     };
-    let out = ingest::ingest(&mut data, &items, ini, end);
+    let out = ingest::ingest(&mut data, items, ini, end);
     assert_eq!(out.counted, names.len() as u64);
     let expected = names
         .iter()

@@ -93,6 +93,42 @@ pub fn median_time_with<S, R>(
     times[times.len() / 2]
 }
 
+/// Times several cases round after round (A, B, C, A, B, C, ...) after one untimed
+/// warm-up round, so a slow spell of a shared machine falls on every case alike. Each
+/// case times itself, leaving out its own set-up; the result is each case's times in
+/// round order.
+pub fn rounds(runs: usize, cases: &mut [&mut dyn FnMut() -> Duration]) -> Vec<Vec<Duration>> {
+    for case in cases.iter_mut() {
+        case();
+    }
+    let mut times = vec![Vec::with_capacity(runs); cases.len()];
+    for _ in 0..runs {
+        for (case, times) in cases.iter_mut().zip(&mut times) {
+            times.push(case());
+        }
+    }
+    times
+}
+
+/// The median of some times.
+pub fn median(times: &[Duration]) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+/// How fast `measured` ran next to `floor`, as the median over rounds of
+/// `floor / measured`: each round's pair ran back to back, under the same load.
+pub fn median_ratio(floor: &[Duration], measured: &[Duration]) -> f64 {
+    let mut ratios: Vec<f64> = floor
+        .iter()
+        .zip(measured)
+        .map(|(f, m)| f.as_secs_f64() / m.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
+}
+
 /// Figures of a process from /proc: CPU time, peak and current resident memory.
 #[derive(Debug, Clone, Copy)]
 pub struct ProcStats {

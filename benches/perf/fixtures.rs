@@ -80,7 +80,8 @@ pub fn data(agents: usize, identities: usize) -> Data {
         x ^= x >> 7;
         x ^= x << 17;
         let key = (u128::from(x) << 64) | u128::from(x.rotate_left(29) ^ i as u64);
-        data.seen.insert(key, 1_741_600_000 + (i % 3600) as i64);
+        data.seen
+            .insert(key.into(), 1_741_600_000 + (i % 3600) as i64);
     }
     data
 }

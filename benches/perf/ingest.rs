@@ -2,6 +2,7 @@
 //! against `serde_json` skimming the same bytes into `IgnoredAny`.
 
 use std::hint::black_box;
+use std::time::Instant;
 
 use serde::de::IgnoredAny;
 use wolkvox_exporter::client::{interpret, Answer};
@@ -9,16 +10,16 @@ use wolkvox_exporter::config::defaults::BUCKETS;
 use wolkvox_exporter::ingest::{ingest, Outcome};
 use wolkvox_exporter::store::Data;
 
-use crate::common::{median_time, median_time_with, peak_extra, Goal, Report, MB};
+use crate::common::{median, median_ratio, peak_extra, rounds, Goal, Report, MB};
 use crate::fixtures::{self, Page};
 
-const RUNS: usize = 9;
+const RUNS: usize = 15;
 
 fn decode_and_ingest(data: &mut Data, page: &Page, body: &[u8]) -> Outcome {
     let Ok(Answer::Records(items)) = interpret(200, body) else {
         panic!("the page decodes");
     };
-    ingest(data, &items, page.ini, page.end)
+    ingest(data, items, page.ini, page.end)
 }
 
 pub fn run(report: &mut Report) {
@@ -30,32 +31,45 @@ pub fn run(report: &mut Report) {
     );
     let fresh = || Data::new(&BUCKETS, 10_000);
 
-    let skim = median_time(RUNS, || {
-        black_box(serde_json::from_slice::<IgnoredAny>(black_box(&page.body)).unwrap());
-    });
-    let decode_only = median_time(RUNS, || {
-        let Ok(Answer::Records(items)) = interpret(200, black_box(&page.body)) else {
-            panic!("the page decodes");
-        };
-        assert_eq!(items.len(), n);
-        black_box(items);
-    });
-    let new = median_time_with(RUNS, fresh, |mut data| {
-        let out = decode_and_ingest(&mut data, &page, black_box(&page.body));
-        assert_eq!(out.counted as usize, n, "every record of the page counts");
-        data
-    });
     let mut seen = fresh();
     decode_and_ingest(&mut seen, &page, &page.body);
-    let dup = median_time_with(
+    // Timed round by round, side by side, so the ratios hold on a noisy machine.
+    let times = rounds(
         RUNS,
-        || seen.clone(),
-        |mut data| {
-            let out = decode_and_ingest(&mut data, &page, black_box(&page.body));
-            assert_eq!(out.duplicate as usize, n, "every record is a duplicate");
-            data
-        },
+        &mut [
+            &mut || {
+                let t = Instant::now();
+                black_box(serde_json::from_slice::<IgnoredAny>(black_box(&page.body)).unwrap());
+                t.elapsed()
+            },
+            &mut || {
+                let t = Instant::now();
+                let Ok(Answer::Records(items)) = interpret(200, black_box(&page.body)) else {
+                    panic!("the page decodes");
+                };
+                assert_eq!(items.len(), n);
+                drop(black_box(items));
+                t.elapsed()
+            },
+            &mut || {
+                let mut data = fresh();
+                let t = Instant::now();
+                let out = decode_and_ingest(&mut data, &page, black_box(&page.body));
+                let elapsed = t.elapsed();
+                assert_eq!(out.counted as usize, n, "every record of the page counts");
+                elapsed
+            },
+            &mut || {
+                let mut data = seen.clone();
+                let t = Instant::now();
+                let out = decode_and_ingest(&mut data, &page, black_box(&page.body));
+                let elapsed = t.elapsed();
+                assert_eq!(out.duplicate as usize, n, "every record is a duplicate");
+                elapsed
+            },
+        ],
     );
+    let [skim, decode_only, new, dup] = [0, 1, 2, 3].map(|i| median(&times[i]));
     let (_, peak) = peak_extra(|| {
         // The body as the client receives it, the decoded page and the new state.
         let body = page.body.clone();
@@ -90,7 +104,7 @@ pub fn run(report: &mut Report) {
         "1",
         "decode+ingest, all new: speed / skim speed",
         "x",
-        skim.as_secs_f64() / new.as_secs_f64(),
+        median_ratio(&times[0], &times[2]),
         Goal::AtLeast(0.5),
     );
     report.add(
@@ -104,7 +118,7 @@ pub fn run(report: &mut Report) {
         "1",
         "decode+ingest, all duplicates: speed / skim speed",
         "x",
-        skim.as_secs_f64() / dup.as_secs_f64(),
+        median_ratio(&times[0], &times[3]),
         Goal::AtLeast(0.5),
     );
     report.add(
