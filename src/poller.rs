@@ -318,7 +318,9 @@ impl Poller {
 
         let mut op = self.store.lock(self.index);
         op.health.requests += 1;
-        op.daily.used += 1;
+        if fetched.as_ref().err().is_none_or(ApiError::was_sent) {
+            op.daily.used += 1;
+        }
         op.health
             .latency
             .observe(&crate::store::API_LATENCY_BUCKETS, elapsed);

@@ -387,6 +387,77 @@ async fn quota_answer_stops_requests_for_the_day() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_that_never_connect_cost_none_of_the_quota() {
+    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(2), end));
+    // A port nothing listens on: every attempt is refused before a request goes out.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let yaml =
+        one_op_yaml(&fake, "24h", &dir.path().join("s.json")).replace(fake.base_url(), &closed_url);
+    assert!(yaml.contains(&closed_url));
+    let exporter = InProc::start(config(&yaml)).await;
+    let m = exporter
+        .wait_for(
+            "two cycles of refused attempts",
+            Duration::from_secs(30),
+            |m| {
+                m.get(
+                    "wolkvox_api_request_errors_total",
+                    &[("operation", "op"), ("reason", "connect")],
+                )
+                .unwrap_or(0.0)
+                    >= 14.0
+            },
+        )
+        .await;
+    let refused = m
+        .get(
+            "wolkvox_api_request_errors_total",
+            &[("operation", "op"), ("reason", "connect")],
+        )
+        .unwrap();
+    assert_eq!(
+        m.get("wolkvox_api_requests_total", &[("operation", "op")]),
+        Some(refused),
+        "every attempt is counted, and failed to connect"
+    );
+    assert_eq!(
+        m.get("wolkvox_api_daily_requests", &[("operation", "op")]),
+        Some(0.0),
+        "none reached a server, so none was charged"
+    );
+    assert_eq!(m.get("wolkvox_up", &[("operation", "op")]), Some(0.0));
+    exporter.stop().await;
+
+    // Requests that reach the server are charged, whatever they return.
+    fake.push_faults(&[Fault::Reset, Fault::ServerError(503)]);
+    let yaml = one_op_yaml(&fake, "24h", &dir.path().join("s.json"));
+    let exporter = InProc::start(config(&yaml)).await;
+    let m = exporter
+        .wait_for(
+            "the operation up, every request the fake saw charged",
+            Duration::from_secs(30),
+            |m| {
+                m.get("wolkvox_up", &[("operation", "op")]) == Some(1.0)
+                    && m.get("wolkvox_api_daily_requests", &[("operation", "op")])
+                        == Some(fake.requests() as f64)
+            },
+        )
+        .await;
+    let charged = m
+        .get("wolkvox_api_daily_requests", &[("operation", "op")])
+        .unwrap();
+    assert!(
+        charged >= 3.0,
+        "the reset, the 503 and the answer: {charged}"
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_exporter_stops_at_its_share_of_the_daily_limit() {
     let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
     let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(2), end));

@@ -25,6 +25,11 @@ pub enum ApiError {
     Timeout,
     #[error("connection failed: {0}")]
     Connect(String),
+    /// No connection was made (name lookup, TCP connect or TLS handshake failed), so
+    /// the request was never sent and cost nothing of the day's quota. Counted under
+    /// the `connect` reason, like a connection that failed after the request went out.
+    #[error("could not connect: {0}")]
+    Unreachable(String),
     #[error("server error: HTTP {0}")]
     Http5xx(u16),
     #[error("bad request (API missing or parameters wrong): {0}")]
@@ -67,7 +72,7 @@ impl ApiError {
     pub fn reason(&self) -> &'static str {
         match self {
             ApiError::Timeout => "timeout",
-            ApiError::Connect(_) => "connect",
+            ApiError::Connect(_) | ApiError::Unreachable(_) => "connect",
             ApiError::Http5xx(_) => "http_5xx",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
@@ -93,6 +98,7 @@ impl ApiError {
         };
         match self {
             ApiError::Connect(t) => ApiError::Connect(cut(t)),
+            ApiError::Unreachable(t) => ApiError::Unreachable(cut(t)),
             ApiError::BadRequest(t) => ApiError::BadRequest(cut(t)),
             ApiError::Unauthorized(t) => ApiError::Unauthorized(cut(t)),
             ApiError::InvalidToken(t) => ApiError::InvalidToken(cut(t)),
@@ -111,6 +117,11 @@ impl ApiError {
             self,
             ApiError::BadRequest(_) | ApiError::Unauthorized(_) | ApiError::InvalidToken(_)
         )
+    }
+
+    /// Whether the request went out, and so cost one unit of the day's quota.
+    pub fn was_sent(&self) -> bool {
+        !matches!(self, ApiError::Unreachable(_))
     }
 }
 
@@ -276,9 +287,12 @@ impl Client {
 }
 
 fn transport_error(e: reqwest::Error) -> ApiError {
+    // A timeout while connecting stays a timeout (and is charged to the quota): the
+    // reason must not depend on how far a slow server got.
     if e.is_timeout() {
         ApiError::Timeout
     } else {
+        let connect_only = e.is_connect();
         // Neither the URL nor the error chain holds the token (it is a header).
         let e = e.without_url();
         let mut msg = e.to_string();
@@ -288,7 +302,11 @@ fn transport_error(e: reqwest::Error) -> ApiError {
             msg.push_str(&s.to_string());
             source = s.source();
         }
-        ApiError::Connect(msg)
+        if connect_only {
+            ApiError::Unreachable(msg)
+        } else {
+            ApiError::Connect(msg)
+        }
     }
 }
 
@@ -389,6 +407,34 @@ mod tests {
         ];
         let reasons: Vec<_> = all.iter().map(ApiError::reason).collect();
         assert_eq!(reasons, ApiError::REASONS.to_vec());
+        assert!(all.iter().all(ApiError::was_sent));
+        let unreachable = ApiError::Unreachable(String::new());
+        assert_eq!(unreachable.reason(), "connect");
+        assert!(!unreachable.was_sent());
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_unreachable() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base_url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let op = OperationConfig {
+            name: "x".into(),
+            base_url,
+            token: Token::new("t"),
+            timezone: chrono_tz::America::Bogota,
+            licenses: 1,
+        };
+        let c = Client::new(&op, Duration::from_secs(5), 1 << 20);
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+        let e = c
+            .fetch(
+                day.and_hms_opt(0, 0, 0).unwrap(),
+                day.and_hms_opt(0, 5, 0).unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ApiError::Unreachable(_)), "{e:?}");
     }
 
     #[test]
