@@ -61,6 +61,26 @@ impl<'a> Scan<'a> {
         (self.peek()? == c).then(|| self.i += 1)
     }
 
+    /// After a member of an object or list: whitespace, then `,` (more follow: true,
+    /// with the whitespace after it eaten) or `close` (the end: false). Anything else
+    /// gives up.
+    #[inline(always)]
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        match self.peek()? {
+            b',' => {
+                self.i += 1;
+                self.ws();
+                Some(true)
+            }
+            c if c == close => {
+                self.i += 1;
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
     /// The rest of a string whose opening quote was just eaten, when it holds no escape
     /// and no control character (serde rejects those raw, and decodes escapes into owned
     /// text) and is UTF-8: the bytes up to the closing quote, which is eaten.
@@ -204,17 +224,8 @@ impl<'a> Scan<'a> {
                 return None;
             }
             seen |= bit;
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.i += 1;
-                    return Some(env);
-                }
-                _ => return None,
+            if !self.more(b'}')? {
+                return Some(env);
             }
         }
     }
@@ -232,17 +243,8 @@ impl<'a> Scan<'a> {
         loop {
             self.eat(b'{')?;
             items.push(Item::Record(self.record()?));
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b']' => {
-                    self.i += 1;
-                    return Some(items);
-                }
-                _ => return None,
+            if !self.more(b']')? {
+                return Some(items);
             }
         }
     }
@@ -303,17 +305,8 @@ impl<'a> Scan<'a> {
                 Field::Time => r.time = value,
                 Field::Other => {}
             }
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.i += 1;
-                    return Some(r);
-                }
-                _ => return None,
+            if !self.more(b'}')? {
+                return Some(r);
             }
         }
     }
