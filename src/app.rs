@@ -1,5 +1,6 @@
-//! Wires the pieces together: restores the state, starts one poller per operation and
-//! the HTTP server, and on shutdown stops them all and saves the state last.
+//! Wires the pieces together: restores the state, starts one engine per operation under
+//! a supervisor and the HTTP server, and on shutdown stops them all and saves the state
+//! last.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -9,16 +10,16 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::limits::{self, TokenLocks};
+use crate::engine::limits::TokenLocks;
+use crate::engine::{Engine, Saver, Shared};
 use crate::metrics::Renderer;
-use crate::poller::{Clock, Poller, Saver, SystemClock};
 use crate::server::{self, Site};
-use crate::state::{self, Loaded};
-use crate::store::{DailyUse, Data, Health, Operation, Store};
+use crate::store::OperationStore;
 use crate::web::{LoadedWebConfig, WebConfigHandle};
 
-/// How long pollers get to stop before the state is saved regardless.
+/// How long engines get to stop before the state is saved regardless.
 const STOP_GRACE: Duration = Duration::from_secs(6);
 
 /// Everything `run` needs from outside; tests build it the way `main` does.
@@ -29,11 +30,14 @@ pub struct Options {
     pub server_limits: server::Limits,
     pub web: WebConfigHandle,
     pub clock: Arc<dyn Clock>,
+    /// How long a poller that ended unexpectedly waits before it is restarted.
+    pub restart_delay: Duration,
 }
 
 impl Options {
     pub fn new(config: Config) -> Self {
         Options {
+            restart_delay: config.api.retry_max,
             config,
             telemetry_path: "/metrics".to_owned(),
             server_limits: server::Limits::default(),
@@ -41,62 +45,6 @@ impl Options {
             clock: Arc::new(SystemClock),
         }
     }
-}
-
-/// Builds the store from the configuration and the saved state.
-pub fn restore_store(config: &Config, clock: &dyn Clock) -> Store {
-    let now = clock.now();
-    let mut ops: Vec<Operation> = config
-        .operations
-        .iter()
-        .map(|op| Operation {
-            name: op.name.clone(),
-            daily_limit: op.daily_limit(),
-            cursor: None,
-            daily: DailyUse {
-                day: limits::local_day(now, op.timezone),
-                used: 0,
-                exhausted: false,
-            },
-            data: Data::new(&config.metrics.duration_buckets, config.metrics.max_agents),
-            health: Health::default(),
-        })
-        .collect();
-    match state::load(&config.state_path) {
-        Loaded::Fresh => {
-            tracing::info!(path = %config.state_path.display(), "no saved state; starting with catch-up")
-        }
-        Loaded::MovedAside { moved_to, error } => tracing::error!(
-            path = %config.state_path.display(),
-            moved_to = %moved_to.as_ref().map_or("(could not move it)".into(), |p| p.display().to_string()),
-            error = %error,
-            "state file unreadable; moved aside, counting from scratch with catch-up"
-        ),
-        Loaded::Restored(mut file) => {
-            for op in &mut ops {
-                match file.operations.remove(&op.name) {
-                    Some(saved) => {
-                        if let Some(warning) = state::restore(op, saved) {
-                            tracing::warn!(operation = %op.name, "{warning}");
-                        }
-                        tracing::info!(
-                            operation = %op.name,
-                            watermark = ?op.cursor,
-                            agents = op.data.agents.len(),
-                            "state restored"
-                        );
-                    }
-                    None => {
-                        tracing::info!(operation = %op.name, "new operation; starting with catch-up")
-                    }
-                }
-            }
-            for name in file.operations.keys() {
-                tracing::warn!(operation = %name, "saved state of an operation no longer configured is dropped");
-            }
-        }
-    }
-    Store::new(ops)
 }
 
 /// Runs the exporter until `shutdown` resolves, then saves the state and returns.
@@ -111,21 +59,24 @@ pub async fn run(
         server_limits,
         web,
         clock,
+        restart_delay,
     } = options;
+    let (stop_tx, stop_rx) = watch::channel(false);
     let store = {
-        let config = config.clone();
-        let clock = clock.clone();
-        Arc::new(tokio::task::spawn_blocking(move || restore_store(&config, &*clock)).await?)
+        let (config, now) = (config.clone(), clock.now());
+        Arc::new(tokio::task::spawn_blocking(move || crate::state::restore(&config, now)).await?)
     };
-    let saver = Arc::new(Saver::new(store.clone(), config.state_path.clone()));
+    let saver = Arc::new(Saver::new(
+        store.clone(),
+        config.state_path.clone(),
+        clock.clone(),
+    ));
     let site = Arc::new(Site {
         telemetry_path,
         store: store.clone(),
-        renderer: Renderer::new(store.clone()),
-        ready: Default::default(),
+        renderer: Renderer::new(store.clone(), web.stats().clone(), config.metrics.exemplars),
+        status: Default::default(),
     });
-
-    let (stop_tx, stop_rx) = watch::channel(false);
     let server = {
         let mut stop = stop_rx.clone();
         tokio::spawn(server::serve(
@@ -138,25 +89,44 @@ pub async fn run(
             },
         ))
     };
-    site.ready.store(true, Ordering::Release);
+    site.status.loaded.store(true, Ordering::Release);
 
     let mut locks = TokenLocks::default();
+    let config = Arc::new(config);
     let mut pollers = tokio::task::JoinSet::new();
-    for (i, op) in config.operations.iter().enumerate() {
-        let poller = Poller::new(
-            i,
-            op,
-            &config,
-            store.clone(),
-            locks.get(&op.token),
-            clock.clone(),
-            saver.clone(),
+    for (index, (op, op_config)) in store
+        .operations()
+        .iter()
+        .zip(&config.operations)
+        .enumerate()
+    {
+        let shared = Shared {
+            token_lock: locks.get(&op_config.token),
+            clock: clock.clone(),
+            saver: saver.clone(),
+            shutdown: stop_rx.clone(),
+        };
+        let (op, config) = (op.clone(), config.clone());
+        let engine = move || {
+            let shared = shared.clone();
+            let config = config.clone();
+            let op = op.clone();
+            async move {
+                Engine::new(op, &config.operations[index], &config, shared)
+                    .run()
+                    .await
+            }
+        };
+        pollers.spawn(supervise(
+            store.operations()[index].clone(),
+            engine,
             stop_rx.clone(),
-        );
-        pollers.spawn(poller.run());
+            restart_delay,
+        ));
     }
 
     shutdown.await;
+    site.status.stopping.store(true, Ordering::Release);
     tracing::info!("shutting down: stopping pollers, then saving state");
     let _ = stop_tx.send(true);
     if tokio::time::timeout(STOP_GRACE, async {
@@ -176,6 +146,61 @@ pub async fn run(
     Ok(())
 }
 
+/// Runs an operation's engine and watches it: an engine that panics or ends before
+/// shutdown is logged, shows in `wolkvox_up` (0) and `wolkvox_poller_restarts_total`,
+/// and is started again after `delay`. Its cursors and counters live in the store, so
+/// the new engine goes on where the old one stopped.
+pub async fn supervise<F, Fut>(
+    op: Arc<OperationStore>,
+    engine: F,
+    mut stop: watch::Receiver<bool>,
+    delay: Duration,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        // A JoinSet aborts the engine if this supervisor is itself aborted.
+        let mut task = tokio::task::JoinSet::new();
+        task.spawn(engine());
+        let ended = task.join_next().await;
+        if *stop.borrow() {
+            return;
+        }
+        let why = match ended {
+            Some(Err(e)) if e.is_panic() => {
+                let panic = e.into_panic();
+                let text = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(no message)".to_owned());
+                format!("panicked: {text}")
+            }
+            Some(Err(e)) => e.to_string(),
+            _ => "ended without being asked to".to_owned(),
+        };
+        tracing::error!(
+            operation = %op.name,
+            error = %why,
+            restart_in_ms = delay.as_millis() as u64,
+            "poller stopped unexpectedly; restarting it"
+        );
+        {
+            let mut data = op.data();
+            data.restarts += 1;
+            data.last_error = Some(format!("poller {why}"));
+            for slot in data.reports.values_mut().flatten() {
+                slot.health.up = false;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// Resolves on SIGINT or SIGTERM.
 pub async fn signal() {
     let ctrl_c = async {
@@ -193,3 +218,6 @@ pub async fn signal() {
     #[cfg(not(unix))]
     ctrl_c.await;
 }
+
+#[cfg(test)]
+mod tests;

@@ -95,6 +95,8 @@ pub struct ApiConfig {
 pub struct MetricsConfig {
     pub duration_buckets: Vec<f64>,
     pub max_agents: usize,
+    /// OpenMetrics exemplars (`conn_id`) on the duration histogram's buckets.
+    pub exemplars: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +112,11 @@ pub struct OperationConfig {
 impl OperationConfig {
     pub fn daily_limit(&self) -> u64 {
         u64::from(self.licenses) * 1000
+    }
+
+    /// The reports the operation follows, in priority order.
+    pub fn report_names(&self) -> Vec<crate::reports::ReportName> {
+        crate::reports::defaults()
     }
 }
 
@@ -392,6 +399,7 @@ impl Config {
         let metrics = MetricsConfig {
             duration_buckets,
             max_agents,
+            exemplars: true,
         };
 
         let mut raw_ops = file.operations;

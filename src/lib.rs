@@ -1,22 +1,23 @@
-//! wolkvox-exporter: polls the Wolkvox agent_13 report ("transfer and detailed
-//! conferences") within the API's limits and serves exact per-agent metrics.
+//! wolkvox-exporter: polls the Wolkvox report API within its limits and serves exact
+//! per-agent metrics: transfers and conferences (agent_13) and more reports.
 //!
-//! The pipeline: [`client`] talks to the API, [`windows`] plans the requests,
-//! [`poller`] runs the cycles within [`limits`], [`ingest`] turns records into the
-//! [`store`], [`metrics`] renders it, [`state`] persists it and [`server`] serves it.
+//! The pipeline: [`client`] talks to the API; one [`engine`] per operation plans the
+//! windows and spends the API's limits; each of the [`reports`] turns its rows into
+//! changes of the [`store`]; [`metrics`] renders it, [`state`] persists it and
+//! [`server`] serves it. [`app`] wires them together.
+#![forbid(unsafe_code)]
 
 pub mod app;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod demo;
-pub mod ingest;
-pub mod limits;
+pub mod engine;
 pub mod logging;
 pub mod metrics;
-pub mod poller;
+pub mod reports;
 pub mod server;
 pub mod state;
 pub mod store;
 pub mod web;
-pub mod windows;

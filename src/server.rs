@@ -45,7 +45,30 @@ pub struct Site {
     pub telemetry_path: String,
     pub store: Arc<Store>,
     pub renderer: Renderer,
-    pub ready: AtomicBool,
+    pub status: Status,
+}
+
+/// Where the process stands, for `/-/ready`.
+#[derive(Debug, Default)]
+pub struct Status {
+    /// The state is loaded.
+    pub loaded: AtomicBool,
+    /// Shutdown has begun.
+    pub stopping: AtomicBool,
+}
+
+impl Site {
+    /// Ready once the state is loaded and every report of every operation has finished
+    /// its first cycle (either way), and no longer once shutdown has begun.
+    pub fn ready(&self) -> bool {
+        self.status.loaded.load(Ordering::Acquire)
+            && !self.status.stopping.load(Ordering::Acquire)
+            && self
+                .store
+                .operations()
+                .iter()
+                .all(|op| op.read().enabled().all(|(_, s)| s.health.cycled))
+    }
 }
 
 /// Binds a Prometheus-style listen address; `:9798` means every interface.
@@ -204,7 +227,7 @@ async fn handle(site: &Arc<Site>, req: &Request<Incoming>) -> Response<Full<Byte
     }
     match path {
         "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
-        "/-/ready" if site.ready.load(Ordering::Acquire) => text(StatusCode::OK, "Ready\n"),
+        "/-/ready" if site.ready() => text(StatusCode::OK, "Ready\n"),
         "/-/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "Not ready\n"),
         "/" => landing(site),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
@@ -280,32 +303,34 @@ fn escape_html(s: &str) -> String {
 }
 
 fn landing(site: &Site) -> Response<Full<Bytes>> {
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>, none: &str| {
+        t.map_or(none.to_owned(), |c| {
+            c.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+        })
+    };
     let mut rows = String::new();
-    for i in 0..site.store.len() {
-        let op = site.store.read(i);
-        let watermark = op.cursor.map_or("not yet".to_owned(), |c| {
-            c.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-        });
-        let last = op.health.last_success.map_or("never".to_owned(), |c| {
-            c.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-        });
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td></tr>\n",
-            escape_html(&op.name),
-            if op.health.up { "up" } else { "down" },
-            watermark,
-            last,
-            op.daily.used,
-            op.daily_limit,
-            op.data.agents.len(),
-            escape_html(op.health.last_error.as_deref().unwrap_or("")),
-        ));
+    for op in site.store.operations() {
+        let data = op.read();
+        for (report, slot) in data.enabled() {
+            let h = &slot.health;
+            rows.push_str(&format!(
+                "<tr><td>{}</td><td>{report}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td></tr>\n",
+                escape_html(&op.name),
+                if h.up { "up" } else { "down" },
+                when(h.watermark, "not yet"),
+                when(h.last_success, "never"),
+                data.daily.used,
+                op.daily_limit,
+                data.agents.known.len(),
+                escape_html(data.last_error.as_deref().unwrap_or("")),
+            ));
+        }
     }
     let page = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Wolkvox exporter</title></head>\n<body>\n\
-         <h1>Wolkvox exporter</h1>\n<p>Version {VERSION}. Per-agent transfer and conference metrics from the Wolkvox agent_13 report.</p>\n\
+         <h1>Wolkvox exporter</h1>\n<p>Version {VERSION}. Per-agent transfers, conferences and calls from the Wolkvox report API.</p>\n\
          <p><a href=\"{path}\">Metrics</a> &middot; <a href=\"/-/healthy\">Health</a> &middot; <a href=\"/-/ready\">Readiness</a></p>\n\
-         <table border=\"1\" cellpadding=\"4\">\n<tr><th>Operation</th><th>Status</th><th>Watermark</th><th>Last success</th><th>Requests today / limit</th><th>Agents</th><th>Last error</th></tr>\n{rows}</table>\n</body></html>\n",
+         <table border=\"1\" cellpadding=\"4\">\n<tr><th>Operation</th><th>Report</th><th>Status</th><th>Watermark</th><th>Last success</th><th>Requests today / limit</th><th>Agents</th><th>Last error</th></tr>\n{rows}</table>\n</body></html>\n",
         path = escape_html(&site.telemetry_path),
     );
     let mut r = Response::new(Full::new(Bytes::from(page)));

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox, Fault};
+use wolkvox_exporter::demo::answer;
 use wolkvox_exporter::demo::simulator::Burst;
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -146,7 +147,7 @@ async fn an_empty_window_is_404() {
 #[tokio::test]
 async fn bad_queries_are_400() {
     let fake = FakeWolkvox::start(config());
-    let bad = error_body(400, "The API does not exist or parameters are missing");
+    let bad = error_body(400, answer::BAD_REQUEST);
     for q in [
         query("20250201000000", "20250310000000"),
         query("2025031008000", "20250310115959"),
@@ -169,8 +170,8 @@ async fn tokens_are_checked() {
     let q = query(MORNING.0, MORNING.1);
     let http = client(Duration::from_secs(5));
     let missing = get_with(&http, &fake, &q, None).await.unwrap();
-    assert_eq!(missing, (401, error_body(401, "Token missing")));
-    let invalid = (403, error_body(403, "Invalid, expired or malformed token"));
+    assert_eq!(missing, (401, error_body(401, answer::TOKEN_MISSING)));
+    let invalid = (403, error_body(403, answer::INVALID_TOKEN));
     assert_eq!(
         get_with(&http, &fake, &q, Some("other")).await.unwrap(),
         invalid
@@ -217,13 +218,7 @@ async fn a_second_request_in_flight_is_refused_and_recorded() {
     let mut answers = [first.unwrap(), second.unwrap()];
     answers.sort();
     assert_eq!(answers[0].0, 200);
-    assert_eq!(
-        answers[1],
-        (
-            403,
-            error_body(403, "Exceeds the limit of simultaneous requests per token")
-        )
-    );
+    assert_eq!(answers[1], (403, error_body(403, answer::SIMULTANEOUS)));
     assert_eq!(fake.concurrent_violations(), 1);
     // One after the other is fine, even on fresh connections.
     fake.set_latency(Duration::ZERO);
@@ -246,7 +241,7 @@ async fn the_daily_quota_is_per_local_day() {
     assert_eq!(get(&fake, &q).await.unwrap().0, 200);
     assert_eq!(
         get(&fake, &q).await.unwrap(),
-        (403, error_body(403, "Token limit exceeded"))
+        (403, error_body(403, answer::QUOTA_EXCEEDED))
     );
     let day = chrono::NaiveDate::from_ymd_opt(2025, 3, 10).unwrap();
     assert_eq!(fake.daily_used(day), 3);
@@ -333,10 +328,7 @@ async fn each_fault_is_observable() {
     );
     assert_eq!(
         results[7].as_ref().unwrap(),
-        &(
-            403,
-            error_body(403, "Exceeds the limit of simultaneous requests per token")
-        )
+        &(403, error_body(403, answer::SIMULTANEOUS))
     );
     assert_eq!(results[8].as_ref().unwrap().0, 200);
 

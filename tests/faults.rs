@@ -133,7 +133,7 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
         log.len() as f64,
         "requests counted"
     );
-    for reason in wolkvox_exporter::client::ApiError::REASONS {
+    for reason in wolkvox_exporter::client::ErrorReason::ALL.map(|r| r.as_str()) {
         assert_eq!(
             metric(
                 &m,
@@ -232,9 +232,9 @@ fn sigkill_ten_times_during_catch_up_then_exact() {
             let text = std::fs::read_to_string(&state).unwrap();
             let v: serde_json::Value = serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("state unreadable after kill {kill}: {e}"));
-            assert_eq!(v["version"], 1);
+            assert_eq!(v["version"], wolkvox_exporter::state::VERSION);
             cursors.push(
-                v["operations"]["crash"]["cursor"]
+                v["operations"]["crash"]["reports"]["agent_13"]["cursor"]
                     .as_str()
                     .map(str::to_owned),
             );

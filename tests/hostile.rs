@@ -14,7 +14,7 @@ use support::exporter::Exporter;
 use support::exposition::Exposition;
 use support::scenario::{config_arg, rss_kib, wait_until, yaml, Knobs, OpSpec};
 use support::scripted_api::{Reply, Schedule, ScriptedApi};
-use wolkvox_exporter::ingest::{clean_label, MAX_ID_BYTES, MAX_NAME_BYTES};
+use wolkvox_exporter::reports::fields::{clean_label, MAX_ID_BYTES, MAX_NAME_BYTES};
 
 const TZ: chrono_tz::Tz = chrono_tz::America::Bogota;
 

@@ -21,11 +21,14 @@ use support::exposition::Exposition;
 use support::prometheus::{check_metrics, Prometheus};
 use support::scenario::{config_arg, yaml, Knobs, OpSpec};
 use support::scripted_api::{Schedule, ScriptedApi};
-use wolkvox_exporter::client::{interpret, Answer, ApiError, Item};
-use wolkvox_exporter::ingest::{self, clean_label, MAX_ID_BYTES, MAX_NAME_BYTES};
+use wolkvox_exporter::client::ErrorReason;
+use wolkvox_exporter::engine::windows::{self, Window, MAX_SPAN};
 use wolkvox_exporter::metrics::{Format, Renderer};
-use wolkvox_exporter::store::{DailyUse, Data, Health, Operation, Store};
-use wolkvox_exporter::windows::{self, Window, MAX_SPAN};
+use wolkvox_exporter::reports::agent_13::Agent13Counters;
+use wolkvox_exporter::reports::fields::{clean_label, MAX_ID_BYTES, MAX_NAME_BYTES};
+use wolkvox_exporter::reports::{kind, LocalWindow, PageOutcome, ReportName};
+use wolkvox_exporter::store::Store;
+use wolkvox_exporter::web::ReloadStats;
 
 // ---------------------------------------------------------------- window planner
 
@@ -174,50 +177,69 @@ fn local(s: &str) -> NaiveDateTime {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
 }
 
-/// Feeds an answer's records to a fresh store and checks the accounting: every record
-/// ends counted, duplicate or rejected with a reason, and the store stays bounded.
-fn check_ingest(items: &[Item]) {
-    let mut data = Data::new(&[30.0, 60.0], 50);
-    let (ini, end) = (local("2026-11-24 00:00:00"), local("2026-11-24 23:59:59"));
-    let out = ingest::ingest(&mut data, items.to_vec(), ini, end);
-    assert_eq!(out.received, items.len() as u64);
+/// A store with one agent_13 operation named `name`, as the exporter builds it.
+fn store(name: &str, max_agents: usize) -> Arc<Store> {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "metrics:\n  duration_buckets: [30, 60]\n  max_agents: {max_agents}\nstate:\n  path: {}\n\
+         operations:\n  - name: {name}\n    base_url: http://127.0.0.1:1\n    token: t\n",
+        dir.path().join("none.json").display()
+    );
+    Arc::new(wolkvox_exporter::state::restore(
+        &support::inproc::config(&yaml),
+        Utc::now(),
+    ))
+}
+
+fn day() -> LocalWindow {
+    LocalWindow {
+        ini: local("2026-11-24 00:00:00"),
+        end: local("2026-11-24 23:59:59"),
+    }
+}
+
+/// Feeds an answer to a fresh store through the agent_13 report and checks the
+/// accounting: every row ends counted, duplicate or rejected with a reason, and the
+/// store stays bounded. The rows received, or `None` for an error.
+fn check_answer(status: u16, body: &[u8]) -> Option<u64> {
+    let store = store("op", 50);
+    let op = &store.operations()[0];
+    let metrics = wolkvox_exporter::config::MetricsConfig {
+        duration_buckets: vec![30.0, 60.0],
+        max_agents: 50,
+        exemplars: true,
+    };
+    let report = (kind(ReportName::agent_13).build)(&metrics);
+    let out = match report.ingest(op, status, body, day(), false) {
+        Ok(PageOutcome::Counted(out)) => out,
+        Ok(PageOutcome::Empty) => return Some(0),
+        Ok(PageOutcome::Truncated { .. }) => panic!("a page that may not be split is counted"),
+        Err(e) => {
+            assert!(ErrorReason::ALL.contains(&e.reason()), "{e:?}");
+            return None;
+        }
+    };
     assert_eq!(
-        out.counted + out.duplicate + out.invalid.iter().sum::<u64>(),
+        out.counted + out.duplicate + out.invalid.values().sum::<u64>(),
         out.received,
         "{out:?}"
     );
-    let mut counted = 0;
-    for (id, agent) in &data.agents {
+    let data = op.read();
+    for (id, agent) in &data.agents.known {
         assert!(id.len() <= MAX_ID_BYTES && !id.chars().any(char::is_control));
         assert!(agent.name.len() <= MAX_NAME_BYTES && !agent.name.chars().any(char::is_control));
-        for h in agent.series.iter().flatten() {
+    }
+    let slot = data.reports[ReportName::agent_13].as_ref().unwrap();
+    let counters: &Agent13Counters = slot.counters.as_any().downcast_ref().unwrap();
+    let mut counted = 0;
+    for series in counters.agents.values().chain([&counters.overflow]) {
+        for h in series.values().flatten() {
             assert_eq!(h.buckets.iter().sum::<u64>(), h.count);
             counted += h.count;
         }
     }
-    counted += data
-        .overflow
-        .series
-        .iter()
-        .flatten()
-        .map(|h| h.count)
-        .sum::<u64>();
     assert_eq!(counted, out.counted);
-}
-
-/// Interprets any answer: records (then ingested), empty, or one error reason.
-fn check_answer(status: u16, body: &[u8]) -> Option<usize> {
-    match interpret(status, body) {
-        Ok(Answer::Records(items)) => {
-            check_ingest(&items);
-            Some(items.len())
-        }
-        Ok(Answer::Empty) => Some(0),
-        Err(e) => {
-            assert!(ApiError::REASONS.contains(&e.reason()), "{e:?}");
-            None
-        }
-    }
+    Some(out.received)
 }
 
 fn statuses() -> impl Strategy<Value = u16> {
@@ -387,7 +409,7 @@ proptest! {
         let body = serde_json::to_vec(&value).unwrap();
         let outcome = check_answer(status, &body);
         if status == 200 {
-            prop_assert_eq!(outcome, expect, "{}", value);
+            prop_assert_eq!(outcome, expect.map(|n| n as u64), "{}", value);
         }
     }
 
@@ -415,8 +437,7 @@ const NAME_PREFIX: &str = "agent";
 
 /// A store whose agents carry `names` (agent ids `"{i}-{name}"`), one transfer each.
 fn store_with_names(names: &[String]) -> (Arc<Store>, Vec<(String, String)>) {
-    let mut data = Data::new(&[30.0, 60.0], names.len() + 1);
-    let (ini, end) = (local("2026-11-24 00:00:00"), local("2026-11-24 23:59:59"));
+    let store = store(NAME_PREFIX, names.len() + 1);
     let records: Vec<Value> = names
         .iter()
         .enumerate()
@@ -426,10 +447,17 @@ fn store_with_names(names: &[String]) -> (Arc<Store>, Vec<(String, String)>) {
         })
         .collect();
     let body = serde_json::to_vec(&json!({"code": 200, "data": records})).unwrap();
-    let Ok(Answer::Records(items)) = interpret(200, &body) else {
+    let metrics = wolkvox_exporter::config::MetricsConfig {
+        duration_buckets: vec![30.0, 60.0],
+        max_agents: names.len() + 1,
+        exemplars: true,
+    };
+    let report = (kind(ReportName::agent_13).build)(&metrics);
+    let Ok(PageOutcome::Counted(out)) =
+        report.ingest(&store.operations()[0], 200, &body, day(), false)
+    else {
         panic!("records expected")
     };
-    let out = ingest::ingest(&mut data, items, ini, end);
     assert_eq!(out.counted, names.len() as u64);
     let expected = names
         .iter()
@@ -441,19 +469,11 @@ fn store_with_names(names: &[String]) -> (Arc<Store>, Vec<(String, String)>) {
             )
         })
         .collect();
-    let op = Operation {
-        name: NAME_PREFIX.into(),
-        daily_limit: 1000,
-        cursor: None,
-        daily: DailyUse {
-            day: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
-            used: 0,
-            exhausted: false,
-        },
-        data,
-        health: Health::default(),
-    };
-    (Arc::new(Store::new(vec![op])), expected)
+    (store, expected)
+}
+
+fn renderer(store: Arc<Store>) -> Renderer {
+    Renderer::new(store, Arc::new(ReloadStats::default()), true)
 }
 
 /// Our parser reads back exactly the cleaned id and name of every agent.
@@ -483,7 +503,7 @@ proptest! {
     #[test]
     fn hostile_label_values_round_trip(names in proptest::collection::vec(hostile_text(40), 1..8)) {
         let (store, expected) = store_with_names(&names);
-        let renderer = Renderer::new(store);
+        let renderer = renderer(store);
         check_round_trip(&renderer.render(Format::Text), &expected);
         let om = renderer.render(Format::OpenMetrics);
         prop_assert!(om.ends_with("# EOF\n"));
@@ -524,7 +544,7 @@ fn sample_names(n: usize) -> Vec<String> {
 fn promtool_accepts_hostile_label_values() {
     let names = sample_names(300);
     let (store, expected) = store_with_names(&names);
-    let text = Renderer::new(store).render(Format::Text);
+    let text = renderer(store).render(Format::Text);
     check_round_trip(&text, &expected);
     check_metrics(&text);
 }

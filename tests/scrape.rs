@@ -180,7 +180,10 @@ fn real_prometheus_scrapes_exact_values() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    assert!(saved["operations"]["main"]["cursor"].is_string(), "{saved}");
+    assert!(
+        saved["operations"]["main"]["reports"]["agent_13"]["cursor"].is_string(),
+        "{saved}"
+    );
 }
 
 #[test]

@@ -12,12 +12,14 @@ pub const MAX_RECORDS: usize = 60_000;
 /// Longest `date_end - date_ini` accepted.
 pub const MAX_RANGE_DAYS: i64 = 31;
 
+// The texts of the vendor's "API response codes" page.
 pub const NO_RECORDS: &str = "Validate dates entered";
-pub const BAD_REQUEST: &str = "The API does not exist or parameters are missing";
-pub const TOKEN_MISSING: &str = "Token missing";
-pub const QUOTA_EXCEEDED: &str = "Token limit exceeded";
-pub const SIMULTANEOUS: &str = "Exceeds the limit of simultaneous requests per token";
-pub const INVALID_TOKEN: &str = "Invalid, expired or malformed token";
+pub const UNKNOWN_API: &str = "THE API YOU WANT TO CONSULT DOES NOT EXIST";
+pub const BAD_REQUEST: &str = "SOME PARAMETERS ARE REQUIRED";
+pub const TOKEN_MISSING: &str = "PLEASE ENTER THE WOLKVOX-TOKEN";
+pub const QUOTA_EXCEEDED: &str = "TOKEN LIMIT EXCEEDED";
+pub const SIMULTANEOUS: &str = "EXCEEDS THE LIMIT OF SIMULTANEOUS REQUESTS PER TOKEN (2)";
+pub const INVALID_TOKEN: &str = "PLEASE VALIDATE TOKEN";
 pub const MAINTENANCE: &str = "Server under maintenance (backups), try again later";
 
 /// An HTTP status and JSON body, with the records it carries so a fake can keep the

@@ -195,9 +195,12 @@ mod tests {
         assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
         assert!(ok.contains("records were found"));
         let missing = get(addr, &target, None).await;
-        assert!(missing.starts_with("HTTP/1.1 401") && missing.contains("Token missing"));
+        assert!(
+            missing.starts_with("HTTP/1.1 401")
+                && missing.contains("PLEASE ENTER THE WOLKVOX-TOKEN")
+        );
         let wrong = get(addr, &target, Some("nope")).await;
-        assert!(wrong.starts_with("HTTP/1.1 403") && wrong.contains("malformed token"));
+        assert!(wrong.starts_with("HTTP/1.1 403") && wrong.contains("PLEASE VALIDATE TOKEN"));
         let bad = get(addr, &format!("{REPORT_PATH}?api=agent_13"), Some("secret")).await;
         assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
 

@@ -11,8 +11,8 @@ use tokio::sync::watch;
 
 use super::config::{digest, LoadedWebConfig, WebConfig, WebConfigError};
 
-/// Reload outcomes, for the lead to export as metrics. Written only by the watcher.
-#[derive(Debug, Default)]
+/// Reload outcomes, exported as metrics. Written only by the watcher.
+#[derive(Debug)]
 pub struct ReloadStats {
     /// Changed versions applied.
     pub successes: AtomicU64,
@@ -22,12 +22,19 @@ pub struct ReloadStats {
     pub last_reload_successful: AtomicU64,
 }
 
+impl Default for ReloadStats {
+    fn default() -> Self {
+        Self {
+            successes: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            last_reload_successful: AtomicU64::new(1),
+        }
+    }
+}
+
 impl ReloadStats {
     fn new() -> Self {
-        Self {
-            last_reload_successful: AtomicU64::new(1),
-            ..Self::default()
-        }
+        Self::default()
     }
 
     pub fn successes(&self) -> u64 {

@@ -12,7 +12,6 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::config::Token;
-use crate::store::DailyUse;
 
 /// A pacer allowing `per_second` requests a second (fractions allowed), no bursts.
 pub fn pacer(per_second: f64) -> DefaultDirectRateLimiter {
@@ -66,18 +65,6 @@ pub fn next_local_midnight(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
         .unwrap_or(now + chrono::Duration::hours(24))
 }
 
-/// Whether another request fits in today's allowance; rolls the day over first.
-pub fn may_request(daily: &mut DailyUse, today: NaiveDate, allowance: u64) -> bool {
-    if daily.day != today {
-        *daily = DailyUse {
-            day: today,
-            used: 0,
-            exhausted: false,
-        };
-    }
-    !daily.exhausted && daily.used < allowance
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,20 +91,13 @@ mod tests {
             next_local_midnight(t, tz).to_rfc3339(),
             "2026-11-25T05:00:00+00:00"
         );
-        let mut d = DailyUse {
-            day: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
-            used: 900,
-            exhausted: false,
-        };
-        assert!(!may_request(&mut d, local_day(t, tz), 900));
+        let mut d = crate::store::DailyUse::new(NaiveDate::from_ymd_opt(2026, 11, 24).unwrap());
+        d.used = 900;
+        assert!(!d.may_request(local_day(t, tz), 900));
         d.used = 10;
         d.exhausted = true;
-        assert!(!may_request(&mut d, local_day(t, tz), 900));
-        assert!(may_request(
-            &mut d,
-            NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
-            900
-        ));
+        assert!(!d.may_request(local_day(t, tz), 900));
+        assert!(d.may_request(NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(), 900));
         assert_eq!(d.used, 0);
     }
 

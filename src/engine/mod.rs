@@ -1,0 +1,451 @@
+//! One engine per operation. It owns what every report of the operation shares: the
+//! windows it asks for (31-day chunks, halved at the 60,000-row cap), the token's single
+//! request in flight, pacing, the daily allowance, retries with backoff and jitter, a
+//! cursor per report, and the state saves. It knows no report's fields: a page's bytes
+//! go to the report's [`Ingest`] and come back as a tally.
+
+pub mod limits;
+mod saver;
+pub mod windows;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Utc};
+use governor::DefaultDirectRateLimiter;
+use rand::Rng;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+pub use saver::Saver;
+
+use crate::client::{ApiError, Client, RECORD_CAP};
+use crate::clock::Clock;
+use crate::config::{ApiConfig, Config, OperationConfig, PollConfig};
+use crate::reports::fields::local_secs;
+use crate::reports::{kind, Ingest, LocalWindow, PageOutcome, ReportName, Tally};
+use crate::store::{OperationStore, API_LATENCY_BUCKETS};
+use windows::Window;
+
+/// Why a cycle stopped early.
+#[derive(Debug)]
+enum Stop {
+    Api(ApiError),
+    /// The day's allowance is spent (or the API said so): wait for the next local day.
+    Quota,
+    Shutdown,
+}
+
+enum Fetched {
+    Done,
+    Truncated,
+}
+
+/// A report of the operation and where its cycles stand.
+#[derive(Debug)]
+struct Scheduled {
+    ingest: Arc<dyn Ingest>,
+    interval: Duration,
+    /// When the next cycle may start.
+    due: Instant,
+    cycle: Option<Cycle>,
+}
+
+/// One pass of a report from its cursor up to now.
+#[derive(Debug)]
+struct Cycle {
+    started: Instant,
+    /// Windows still to read, the next one last.
+    pending: Vec<Window>,
+    cursor_before: Option<DateTime<Utc>>,
+}
+
+/// What an engine needs from outside.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub token_lock: Arc<tokio::sync::Mutex<()>>,
+    pub clock: Arc<dyn Clock>,
+    pub saver: Arc<Saver>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+#[derive(Debug)]
+pub struct Engine {
+    op: Arc<OperationStore>,
+    client: Client,
+    reports: Vec<Scheduled>,
+    poll: PollConfig,
+    api: ApiConfig,
+    allowance: u64,
+    pacer: DefaultDirectRateLimiter,
+    shared: Shared,
+}
+
+impl Engine {
+    pub fn new(
+        op: Arc<OperationStore>,
+        config: &OperationConfig,
+        global: &Config,
+        shared: Shared,
+    ) -> Self {
+        let now = Instant::now();
+        let reports = config
+            .report_names()
+            .into_iter()
+            .map(|name| Scheduled {
+                ingest: (kind(name).build)(&global.metrics),
+                interval: global.poll.interval,
+                due: now,
+                cycle: None,
+            })
+            .collect();
+        Engine {
+            op,
+            client: Client::new(config, global.api.timeout, global.api.max_body_bytes),
+            reports,
+            poll: global.poll.clone(),
+            api: global.api.clone(),
+            allowance: limits::daily_allowance(config.daily_limit(), global.api.daily_reserve),
+            pacer: limits::pacer(global.api.requests_per_second),
+            shared,
+        }
+    }
+
+    /// Polls until shutdown: each step reads one window of the first report, in
+    /// priority order, whose cycle is under way or due.
+    pub async fn run(mut self) {
+        loop {
+            let now = Instant::now();
+            let next = self
+                .reports
+                .iter()
+                .position(|r| r.cycle.is_some() || r.due <= now);
+            let result = match next {
+                Some(i) => self.step(i).await,
+                None => {
+                    let due = self.reports.iter().map(|r| r.due).min();
+                    self.sleep_until(due.unwrap_or(now + self.poll.interval))
+                        .await
+                }
+            };
+            if matches!(result, Err(Stop::Shutdown)) {
+                return;
+            }
+        }
+    }
+
+    async fn sleep_until(&mut self, deadline: Instant) -> Result<(), Stop> {
+        if *self.shared.shutdown.borrow() {
+            return Err(Stop::Shutdown);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => Ok(()),
+            _ = self.shared.shutdown.changed() => Err(Stop::Shutdown),
+        }
+    }
+
+    fn name(&self, i: usize) -> ReportName {
+        self.reports[i].ingest.name()
+    }
+
+    /// Plans a cycle of report `i`: `[cursor - overlap, now - delay]`, or the catch-up
+    /// period before now when the report has no cursor yet.
+    fn start_cycle(&mut self, i: usize) {
+        let now = self
+            .shared
+            .clock
+            .now()
+            .duration_trunc(chrono::Duration::seconds(1))
+            .expect("truncating to seconds");
+        let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or_default();
+        let end = now - span(self.poll.delay);
+        let cursor = self.op.ledger().reports[self.name(i)].cursor;
+        let start = match cursor {
+            Some(c) => c - span(self.poll.overlap),
+            None => now - span(self.poll.catch_up),
+        };
+        let mut pending = windows::plan(start, end, self.op.timezone);
+        pending.reverse();
+        self.reports[i].cycle = Some(Cycle {
+            started: Instant::now(),
+            pending,
+            cursor_before: cursor,
+        });
+    }
+
+    /// Reads the next window of report `i`'s cycle, starting the cycle if needed.
+    async fn step(&mut self, i: usize) -> Result<(), Stop> {
+        if self.reports[i].cycle.is_none() {
+            self.start_cycle(i);
+        }
+        let next = self.reports[i].cycle.as_mut().and_then(|c| c.pending.pop());
+        let Some(w) = next else {
+            return self.end_cycle(i, Ok(())).await;
+        };
+        match self.fetch_window(i, w).await {
+            Ok(Fetched::Done) => {
+                self.advance(i, w.end + chrono::Duration::seconds(1));
+                let done = self.reports[i]
+                    .cycle
+                    .as_ref()
+                    .is_some_and(|c| c.pending.is_empty());
+                if done {
+                    self.end_cycle(i, Ok(())).await?;
+                }
+                Ok(())
+            }
+            Ok(Fetched::Truncated) => {
+                let (left, right) = w.split().expect("one-second windows are never truncated");
+                self.op.data().report(self.name(i)).health.splits += 1;
+                tracing::info!(
+                    operation = %self.op.name,
+                    report = %self.name(i),
+                    window_start = %w.start,
+                    window_end = %w.end,
+                    "response hit the 60,000-record cap; splitting the window"
+                );
+                if let Some(c) = self.reports[i].cycle.as_mut() {
+                    c.pending.push(right);
+                    c.pending.push(left);
+                }
+                Ok(())
+            }
+            Err(Stop::Shutdown) => Err(Stop::Shutdown),
+            Err(stop) => self.end_cycle(i, Err(stop)).await,
+        }
+    }
+
+    /// Moves report `i`'s cursor to `next` once every row before it has been read.
+    fn advance(&mut self, i: usize, next: DateTime<Utc>) {
+        let name = self.name(i);
+        let mut ledger = self.op.ledger();
+        let cursor = &mut ledger.reports[name].cursor;
+        if cursor.is_none_or(|c| c < next) {
+            *cursor = Some(next);
+            self.op.data().report(name).health.watermark = Some(next);
+        }
+    }
+
+    async fn end_cycle(&mut self, i: usize, result: Result<(), Stop>) -> Result<(), Stop> {
+        let name = self.name(i);
+        let Some(cycle) = self.reports[i].cycle.take() else {
+            return Ok(());
+        };
+        let interval = self.reports[i].interval;
+        let due = match &result {
+            Ok(()) => cycle.started + interval,
+            Err(Stop::Api(e)) if e.is_configuration() => {
+                cycle.started + interval.max(self.api.retry_max)
+            }
+            Err(Stop::Quota) => {
+                let due = self.quota_pause();
+                for r in &mut self.reports {
+                    r.due = r.due.max(due);
+                }
+                due
+            }
+            Err(_) => cycle.started + interval,
+        };
+        self.reports[i].due = due;
+        let ok = result.is_ok();
+        {
+            let mut data = self.op.data();
+            if ok {
+                data.last_error = None;
+            }
+            let h = &mut data.report(name).health;
+            h.up = ok;
+            h.cycled = true;
+            if ok {
+                h.last_success = Some(self.shared.clock.now());
+            }
+        }
+        let advanced = {
+            let mut ledger = self.op.ledger();
+            let l = &mut ledger.reports[name];
+            if let Some(c) = l.cursor {
+                // Keep identities the next overlap re-read can return, plus any DST step back.
+                let keep = c
+                    - chrono::Duration::from_std(self.poll.overlap).unwrap_or_default()
+                    - windows::max_backward_step(self.op.timezone, c);
+                l.prune(local_secs(windows::local(keep, self.op.timezone)));
+            }
+            l.cursor != cycle.cursor_before
+        };
+        if advanced || ok {
+            self.shared.saver.save().await;
+        }
+        Ok(())
+    }
+
+    /// How long the spent allowance pauses every report: until the operation's next
+    /// local day, re-checked at least hourly since the clock may jump.
+    fn quota_pause(&self) -> Instant {
+        let now = self.shared.clock.now();
+        let until = limits::next_local_midnight(now, self.op.timezone);
+        tracing::warn!(
+            operation = %self.op.name,
+            resume_at = %until,
+            "daily request allowance spent; pausing until the operation's next local day"
+        );
+        let left = (until - now).to_std().unwrap_or_default() + Duration::from_secs(1);
+        Instant::now() + left.min(Duration::from_secs(3600))
+    }
+
+    /// Reads one window, retrying transient failures with backoff and jitter.
+    async fn fetch_window(&mut self, i: usize, w: Window) -> Result<Fetched, Stop> {
+        let mut backoff = self.api.retry_initial;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.request(i, w).await {
+                Err(Stop::Api(e))
+                    if !e.is_configuration() && attempt <= self.api.retry_attempts =>
+                {
+                    let jittered = backoff.mul_f64(rand::rng().random_range(0.5..1.0));
+                    tracing::debug!(
+                        operation = %self.op.name,
+                        report = %self.name(i),
+                        attempt,
+                        wait_ms = jittered.as_millis() as u64,
+                        "retrying"
+                    );
+                    self.sleep_until(Instant::now() + jittered).await?;
+                    backoff = (backoff * 2).min(self.api.retry_max);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One request: the allowance, pacing and the token's lock first; then the page
+    /// goes to the report, off the async workers. Each failure is logged and counted here.
+    async fn request(&mut self, i: usize, w: Window) -> Result<Fetched, Stop> {
+        let name = self.name(i);
+        let (ini, end) = w.local_bounds(self.op.timezone);
+        {
+            let today = limits::local_day(self.shared.clock.now(), self.op.timezone);
+            let mut data = self.op.data();
+            if !data.daily.may_request(today, self.allowance) {
+                data.last_error = Some("daily request allowance spent".into());
+                return Err(Stop::Quota);
+            }
+        }
+        let mut shutdown = self.shared.shutdown.clone();
+        tokio::select! {
+            _ = self.pacer.until_ready() => {}
+            _ = shutdown.changed() => return Err(Stop::Shutdown),
+        }
+        let token_lock = self.shared.token_lock.clone();
+        let in_flight = tokio::select! {
+            g = token_lock.lock() => g,
+            _ = shutdown.changed() => return Err(Stop::Shutdown),
+        };
+        let started = std::time::Instant::now();
+        let fetched = tokio::select! {
+            r = self.client.fetch(name.as_str(), ini, end) => r,
+            _ = shutdown.changed() => {
+                // Abandoned at shutdown; it was sent, so it still cost a request.
+                let mut data = self.op.data();
+                data.daily.used += 1;
+                data.report(name).health.requests += 1;
+                return Err(Stop::Shutdown);
+            }
+        };
+        drop(in_flight);
+        {
+            let mut data = self.op.data();
+            if fetched.as_ref().err().is_none_or(ApiError::was_sent) {
+                data.daily.used += 1;
+            }
+            let h = &mut data.report(name).health;
+            h.requests += 1;
+            h.latency
+                .observe(&API_LATENCY_BUCKETS, started.elapsed().as_secs_f64());
+        }
+        let outcome = match fetched {
+            Ok((status, body)) => {
+                let ingest = self.reports[i].ingest.clone();
+                let op = self.op.clone();
+                let window = LocalWindow { ini, end };
+                let may_split = w.seconds() > 1;
+                let counted = tokio::task::spawn_blocking(move || {
+                    ingest.ingest(&op, status, &body, window, may_split)
+                })
+                .await;
+                match counted {
+                    Ok(result) => result.map_err(|e| self.client.redact(e)),
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_) => return Err(Stop::Shutdown),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(PageOutcome::Truncated { .. }) => Ok(Fetched::Truncated),
+            Ok(PageOutcome::Empty) => Ok(Fetched::Done),
+            Ok(PageOutcome::Counted(tally)) => {
+                self.log_page(name, ini, &tally);
+                Ok(Fetched::Done)
+            }
+            Err(e) => Err(self.failed(name, e, ini, end)),
+        }
+    }
+
+    fn log_page(&self, name: ReportName, ini: chrono::NaiveDateTime, tally: &Tally) {
+        if tally.received >= RECORD_CAP as u64 {
+            tracing::error!(
+                operation = %self.op.name,
+                report = %name,
+                second = %ini,
+                "one second holds 60,000 records or more; records past the cap cannot be read"
+            );
+        }
+        if tally.overflowed > 0 {
+            tracing::warn!(
+                operation = %self.op.name,
+                report = %name,
+                records = tally.overflowed,
+                "agents past max_agents; their records are counted under agent_id=\"_overflow\""
+            );
+        }
+        if tally.invalid.values().any(|n| *n > 0) {
+            let invalid: Vec<_> = tally
+                .invalid
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(r, n)| format!("{r:?}={n}"))
+                .collect();
+            tracing::debug!(operation = %self.op.name, report = %name, invalid = %invalid.join(","), "records rejected");
+        }
+    }
+
+    /// Counts and logs a failed request; what the cycle does next.
+    fn failed(
+        &self,
+        name: ReportName,
+        e: ApiError,
+        ini: chrono::NaiveDateTime,
+        end: chrono::NaiveDateTime,
+    ) -> Stop {
+        {
+            let mut data = self.op.data();
+            data.report(name).health.count_error(&e);
+            data.last_error = Some(format!("{name}: {e}"));
+            if matches!(e, ApiError::QuotaExceeded(_)) {
+                data.daily.exhausted = true;
+            }
+        }
+        let reason = e.reason().as_str();
+        if e.is_configuration() {
+            tracing::error!(operation = %self.op.name, report = %name, reason, error = %e, "API request refused: check the operation's configuration");
+        } else {
+            tracing::warn!(operation = %self.op.name, report = %name, reason, error = %e, date_ini = %ini, date_end = %end, "API request failed");
+        }
+        if matches!(e, ApiError::QuotaExceeded(_)) {
+            Stop::Quota
+        } else {
+            Stop::Api(e)
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Renders the store as metrics with prometheus-client and caches the bytes (plain,
+//! OpenMetrics, gzip) until the store changes, so a scrape usually copies bytes.
+
+mod collector;
+pub mod labels;
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use prometheus_client::registry::Registry;
+
+use crate::reports::ExemplarLine;
+use crate::store::Store;
+use crate::web::ReloadStats;
+use collector::{FamilyExemplars, StoreCollector};
+
+/// Version and revision for `wolkvox_exporter_build_info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const REVISION: &str = match option_env!("WOLKVOX_BUILD_REVISION") {
+    Some(r) => r,
+    None => "unknown",
+};
+
+/// Exposition formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4.
+    Text,
+    OpenMetrics,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+
+    /// Picks the format from an `Accept` header: OpenMetrics only when asked for.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Cache {
+    generation: u64,
+    entries: [Option<Bytes>; 4],
+}
+
+/// Renders and caches the exposition.
+pub struct Renderer {
+    registry: Registry,
+    collector: Arc<StoreCollector>,
+    store: Arc<Store>,
+    /// Whether OpenMetrics carries the exemplars of the duration histogram.
+    exemplars: bool,
+    cache: Mutex<Cache>,
+    /// Held while rendering, so scrapers arriving together after a change wait for one
+    /// rendering instead of each doing their own.
+    render_lock: Mutex<()>,
+    /// Size of the last rendering, so the next one allocates once.
+    last_len: AtomicUsize,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer").finish_non_exhaustive()
+    }
+}
+
+/// Lets the registry own a handle to the collector the renderer also keeps.
+#[derive(Debug)]
+struct Shared(Arc<StoreCollector>);
+
+impl prometheus_client::collector::Collector for Shared {
+    fn encode(&self, e: prometheus_client::encoding::DescriptorEncoder) -> std::fmt::Result {
+        self.0.encode(e)
+    }
+}
+
+impl Renderer {
+    pub fn new(store: Arc<Store>, web: Arc<ReloadStats>, exemplars: bool) -> Self {
+        let collector = Arc::new(StoreCollector {
+            store: store.clone(),
+            web,
+            exemplars: Mutex::new(None),
+        });
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Shared(collector.clone())));
+        Renderer {
+            registry,
+            collector,
+            store,
+            exemplars,
+            cache: Mutex::new(Cache::default()),
+            render_lock: Mutex::new(()),
+            last_len: AtomicUsize::new(64 * 1024),
+        }
+    }
+
+    /// Renders without the cache.
+    pub fn render(&self, format: Format) -> String {
+        let mut out = String::with_capacity(self.last_len.load(Ordering::Relaxed) + 4096);
+        let with_exemplars = self.exemplars && format == Format::OpenMetrics;
+        if with_exemplars {
+            *self.lock_exemplars() = Some(FamilyExemplars::new());
+        }
+        let result = match format {
+            Format::Text => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            }
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            }
+        };
+        // Writing into a String cannot fail; a collector error would be a bug.
+        result.expect("encoding into a String");
+        if let Some(families) = self.lock_exemplars().take().filter(|_| with_exemplars) {
+            out = with_bucket_exemplars(&out, &families);
+        }
+        self.last_len.store(out.len(), Ordering::Relaxed);
+        out
+    }
+
+    fn lock_exemplars(&self) -> std::sync::MutexGuard<'_, Option<FamilyExemplars>> {
+        self.collector
+            .exemplars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cached exposition, when the store has not changed since it was rendered.
+    pub fn cached(&self, format: Format, gzip: bool) -> Option<Bytes> {
+        let generation = self.store.generation();
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        (cache.generation == generation)
+            .then(|| cache.entries[slot(format, gzip)].clone())
+            .flatten()
+    }
+
+    /// The exposition for a format, gzipped or not, rendered at most once per change.
+    /// Rendering is CPU work: call it off the async workers when `cached` has nothing.
+    pub fn get(&self, format: Format, gzip: bool) -> Bytes {
+        if let Some(b) = self.cached(format, gzip) {
+            return b;
+        }
+        let _rendering = self.render_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = self.cached(format, gzip) {
+            return b;
+        }
+        let slot = slot(format, gzip);
+        let generation = self.store.generation();
+        let plain = {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            (cache.generation == generation)
+                .then(|| cache.entries[slot & 2].clone())
+                .flatten()
+        };
+        let plain = plain.unwrap_or_else(|| Bytes::from(self.render(format)));
+        let bytes = if gzip { gzip_bytes(&plain) } else { plain };
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.generation != generation {
+            *cache = Cache {
+                generation,
+                entries: Default::default(),
+            };
+        }
+        // A gzip answer keeps only the compressed bytes: the plain text of 10,000
+        // agents is 30 MB, and scrapers that compress never ask for it.
+        cache.entries[slot] = Some(bytes.clone());
+        bytes
+    }
+}
+
+fn slot(format: Format, gzip: bool) -> usize {
+    (format == Format::OpenMetrics) as usize * 2 + gzip as usize
+}
+
+pub fn gzip_bytes(data: &[u8]) -> Bytes {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 8 + 64),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(data).expect("writing to a Vec");
+    Bytes::from(enc.finish().expect("writing to a Vec"))
+}
+
+/// Adds exemplars to the bucket lines of the families that have them.
+///
+/// prometheus-client 0.26 encodes exemplars only of its own `HistogramWithExemplars`,
+/// which cannot be restored from the state file, and its `Exemplar` has no public
+/// constructor; so the encoder writes the buckets and this appends ` # {conn_id="..."}
+/// value timestamp` to them: the k-th bucket line of a family gets the k-th exemplar
+/// the family collected while it was encoded.
+fn with_bucket_exemplars(text: &str, families: &FamilyExemplars) -> String {
+    let mut out =
+        String::with_capacity(text.len() + families.iter().map(|f| f.1.len() * 48).sum::<usize>());
+    let mut next: Vec<usize> = vec![0; families.len()];
+    for line in text.split_inclusive('\n') {
+        let family = families
+            .iter()
+            .position(|(prefix, _)| line.starts_with(prefix.as_str()));
+        let Some(f) = family else {
+            out.push_str(line);
+            continue;
+        };
+        let exemplar = families[f].1.get(next[f]).and_then(Option::as_ref);
+        next[f] += 1;
+        match exemplar {
+            Some(e) => {
+                out.push_str(line.trim_end_matches('\n'));
+                write_exemplar(&mut out, e);
+                out.push('\n');
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+fn write_exemplar(out: &mut String, e: &ExemplarLine) {
+    out.push_str(" # {conn_id=\"");
+    for c in e.conn_id.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    let _ = write!(out, "\"}} {} {}", e.value, e.timestamp);
+}

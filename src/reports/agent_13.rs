@@ -1,0 +1,392 @@
+//! `agent_13`, "transfers and detailed conferences": one row per transfer or conference,
+//! counted per agent and interaction, with its duration in a histogram whose buckets
+//! carry the newest call as an exemplar.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use enum_map::{Enum, EnumMap};
+use foldhash::fast::RandomState;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Unit;
+use serde::{Deserialize, Serialize};
+
+use super::fields::{clean_label, parse_date, parse_duration, present, Identity};
+use super::{
+    Counters, Exemplar, ExemplarLine, Exemplars, Family, InvalidReason, Key, Kind, Report,
+    ReportName, Runner,
+};
+use crate::client::Text;
+use crate::config::MetricsConfig;
+use crate::metrics::labels::OperationAgent;
+use crate::store::{Agents, Histogram, Sighting, OVERFLOW_AGENT};
+
+pub const KIND: Kind = Kind {
+    name: ReportName::agent_13,
+    api: "agent_13",
+    families: &[
+        Family {
+            name: "wolkvox_agent_interactions",
+            help: "Transfer and conference records counted per agent, each record exactly once; grows when a record is ingested, not at the record's own time.",
+            unit: None,
+            metric_type: MetricType::Counter,
+        },
+        Family {
+            name: "wolkvox_agent_interaction_duration",
+            help: "Elapsed time of transfer and conference records per agent (the report's time field); observed when a record is ingested. In OpenMetrics each bucket carries the newest record's conn_id as an exemplar.",
+            unit: Some(Unit::Seconds),
+            metric_type: MetricType::Histogram,
+        },
+    ],
+    default_on: true,
+    build: |metrics| Arc::new(Runner(Agent13::new(metrics))),
+};
+
+/// The `interaction` label: the row's `type_interaction`.
+#[allow(non_camel_case_types)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, Serialize, Deserialize,
+)]
+pub enum Interaction {
+    transfer,
+    conference,
+    other,
+}
+
+impl Interaction {
+    pub fn parse(text: &str) -> Interaction {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("transfer") {
+            Interaction::transfer
+        } else if t.eq_ignore_ascii_case("conference") {
+            Interaction::conference
+        } else {
+            Interaction::other
+        }
+    }
+}
+
+#[derive(Debug, EncodeLabelSet)]
+struct InteractionLabel {
+    interaction: Interaction,
+}
+
+/// One row as the API sends it; `telephone` is never decoded.
+#[derive(Debug, Deserialize)]
+pub struct Record<'a> {
+    #[serde(borrow, default)]
+    pub agent_name: Text<'a>,
+    #[serde(borrow, default)]
+    pub agent_id: Text<'a>,
+    #[serde(borrow, default)]
+    pub conn_id: Text<'a>,
+    #[serde(borrow, default)]
+    pub date: Text<'a>,
+    #[serde(borrow, default)]
+    pub type_interaction: Text<'a>,
+    #[serde(borrow, default)]
+    pub time: Text<'a>,
+}
+
+/// What a valid row changes.
+#[derive(Debug)]
+pub struct Change<'r> {
+    agent_id: &'r str,
+    name: &'r str,
+    conn_id: &'r str,
+    interaction: Interaction,
+    seconds: u64,
+}
+
+#[derive(Debug)]
+pub struct Agent13 {
+    bounds: Arc<[f64]>,
+}
+
+impl Agent13 {
+    pub fn new(metrics: &MetricsConfig) -> Self {
+        Agent13 {
+            bounds: metrics.duration_buckets.clone().into(),
+        }
+    }
+}
+
+/// One agent's (or the overflow's) series: a histogram per interaction seen.
+pub type Series = EnumMap<Interaction, Option<Histogram>>;
+
+/// The newest call in each bucket of a series, for exemplars; not persisted.
+type BucketCalls = EnumMap<Interaction, Vec<Option<Exemplar>>>;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Agent13Counters {
+    pub bounds: Vec<f64>,
+    pub agents: BTreeMap<Box<str>, Series>,
+    pub overflow: Series,
+    #[serde(skip)]
+    calls: HashMap<Box<str>, BucketCalls, RandomState>,
+}
+
+/// One page: per agent id as sent, what the page adds.
+#[derive(Debug, Default)]
+pub struct Page {
+    agents: Vec<(Box<str>, AgentPage)>,
+}
+
+#[derive(Debug)]
+struct AgentPage {
+    seen: Sighting,
+    series: Series,
+    calls: BucketCalls,
+}
+
+impl Report for Agent13 {
+    const NAME: ReportName = ReportName::agent_13;
+    type Record<'de> = Record<'de>;
+    type Change<'r> = Change<'r>;
+    type Counters = Agent13Counters;
+    type Page = Page;
+
+    fn new_counters(&self) -> Agent13Counters {
+        Agent13Counters {
+            bounds: self.bounds.to_vec(),
+            ..Agent13Counters::default()
+        }
+    }
+
+    fn check_restored(&self, c: &Agent13Counters) -> Result<Option<String>, String> {
+        let consistent = c
+            .agents
+            .values()
+            .chain(std::iter::once(&c.overflow))
+            .flat_map(|s| s.values().flatten())
+            .all(|h| h.is_consistent(&c.bounds));
+        if !consistent {
+            return Err("saved histograms are inconsistent with their buckets".to_owned());
+        }
+        // Saved bounds win, so a restart never breaks a histogram's buckets.
+        Ok((c.bounds != *self.bounds).then(|| {
+            format!(
+                "duration buckets differ from the saved state's {:?}; keeping the saved \
+                 buckets (remove the state file to apply new ones, which resets the counters)",
+                c.bounds
+            )
+        }))
+    }
+
+    fn identity(&self, r: &Record<'_>) -> Key {
+        let key = (
+            present(&r.conn_id),
+            present(&r.agent_id),
+            present(&r.type_interaction),
+            r.date.get(),
+        );
+        match key {
+            (Some(conn), Some(agent), Some(kind), Some(date))
+                if r.time.get().is_some() && r.agent_name.get().is_some() =>
+            {
+                Key::Complete(Identity::of(&[conn, agent, kind, date]))
+            }
+            _ => Key::Incomplete(Identity::of_incomplete(&[
+                &r.conn_id,
+                &r.agent_id,
+                &r.type_interaction,
+                &r.date,
+                &r.time,
+                &r.agent_name,
+            ])),
+        }
+    }
+
+    fn date(&self, r: &Record<'_>) -> Option<NaiveDateTime> {
+        r.date.get().and_then(parse_date)
+    }
+
+    fn check<'r>(&self, r: &'r Record<'_>) -> Result<Change<'r>, InvalidReason> {
+        let field = |f: &'r Text<'_>| present(f).ok_or(InvalidReason::missing_field);
+        let seconds = r
+            .time
+            .get()
+            .and_then(parse_duration)
+            .ok_or(InvalidReason::bad_time)?;
+        Ok(Change {
+            agent_id: field(&r.agent_id)?,
+            name: r.agent_name.get().unwrap_or(""),
+            conn_id: field(&r.conn_id)?,
+            interaction: Interaction::parse(field(&r.type_interaction)?),
+            seconds,
+        })
+    }
+
+    fn count(&self, rows: Vec<(Change<'_>, NaiveDateTime)>) -> Page {
+        let bounds = &self.bounds;
+        // Agents in the order the page first names them, so that `max_agents` admits
+        // the first agents seen.
+        let mut index: HashMap<&str, usize, RandomState> = HashMap::default();
+        let mut agents: Vec<(&str, AgentPage)> = Vec::new();
+        for (c, date) in rows {
+            let i = *index.entry(c.agent_id).or_insert_with(|| {
+                agents.push((
+                    c.agent_id,
+                    AgentPage {
+                        seen: Sighting::new(Some(c.name), date),
+                        series: Series::default(),
+                        calls: BucketCalls::default(),
+                    },
+                ));
+                agents.len() - 1
+            });
+            let agent = &mut agents[i].1;
+            agent.seen.add(Some(c.name), date);
+            let value = c.seconds as f64;
+            let bucket = Histogram::bucket(bounds, value);
+            let h = agent.series[c.interaction].get_or_insert_with(|| Histogram::new(bounds));
+            h.buckets[bucket] += 1;
+            h.count += 1;
+            h.sum += value;
+            let calls = &mut agent.calls[c.interaction];
+            calls.resize(bounds.len() + 1, None);
+            if calls[bucket].as_ref().is_none_or(|e| e.date <= date) {
+                calls[bucket] = Some(Exemplar {
+                    conn_id: clean_label(c.conn_id, 64).into(),
+                    value,
+                    date,
+                });
+            }
+        }
+        Page {
+            agents: agents
+                .into_iter()
+                .map(|(id, page)| (Box::from(id), page))
+                .collect(),
+        }
+    }
+
+    fn apply(&self, c: &mut Agent13Counters, agents: &mut Agents, page: Page) -> u64 {
+        let mut overflowed = 0;
+        for (raw_id, p) in page.agents {
+            let (series, key) = match agents.admit(&raw_id, &p.seen) {
+                Some(id) => match c.agents.get_mut(id) {
+                    Some(s) => (s, id),
+                    None => (c.agents.entry(id.into()).or_default(), id),
+                },
+                None => {
+                    overflowed += p.series.values().flatten().map(|h| h.count).sum::<u64>();
+                    (&mut c.overflow, OVERFLOW_AGENT)
+                }
+            };
+            for (interaction, h) in p.series {
+                let Some(h) = h else { continue };
+                match &mut series[interaction] {
+                    Some(total) => total.merge(&h),
+                    empty => *empty = Some(h),
+                }
+            }
+            let calls = c.calls.entry(key.into()).or_default();
+            for (interaction, newest) in p.calls {
+                let slots = &mut calls[interaction];
+                slots.resize(newest.len().max(slots.len()), None);
+                for (slot, e) in slots.iter_mut().zip(newest) {
+                    if let Some(e) = e {
+                        if slot.as_ref().is_none_or(|old| old.date <= e.date) {
+                            *slot = Some(e);
+                        }
+                    }
+                }
+            }
+        }
+        overflowed
+    }
+}
+
+impl Agent13Counters {
+    /// Counters carried over from an earlier state format.
+    pub fn from_parts(
+        bounds: Vec<f64>,
+        agents: BTreeMap<Box<str>, Series>,
+        overflow: Series,
+    ) -> Self {
+        Agent13Counters {
+            bounds,
+            agents,
+            overflow,
+            calls: HashMap::default(),
+        }
+    }
+
+    /// Agents in label order, the overflow agent last when it has rows.
+    fn sorted(&self) -> impl Iterator<Item = (&str, &Series)> {
+        let overflow = self
+            .overflow
+            .values()
+            .any(Option::is_some)
+            .then_some((OVERFLOW_AGENT, &self.overflow));
+        self.agents
+            .iter()
+            .map(|(id, s)| (id.as_ref(), s))
+            .chain(overflow)
+    }
+}
+
+impl Counters for Agent13Counters {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn save(&self) -> Box<serde_json::value::RawValue> {
+        serde_json::value::to_raw_value(self).expect("counters serialize")
+    }
+
+    fn encode(
+        &self,
+        family: usize,
+        operation: &str,
+        agents: &Agents,
+        encoder: &mut MetricEncoder,
+        mut exemplars: Option<&mut Exemplars>,
+    ) -> std::fmt::Result {
+        for (agent_id, series) in self.sorted() {
+            for (interaction, h) in series {
+                let Some(h) = h else { continue };
+                let labels = (
+                    OperationAgent {
+                        operation,
+                        agent_id,
+                    },
+                    InteractionLabel { interaction },
+                );
+                let mut m = encoder.encode_family(&labels)?;
+                if family == 0 {
+                    m.encode_counter::<NoLabelSet, _, u64>(&h.count, None)?;
+                    continue;
+                }
+                m.encode_histogram::<NoLabelSet>(
+                    h.sum,
+                    h.count,
+                    &h.encoder_buckets(&self.bounds),
+                    None,
+                )?;
+                if let Some(sink) = exemplars.as_deref_mut() {
+                    let calls = self.calls.get(agent_id).map(|c| &c[interaction]);
+                    for bucket in 0..=self.bounds.len() {
+                        let e = calls.and_then(|c| c.get(bucket)).and_then(Option::as_ref);
+                        sink.push(e.map(|e| ExemplarLine {
+                            conn_id: e.conn_id.clone(),
+                            value: e.value,
+                            timestamp: agents.unix_time(e.date),
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,172 @@
+//! The persisted state: per operation the day's request count, the agents, and per
+//! report the cursor, the remembered rows and the counters; saved atomically (write,
+//! fsync, rename, fsync the directory). A corrupt file is moved aside, never trusted.
+
+mod restore;
+mod v1;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+pub use restore::restore;
+
+use crate::reports::ReportName;
+use crate::store::{AgentInfo, DailyUse, OperationStore, Store};
+
+pub const VERSION: u32 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot write state file {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StateFile {
+    pub version: u32,
+    pub saved_at: DateTime<Utc>,
+    pub operations: BTreeMap<String, OpState>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OpState {
+    pub daily: Option<DailyUse>,
+    pub agents: Vec<(String, AgentInfo)>,
+    pub overflow_records: u64,
+    pub reports: BTreeMap<ReportName, ReportState>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReportState {
+    pub cursor: Option<DateTime<Utc>>,
+    /// Remembered identities as (high 64 bits, low 64 bits, local date seconds).
+    pub seen: Vec<(u64, u64, i64)>,
+    pub counters: Box<RawValue>,
+}
+
+/// Serializes every operation (its ledger and data together, so a page is either in
+/// both or in neither), then writes the file atomically. `now` is the save's time.
+pub fn save(store: &Store, path: &Path, now: DateTime<Utc>) -> Result<u64, StateError> {
+    let operations = store
+        .operations()
+        .iter()
+        .map(|op| (op.name.clone(), snapshot(op)))
+        .collect();
+    let file = StateFile {
+        version: VERSION,
+        saved_at: now,
+        operations,
+    };
+    let mut body = serde_json::to_vec(&file).expect("state values serialize");
+    body.push(b'\n');
+    write_atomically(path, &body).map_err(|source| StateError::Write {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(body.len() as u64)
+}
+
+fn snapshot(op: &OperationStore) -> OpState {
+    let ledger = op.ledger();
+    let data = op.read();
+    let reports = data
+        .enabled()
+        .map(|(name, slot)| {
+            let l = &ledger.reports[name];
+            let state = ReportState {
+                cursor: l.cursor,
+                seen: l.seen.iter().map(|(k, d)| (k.0, k.1, *d)).collect(),
+                counters: slot.counters.save(),
+            };
+            (name, state)
+        })
+        .collect();
+    OpState {
+        daily: Some(data.daily.clone()),
+        agents: data
+            .agents
+            .known
+            .iter()
+            .map(|(id, a)| (id.to_string(), a.clone()))
+            .collect(),
+        overflow_records: data.agents.overflow_records,
+        reports,
+    }
+}
+
+fn write_atomically(path: &Path, body: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir)?;
+    let tmp = path.with_extension("json.tmp");
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(body)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// What loading found.
+#[derive(Debug)]
+pub enum Loaded {
+    Fresh,
+    Restored(StateFile),
+    /// The file was unreadable or corrupt and was moved to `moved_to`.
+    MovedAside {
+        moved_to: Option<PathBuf>,
+        error: String,
+    },
+}
+
+/// Reads the state file; a version 1 file (before reports) is converted.
+pub fn load(path: &Path, now: DateTime<Utc>) -> Loaded {
+    let text = match fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::Fresh,
+        Err(e) => return move_aside(path, format!("cannot read: {e}"), now),
+    };
+    #[derive(Deserialize)]
+    struct Version {
+        version: u32,
+    }
+    match serde_json::from_slice::<Version>(&text) {
+        Ok(Version { version: VERSION }) => match serde_json::from_slice(&text) {
+            Ok(s) => Loaded::Restored(s),
+            Err(e) => move_aside(path, format!("corrupt: {e}"), now),
+        },
+        Ok(Version { version: 1 }) => match v1::convert(&text) {
+            Ok(s) => Loaded::Restored(s),
+            Err(e) => move_aside(path, format!("corrupt version 1 state: {e}"), now),
+        },
+        Ok(Version { version }) => {
+            move_aside(path, format!("unsupported state version {version}"), now)
+        }
+        Err(e) => move_aside(path, format!("corrupt: {e}"), now),
+    }
+}
+
+fn move_aside(path: &Path, error: String, now: DateTime<Utc>) -> Loaded {
+    let stamp = now.format("%Y%m%dT%H%M%SZ");
+    let mut target = path.as_os_str().to_owned();
+    target.push(format!(".corrupt-{stamp}"));
+    let target = PathBuf::from(target);
+    let moved_to = fs::rename(path, &target).ok().map(|_| target);
+    Loaded::MovedAside { moved_to, error }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,93 @@
+//! Reads a version 1 state (before reports: one agent_13 history per operation) as a
+//! version 2 one, so an upgrade keeps every counter, cursor and remembered row.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::{OpState, ReportState, StateFile, VERSION};
+use crate::reports::agent_13::{Agent13Counters, Series};
+use crate::reports::ReportName;
+use crate::store::{AgentInfo, DailyUse, Histogram};
+
+#[derive(Deserialize)]
+struct V1File {
+    saved_at: DateTime<Utc>,
+    operations: BTreeMap<String, V1Operation>,
+}
+
+#[derive(Deserialize)]
+struct V1Operation {
+    cursor: Option<DateTime<Utc>>,
+    daily: Option<DailyUse>,
+    bounds: Vec<f64>,
+    agents: Vec<(String, V1Agent)>,
+    overflow: V1Agent,
+    overflow_records: u64,
+    seen: Vec<(u64, u64, i64)>,
+}
+
+#[derive(Deserialize)]
+struct V1Agent {
+    name: Box<str>,
+    name_date: i64,
+    /// transfer, conference, other.
+    series: [Option<Histogram>; 3],
+}
+
+fn series(v1: [Option<Histogram>; 3]) -> Series {
+    let [transfer, conference, other] = v1;
+    let mut s = Series::default();
+    s[crate::reports::agent_13::Interaction::transfer] = transfer;
+    s[crate::reports::agent_13::Interaction::conference] = conference;
+    s[crate::reports::agent_13::Interaction::other] = other;
+    s
+}
+
+/// Converts the text of a version 1 state file.
+pub fn convert(text: &[u8]) -> Result<StateFile, serde_json::Error> {
+    let v1: V1File = serde_json::from_slice(text)?;
+    let mut operations = BTreeMap::new();
+    for (name, op) in v1.operations {
+        // Version 1 kept no first-seen dates: carried-over agents get 0 ("before the
+        // upgrade"), so they do not show as new consultants.
+        let agents = op
+            .agents
+            .iter()
+            .map(|(id, a)| {
+                let info = AgentInfo {
+                    name: a.name.clone(),
+                    name_date: a.name_date,
+                    first_seen: 0,
+                };
+                (id.clone(), info)
+            })
+            .collect();
+        let counters = Agent13Counters::from_parts(
+            op.bounds,
+            op.agents
+                .into_iter()
+                .map(|(id, a)| (id.into_boxed_str(), series(a.series)))
+                .collect(),
+            series(op.overflow.series),
+        );
+        let report = ReportState {
+            cursor: op.cursor,
+            seen: op.seen,
+            counters: serde_json::value::to_raw_value(&counters)?,
+        };
+        let state = OpState {
+            daily: op.daily,
+            agents,
+            overflow_records: op.overflow_records,
+            reports: BTreeMap::from([(ReportName::agent_13, report)]),
+        };
+        operations.insert(name, state);
+    }
+    Ok(StateFile {
+        version: VERSION,
+        saved_at: v1.saved_at,
+        operations,
+    })
+}

@@ -1,0 +1,203 @@
+//! The exporter's own store, one entry per operation: the data the reports count and
+//! the agents they name, the health figures, and the ledger of cursors and remembered
+//! rows. Metrics are rendered from it; the state file is a snapshot of it.
+
+mod agents;
+mod health;
+mod histogram;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use enum_map::EnumMap;
+use foldhash::fast::RandomState;
+
+pub use agents::{AgentInfo, Agents, Sighting, OVERFLOW_AGENT, OVERFLOW_NAME};
+pub use health::{DailyUse, ReportHealth, API_LATENCY_BUCKETS};
+pub use histogram::Histogram;
+
+use crate::reports::{Counters, Identity, ReportName};
+
+/// What the engine alone reads and writes (and the state saves): per report, the cursor
+/// and the rows already read.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    pub reports: EnumMap<ReportName, ReportLedger>,
+}
+
+#[derive(Debug, Default)]
+pub struct ReportLedger {
+    /// Every row dated before this instant has been fetched at least once.
+    pub cursor: Option<DateTime<Utc>>,
+    /// Identities of rows already counted or rejected, with the local date (seconds)
+    /// after which they may be forgotten.
+    pub seen: HashMap<Identity, i64, RandomState>,
+}
+
+impl ReportLedger {
+    /// Forgets identities dated before `keep_from` (local seconds).
+    pub fn prune(&mut self, keep_from: i64) {
+        self.seen.retain(|_, date| *date >= keep_from);
+        // After a catch-up the map has room for every row of it; give that back.
+        if self.seen.capacity() > 4 * self.seen.len() + 4096 {
+            self.seen.shrink_to(2 * self.seen.len());
+        }
+    }
+}
+
+/// One enabled report of an operation.
+#[derive(Debug)]
+pub struct ReportSlot {
+    pub counters: Box<dyn Counters>,
+    pub health: ReportHealth,
+}
+
+/// What the renderer reads.
+#[derive(Debug)]
+pub struct OpData {
+    pub agents: Agents,
+    /// `Some` for the enabled reports.
+    pub reports: EnumMap<ReportName, Option<ReportSlot>>,
+    pub daily: DailyUse,
+    /// Requests a day the configured reports will spend at steady state.
+    pub planned_daily: u64,
+    /// The last failure, for the landing page.
+    pub last_error: Option<String>,
+    /// Times the operation's poller ended unexpectedly and was restarted.
+    pub restarts: u64,
+}
+
+impl OpData {
+    /// An enabled report's slot.
+    pub fn report(&mut self, name: ReportName) -> &mut ReportSlot {
+        self.reports[name]
+            .as_mut()
+            .expect("only enabled reports are asked for")
+    }
+
+    pub fn enabled(&self) -> impl Iterator<Item = (ReportName, &ReportSlot)> {
+        self.reports
+            .iter()
+            .filter_map(|(name, slot)| slot.as_ref().map(|s| (name, s)))
+    }
+
+    /// 1 when the last cycle of every enabled report succeeded.
+    pub fn up(&self) -> bool {
+        self.enabled().all(|(_, s)| s.health.up)
+    }
+}
+
+/// Everything about one operation.
+#[derive(Debug)]
+pub struct OperationStore {
+    pub name: String,
+    pub timezone: Tz,
+    /// licenses x 1000.
+    pub daily_limit: u64,
+    ledger: Mutex<Ledger>,
+    data: Mutex<OpData>,
+    generation: Arc<AtomicU64>,
+}
+
+impl OperationStore {
+    /// Locks the ledger. Lock order: the ledger before the data.
+    pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Locks the data for a change; the store's generation moves on when the guard drops,
+    /// so the rendered exposition is known to be stale.
+    pub fn data(&self) -> DataGuard<'_> {
+        DataGuard {
+            guard: self.data.lock().unwrap_or_else(|p| p.into_inner()),
+            generation: &self.generation,
+        }
+    }
+
+    /// Locks the data to read it, without marking a change.
+    pub fn read(&self) -> MutexGuard<'_, OpData> {
+        self.data.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub struct DataGuard<'a> {
+    guard: MutexGuard<'a, OpData>,
+    generation: &'a AtomicU64,
+}
+
+impl std::ops::Deref for DataGuard<'_> {
+    type Target = OpData;
+    fn deref(&self) -> &OpData {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for DataGuard<'_> {
+    fn deref_mut(&mut self) -> &mut OpData {
+        &mut self.guard
+    }
+}
+
+impl Drop for DataGuard<'_> {
+    fn drop(&mut self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// All operations, with a generation number that changes whenever anything does, so
+/// the rendered exposition can be cached until then.
+#[derive(Debug)]
+pub struct Store {
+    ops: Vec<Arc<OperationStore>>,
+    generation: Arc<AtomicU64>,
+    pub save_failures: AtomicU64,
+}
+
+/// What a new operation starts from.
+#[derive(Debug)]
+pub struct NewOperation {
+    pub name: String,
+    pub timezone: Tz,
+    pub daily_limit: u64,
+    pub ledger: Ledger,
+    pub data: OpData,
+}
+
+impl Store {
+    pub fn new(ops: Vec<NewOperation>) -> Self {
+        let generation = Arc::new(AtomicU64::new(1));
+        Store {
+            ops: ops
+                .into_iter()
+                .map(|op| {
+                    Arc::new(OperationStore {
+                        name: op.name,
+                        timezone: op.timezone,
+                        daily_limit: op.daily_limit,
+                        ledger: Mutex::new(op.ledger),
+                        data: Mutex::new(op.data),
+                        generation: generation.clone(),
+                    })
+                })
+                .collect(),
+            generation,
+            save_failures: AtomicU64::new(0),
+        }
+    }
+
+    pub fn operations(&self) -> &[Arc<OperationStore>] {
+        &self.ops
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Marks a change made outside an operation (a failed save).
+    pub fn touch(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
