@@ -97,6 +97,9 @@ pub struct MetricsConfig {
     pub max_agents: usize,
     /// OpenMetrics exemplars (`conn_id`) on the duration histogram's buckets.
     pub exemplars: bool,
+    /// Series of `wolkvox_transfer_flows_total` per operation before new ones count
+    /// under `destination="_overflow"`.
+    pub max_flows: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -400,6 +403,7 @@ impl Config {
             duration_buckets,
             max_agents,
             exemplars: true,
+            max_flows: 20_000,
         };
 
         let mut raw_ops = file.operations;

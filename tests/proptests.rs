@@ -208,6 +208,7 @@ fn check_answer(status: u16, body: &[u8]) -> Option<u64> {
         duration_buckets: vec![30.0, 60.0],
         max_agents: 50,
         exemplars: true,
+        max_flows: 20_000,
     };
     let report = (kind(ReportName::agent_13).build)(&metrics);
     let out = match report.ingest(op, status, body, day(), false) {
@@ -451,6 +452,7 @@ fn store_with_names(names: &[String]) -> (Arc<Store>, Vec<(String, String)>) {
         duration_buckets: vec![30.0, 60.0],
         max_agents: names.len() + 1,
         exemplars: true,
+        max_flows: 20_000,
     };
     let report = (kind(ReportName::agent_13).build)(&metrics);
     let Ok(PageOutcome::Counted(out)) =

@@ -2,6 +2,7 @@
 //! OpenMetrics, gzip) until the store changes, so a scrape usually copies bytes.
 
 mod collector;
+mod health;
 pub mod labels;
 
 use std::fmt::Write as _;

@@ -13,6 +13,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 use serde::{Deserialize, Serialize};
 
+use super::by_agent::{AgentPages, ByAgent};
 use super::fields::{clean_label, parse_date, parse_duration, present, Identity};
 use super::{
     Counters, Exemplar, ExemplarLine, Exemplars, Family, InvalidReason, Key, Kind, Report,
@@ -21,7 +22,7 @@ use super::{
 use crate::client::Text;
 use crate::config::MetricsConfig;
 use crate::metrics::labels::OperationAgent;
-use crate::store::{Agents, Histogram, Sighting, OVERFLOW_AGENT};
+use crate::store::{Agents, Histogram, OVERFLOW_AGENT};
 
 pub const KIND: Kind = Kind {
     name: ReportName::agent_13,
@@ -128,17 +129,22 @@ pub struct Agent13Counters {
     calls: HashMap<Box<str>, BucketCalls, RandomState>,
 }
 
-/// One page: per agent id as sent, what the page adds.
+/// What a page adds to one agent's series.
 #[derive(Debug, Default)]
-pub struct Page {
-    agents: Vec<(Box<str>, AgentPage)>,
-}
-
-#[derive(Debug)]
-struct AgentPage {
-    seen: Sighting,
+pub struct AgentPage {
     series: Series,
     calls: BucketCalls,
+}
+
+/// The newest call of a bucket while a page is counted: its date, duration and conn_id.
+type NewestCall<'r> = Option<(NaiveDateTime, f64, &'r str)>;
+
+/// An agent's part of a page while it is counted: the newest call of each bucket is
+/// kept borrowed, so only the survivors are copied.
+#[derive(Debug, Default)]
+struct Draft<'r> {
+    series: Series,
+    calls: EnumMap<Interaction, Vec<NewestCall<'r>>>,
 }
 
 impl Report for Agent13 {
@@ -146,7 +152,7 @@ impl Report for Agent13 {
     type Record<'de> = Record<'de>;
     type Change<'r> = Change<'r>;
     type Counters = Agent13Counters;
-    type Page = Page;
+    type Page = AgentPages<AgentPage>;
 
     fn new_counters(&self) -> Agent13Counters {
         Agent13Counters {
@@ -219,84 +225,79 @@ impl Report for Agent13 {
         })
     }
 
-    fn count(&self, rows: Vec<(Change<'_>, NaiveDateTime)>) -> Page {
+    fn count(&self, rows: Vec<(Change<'_>, NaiveDateTime)>) -> AgentPages<AgentPage> {
         let bounds = &self.bounds;
-        // Agents in the order the page first names them, so that `max_agents` admits
-        // the first agents seen.
-        let mut index: HashMap<&str, usize, RandomState> = HashMap::default();
-        let mut agents: Vec<(&str, AgentPage)> = Vec::new();
+        let mut page: ByAgent<Draft> = ByAgent::new();
         for (c, date) in rows {
-            let i = *index.entry(c.agent_id).or_insert_with(|| {
-                agents.push((
-                    c.agent_id,
-                    AgentPage {
-                        seen: Sighting::new(Some(c.name), date),
-                        series: Series::default(),
-                        calls: BucketCalls::default(),
-                    },
-                ));
-                agents.len() - 1
-            });
-            let agent = &mut agents[i].1;
-            agent.seen.add(Some(c.name), date);
+            let draft = page.entry(c.agent_id, Some(c.name), date);
             let value = c.seconds as f64;
             let bucket = Histogram::bucket(bounds, value);
-            let h = agent.series[c.interaction].get_or_insert_with(|| Histogram::new(bounds));
+            let h = draft.series[c.interaction].get_or_insert_with(|| Histogram::new(bounds));
             h.buckets[bucket] += 1;
             h.count += 1;
             h.sum += value;
-            let calls = &mut agent.calls[c.interaction];
+            let calls = &mut draft.calls[c.interaction];
             calls.resize(bounds.len() + 1, None);
-            if calls[bucket].as_ref().is_none_or(|e| e.date <= date) {
-                calls[bucket] = Some(Exemplar {
-                    conn_id: clean_label(c.conn_id, 64).into(),
-                    value,
-                    date,
-                });
+            if calls[bucket].is_none_or(|(newest, _, _)| newest <= date) {
+                calls[bucket] = Some((date, value, c.conn_id));
             }
         }
-        Page {
-            agents: agents
-                .into_iter()
-                .map(|(id, page)| (Box::from(id), page))
-                .collect(),
-        }
+        page.finish(|draft| AgentPage {
+            series: draft.series,
+            calls: EnumMap::from_fn(|i| {
+                draft.calls[i]
+                    .iter()
+                    .map(|e| {
+                        e.map(|(date, value, conn_id)| Exemplar {
+                            conn_id: clean_label(conn_id, 64).into(),
+                            value,
+                            date,
+                        })
+                    })
+                    .collect()
+            }),
+        })
     }
 
-    fn apply(&self, c: &mut Agent13Counters, agents: &mut Agents, page: Page) -> u64 {
-        let mut overflowed = 0;
-        for (raw_id, p) in page.agents {
-            let (series, key) = match agents.admit(&raw_id, &p.seen) {
-                Some(id) => match c.agents.get_mut(id) {
-                    Some(s) => (s, id),
-                    None => (c.agents.entry(id.into()).or_default(), id),
-                },
-                None => {
-                    overflowed += p.series.values().flatten().map(|h| h.count).sum::<u64>();
-                    (&mut c.overflow, OVERFLOW_AGENT)
+    fn apply(
+        &self,
+        c: &mut Agent13Counters,
+        agents: &mut Agents,
+        page: AgentPages<AgentPage>,
+    ) -> u64 {
+        let calls = &mut c.calls;
+        page.apply(
+            agents,
+            &mut c.agents,
+            &mut c.overflow,
+            |series, id, part| {
+                let mut rows = 0;
+                for (interaction, h) in part.series {
+                    let Some(h) = h else { continue };
+                    rows += h.count;
+                    match &mut series[interaction] {
+                        Some(total) => total.merge(&h),
+                        empty => *empty = Some(h),
+                    }
                 }
-            };
-            for (interaction, h) in p.series {
-                let Some(h) = h else { continue };
-                match &mut series[interaction] {
-                    Some(total) => total.merge(&h),
-                    empty => *empty = Some(h),
-                }
-            }
-            let calls = c.calls.entry(key.into()).or_default();
-            for (interaction, newest) in p.calls {
-                let slots = &mut calls[interaction];
-                slots.resize(newest.len().max(slots.len()), None);
-                for (slot, e) in slots.iter_mut().zip(newest) {
-                    if let Some(e) = e {
-                        if slot.as_ref().is_none_or(|old| old.date <= e.date) {
-                            *slot = Some(e);
+                let newest = match calls.get_mut(id) {
+                    Some(c) => c,
+                    None => calls.entry(id.into()).or_default(),
+                };
+                for (interaction, page_calls) in part.calls {
+                    let slots = &mut newest[interaction];
+                    slots.resize(page_calls.len().max(slots.len()), None);
+                    for (slot, e) in slots.iter_mut().zip(page_calls) {
+                        if let Some(e) = e {
+                            if slot.as_ref().is_none_or(|old| old.date <= e.date) {
+                                *slot = Some(e);
+                            }
                         }
                     }
                 }
-            }
-        }
-        overflowed
+                rows
+            },
+        )
     }
 }
 

@@ -20,6 +20,11 @@ pub fn present<'r>(field: &'r Text<'_>) -> Option<&'r str> {
     field.get().map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// An id field's text, `None` when missing, blank or `-` (the vendor's "none").
+pub fn id<'r>(field: &'r Text<'_>) -> Option<&'r str> {
+    present(field).filter(|s| *s != "-")
+}
+
 /// `YYYY-MM-DD HH:MM:SS`, surrounding blanks allowed.
 pub fn parse_date(text: &str) -> Option<NaiveDateTime> {
     NaiveDateTime::parse_from_str(text.trim(), DATE_FORMAT).ok()

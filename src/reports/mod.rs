@@ -3,6 +3,9 @@
 //! engine (`crate::engine`) drives every report the same way through [`Ingest`].
 
 pub mod agent_13;
+pub mod agent_13_1;
+mod by_agent;
+pub mod cdr_1;
 pub mod fields;
 mod runner;
 #[cfg(test)]
@@ -44,6 +47,8 @@ pub use runner::{Ingest, LocalWindow, PageOutcome, Runner, Tally};
 )]
 pub enum ReportName {
     agent_13,
+    cdr_1,
+    agent_13_1,
 }
 
 impl ReportName {
@@ -179,7 +184,7 @@ pub struct Kind {
 }
 
 /// Every report the exporter knows, in [`ReportName`] order.
-pub static KINDS: &[Kind] = &[agent_13::KIND];
+pub static KINDS: &[Kind] = &[agent_13::KIND, cdr_1::KIND, agent_13_1::KIND];
 
 pub fn kind(name: ReportName) -> &'static Kind {
     KINDS

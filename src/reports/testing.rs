@@ -17,6 +17,7 @@ pub fn metrics(bounds: &[f64], max_agents: usize) -> MetricsConfig {
         duration_buckets: bounds.to_vec(),
         max_agents,
         exemplars: true,
+        max_flows: 20_000,
     }
 }
 

@@ -1,0 +1,172 @@
+//! One request of the engine: the allowance, pacing and the token's lock first, then
+//! the page goes to its report off the async workers; retries, and the one place where
+//! each failure is counted and logged.
+
+use rand::Rng;
+use tokio::time::Instant;
+
+use super::{Engine, Fetched, Stop};
+use crate::client::{ApiError, RECORD_CAP};
+use crate::engine::limits;
+use crate::engine::windows::Window;
+use crate::reports::{LocalWindow, PageOutcome, ReportName, Tally};
+use crate::store::API_LATENCY_BUCKETS;
+
+impl Engine {
+    /// Reads one window, retrying transient failures with backoff and jitter.
+    pub(super) async fn fetch_window(&mut self, i: usize, w: Window) -> Result<Fetched, Stop> {
+        let mut backoff = self.api.retry_initial;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.request(i, w).await {
+                Err(Stop::Api(e))
+                    if !e.is_configuration() && attempt <= self.api.retry_attempts =>
+                {
+                    let jittered = backoff.mul_f64(rand::rng().random_range(0.5..1.0));
+                    tracing::debug!(
+                        operation = %self.op.name,
+                        report = %self.name(i),
+                        attempt,
+                        wait_ms = jittered.as_millis() as u64,
+                        "retrying"
+                    );
+                    self.sleep_until(Instant::now() + jittered).await?;
+                    backoff = (backoff * 2).min(self.api.retry_max);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One request: the allowance, pacing and the token's lock first; then the page
+    /// goes to the report, off the async workers. Each failure is logged and counted here.
+    async fn request(&mut self, i: usize, w: Window) -> Result<Fetched, Stop> {
+        let name = self.name(i);
+        let (ini, end) = w.local_bounds(self.op.timezone);
+        {
+            let today = limits::local_day(self.shared.clock.now(), self.op.timezone);
+            let mut data = self.op.data();
+            if !data.daily.may_request(today, self.allowance) {
+                data.last_error = Some("daily request allowance spent".into());
+                return Err(Stop::Quota);
+            }
+        }
+        let mut shutdown = self.shared.shutdown.clone();
+        tokio::select! {
+            _ = self.pacer.until_ready() => {}
+            _ = shutdown.changed() => return Err(Stop::Shutdown),
+        }
+        let token_lock = self.shared.token_lock.clone();
+        let in_flight = tokio::select! {
+            g = token_lock.lock() => g,
+            _ = shutdown.changed() => return Err(Stop::Shutdown),
+        };
+        let started = std::time::Instant::now();
+        let fetched = tokio::select! {
+            r = self.client.fetch(name.as_str(), ini, end) => r,
+            _ = shutdown.changed() => {
+                // Abandoned at shutdown; it was sent, so it still cost a request.
+                let mut data = self.op.data();
+                data.daily.used += 1;
+                data.report(name).health.requests += 1;
+                return Err(Stop::Shutdown);
+            }
+        };
+        drop(in_flight);
+        {
+            let mut data = self.op.data();
+            if fetched.as_ref().err().is_none_or(ApiError::was_sent) {
+                data.daily.used += 1;
+            }
+            let h = &mut data.report(name).health;
+            h.requests += 1;
+            h.latency
+                .observe(&API_LATENCY_BUCKETS, started.elapsed().as_secs_f64());
+        }
+        let outcome = match fetched {
+            Ok((status, body)) => {
+                let ingest = self.reports[i].ingest.clone();
+                let op = self.op.clone();
+                let window = LocalWindow { ini, end };
+                let may_split = w.seconds() > 1;
+                let counted = tokio::task::spawn_blocking(move || {
+                    ingest.ingest(&op, status, &body, window, may_split)
+                })
+                .await;
+                match counted {
+                    Ok(result) => result.map_err(|e| self.client.redact(e)),
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_) => return Err(Stop::Shutdown),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(PageOutcome::Truncated { .. }) => Ok(Fetched::Truncated),
+            Ok(PageOutcome::Empty) => Ok(Fetched::Done),
+            Ok(PageOutcome::Counted(tally)) => {
+                self.log_page(name, ini, &tally);
+                Ok(Fetched::Done)
+            }
+            Err(e) => Err(self.failed(name, e, ini, end)),
+        }
+    }
+
+    fn log_page(&self, name: ReportName, ini: chrono::NaiveDateTime, tally: &Tally) {
+        if tally.received >= RECORD_CAP as u64 {
+            tracing::error!(
+                operation = %self.op.name,
+                report = %name,
+                second = %ini,
+                "one second holds 60,000 records or more; records past the cap cannot be read"
+            );
+        }
+        if tally.overflowed > 0 {
+            tracing::warn!(
+                operation = %self.op.name,
+                report = %name,
+                records = tally.overflowed,
+                "agents past max_agents; their records are counted under agent_id=\"_overflow\""
+            );
+        }
+        if tally.invalid.values().any(|n| *n > 0) {
+            let invalid: Vec<_> = tally
+                .invalid
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(r, n)| format!("{r:?}={n}"))
+                .collect();
+            tracing::debug!(operation = %self.op.name, report = %name, invalid = %invalid.join(","), "records rejected");
+        }
+    }
+
+    /// Counts and logs a failed request; what the cycle does next.
+    fn failed(
+        &self,
+        name: ReportName,
+        e: ApiError,
+        ini: chrono::NaiveDateTime,
+        end: chrono::NaiveDateTime,
+    ) -> Stop {
+        {
+            let mut data = self.op.data();
+            data.report(name).health.count_error(&e);
+            data.last_error = Some(format!("{name}: {e}"));
+            if matches!(e, ApiError::QuotaExceeded(_)) {
+                data.daily.exhausted = true;
+            }
+        }
+        let reason = e.reason().as_str();
+        if e.is_configuration() {
+            tracing::error!(operation = %self.op.name, report = %name, reason, error = %e, "API request refused: check the operation's configuration");
+        } else {
+            tracing::warn!(operation = %self.op.name, report = %name, reason, error = %e, date_ini = %ini, date_end = %end, "API request failed");
+        }
+        if matches!(e, ApiError::QuotaExceeded(_)) {
+            Stop::Quota
+        } else {
+            Stop::Api(e)
+        }
+    }
+}

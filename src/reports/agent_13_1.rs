@@ -1,0 +1,346 @@
+//! `agent_13_1`, the legs of transfers and conferences: where each went. Counted per
+//! origin agent, destination (an agent, a skill, or outside) and type, with a guard on
+//! the number of series.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use enum_map::{Enum, EnumMap};
+use foldhash::fast::RandomState;
+use prometheus_client::encoding::{
+    EncodeLabelSet, EncodeLabelValue, LabelSetEncoder, MetricEncoder, NoLabelSet,
+};
+use prometheus_client::metrics::MetricType;
+use serde::{Deserialize, Serialize};
+
+use super::by_agent::{AgentPages, ByAgent};
+use super::fields::{clean_label, id, parse_date, present, Identity, MAX_ID_BYTES};
+use super::{Counters, Exemplars, Family, InvalidReason, Key, Kind, Report, ReportName, Runner};
+use crate::client::Text;
+use crate::store::{Agents, OVERFLOW_AGENT};
+
+pub const KIND: Kind = Kind {
+    name: ReportName::agent_13_1,
+    api: "agent_13_1",
+    families: &[Family {
+        name: "wolkvox_transfer_flows",
+        help: "Transfer and conference legs (agent_13_1 records) per origin agent, destination (an agent id, skill:<id> or external) and type, each record exactly once; past max_flows series, new ones count under destination=\"_overflow\".",
+        unit: None,
+        metric_type: MetricType::Counter,
+    }],
+    default_on: false,
+    build: |metrics| {
+        Arc::new(Runner(Flows {
+            max_flows: metrics.max_flows,
+        }))
+    },
+};
+
+/// The destination under which flows past `max_flows` are counted.
+pub const OVERFLOW_DESTINATION: &str = "_overflow";
+
+/// The `type` label, from the row's `type_call`.
+#[allow(non_camel_case_types)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, Serialize, Deserialize,
+)]
+pub enum FlowType {
+    transfer,
+    conference,
+    other,
+}
+
+impl FlowType {
+    pub fn parse(text: &str) -> FlowType {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("transfer") {
+            FlowType::transfer
+        } else if t.eq_ignore_ascii_case("conference") {
+            FlowType::conference
+        } else {
+            FlowType::other
+        }
+    }
+}
+
+/// One row as the API sends it; `ani` and `dnis` (numbers) are never decoded.
+#[derive(Debug, Deserialize)]
+pub struct Record<'a> {
+    #[serde(borrow, default)]
+    pub conn_id_transfer: Text<'a>,
+    #[serde(borrow, default)]
+    pub date: Text<'a>,
+    #[serde(borrow, default)]
+    pub origin_agent_id: Text<'a>,
+    #[serde(borrow, default)]
+    pub origin_agent_name: Text<'a>,
+    #[serde(borrow, default)]
+    pub destiny_agent_id: Text<'a>,
+    #[serde(borrow, default)]
+    pub destiny_agent_name: Text<'a>,
+    #[serde(borrow, default)]
+    pub skill_id: Text<'a>,
+    #[serde(borrow, default)]
+    pub type_call: Text<'a>,
+}
+
+/// Where a leg went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Destination<'r> {
+    Agent(&'r str),
+    Skill(&'r str),
+    External,
+}
+
+impl Destination<'_> {
+    /// The `destination` label value.
+    pub fn label(&self) -> String {
+        match self {
+            Destination::Agent(id) => clean_label(id, MAX_ID_BYTES),
+            Destination::Skill(id) => format!("skill:{}", clean_label(id, MAX_ID_BYTES)),
+            Destination::External => "external".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Change<'r> {
+    origin: &'r str,
+    origin_name: Option<&'r str>,
+    destination: Destination<'r>,
+    destination_name: Option<&'r str>,
+    kind: FlowType,
+}
+
+/// One origin agent's flows: destination label to counts per type.
+pub type Destinations = BTreeMap<Box<str>, EnumMap<FlowType, u64>>;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct FlowCounters {
+    pub origins: BTreeMap<Box<str>, Destinations>,
+    pub overflow: Destinations,
+}
+
+impl FlowCounters {
+    /// Series exported: (origin, destination, type) with a count.
+    pub fn series(&self) -> usize {
+        self.origins
+            .values()
+            .chain([&self.overflow])
+            .flat_map(|f| f.values())
+            .map(|types| types.values().filter(|n| **n > 0).count())
+            .sum()
+    }
+}
+
+/// A page: each origin's flows in the order the page first shows them (so that past
+/// `max_flows` the first flows seen keep their series), and the agents named as
+/// destinations (for their names).
+#[derive(Debug, Default)]
+pub struct Page {
+    origins: AgentPages<Vec<((String, FlowType), u64)>>,
+    destinations: AgentPages<()>,
+}
+
+/// One origin's flows while a page is counted.
+#[derive(Debug, Default)]
+struct OriginFlows<'r> {
+    index: HashMap<(Destination<'r>, FlowType), usize, RandomState>,
+    flows: Vec<((Destination<'r>, FlowType), u64)>,
+}
+
+impl<'r> OriginFlows<'r> {
+    fn add(&mut self, key: (Destination<'r>, FlowType)) {
+        match self.index.get(&key) {
+            Some(&i) => self.flows[i].1 += 1,
+            None => {
+                self.index.insert(key, self.flows.len());
+                self.flows.push((key, 1));
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Flows {
+    max_flows: usize,
+}
+
+impl Report for Flows {
+    const NAME: ReportName = ReportName::agent_13_1;
+    type Record<'de> = Record<'de>;
+    type Change<'r> = Change<'r>;
+    type Counters = FlowCounters;
+    type Page = Page;
+
+    fn new_counters(&self) -> FlowCounters {
+        FlowCounters::default()
+    }
+
+    fn check_restored(&self, _: &FlowCounters) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+
+    fn identity(&self, r: &Record<'_>) -> Key {
+        let key = (present(&r.conn_id_transfer), r.date.get());
+        match key {
+            (Some(leg), Some(date))
+                if id(&r.origin_agent_id).is_some() && present(&r.type_call).is_some() =>
+            {
+                Key::Complete(Identity::of(&[leg, date]))
+            }
+            _ => Key::Incomplete(Identity::of_incomplete(&[
+                &r.conn_id_transfer,
+                &r.date,
+                &r.origin_agent_id,
+                &r.type_call,
+            ])),
+        }
+    }
+
+    fn date(&self, r: &Record<'_>) -> Option<NaiveDateTime> {
+        r.date.get().and_then(parse_date)
+    }
+
+    fn check<'r>(&self, r: &'r Record<'_>) -> Result<Change<'r>, InvalidReason> {
+        let destination = match (id(&r.destiny_agent_id), id(&r.skill_id)) {
+            (Some(agent), _) => Destination::Agent(agent),
+            (None, Some(skill)) => Destination::Skill(skill),
+            (None, None) => Destination::External,
+        };
+        Ok(Change {
+            origin: id(&r.origin_agent_id).ok_or(InvalidReason::missing_field)?,
+            origin_name: present(&r.origin_agent_name),
+            destination,
+            destination_name: present(&r.destiny_agent_name),
+            kind: FlowType::parse(present(&r.type_call).ok_or(InvalidReason::missing_field)?),
+        })
+    }
+
+    fn count(&self, rows: Vec<(Change<'_>, NaiveDateTime)>) -> Page {
+        let mut origins: ByAgent<OriginFlows> = ByAgent::new();
+        let mut destinations: ByAgent<()> = ByAgent::new();
+        for (c, date) in rows {
+            origins
+                .entry(c.origin, c.origin_name, date)
+                .add((c.destination, c.kind));
+            if let Destination::Agent(agent) = c.destination {
+                destinations.entry(agent, c.destination_name, date);
+            }
+        }
+        Page {
+            origins: origins.finish(|o| {
+                o.flows
+                    .into_iter()
+                    .map(|((d, kind), n)| ((d.label(), kind), n))
+                    .collect()
+            }),
+            destinations: destinations.finish(|()| ()),
+        }
+    }
+
+    fn apply(&self, c: &mut FlowCounters, agents: &mut Agents, page: Page) -> u64 {
+        for (raw_id, seen, ()) in page.destinations.0 {
+            agents.admit(&raw_id, &seen);
+        }
+        let mut series = c.series();
+        let max_flows = self.max_flows;
+        page.origins
+            .apply(agents, &mut c.origins, &mut c.overflow, |flows, _, part| {
+                let mut rows = 0;
+                for ((destination, kind), n) in part {
+                    rows += n;
+                    let known = flows.get(destination.as_str()).is_some_and(|t| t[kind] > 0);
+                    let key = if known || series < max_flows {
+                        destination
+                    } else {
+                        OVERFLOW_DESTINATION.to_owned()
+                    };
+                    let counts = flows.entry(key.into_boxed_str()).or_default();
+                    if counts[kind] == 0 {
+                        series += 1;
+                    }
+                    counts[kind] += n;
+                }
+                rows
+            })
+    }
+}
+
+/// `{operation, origin_agent_id, destination, type}`
+struct FlowLabels<'a> {
+    operation: &'a str,
+    origin: &'a str,
+    destination: &'a str,
+    kind: FlowType,
+}
+
+#[derive(EncodeLabelSet)]
+struct TypeLabel {
+    r#type: FlowType,
+}
+
+impl EncodeLabelSet for FlowLabels<'_> {
+    fn encode(&self, e: &mut LabelSetEncoder) -> std::fmt::Result {
+        [
+            ("operation", self.operation),
+            ("origin_agent_id", self.origin),
+            ("destination", self.destination),
+        ]
+        .encode(e)?;
+        TypeLabel { r#type: self.kind }.encode(e)
+    }
+}
+
+impl Counters for FlowCounters {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn save(&self) -> Box<serde_json::value::RawValue> {
+        serde_json::value::to_raw_value(self).expect("counters serialize")
+    }
+
+    fn encode(
+        &self,
+        _family: usize,
+        operation: &str,
+        _: &Agents,
+        encoder: &mut MetricEncoder,
+        _: Option<&mut Exemplars>,
+    ) -> std::fmt::Result {
+        let overflow = (!self.overflow.is_empty()).then_some((OVERFLOW_AGENT, &self.overflow));
+        let all = self
+            .origins
+            .iter()
+            .map(|(id, f)| (id.as_ref(), f))
+            .chain(overflow);
+        for (origin, flows) in all {
+            for (destination, types) in flows {
+                for (kind, n) in types {
+                    if *n == 0 {
+                        continue;
+                    }
+                    let labels = FlowLabels {
+                        operation,
+                        origin,
+                        destination,
+                        kind,
+                    };
+                    encoder
+                        .encode_family(&labels)?
+                        .encode_counter::<NoLabelSet, _, u64>(n, None)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

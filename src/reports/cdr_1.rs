@@ -1,0 +1,331 @@
+//! `cdr_1`, the call detail records: one row per call leg, counted per agent and
+//! direction with the leg's duration. The calls are the denominator of the transfer
+//! rate; their seconds give the average handle time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use enum_map::{Enum, EnumMap};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use serde::{Deserialize, Serialize};
+
+use super::by_agent::{AgentPages, ByAgent};
+use super::fields::{id, parse_date, parse_seconds, present, Identity};
+use super::{Counters, Exemplars, Family, InvalidReason, Key, Kind, Report, ReportName, Runner};
+use crate::client::Text;
+use crate::metrics::labels::OperationAgent;
+use crate::store::{Agents, OVERFLOW_AGENT};
+
+pub const KIND: Kind = Kind {
+    name: ReportName::cdr_1,
+    api: "cdr_1",
+    families: &[
+        Family {
+            name: "wolkvox_agent_calls",
+            help: "Call legs (cdr_1 records) per agent and direction, each record exactly once; grows when a record is ingested, not at the record's own time.",
+            unit: None,
+            metric_type: MetricType::Counter,
+        },
+        Family {
+            name: "wolkvox_agent_call_seconds",
+            help: "Sum of the call legs' durations (time_seg) per agent and direction; divided by wolkvox_agent_calls_total it is the average handle time.",
+            unit: None,
+            metric_type: MetricType::Counter,
+        },
+    ],
+    // On by default once the tests' fake serves the report.
+    default_on: false,
+    build: |_| Arc::new(Runner(Cdr1)),
+};
+
+/// The `direction` label, from the row's `type_interaction`.
+#[allow(non_camel_case_types)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, Serialize, Deserialize,
+)]
+pub enum Direction {
+    inbound,
+    outbound,
+    internal,
+    other,
+}
+
+impl Direction {
+    /// `inbound`; `outbound`, `outbound_ma`, `out_pre` and anything else starting with
+    /// `out`; anything starting with `internal`; everything else is `other`.
+    pub fn parse(text: &str) -> Direction {
+        let t = text.trim().to_ascii_lowercase();
+        if t == "inbound" {
+            Direction::inbound
+        } else if t.starts_with("out") {
+            Direction::outbound
+        } else if t.starts_with("internal") {
+            Direction::internal
+        } else {
+            Direction::other
+        }
+    }
+}
+
+#[derive(Debug, EncodeLabelSet)]
+struct DirectionLabel {
+    direction: Direction,
+}
+
+/// One row as the API sends it; the personal and free-text fields (telephone,
+/// customer_id, destiny, comment...) are never decoded.
+#[derive(Debug, Deserialize)]
+pub struct Record<'a> {
+    #[serde(borrow, default)]
+    pub agent_id: Text<'a>,
+    #[serde(borrow, default)]
+    pub agent_name: Text<'a>,
+    #[serde(borrow, default)]
+    pub conn_id: Text<'a>,
+    #[serde(borrow, default)]
+    pub date: Text<'a>,
+    #[serde(borrow, default)]
+    pub type_interaction: Text<'a>,
+    #[serde(borrow, default)]
+    pub time_seg: Text<'a>,
+}
+
+#[derive(Debug)]
+pub struct Change<'r> {
+    agent_id: &'r str,
+    name: Option<&'r str>,
+    direction: Direction,
+    seconds: u64,
+}
+
+/// Calls and their seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Calls {
+    pub calls: u64,
+    pub seconds: u64,
+}
+
+/// One agent's series: calls per direction.
+pub type Series = EnumMap<Direction, Calls>;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Cdr1Counters {
+    pub agents: BTreeMap<Box<str>, Series>,
+    pub overflow: Series,
+}
+
+#[derive(Debug)]
+pub struct Cdr1;
+
+impl Report for Cdr1 {
+    const NAME: ReportName = ReportName::cdr_1;
+    type Record<'de> = Record<'de>;
+    type Change<'r> = Change<'r>;
+    type Counters = Cdr1Counters;
+    type Page = AgentPages<Series>;
+
+    fn new_counters(&self) -> Cdr1Counters {
+        Cdr1Counters::default()
+    }
+
+    fn check_restored(&self, _: &Cdr1Counters) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+
+    fn identity(&self, r: &Record<'_>) -> Key {
+        let key = (
+            present(&r.conn_id),
+            id(&r.agent_id),
+            present(&r.type_interaction),
+            r.date.get(),
+        );
+        match key {
+            (Some(conn), Some(agent), Some(kind), Some(date)) if r.time_seg.get().is_some() => {
+                Key::Complete(Identity::of(&[conn, agent, kind, date]))
+            }
+            _ => Key::Incomplete(Identity::of_incomplete(&[
+                &r.conn_id,
+                &r.agent_id,
+                &r.type_interaction,
+                &r.date,
+                &r.time_seg,
+            ])),
+        }
+    }
+
+    fn date(&self, r: &Record<'_>) -> Option<NaiveDateTime> {
+        r.date.get().and_then(parse_date)
+    }
+
+    fn check<'r>(&self, r: &'r Record<'_>) -> Result<Change<'r>, InvalidReason> {
+        let seconds = r
+            .time_seg
+            .get()
+            .and_then(parse_seconds)
+            .ok_or(InvalidReason::bad_time)?;
+        Ok(Change {
+            agent_id: id(&r.agent_id).ok_or(InvalidReason::missing_field)?,
+            name: present(&r.agent_name),
+            direction: Direction::parse(
+                present(&r.type_interaction).ok_or(InvalidReason::missing_field)?,
+            ),
+            seconds,
+        })
+    }
+
+    fn count(&self, rows: Vec<(Change<'_>, NaiveDateTime)>) -> AgentPages<Series> {
+        let mut page: ByAgent<Series> = ByAgent::new();
+        for (c, date) in rows {
+            let calls = &mut page.entry(c.agent_id, c.name, date)[c.direction];
+            calls.calls += 1;
+            calls.seconds += c.seconds;
+        }
+        page.finish(|s| s)
+    }
+
+    fn apply(&self, c: &mut Cdr1Counters, agents: &mut Agents, page: AgentPages<Series>) -> u64 {
+        page.apply(agents, &mut c.agents, &mut c.overflow, |series, _, part| {
+            let mut rows = 0;
+            for (direction, add) in part {
+                series[direction].calls += add.calls;
+                series[direction].seconds += add.seconds;
+                rows += add.calls;
+            }
+            rows
+        })
+    }
+}
+
+impl Counters for Cdr1Counters {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn save(&self) -> Box<serde_json::value::RawValue> {
+        serde_json::value::to_raw_value(self).expect("counters serialize")
+    }
+
+    fn encode(
+        &self,
+        family: usize,
+        operation: &str,
+        _: &Agents,
+        encoder: &mut MetricEncoder,
+        _: Option<&mut Exemplars>,
+    ) -> std::fmt::Result {
+        let overflow =
+            (self.overflow != Series::default()).then_some((OVERFLOW_AGENT, &self.overflow));
+        let all = self
+            .agents
+            .iter()
+            .map(|(id, s)| (id.as_ref(), s))
+            .chain(overflow);
+        for (agent_id, series) in all {
+            for (direction, c) in series {
+                if c.calls == 0 {
+                    continue;
+                }
+                let labels = (
+                    OperationAgent {
+                        operation,
+                        agent_id,
+                    },
+                    DirectionLabel { direction },
+                );
+                let value = if family == 0 { c.calls } else { c.seconds };
+                encoder
+                    .encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::reports::testing::{self, day, ingest};
+
+    fn leg(agent: &str, conn: &str, kind: &str, date: &str, seg: &str) -> serde_json::Value {
+        json!({"agent_id": agent, "agent_name": format!("Agent {agent}"), "conn_id": conn,
+               "date": date, "type_interaction": kind, "time_seg": seg, "time_min": "1",
+               "telephone": "3001234567", "customer_id": "CC123", "comment": "private"})
+    }
+
+    #[test]
+    fn directions_follow_the_contract() {
+        let cases = [
+            ("inbound", Direction::inbound),
+            ("outbound", Direction::outbound),
+            ("outbound_ma", Direction::outbound),
+            ("out_pre", Direction::outbound),
+            ("OUTBOUND", Direction::outbound),
+            ("internal call", Direction::internal),
+            ("internal call_inb", Direction::internal),
+            ("internal call_que", Direction::internal),
+            ("callback", Direction::other),
+            ("", Direction::other),
+        ];
+        for (text, d) in cases {
+            assert_eq!(Direction::parse(text), d, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn legs_count_once_per_agent_and_direction_with_their_seconds() {
+        let metrics = testing::metrics(&[60.0], 10);
+        let op = testing::operation(&metrics, &[ReportName::cdr_1]);
+        let report = (KIND.build)(&metrics);
+        let page = vec![
+            leg("1", "c1", "inbound", "2026-11-24 10:00:00", "120"),
+            leg("1", "c2", "outbound_ma", "2026-11-24 10:05:00", "30"),
+            leg("1", "c3", "inbound", "2026-11-24 10:06:00", "60"),
+            // One internal transfer: the same call id, several legs.
+            leg("2", "c4", "internal call", "2026-11-24 10:07:00", "10"),
+            leg("3", "c4", "internal call_inb", "2026-11-24 10:07:00", "10"),
+            leg("2", "c5", "inbound", "2026-11-24 10:08:00", "1.5"),
+            leg("-", "c6", "inbound", "2026-11-24 10:09:00", "5"),
+        ];
+        let out = ingest(&*report, &op, &page, day());
+        assert_eq!(out.counted, 5);
+        assert_eq!(out.invalid[InvalidReason::bad_time], 1);
+        assert_eq!(out.invalid[InvalidReason::missing_field], 1);
+        let again = ingest(&*report, &op, &page, day());
+        assert_eq!((again.counted, again.duplicate), (0, 7));
+        let data = op.read();
+        let c: &Cdr1Counters = data.reports[ReportName::cdr_1]
+            .as_ref()
+            .unwrap()
+            .counters
+            .as_any()
+            .downcast_ref()
+            .unwrap();
+        assert_eq!(
+            c.agents["1"][Direction::inbound],
+            Calls {
+                calls: 2,
+                seconds: 180
+            }
+        );
+        assert_eq!(
+            c.agents["1"][Direction::outbound],
+            Calls {
+                calls: 1,
+                seconds: 30
+            }
+        );
+        assert_eq!(c.agents["2"][Direction::internal].calls, 1);
+        assert_eq!(c.agents["3"][Direction::internal].calls, 1);
+        // Agents seen only in cdr_1 are agents of the operation, with their names.
+        assert_eq!(data.agents.known["3"].name.as_ref(), "Agent 3");
+    }
+}
