@@ -1,60 +1,21 @@
 //! What every scenario shares: a counting allocator for peak memory, timing helpers,
 //! /proc readings of a child process, and the table of targets.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// The system allocator, counting live bytes and their peak.
-pub struct Counting;
+use peak_alloc::PeakAlloc;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            grow(layout.size());
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc_zeroed(layout);
-        if !p.is_null() {
-            grow(layout.size());
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                grow(new_size - layout.size());
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
-
-fn grow(n: usize) {
-    let live = LIVE.fetch_add(n, Ordering::Relaxed) + n;
-    PEAK.fetch_max(live, Ordering::Relaxed);
-}
+/// The system allocator, counting live bytes and their peak (the `peak_alloc` crate).
+#[global_allocator]
+static ALLOC: PeakAlloc = PeakAlloc;
 
 /// Runs `f` and returns its result with the peak of live heap bytes above what was live
 /// when it started.
 pub fn peak_extra<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = ALLOC.current_usage();
+    ALLOC.reset_peak_usage();
     let out = f();
-    (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+    (out, ALLOC.peak_usage().saturating_sub(base))
 }
 
 /// Median wall time of `runs` calls of `f` (after one warm-up call).
@@ -65,28 +26,6 @@ pub fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
             let t = Instant::now();
             f();
             t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
-}
-
-/// Median time of `f`, where `setup` runs untimed before each call.
-/// What `f` returns is dropped after the clock stops.
-pub fn median_time_with<S, R>(
-    runs: usize,
-    mut setup: impl FnMut() -> S,
-    mut f: impl FnMut(S) -> R,
-) -> Duration {
-    drop(f(setup()));
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let s = setup();
-            let t = Instant::now();
-            let r = f(s);
-            let elapsed = t.elapsed();
-            drop(r);
-            elapsed
         })
         .collect();
     times.sort();

@@ -1,23 +1,25 @@
 //! Workloads: a busy 60,000-record page from the simulator, and stores of N agents with
-//! both interactions and every histogram bucket filled.
+//! both interactions and every histogram bucket filled, built the way the exporter
+//! builds them (a restored store, pages through the agent_13 report).
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
-use wolkvox_exporter::config::defaults::BUCKETS;
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use serde_json::json;
+use wolkvox_exporter::config::{Config, FileConfig, MetricsConfig, Overrides};
 use wolkvox_exporter::demo::answer::{self, Format};
 use wolkvox_exporter::demo::simulator::{Burst, SimConfig, Simulator};
-use wolkvox_exporter::store::{Agent, DailyUse, Data, Health, Histogram, Operation, Store};
+use wolkvox_exporter::reports::{kind, Identity, Ingest, LocalWindow, PageOutcome, ReportName};
+use wolkvox_exporter::store::{OperationStore, Store};
 
 /// One API answer at the record cap, and the local window it answers.
 pub struct Page {
     pub body: Vec<u8>,
     pub records: usize,
-    pub ini: NaiveDateTime,
-    pub end: NaiveDateTime,
+    pub window: LocalWindow,
 }
 
-fn t(s: &str) -> DateTime<Utc> {
+pub fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
@@ -44,78 +46,94 @@ pub fn busy_page() -> Page {
     Page {
         body: body.into_bytes(),
         records: count,
-        ini,
-        end,
+        window: LocalWindow { ini, end },
     }
 }
 
-/// Durations that land in every default bucket, +Inf included.
-const SPREAD: [f64; 10] = [
-    12.0, 45.0, 95.0, 250.0, 480.0, 750.0, 1500.0, 3000.0, 6000.0, 9000.0,
-];
+/// The configuration of one operation `bench` with the default buckets.
+pub fn config(max_agents: usize) -> Config {
+    let yaml = format!(
+        "metrics:\n  max_agents: {max_agents}\nstate:\n  path: /nonexistent/bench-state.json\n\
+         operations:\n  - name: bench\n    base_url: http://127.0.0.1:1\n    token: t\n    licenses: 100\n"
+    );
+    Config::build(
+        FileConfig::parse(&yaml).unwrap(),
+        &Overrides::default(),
+        |_| None,
+    )
+    .unwrap()
+}
 
-/// The data of `agents` agents with realistic names, both interactions and every bucket
+pub fn agent_13(metrics: &MetricsConfig) -> Arc<dyn Ingest> {
+    (kind(ReportName::agent_13).build)(metrics)
+}
+
+/// An empty store of one operation, as a first start builds it.
+pub fn empty_store(max_agents: usize) -> Arc<Store> {
+    Arc::new(wolkvox_exporter::state::restore(
+        &config(max_agents),
+        t("2025-03-11T00:00:00Z"),
+    ))
+}
+
+/// Durations that land in every default bucket, +Inf included.
+const SPREAD: [u64; 10] = [12, 45, 95, 250, 480, 750, 1500, 3000, 6000, 9000];
+
+fn local(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+}
+
+/// A store of `agents` agents with realistic names, both interactions and every bucket
 /// filled, plus `identities` remembered records.
-pub fn data(agents: usize, identities: usize) -> Data {
+pub fn store(agents: usize, identities: usize) -> Arc<Store> {
+    let store = empty_store(agents.max(10_000));
+    let op: &OperationStore = &store.operations()[0];
+    let report = agent_13(&config(agents.max(10_000)).metrics);
     let mut sim_config = SimConfig::bounded(t("2025-03-10T00:00:00Z"), t("2025-03-11T00:00:00Z"));
     sim_config.agents = agents;
     let sim = Simulator::new(sim_config);
-    let mut data = Data::new(&BUCKETS, agents.max(10_000));
+    let window = LocalWindow {
+        ini: local("2025-03-10 00:00:00"),
+        end: local("2025-03-10 23:59:59"),
+    };
+    let mut rows = Vec::new();
+    let mut n = 0u64;
     for (i, a) in sim.agents().iter().enumerate() {
-        let mut agent = Agent::new(&a.name, 1_741_600_000 + i as i64);
-        for (k, series) in agent.series.iter_mut().take(2).enumerate() {
-            let mut h = Histogram::new(&BUCKETS);
-            for (j, v) in SPREAD.iter().enumerate() {
+        for (k, kind) in ["transfer", "conference"].into_iter().enumerate() {
+            for (j, secs) in SPREAD.iter().enumerate() {
                 for _ in 0..1 + (i + j + k) % 4 {
-                    h.observe(&BUCKETS, *v + (i % 7) as f64);
+                    let secs = secs + (i % 7) as u64;
+                    n += 1;
+                    rows.push(json!({"agent_name": a.name, "agent_id": a.id,
+                        "conn_id": format!("{n}.0001"), "date": "2025-03-10 10:00:00",
+                        "type_interaction": kind,
+                        "time": format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)}));
                 }
             }
-            *series = Some(h);
         }
-        data.agents.insert(a.id.clone().into_boxed_str(), agent);
+        if rows.len() > 50_000 || i + 1 == agents {
+            let body = json!({"code": 200, "data": rows}).to_string();
+            let Ok(PageOutcome::Counted(_)) =
+                report.ingest(op, 200, body.as_bytes(), window, false)
+            else {
+                panic!("the fixture page counts")
+            };
+            rows.clear();
+        }
     }
+    let mut ledger = op.ledger();
+    let seen = &mut ledger.reports[ReportName::agent_13].seen;
+    seen.clear();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     for i in 0..identities {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let key = (u128::from(x) << 64) | u128::from(x.rotate_left(29) ^ i as u64);
-        data.seen
-            .insert(key.into(), 1_741_600_000 + (i % 3600) as i64);
+        seen.insert(
+            Identity(x, x.rotate_left(29) ^ i as u64),
+            1_741_600_000 + (i % 3600) as i64,
+        );
     }
-    data
-}
-
-pub fn operation(name: &str, data: Data) -> Operation {
-    let mut health = Health {
-        up: true,
-        last_success: Some(t("2025-03-11T00:00:00Z")),
-        requests: 1234,
-        received: 987_654,
-        duplicate: 4321,
-        ..Health::default()
-    };
-    health
-        .latency
-        .observe(&wolkvox_exporter::store::API_LATENCY_BUCKETS, 0.3);
-    Operation {
-        name: name.to_owned(),
-        daily_limit: 100_000,
-        cursor: Some(t("2025-03-11T00:00:00Z")),
-        daily: DailyUse {
-            day: NaiveDate::from_ymd_opt(2025, 3, 10).unwrap(),
-            used: 321,
-            exhausted: false,
-        },
-        data,
-        health,
-    }
-}
-
-/// A store of one operation with `agents` agents.
-pub fn store(agents: usize, identities: usize) -> Arc<Store> {
-    Arc::new(Store::new(vec![operation(
-        "bench",
-        data(agents, identities),
-    )]))
+    drop(ledger);
+    store
 }

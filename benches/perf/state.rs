@@ -3,11 +3,10 @@
 
 use std::hint::black_box;
 
-use wolkvox_exporter::config::defaults::BUCKETS;
-use wolkvox_exporter::state::{self, Loaded};
-use wolkvox_exporter::store::Data;
+use wolkvox_exporter::reports::ReportName;
+use wolkvox_exporter::state;
 
-use crate::common::{median_time, median_time_with, ms, Goal, Report, MB};
+use crate::common::{median_time, ms, Goal, Report, MB};
 use crate::fixtures;
 
 const RUNS: usize = 7;
@@ -16,26 +15,20 @@ pub fn run(report: &mut Report) {
     let store = fixtures::store(10_000, 60_000);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
+    let now = fixtures::t("2025-03-11T00:00:00Z");
     let save = median_time(RUNS, || {
-        black_box(state::save(&store, &path).unwrap());
+        black_box(state::save(&store, &path, now).unwrap());
     });
     let size = std::fs::metadata(&path).unwrap().len();
-    let load = median_time_with(
-        RUNS,
-        || fixtures::operation("bench", Data::new(&BUCKETS, 10_000)),
-        |mut op| {
-            let Loaded::Restored(mut file) = state::load(&path) else {
-                panic!("the state loads");
-            };
-            let saved = file
-                .operations
-                .remove("bench")
-                .expect("the operation is saved");
-            assert!(state::restore(&mut op, saved).is_none());
-            assert_eq!(op.data.agents.len(), 10_000);
-            op
-        },
-    );
+    let mut config = fixtures::config(10_000);
+    config.state_path = path.clone();
+    let load = median_time(RUNS, || {
+        let restored = state::restore(&config, now);
+        let op = &restored.operations()[0];
+        assert_eq!(op.read().agents.known.len(), 10_000);
+        assert_eq!(op.ledger().reports[ReportName::agent_13].seen.len(), 60_000);
+        black_box(restored);
+    });
     report.add(
         "6",
         "state save, 10000 agents + 60000 identities (fsync)",
