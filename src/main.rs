@@ -2,7 +2,8 @@
 
 use anyhow::Context;
 use clap::Parser;
-use wolkvox_exporter::{app, cli::Args, config::FileOperation, demo, logging, server, web};
+use wolkvox_exporter::config::{FileOperation, Token};
+use wolkvox_exporter::{app, cli::Args, demo, logging, server, web};
 
 /// glibc serves large allocations below its adaptive threshold from the heap and keeps
 /// them resident after they are freed (a 12 MB API page, a 30 MB exposition). A fixed
@@ -41,7 +42,7 @@ async fn run() -> anyhow::Result<()> {
         Some(FileOperation {
             name: Some("demo".into()),
             base_url: Some(handle.base_url.clone()),
-            token: Some(handle.token.clone()),
+            token: Some(Token::new(handle.token.clone())),
             licenses: Some(100),
             ..FileOperation::default()
         })
