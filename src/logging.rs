@@ -48,7 +48,10 @@ pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
     result.map_err(|e| e.to_string())
 }
 
-/// `ts=... level=info target=... msg="..." key=value` lines.
+/// `ts=... level=info target=... msg="..." key=value` lines, as Prometheus exporters
+/// write them. Not tracing-logfmt 0.3.7: it writes the message as `message=` with no
+/// way to rename it to `msg=`, and escapes with Rust's `escape_debug` (`\0`, `\u{1f}`),
+/// which the Go logfmt decoder (go-logfmt) refuses.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Logfmt;
 
@@ -112,7 +115,7 @@ impl LogfmtVisitor {
     }
 }
 
-/// Quotes a logfmt value when it needs it.
+/// Quotes a logfmt value when it needs it, with the escapes Go's logfmt decoder reads.
 pub fn quote(v: &str) -> String {
     let plain = !v.is_empty()
         && v.chars()
@@ -129,7 +132,8 @@ pub fn quote(v: &str) -> String {
             '\n' => s.push_str("\\n"),
             '\r' => s.push_str("\\r"),
             '\t' => s.push_str("\\t"),
-            c if c.is_control() => s.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            // Control characters are all below U+00A0: four hex digits suffice.
+            c if c.is_control() => s.push_str(&format!("\\u{:04x}", c as u32)),
             c => s.push(c),
         }
     }
@@ -139,6 +143,9 @@ pub fn quote(v: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
     use super::*;
 
     #[test]
@@ -148,6 +155,61 @@ mod tests {
         assert_eq!(quote("a b"), "\"a b\"");
         assert_eq!(quote(""), "\"\"");
         assert_eq!(quote("x=\"y\"\n"), "\"x=\\\"y\\\"\\n\"");
+        assert_eq!(quote("a\\b"), "\"a\\\\b\"");
+        assert_eq!(quote("bell\u{7}"), "\"bell\\u0007\"");
+        assert_eq!(quote("it's"), "it's");
+    }
+
+    /// A `MakeWriter` collecting every line in memory.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Lines {
+        type Writer = Lines;
+        fn make_writer(&'a self) -> Lines {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn an_event_is_one_logfmt_line() {
+        let lines = Lines::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(lines.clone())
+            .event_format(Logfmt)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(
+                address = "127.0.0.1:9798",
+                operations = 2,
+                error = %"cannot read \"x\"",
+                "token file is readable"
+            );
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let (ts, rest) = text
+            .strip_prefix("ts=")
+            .and_then(|t| t.split_once(' '))
+            .expect(&text);
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z'),
+            "{ts}"
+        );
+        assert_eq!(
+            rest,
+            "level=warn target=wolkvox_exporter::logging::tests msg=\"token file is readable\" \
+             address=127.0.0.1:9798 operations=2 error=\"cannot read \\\"x\\\"\"\n"
+        );
     }
 
     #[test]

@@ -1,25 +1,13 @@
 //! The `wolkvox-exporter` binary: parses flags, sets up logging, calls the library.
 
+#![forbid(unsafe_code)]
+
 use anyhow::Context;
 use clap::Parser;
-use wolkvox_exporter::{app, cli::Args, config::FileOperation, demo, logging, server, web};
-
-/// glibc serves large allocations below its adaptive threshold from the heap and keeps
-/// them resident after they are freed (a 12 MB API page, a 30 MB exposition). A fixed
-/// threshold hands them back to the system, so idle memory stays low.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_allocator() {
-    // SAFETY: mallopt only changes a malloc parameter; called before any other thread.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator() {}
+use wolkvox_exporter::config::{FileOperation, Token};
+use wolkvox_exporter::{app, cli::Args, demo, logging, server, web};
 
 fn main() -> anyhow::Result<()> {
-    tune_allocator();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -41,7 +29,7 @@ async fn run() -> anyhow::Result<()> {
         Some(FileOperation {
             name: Some("demo".into()),
             base_url: Some(handle.base_url.clone()),
-            token: Some(handle.token.clone()),
+            token: Some(Token::new(handle.token.clone())),
             licenses: Some(100),
             ..FileOperation::default()
         })

@@ -238,21 +238,38 @@ fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str>
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Whether an `Accept-Encoding` header accepts gzip (and does not refuse it with q=0).
+/// Whether an `Accept-Encoding` header lets the answer be gzip (RFC 9110 §12.5.3): an
+/// entry naming gzip (or its alias x-gzip) decides by its q-value, else `*` does. No
+/// header gets identity. Written here because the gzip body is cached per store change:
+/// tower-http's parser is private to its per-response compressor, and the crates that
+/// offer the negotiation alone are unmaintained or in their first release.
 pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
-    accept_encoding.is_some_and(|v| {
-        v.split(',').any(|part| {
-            let mut it = part.split(';');
-            let coding = it.next().unwrap_or("").trim();
-            let refused = it.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
-    })
+    let Some(header) = accept_encoding else {
+        return false;
+    };
+    let (mut gzip, mut any) = (None, None);
+    for entry in header.split(',') {
+        let mut params = entry.split(';');
+        let coding = params.next().unwrap_or("").trim();
+        let q = params.find_map(|p| {
+            let (name, value) = p.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("q")
+                .then_some(value.trim())
+        });
+        // A q-value that does not parse is no consent to gzip.
+        let accepted = q.is_none_or(|q| q.parse::<f32>().is_ok_and(|q| q > 0.0));
+        let is_gzip = coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip");
+        let slot = if is_gzip {
+            &mut gzip
+        } else if coding == "*" {
+            &mut any
+        } else {
+            continue;
+        };
+        *slot = Some(slot.unwrap_or(false) || accepted);
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
 async fn metrics(site: &Arc<Site>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
@@ -347,11 +364,32 @@ mod tests {
 
     #[test]
     fn gzip_negotiation() {
-        assert!(accepts_gzip(Some("gzip")));
-        assert!(accepts_gzip(Some("deflate, gzip;q=0.8")));
-        assert!(accepts_gzip(Some("*")));
-        assert!(!accepts_gzip(Some("gzip;q=0")));
-        assert!(!accepts_gzip(Some("identity")));
+        for yes in [
+            "gzip",
+            "deflate, gzip;q=0.8",
+            "*",
+            "GZIP",
+            "x-gzip",
+            "br, *;q=0.1",
+            "gzip ; q=0.5",
+            "gzip;Q=1",
+        ] {
+            assert!(accepts_gzip(Some(yes)), "{yes:?}");
+        }
+        for no in [
+            "gzip;q=0",
+            "gzip;q=0.000",
+            "identity",
+            "deflate, br",
+            "",
+            // An explicit refusal is not overridden by the wildcard.
+            "gzip;q=0, *",
+            "*;q=0",
+            "identity, *;q=0",
+            "gzip;q=none",
+        ] {
+            assert!(!accepts_gzip(Some(no)), "{no:?}");
+        }
         assert!(!accepts_gzip(None));
     }
 

@@ -259,9 +259,9 @@ fn start_up_validation_names_the_bad_key() {
         (
             &[],
             &[("WOLKVOX_SERVER", "42"), ("WOLKVOX_TOKEN", "x")],
-            "operations[0].server",
+            "WOLKVOX_SERVER",
         ),
-        (&[], &[("WOLKVOX_SERVER", "0042")], "operations[0].token"),
+        (&[], &[("WOLKVOX_SERVER", "0042")], "WOLKVOX_TOKEN"),
         (
             &[],
             &[
@@ -269,7 +269,7 @@ fn start_up_validation_names_the_bad_key() {
                 ("WOLKVOX_TOKEN", "x"),
                 ("WOLKVOX_TIMEZONE", "Nowhere/City"),
             ],
-            "operations[0].timezone",
+            "WOLKVOX_TIMEZONE",
         ),
         (
             &["--poll.overlap=later"],

@@ -133,6 +133,8 @@ fn catch_up(agents: usize, span: chrono::Duration, records: f64) -> CatchUp {
         .env("WOLKVOX_OPERATION", "bench")
         .env("WOLKVOX_TIMEZONE", "America/Bogota")
         .env("WOLKVOX_LICENSES", "100")
+        // As the container image and the systemd unit run it (README, "Memory").
+        .env("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=131072")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

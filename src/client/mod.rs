@@ -153,6 +153,7 @@ mod tests {
             token: Token::new("t"),
             timezone: chrono_tz::America::Bogota,
             licenses: 1,
+            reports: Vec::new(),
         };
         Client::new(&op, Duration::from_secs(5), 1 << 20)
     }

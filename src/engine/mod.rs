@@ -90,11 +90,11 @@ impl Engine {
     ) -> Self {
         let now = Instant::now();
         let reports = config
-            .report_names()
-            .into_iter()
-            .map(|name| Scheduled {
-                ingest: (kind(name).build)(&global.metrics),
-                interval: global.poll.interval,
+            .reports
+            .iter()
+            .map(|r| Scheduled {
+                ingest: (kind(r.name).build)(&global.metrics),
+                interval: r.interval,
                 due: now,
                 cycle: None,
             })

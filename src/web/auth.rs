@@ -5,10 +5,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
+use sha2::{Digest, Sha256};
 
 use super::config::{Secret, WebConfigError};
 
@@ -205,17 +208,7 @@ impl BasicAuth {
         input.extend_from_slice(&(user.len() as u64).to_be_bytes());
         input.extend_from_slice(user.as_bytes());
         input.extend_from_slice(password.as_bytes());
-        sha256(&input)
-    }
-}
-
-/// SHA-256 from the ring provider rustls already links, so no extra hash crate.
-fn sha256(data: &[u8]) -> Vec<u8> {
-    match rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13() {
-        Some(suite) => suite.common.hash_provider.hash(data).as_ref().to_vec(),
-        // Unreachable with this suite; a key that can never match a real credential
-        // again would only disable caching, never grant access.
-        None => data.to_vec(),
+        Sha256::digest(&input).to_vec()
     }
 }
 
@@ -258,49 +251,14 @@ fn parse_basic(header: Option<&HeaderValue>) -> Result<(String, String), AuthDen
     if !scheme.eq_ignore_ascii_case("Basic") {
         return Err(AuthDenied::Malformed);
     }
-    let decoded = base64_decode(encoded.trim()).ok_or(AuthDenied::Malformed)?;
+    // Standard alphabet with padding, as Go's `base64.StdEncoding`; stray bits after
+    // the last byte are refused too (Go ignores them), so one credential has one form.
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| AuthDenied::Malformed)?;
     let text = String::from_utf8(decoded).map_err(|_| AuthDenied::Malformed)?;
     let (user, password) = text.split_once(':').ok_or(AuthDenied::Malformed)?;
     Ok((user.to_string(), password.to_string()))
-}
-
-/// Standard base64 with padding (RFC 4648 §4), strict: anything else is `None`.
-fn base64_decode(input: &str) -> Option<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        match c {
-            b'A'..=b'Z' => Some(u32::from(c - b'A')),
-            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
-            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        }
-    }
-    let bytes = input.as_bytes();
-    if bytes.is_empty() || bytes.len() % 4 != 0 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    let chunks = bytes.len() / 4;
-    for (index, chunk) in bytes.chunks(4).enumerate() {
-        let padding = chunk.iter().rev().take_while(|&&c| c == b'=').count();
-        if padding > 2 || (padding > 0 && index + 1 != chunks) {
-            return None;
-        }
-        let mut word = 0u32;
-        for &c in &chunk[..4 - padding] {
-            word = (word << 6) | value(c)?;
-        }
-        word <<= 6 * padding as u32;
-        let decoded = word.to_be_bytes();
-        let produced = 3 - padding;
-        // Non-canonical encodings (stray bits in the last character) are refused.
-        if decoded[1 + produced..].iter().any(|&b| b != 0) {
-            return None;
-        }
-        out.extend_from_slice(&decoded[1..1 + produced]);
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -308,25 +266,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_round_trips_and_rejects_garbage() {
-        assert_eq!(
-            base64_decode("dXNlcjpwYXNz").as_deref(),
-            Some(&b"user:pass"[..])
-        );
-        assert_eq!(base64_decode("YQ==").as_deref(), Some(&b"a"[..]));
-        assert_eq!(base64_decode("YWI=").as_deref(), Some(&b"ab"[..]));
-        assert_eq!(base64_decode("YWJj").as_deref(), Some(&b"abc"[..]));
+    fn base64_is_strict_standard_with_padding() {
+        let parse = |encoded: &str| {
+            let header = HeaderValue::from_str(&format!("Basic {encoded}")).unwrap();
+            parse_basic(Some(&header))
+        };
+        let ok = |user: &str, password: &str| Ok((user.to_string(), password.to_string()));
+        assert_eq!(parse("dXNlcjpwYXNz"), ok("user", "pass"));
+        // "a:", "a:b", "a:bc": one, two and no padding characters.
+        assert_eq!(parse("YTo="), ok("a", ""));
+        assert_eq!(parse("YTpi"), ok("a", "b"));
+        assert_eq!(parse("YTpiYw=="), ok("a", "bc"));
+        // Not base64, unpadded, over-padded, stray bits in the last character ("YTo="
+        // with its last bits set), data after padding, the URL-safe alphabet, and
+        // whitespace inside.
         for bad in [
             "",
-            "YQ",
-            "YQ=",
-            "Y===",
-            "YR==",
-            "YQ==YQ==",
+            "YTo",
+            "YTo=====",
+            "YTp=",
+            "YTo=YTo=",
+            "YTpi_w==",
             "!!!!",
             "dXNl cjpw",
         ] {
-            assert_eq!(base64_decode(bad), None, "{bad:?}");
+            assert_eq!(parse(bad), Err(AuthDenied::Malformed), "{bad:?}");
         }
     }
 

@@ -1,0 +1,194 @@
+//! Typed configuration: the YAML file ([`file`]), overridden by flags, with the
+//! single-operation environment ([`env`]) as a fallback; `validate` builds it and names
+//! the true source of a wrong value: a file key, a flag or an environment variable.
+
+pub mod env;
+pub mod file;
+mod operation;
+mod reports;
+mod validate;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+pub use file::{FileApi, FileConfig, FileMetrics, FileOperation, FilePoll, FileReport, FileState};
+pub use reports::ReportConfig;
+
+/// Defaults, stated once.
+pub mod defaults {
+    use std::time::Duration;
+    pub const INTERVAL: Duration = Duration::from_secs(5 * 60);
+    pub const OVERLAP: Duration = Duration::from_secs(30 * 60);
+    pub const DELAY: Duration = Duration::from_secs(60);
+    pub const CATCH_UP: Duration = Duration::from_secs(24 * 3600);
+    pub const TIMEOUT: Duration = Duration::from_secs(65);
+    pub const MAX_BODY_BYTES: u64 = 256 * 1024 * 1024;
+    pub const TIMEZONE: chrono_tz::Tz = chrono_tz::America::Bogota;
+    pub const LICENSES: u32 = 1;
+    pub const DAILY_RESERVE: f64 = 0.10;
+    pub const REQUESTS_PER_SECOND: f64 = 1.0;
+    pub const RETRY_INITIAL: Duration = Duration::from_secs(2);
+    pub const RETRY_MAX: Duration = Duration::from_secs(60);
+    pub const RETRY_ATTEMPTS: u32 = 4;
+    pub const MAX_AGENTS: usize = 10_000;
+    pub const MAX_FLOWS: usize = 20_000;
+    pub const BUCKETS: [f64; 9] = [
+        30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+    ];
+    pub const STATE_PATH: &str = "data/state.json";
+}
+
+/// The shortest poll interval accepted without `--poll.allow-fast`: the vendor's cadence.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+/// A Wolkvox token. It never prints itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Token(secret.into())
+    }
+    /// The secret itself, for the request header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub poll: PollConfig,
+    pub api: ApiConfig,
+    pub metrics: MetricsConfig,
+    pub operations: Vec<OperationConfig>,
+    pub state_path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct PollConfig {
+    pub interval: Duration,
+    pub overlap: Duration,
+    pub delay: Duration,
+    pub catch_up: Duration,
+    pub allow_fast: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub timeout: Duration,
+    pub max_body_bytes: u64,
+    /// Share of the daily quota left for the operation's other clients.
+    pub daily_reserve: f64,
+    pub requests_per_second: f64,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    pub retry_attempts: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    pub duration_buckets: Vec<f64>,
+    pub max_agents: usize,
+    /// OpenMetrics exemplars (`conn_id`) on the duration histogram's buckets.
+    pub exemplars: bool,
+    /// Series of `wolkvox_transfer_flows_total` per operation before new ones count
+    /// under `destination="_overflow"`.
+    pub max_flows: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct OperationConfig {
+    pub name: String,
+    /// Base URL without the report path, e.g. `https://wv0042.wolkvox.com`.
+    pub base_url: String,
+    pub token: Token,
+    pub timezone: Tz,
+    pub licenses: u32,
+    /// The reports it follows, in priority order.
+    pub reports: Vec<ReportConfig>,
+}
+
+impl OperationConfig {
+    pub fn daily_limit(&self) -> u64 {
+        u64::from(self.licenses) * 1000
+    }
+
+    /// The reports the operation follows, in priority order.
+    pub fn report_names(&self) -> Vec<crate::reports::ReportName> {
+        self.reports.iter().map(|r| r.name).collect()
+    }
+}
+
+/// Command-line values that override the file, as typed (durations are parsed when the
+/// configuration is built, so that an error names the flag).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub interval: Option<String>,
+    pub overlap: Option<String>,
+    pub delay: Option<String>,
+    pub catch_up: Option<String>,
+    pub allow_fast: bool,
+    pub state_path: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `key` is where the value came from: a file key (`poll.interval`,
+    /// `operations[1].server`), a flag (`--poll.interval`) or an environment variable
+    /// (`WOLKVOX_LICENSES`). The message never holds a token.
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// YAML that does not fit the schema; serde's message names the key
+    /// (`poll.overlap: invalid value ...`, `unknown field `intervall``).
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_yaml_ng::Error,
+    },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_never_prints() {
+        let yaml = "operations:\n  - server: \"0042\"\n    token: SUPERSECRET\n";
+        let c = Config::build(
+            FileConfig::parse(yaml).unwrap(),
+            &Overrides::default(),
+            |_| None,
+        )
+        .unwrap();
+        let shown = format!("{:?} {}", c, c.operations[0].token);
+        assert!(!shown.contains("SUPERSECRET"), "{shown}");
+        assert_eq!(c.operations[0].token.expose(), "SUPERSECRET");
+    }
+}

@@ -1,0 +1,303 @@
+//! Builds the typed [`Config`] from the file, the flags and the environment, and checks
+//! every value; each error names the key, flag or variable the value came from.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::operation::validate_operation;
+use super::{
+    defaults, env, invalid, ApiConfig, Config, ConfigError, FileConfig, MetricsConfig, Overrides,
+    PollConfig, MIN_INTERVAL,
+};
+
+/// Parses a flag's duration (`30s`, `5m`, `1h30m`).
+fn parse_flag_duration(flag: &str, value: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value.trim())
+        .map_err(|e| invalid(flag, format!("invalid duration {value:?}: {e}")))
+}
+
+/// A poll duration from its flag, else the file, else the default, with the name of the
+/// source it came from for later range errors.
+fn poll_duration(
+    flag: (&'static str, Option<&str>),
+    file: (&'static str, Option<Duration>),
+    default: Duration,
+) -> Result<(Duration, &'static str), ConfigError> {
+    match flag {
+        (key, Some(value)) => Ok((parse_flag_duration(key, value)?, key)),
+        (_, None) => Ok((file.1.unwrap_or(default), file.0)),
+    }
+}
+
+impl Config {
+    /// Validates the file, the flags that override it and, when the file names no
+    /// operation, the `WOLKVOX_*` environment (read through `env`).
+    pub fn build(
+        file: FileConfig,
+        overrides: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let poll = poll_config(&file, overrides)?;
+        let api = api_config(&file)?;
+        let metrics = metrics_config(&file)?;
+
+        let mut raw_ops = Vec::with_capacity(file.operations.len().max(1));
+        for (index, op) in file.operations.into_iter().enumerate() {
+            raw_ops.push(op.into_raw(index)?);
+        }
+        if raw_ops.is_empty() {
+            raw_ops.extend(env::operation(&env)?);
+        }
+        if raw_ops.is_empty() {
+            return Err(invalid(
+                "operations",
+                "no operation configured: give --config.file with `operations:`, \
+                 set WOLKVOX_SERVER or WOLKVOX_BASE_URL, or run with --demo",
+            ));
+        }
+        let mut operations = Vec::with_capacity(raw_ops.len());
+        let mut names = HashSet::new();
+        for (index, raw) in raw_ops.into_iter().enumerate() {
+            let op = validate_operation(raw, &poll, &env)?;
+            if !names.insert(op.name.clone()) {
+                return Err(invalid(
+                    format!("operations[{index}].name"),
+                    format!("duplicate operation name {:?}", op.name),
+                ));
+            }
+            operations.push(op);
+        }
+
+        let state_path = overrides
+            .state_path
+            .clone()
+            .or(file.state.path)
+            .unwrap_or_else(|| PathBuf::from(defaults::STATE_PATH));
+        Ok(Config {
+            poll,
+            api,
+            metrics,
+            operations,
+            state_path,
+        })
+    }
+}
+
+fn poll_config(file: &FileConfig, overrides: &Overrides) -> Result<PollConfig, ConfigError> {
+    let (interval, interval_key) = poll_duration(
+        ("--poll.interval", overrides.interval.as_deref()),
+        ("poll.interval", file.poll.interval),
+        defaults::INTERVAL,
+    )?;
+    let (overlap, _) = poll_duration(
+        ("--poll.overlap", overrides.overlap.as_deref()),
+        ("poll.overlap", file.poll.overlap),
+        defaults::OVERLAP,
+    )?;
+    let (delay, _) = poll_duration(
+        ("--poll.delay", overrides.delay.as_deref()),
+        ("poll.delay", file.poll.delay),
+        defaults::DELAY,
+    )?;
+    let (catch_up, catch_up_key) = poll_duration(
+        ("--poll.catch-up", overrides.catch_up.as_deref()),
+        ("poll.catch_up", file.poll.catch_up),
+        defaults::CATCH_UP,
+    )?;
+    let allow_fast = overrides.allow_fast || file.poll.allow_fast.unwrap_or(false);
+    if interval < MIN_INTERVAL && !allow_fast {
+        return Err(invalid(
+            interval_key,
+            format!(
+                "{} is shorter than the API's 5m cadence; add --poll.allow-fast to accept it",
+                humantime::format_duration(interval)
+            ),
+        ));
+    }
+    if interval < Duration::from_millis(100) {
+        return Err(invalid(interval_key, "must be at least 100ms"));
+    }
+    if catch_up.as_secs() == 0 {
+        return Err(invalid(catch_up_key, "must be at least 1s"));
+    }
+    Ok(PollConfig {
+        interval,
+        overlap,
+        delay,
+        catch_up,
+        allow_fast,
+    })
+}
+
+fn api_config(file: &FileConfig) -> Result<ApiConfig, ConfigError> {
+    let f = &file.api;
+    let api = ApiConfig {
+        timeout: f.timeout.unwrap_or(defaults::TIMEOUT),
+        max_body_bytes: f.max_body_bytes.unwrap_or(defaults::MAX_BODY_BYTES),
+        daily_reserve: f.daily_reserve.unwrap_or(defaults::DAILY_RESERVE),
+        requests_per_second: f
+            .requests_per_second
+            .unwrap_or(defaults::REQUESTS_PER_SECOND),
+        retry_initial: f.retry_initial.unwrap_or(defaults::RETRY_INITIAL),
+        retry_max: f.retry_max.unwrap_or(defaults::RETRY_MAX),
+        retry_attempts: f.retry_attempts.unwrap_or(defaults::RETRY_ATTEMPTS),
+    };
+    if api.timeout.is_zero() {
+        return Err(invalid("api.timeout", "must be positive"));
+    }
+    if api.max_body_bytes < 1024 {
+        return Err(invalid("api.max_body_bytes", "must be at least 1024"));
+    }
+    if !(0.0..1.0).contains(&api.daily_reserve) {
+        return Err(invalid(
+            "api.daily_reserve",
+            "must be a fraction in [0, 1), e.g. 0.1",
+        ));
+    }
+    if !(api.requests_per_second > 0.0 && api.requests_per_second.is_finite()) {
+        return Err(invalid("api.requests_per_second", "must be positive"));
+    }
+    if api.retry_initial.is_zero() {
+        return Err(invalid("api.retry_initial", "must be positive"));
+    }
+    if api.retry_max < api.retry_initial {
+        return Err(invalid(
+            "api.retry_max",
+            "must not be below api.retry_initial",
+        ));
+    }
+    Ok(api)
+}
+
+fn metrics_config(file: &FileConfig) -> Result<MetricsConfig, ConfigError> {
+    let duration_buckets = file
+        .metrics
+        .duration_buckets
+        .clone()
+        .unwrap_or_else(|| defaults::BUCKETS.to_vec());
+    if duration_buckets.is_empty()
+        || duration_buckets.iter().any(|b| !b.is_finite() || *b <= 0.0)
+        || duration_buckets.windows(2).any(|w| w[0] >= w[1])
+    {
+        return Err(invalid(
+            "metrics.duration_buckets",
+            "must be a non-empty, strictly increasing list of positive finite numbers",
+        ));
+    }
+    let max_agents = file.metrics.max_agents.unwrap_or(defaults::MAX_AGENTS);
+    if max_agents == 0 {
+        return Err(invalid("metrics.max_agents", "must be at least 1"));
+    }
+    let max_flows = file.metrics.max_flows.unwrap_or(defaults::MAX_FLOWS);
+    if max_flows == 0 {
+        return Err(invalid("metrics.max_flows", "must be at least 1"));
+    }
+    Ok(MetricsConfig {
+        duration_buckets,
+        max_agents,
+        exemplars: file.metrics.exemplars.unwrap_or(true),
+        max_flows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = "operations:\n  - name: bog\n    server: \"0042\"\n    token: abc\n";
+
+    fn with_flags(yaml: &str, o: Overrides) -> Result<Config, ConfigError> {
+        Config::build(FileConfig::parse(yaml).unwrap(), &o, |_| None)
+    }
+
+    #[test]
+    fn fast_interval_needs_the_flag() {
+        let o = Overrides {
+            interval: Some("20s".into()),
+            allow_fast: true,
+            ..Default::default()
+        };
+        let c = with_flags(OK, o).unwrap();
+        assert_eq!(c.poll.interval, Duration::from_secs(20));
+        let o = Overrides {
+            interval: Some("20s".into()),
+            ..Default::default()
+        };
+        let err = with_flags(OK, o).unwrap_err();
+        assert!(err.to_string().starts_with("--poll.interval:"), "{err}");
+        let yaml = format!("poll:\n  allow_fast: true\n  interval: 20s\n{OK}");
+        assert_eq!(
+            with_flags(&yaml, Overrides::default())
+                .unwrap()
+                .poll
+                .interval,
+            Duration::from_secs(20)
+        );
+    }
+
+    #[test]
+    fn flags_override_the_file_and_errors_name_the_flag() {
+        let yaml = format!("poll:\n  overlap: 10m\n  catch_up: 1h\n{OK}");
+        let o = Overrides {
+            overlap: Some("45m".into()),
+            state_path: Some("/tmp/s.json".into()),
+            ..Default::default()
+        };
+        let c = with_flags(&yaml, o).unwrap();
+        assert_eq!(c.poll.overlap, Duration::from_secs(45 * 60));
+        assert_eq!(c.poll.catch_up, Duration::from_secs(3600));
+        assert_eq!(c.state_path, PathBuf::from("/tmp/s.json"));
+
+        let cases = [
+            (
+                Overrides {
+                    overlap: Some("later".into()),
+                    ..Default::default()
+                },
+                "--poll.overlap: invalid duration \"later\"",
+            ),
+            (
+                Overrides {
+                    delay: Some("-1s".into()),
+                    ..Default::default()
+                },
+                "--poll.delay: invalid duration \"-1s\"",
+            ),
+            (
+                Overrides {
+                    catch_up: Some("0s".into()),
+                    ..Default::default()
+                },
+                "--poll.catch-up: must be at least 1s",
+            ),
+            (
+                Overrides {
+                    interval: Some("50ms".into()),
+                    allow_fast: true,
+                    ..Default::default()
+                },
+                "--poll.interval: must be at least 100ms",
+            ),
+        ];
+        for (o, expected) in cases {
+            let err = with_flags(&yaml, o).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_base_url_host_that_is_no_label_asks_for_a_name() {
+        let yaml = "operations:\n  - base_url: http://[::1]:9\n    token: a\n";
+        let err = with_flags(yaml, Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("operations[0].base_url: the operation's name"),
+            "{err}"
+        );
+        let named = "operations:\n  - base_url: http://[::1]:9\n    name: local\n    token: a\n";
+        let c = with_flags(named, Overrides::default()).unwrap();
+        assert_eq!(c.operations[0].base_url, "http://[::1]:9");
+    }
+}
