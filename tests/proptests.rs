@@ -532,7 +532,7 @@ fn promtool_accepts_hostile_label_values() {
 #[test]
 fn a_real_prometheus_scrapes_hostile_label_values() {
     let names = sample_names(60);
-    let now = Utc::now();
+    let now = support::clock::real_now();
     let tz = chrono_tz::America::Bogota;
     let serve_at = now.with_timezone(&tz).naive_local() - Span::hours(2);
     let entries = names
