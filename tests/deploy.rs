@@ -9,9 +9,10 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_yaml_ng::Value;
+use support::wait::{check, Wait};
 
 /// The Kubernetes version the manifests are validated against.
 const KUBERNETES_VERSION: &str = "1.30.0";
@@ -106,17 +107,12 @@ fn run_tool(program: &str, args: &[&str], stdin: Option<&str>) -> Output {
         let _ = err_pipe.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + TOOL_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{program} {args:?} did not finish within {TOOL_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let finished = Wait::new(format!("{program} to finish"), TOOL_TIMEOUT)
+        .poll(|| child.try_wait().expect("wait").ok_or(()));
+    let Ok(status) = finished else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{program} {args:?} did not finish within {TOOL_TIMEOUT:?}");
     };
     Output {
         status,
@@ -540,19 +536,22 @@ impl ComposePrometheus {
                 .spawn()
                 .expect("start prometheus");
             let mut prometheus = ComposePrometheus { child, port, dir };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if support::http::get(&prometheus.url("/-/ready")).is_ok_and(|r| r.status == 200) {
-                    return prometheus;
+            let ready = Wait::new("prometheus ready", Duration::from_secs(30))
+                .every(Duration::from_millis(100))
+                .poll(|| {
+                    if let Ok(Some(status)) = prometheus.child.try_wait() {
+                        return Err(Some(status));
+                    }
+                    let ready = support::http::get(&prometheus.url("/-/ready"))
+                        .is_ok_and(|r| r.status == 200);
+                    check(ready, || None)
+                });
+            match ready {
+                Ok(()) => return prometheus,
+                Err(Some(status)) => {
+                    failures.push_str(&format!("exited {status}:\n{}\n", prometheus.log()))
                 }
-                if let Ok(Some(status)) = prometheus.child.try_wait() {
-                    failures.push_str(&format!("exited {status}:\n{}\n", prometheus.log()));
-                    break;
-                }
-                if Instant::now() > deadline {
-                    panic!("prometheus not ready within 30s:\n{}", prometheus.log());
-                }
-                std::thread::sleep(Duration::from_millis(100));
+                Err(None) => panic!("prometheus not ready within 30s:\n{}", prometheus.log()),
             }
             if !failures.contains("address already in use") {
                 break;
@@ -636,31 +635,30 @@ fn compose_prometheus_scrapes_the_exporter_in_demo_mode() {
         )
     });
 
-    let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = serde_json::Value::Null;
-    loop {
-        let up = prometheus
-            .api("/api/v1/query?query=wolkvox_exporter_build_info%7Bjob%3D%22wolkvox%22%7D")
-            .is_some_and(|d| d["result"].as_array().is_some_and(|r| !r.is_empty()));
-        if let Some(targets) = prometheus.api("/api/v1/targets") {
-            let wolkvox_up = targets["activeTargets"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|t| t["labels"]["job"] == "wolkvox" && t["health"] == "up");
-            if wolkvox_up && up {
-                break;
+    let up = Wait::new("the wolkvox target up", Duration::from_secs(60))
+        .every(Duration::from_millis(200))
+        .poll(|| {
+            let up = prometheus
+                .api("/api/v1/query?query=wolkvox_exporter_build_info%7Bjob%3D%22wolkvox%22%7D")
+                .is_some_and(|d| d["result"].as_array().is_some_and(|r| !r.is_empty()));
+            if let Some(targets) = prometheus.api("/api/v1/targets") {
+                let wolkvox_up = targets["activeTargets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t["labels"]["job"] == "wolkvox" && t["health"] == "up");
+                last = targets;
+                return check(wolkvox_up && up, || ());
             }
-            last = targets;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the wolkvox target is not up after 60s; targets: {last}\nprometheus log:\n{}\nexporter logs:\n{}",
-            prometheus.log(),
-            exporter.logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+            Err(())
+        });
+    assert!(
+        up.is_ok(),
+        "the wolkvox target is not up after 60s; targets: {last}\nprometheus log:\n{}\nexporter logs:\n{}",
+        prometheus.log(),
+        exporter.logs()
+    );
     // The project's rules are loaded, every group of them.
     let rules = prometheus.api("/api/v1/rules").expect("rules");
     let loaded: BTreeSet<String> = rules["groups"]

@@ -1,19 +1,41 @@
 //! End to end against the fake Wolkvox: three operations, two days of history with a
 //! window above the record cap, late records and injected faults; restarts; a corrupt
-//! state file; an invalid token. Every comparison is exact against ground truth.
+//! state file; an invalid token; the daily quota. Every comparison is exact against
+//! ground truth. Histories end at a fixed date and the exporter and the fakes share a
+//! test clock, so the result is the same on any day at any hour.
 
 mod support;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use support::clock::{reference_end, TestClock};
+use support::config::{Operation, TestConfig};
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox, Fault};
-use support::inproc::{assert_exact, config, config_yaml, one_op_yaml, total, InProc, Op};
+use support::inproc::{assert_exact, total, InProc};
+use support::wait::{check, Wait};
 use wolkvox_exporter::config::defaults::BUCKETS;
 use wolkvox_exporter::demo::simulator::{Burst, Rename, SimConfig};
 
-fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.timestamp() / 60 * 60, 0).unwrap()
+/// A closed history of `span` up to the reference end, on the test clock.
+fn fake_until_reference(span: chrono::Duration, clock: &TestClock) -> FakeConfig {
+    let end = reference_end();
+    let mut cfg = FakeConfig::bounded(end - span, end);
+    cfg.clock = Some(clock.clone());
+    cfg
+}
+
+/// Waits until `tick`, polled by the same exporter in each of its cycles, has answered
+/// `cycles` more requests: the exporter has gone on cycling that long, so an operation
+/// that should stay quiet has had every chance to send something.
+async fn wait_cycles(tick: &FakeWolkvox, cycles: u64) {
+    let from = tick.requests();
+    Wait::new(format!("{cycles} more cycles"), Duration::from_secs(30))
+        .until_async(|| async {
+            let seen = tick.requests();
+            check(seen >= from + cycles, || format!("{} cycles", seen - from))
+        })
+        .await;
 }
 
 fn sim(
@@ -34,36 +56,30 @@ fn sim(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
-    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    // Tuesday to Thursday 11:00 in Bogota: two working days, ending busy.
+    let end = reference_end();
     let start = end - chrono::Duration::days(2);
+    let clock = TestClock::at(end);
 
     // Operation A: 100 agents, one 5-minute window holding 65,000 extra records.
     let mut a = sim(11, 100, 1001, chrono_tz::America::Bogota, start, end);
-    a.bursts = vec![
-        Burst {
-            start: start + chrono::Duration::hours(30),
-            duration: chrono::Duration::minutes(5),
-            records: 65_000,
-        },
-        // Activity in the last minutes whatever the hour, so that some records are
-        // still to appear when the exporter first reads them.
-        Burst {
-            start: end - chrono::Duration::minutes(10),
-            duration: chrono::Duration::minutes(10),
-            records: 300,
-        },
-    ];
+    a.bursts = vec![Burst {
+        start: start + chrono::Duration::hours(30),
+        duration: chrono::Duration::minutes(5),
+        records: 65_000,
+    }];
     // An agent renamed half-way: the info metric must carry only the new name.
     a.renames = vec![Rename {
         agent_id: "1005".into(),
         at: start + chrono::Duration::hours(20),
         new_name: "Renamed \"Agent\" Five".into(),
     }];
-    // Late records: hidden until the fake's clock moves on, inside the overlap.
+    // Late records: hidden until the clock moves on, inside the overlap. The history
+    // ends at the late-morning peak, so its last minutes hold some.
     a.late_fraction = 0.2;
     a.late_by = (Duration::from_secs(60), Duration::from_secs(600));
     let mut fa = FakeConfig::new(a);
-    fa.clock = Some(end);
+    fa.clock = Some(clock.clone());
     let fake_a = FakeWolkvox::start(fa);
 
     // Operation B: 60 agents in Mexico City, `code` as a string, some faults.
@@ -75,12 +91,14 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
         start,
         end,
     ));
+    fb.clock = Some(clock.clone());
     fb.code_as_string = true;
     fb.fault_probability = 0.15;
     let fake_b = FakeWolkvox::start(fb);
 
     // Operation C: 40 agents, 30% of requests fail in every way the fake knows.
     let mut fc = FakeConfig::new(sim(33, 40, 9001, chrono_tz::America::Bogota, start, end));
+    fc.clock = Some(clock.clone());
     fc.fault_probability = 0.3;
     fc.fault_kinds = Fault::ALL.to_vec();
     fc.fault_kinds.push(Fault::Simultaneous);
@@ -110,29 +128,13 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
     assert!(hidden > 0, "some records must arrive late");
 
     let dir = tempfile::tempdir().unwrap();
-    let yaml = config_yaml(
-        &[
-            Op {
-                name: "bogota",
-                fake: &fake_a,
-                timezone: "America/Bogota",
-            },
-            Op {
-                name: "mexico",
-                fake: &fake_b,
-                timezone: "America/Mexico_City",
-            },
-            Op {
-                name: "flaky",
-                fake: &fake_c,
-                timezone: "America/Bogota",
-            },
-        ],
-        "50h",
-        &dir.path().join("state.json"),
-        "",
-    );
-    let exporter = InProc::start(config(&yaml)).await;
+    let config = TestConfig::new(&dir.path().join("state.json"))
+        .op(Operation::fake("bogota", &fake_a))
+        .op(Operation::fake("mexico", &fake_b).timezone("America/Mexico_City"))
+        .op(Operation::fake("flaky", &fake_c))
+        .catch_up("50h")
+        .config();
+    let exporter = InProc::start(config, &clock).await;
 
     // First the visible records, with the late ones still missing.
     let expect_a = truths[0].total() - hidden;
@@ -144,7 +146,7 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
         )
         .await;
     // Then the late records appear and the overlap re-read picks them up.
-    fake_a.set_clock(Some(end + chrono::Duration::hours(1)));
+    clock.set(end + chrono::Duration::hours(1));
     let names = ["bogota", "mexico", "flaky"];
     let m = exporter
         .wait_for("every operation complete", Duration::from_secs(180), |m| {
@@ -227,20 +229,24 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_stop_mid_catch_up_then_restart_is_exact() {
-    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let end = reference_end();
     let start = end - chrono::Duration::days(70);
+    let clock = TestClock::at(end + chrono::Duration::minutes(1));
     let mut s = sim(5, 8, 1001, chrono_tz::America::Bogota, start, end);
     s.peak_per_agent_hour = 2.0;
     let mut fc = FakeConfig::new(s);
+    fc.clock = Some(clock.clone());
     // Slow answers, so the stop lands in the middle of the three 31-day windows.
     fc.latency = Duration::from_millis(700);
     let fake = FakeWolkvox::start(fc);
     let truth = fake.truth();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let yaml = one_op_yaml(&fake, "71d", &state);
+    let config = TestConfig::new(&state)
+        .op(Operation::fake("op", &fake))
+        .catch_up("71d");
 
-    let first = InProc::start(config(&yaml)).await;
+    let first = InProc::start(config.config(), &clock).await;
     let m = first
         .wait_for("the first window read", Duration::from_secs(30), |m| {
             total(m, "op") > 0
@@ -250,7 +256,7 @@ async fn graceful_stop_mid_catch_up_then_restart_is_exact() {
     first.stop().await;
     assert!(state.exists(), "state saved at shutdown");
 
-    let second = InProc::start(config(&yaml)).await;
+    let second = InProc::start(config.config(), &clock).await;
     let m = second
         .wait_for("catch-up complete", Duration::from_secs(60), |m| {
             m.get(
@@ -267,8 +273,8 @@ async fn graceful_stop_mid_catch_up_then_restart_is_exact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_state_is_moved_aside_and_counting_starts_over() {
-    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
-    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(6), end));
+    let clock = TestClock::at(reference_end() + chrono::Duration::minutes(1));
+    let fake = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(6), &clock));
     let truth = fake.truth();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
@@ -277,8 +283,8 @@ async fn corrupt_state_is_moved_aside_and_counting_starts_over() {
         b"{\"version\":1,\"operations\":{\"op\":{\"cursor\":12",
     )
     .unwrap();
-    let yaml = one_op_yaml(&fake, "24h", &state);
-    let exporter = InProc::start(config(&yaml)).await;
+    let config = TestConfig::new(&state).op(Operation::fake("op", &fake));
+    let exporter = InProc::start(config.config(), &clock).await;
     let m = exporter
         .wait_for("catch-up", Duration::from_secs(30), |m| {
             total(m, "op") >= truth.total()
@@ -300,31 +306,18 @@ async fn corrupt_state_is_moved_aside_and_counting_starts_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_token_marks_its_operation_down_and_the_others_go_on() {
-    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
-    let good = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(6), end));
-    let mut bad_cfg = FakeConfig::bounded(end - chrono::Duration::hours(6), end);
+    let clock = TestClock::at(reference_end() + chrono::Duration::minutes(1));
+    let good = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(6), &clock));
+    let mut bad_cfg = fake_until_reference(chrono::Duration::hours(6), &clock);
     bad_cfg.invalid_token = true;
     let bad = FakeWolkvox::start(bad_cfg);
     let truth = good.truth();
     let dir = tempfile::tempdir().unwrap();
-    let yaml = config_yaml(
-        &[
-            Op {
-                name: "good",
-                fake: &good,
-                timezone: "America/Bogota",
-            },
-            Op {
-                name: "bad",
-                fake: &bad,
-                timezone: "America/Bogota",
-            },
-        ],
-        "24h",
-        &dir.path().join("state.json"),
-        "",
-    );
-    let exporter = InProc::start(config(&yaml)).await;
+    let config = TestConfig::new(&dir.path().join("state.json"))
+        .op(Operation::fake("good", &good))
+        .op(Operation::fake("bad", &bad))
+        .config();
+    let exporter = InProc::start(config, &clock).await;
     let invalid = |m: &support::exposition::Exposition| {
         m.get(
             "wolkvox_api_request_errors_total",
@@ -360,13 +353,18 @@ async fn invalid_token_marks_its_operation_down_and_the_others_go_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_answer_stops_requests_for_the_day() {
-    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
-    let mut cfg = FakeConfig::bounded(end - chrono::Duration::hours(2), end);
+    // 11:01 in Bogota on the test clock: the operation's day cannot end mid-test.
+    let clock = TestClock::at(reference_end() + chrono::Duration::minutes(1));
+    let mut cfg = fake_until_reference(chrono::Duration::hours(2), &clock);
     cfg.daily_limit = Some(3);
     let fake = FakeWolkvox::start(cfg);
+    let tick = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
     let dir = tempfile::tempdir().unwrap();
-    let yaml = one_op_yaml(&fake, "24h", &dir.path().join("s.json"));
-    let exporter = InProc::start(config(&yaml)).await;
+    let config = TestConfig::new(&dir.path().join("s.json"))
+        .op(Operation::fake("op", &fake))
+        .op(Operation::fake("tick", &tick))
+        .config();
+    let exporter = InProc::start(config, &clock).await;
     let m = exporter
         .wait_for("the quota answer", Duration::from_secs(30), |m| {
             m.get(
@@ -377,7 +375,7 @@ async fn quota_answer_stops_requests_for_the_day() {
         .await;
     assert_eq!(m.get("wolkvox_up", &[("operation", "op")]), Some(0.0));
     let requests = fake.requests();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_cycles(&tick, 3).await;
     assert_eq!(
         fake.requests(),
         requests,
@@ -388,17 +386,18 @@ async fn quota_answer_stops_requests_for_the_day() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_that_never_connect_cost_none_of_the_quota() {
-    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
-    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(2), end));
+    // The daily counts are read on the test clock, far from the operation's midnight.
+    let clock = TestClock::at(reference_end() + chrono::Duration::minutes(1));
+    let fake = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
     // A port nothing listens on: every attempt is refused before a request goes out.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let dir = tempfile::tempdir().unwrap();
-    let yaml =
-        one_op_yaml(&fake, "24h", &dir.path().join("s.json")).replace(fake.base_url(), &closed_url);
-    assert!(yaml.contains(&closed_url));
-    let exporter = InProc::start(config(&yaml)).await;
+    let config = TestConfig::new(&dir.path().join("s.json"))
+        .op(Operation::fake("op", &fake).base_url(&closed_url))
+        .config();
+    let exporter = InProc::start(config, &clock).await;
     let m = exporter
         .wait_for(
             "two cycles of refused attempts",
@@ -434,8 +433,10 @@ async fn attempts_that_never_connect_cost_none_of_the_quota() {
 
     // Requests that reach the server are charged, whatever they return.
     fake.push_faults(&[Fault::Reset, Fault::ServerError(503)]);
-    let yaml = one_op_yaml(&fake, "24h", &dir.path().join("s.json"));
-    let exporter = InProc::start(config(&yaml)).await;
+    let config = TestConfig::new(&dir.path().join("s.json"))
+        .op(Operation::fake("op", &fake))
+        .config();
+    let exporter = InProc::start(config, &clock).await;
     let m = exporter
         .wait_for(
             "the operation up, every request the fake saw charged",
@@ -459,14 +460,18 @@ async fn attempts_that_never_connect_cost_none_of_the_quota() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_exporter_stops_at_its_share_of_the_daily_limit() {
-    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
-    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(2), end));
+    let clock = TestClock::at(reference_end() + chrono::Duration::minutes(1));
+    let fake = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
+    let tick = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
     let dir = tempfile::tempdir().unwrap();
-    let yaml = one_op_yaml(&fake, "24h", &dir.path().join("s.json"))
-        // 1 license = 1000 a day; keeping 99.8% for other clients leaves 2 requests.
-        .replace("api:\n", "api:\n  daily_reserve: 0.998\n")
-        .replace("licenses: 100", "licenses: 1");
-    let exporter = InProc::start(config(&yaml)).await;
+    // 1 license = 1000 a day; keeping 99.8% for other clients leaves 2 requests (and
+    // 200 to the ticking operation's 100 licenses).
+    let config = TestConfig::new(&dir.path().join("s.json"))
+        .op(Operation::fake("op", &fake).licenses(1))
+        .op(Operation::fake("tick", &tick))
+        .daily_reserve(0.998)
+        .config();
+    let exporter = InProc::start(config, &clock).await;
     let m = exporter
         .wait_for("the allowance spent", Duration::from_secs(30), |m| {
             m.get("wolkvox_api_daily_requests", &[("operation", "op")]) == Some(2.0)
@@ -481,7 +486,7 @@ async fn the_exporter_stops_at_its_share_of_the_daily_limit() {
         m.sum("wolkvox_api_request_errors_total", &[("operation", "op")]),
         0.0
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_cycles(&tick, 3).await;
     assert_eq!(fake.requests(), 2, "no request past the allowance");
     exporter.stop().await;
 }

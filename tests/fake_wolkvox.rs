@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
+use support::clock::TestClock;
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox, Fault};
+use support::wait::{check, Wait};
 use wolkvox_exporter::demo::answer;
 use wolkvox_exporter::demo::simulator::Burst;
 
@@ -211,7 +213,11 @@ async fn a_second_request_in_flight_is_refused_and_recorded() {
     let fake = FakeWolkvox::start(config);
     let q = query(MORNING.0, MORNING.1);
     let (first, second) = tokio::join!(get(&fake, &q), async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Sent once the first is being answered.
+        Wait::new("the first request in flight", Duration::from_secs(5))
+            .every(Duration::from_millis(5))
+            .until_async(|| async { check(fake.in_flight() >= 1, || "none in flight") })
+            .await;
         get(&fake, &q).await
     });
     // Whichever arrived second was refused; the other was answered.
@@ -234,7 +240,8 @@ async fn the_daily_quota_is_per_local_day() {
     let mut config = config();
     config.daily_limit = Some(2);
     // 02:00 UTC on the 11th is still the 10th in Bogota.
-    config.clock = Some(t("2025-03-11T02:00:00Z"));
+    let clock = TestClock::at(t("2025-03-11T02:00:00Z"));
+    config.clock = Some(clock.clone());
     let fake = FakeWolkvox::start(config);
     let q = query(MORNING.0, MORNING.1);
     assert_eq!(get(&fake, &q).await.unwrap().0, 200);
@@ -245,7 +252,7 @@ async fn the_daily_quota_is_per_local_day() {
     );
     let day = chrono::NaiveDate::from_ymd_opt(2025, 3, 10).unwrap();
     assert_eq!(fake.daily_used(day), 3);
-    fake.set_clock(Some(t("2025-03-11T05:00:00Z")));
+    clock.set(t("2025-03-11T05:00:00Z"));
     assert_eq!(get(&fake, &q).await.unwrap().0, 200);
 }
 
@@ -255,7 +262,8 @@ async fn late_records_show_up_only_once_visible() {
     config.sim.late_fraction = 1.0;
     config.sim.late_by = (Duration::from_secs(180), Duration::from_secs(180));
     // 10:00 local; the last three minutes are not visible yet.
-    config.clock = Some(t("2025-03-10T15:00:00Z"));
+    let clock = TestClock::at(t("2025-03-10T15:00:00Z"));
+    config.clock = Some(clock.clone());
     let fake = FakeWolkvox::start(config);
     let q = query("20250310093000", "20250310095959");
     let early = data(&get(&fake, &q).await.unwrap().1);
@@ -263,7 +271,7 @@ async fn late_records_show_up_only_once_visible() {
         .truth_between(t("2025-03-10T14:30:00Z"), t("2025-03-10T14:57:00Z"))
         .total();
     assert_eq!(early.len() as u64, visible);
-    fake.set_clock(Some(t("2025-03-10T15:03:00Z")));
+    clock.set(t("2025-03-10T15:03:00Z"));
     let later = data(&get(&fake, &q).await.unwrap().1);
     let all = fake
         .truth_between(t("2025-03-10T14:30:00Z"), t("2025-03-10T14:59:59Z"))
@@ -296,14 +304,13 @@ async fn each_fault_is_observable() {
         // A client that gave up (the timeout) leaves the fake still holding the
         // request until it sees the hang-up; wait for that, or the next request
         // would rightly be refused as simultaneous.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while fake.served_log().len() < sent {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "request {sent} never finished"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        Wait::new(format!("request {sent} to finish"), Duration::from_secs(5))
+            .every(Duration::from_millis(5))
+            .until_async(|| async {
+                let logged = fake.served_log().len();
+                check(logged >= sent, || format!("{logged} logged"))
+            })
+            .await;
     }
     let (status, body) = results[0].as_ref().unwrap();
     assert_eq!(*status, 503);

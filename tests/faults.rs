@@ -10,15 +10,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
+use support::clock::{self, anchored, reference_end, TestClock};
+use support::config::{Operation, TestConfig};
 use support::exporter::Exporter;
 use support::exposition::Exposition;
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox, Fault};
-use support::inproc::{assert_exact, config, config_yaml, total, InProc, Op};
-use support::scenario::{assert_exact_indexed, config_arg, wait_until, yaml, Knobs, OpSpec};
+use support::inproc::{assert_exact, assert_exact_indexed, total, InProc};
+use support::wait::{self, check, Wait};
 use wolkvox_exporter::config::defaults::BUCKETS;
 use wolkvox_exporter::demo::simulator::{Burst, SimConfig};
 
@@ -52,8 +54,9 @@ fn reason_of(fault: Fault) -> &'static str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
-    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let end = reference_end();
     let start = end - chrono::Duration::days(40);
+    let clock = TestClock::at(end + chrono::Duration::minutes(1));
     let mut sim = SimConfig::bounded(start, end);
     sim.seed = 30;
     sim.agents = 25;
@@ -78,21 +81,16 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
     // Far above the client's timeout, which is far above a loaded machine's slowest
     // answer: only injected timeouts may count as timeouts.
     cfg.timeout_delay = Duration::from_secs(9);
+    cfg.clock = Some(clock.clone());
     let fake = FakeWolkvox::start(cfg);
     let truth = fake.truth();
     let dir = tempfile::tempdir().unwrap();
-    let yaml = config_yaml(
-        &[Op {
-            name: "chaos",
-            fake: &fake,
-            timezone: "America/Bogota",
-        }],
-        "41d",
-        &dir.path().join("state.json"),
-        "",
-    )
-    .replace("timeout: 2s", "timeout: 6s");
-    let exporter = InProc::start(config(&yaml)).await;
+    let config = TestConfig::new(&dir.path().join("state.json"))
+        .op(Operation::fake("chaos", &fake))
+        .catch_up("41d")
+        .timeout("6s")
+        .config();
+    let exporter = InProc::start(config, &clock).await;
     let m = exporter
         .wait_for(
             "a full catch-up through chaos",
@@ -171,11 +169,10 @@ fn next_rand(state: &mut u64) -> u64 {
 
 #[test]
 fn sigkill_ten_times_during_catch_up_then_exact() {
-    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
     // Sixteen months: seventeen 31-day windows, slow answers, so the catch-up spans
-    // several lives of the exporter.
-    let start = end - chrono::Duration::days(500);
-    let mut sim = SimConfig::bounded(start, end);
+    // several lives of the exporter (the binary, on the real clock: the history is
+    // anchored).
+    let (mut sim, end) = anchored(chrono::Duration::days(500));
     sim.seed = 77;
     // Many agents make a large state, so saves take long enough to be hit.
     sim.agents = 4_000;
@@ -190,18 +187,11 @@ fn sigkill_ten_times_during_catch_up_then_exact() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let tmp = dir.path().join("state.json.tmp");
-    let ops = [OpSpec::new(
-        "crash",
-        fake.base_url(),
-        fake.token(),
-        "America/Bogota",
-    )];
-    let knobs = Knobs {
-        catch_up: "501d".to_owned(),
-        retry_attempts: 0,
-        ..Knobs::default()
-    };
-    let config = config_arg(dir.path(), &yaml(&ops, &knobs, &state));
+    let config = TestConfig::new(&state)
+        .op(Operation::fake("crash", &fake))
+        .catch_up("501d")
+        .retry_attempts(0)
+        .write(dir.path());
     let args = [config.as_str(), "--log.level=debug"];
 
     let mut seed = 0x5EED_u64;
@@ -212,11 +202,10 @@ fn sigkill_ten_times_during_catch_up_then_exact() {
         let leftover = mtime(&tmp);
         let mut exporter = Exporter::start(&args);
         if kill % 2 == 1 {
-            // Wait for a save to begin, then kill at once.
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while mtime(&tmp) == leftover && Instant::now() < deadline {
-                std::hint::spin_loop();
-            }
+            // Wait for a save to begin, then kill at once (or at the deadline).
+            let _ = Wait::new("a state save to begin", Duration::from_secs(15))
+                .every(Duration::ZERO)
+                .poll(|| check(mtime(&tmp) != leftover, || ()));
         } else {
             let ms = 500 + next_rand(&mut seed) % 2500;
             std::thread::sleep(Duration::from_millis(ms));
@@ -292,12 +281,10 @@ fn saved_at(state: &Path) -> Option<DateTime<Utc>> {
 /// keeps polling and serving meanwhile.
 fn wait_failures(e: &Exporter, from: f64, by: f64, fake: &FakeWolkvox) -> f64 {
     let requests = fake.requests();
-    let failures = wait_until(
-        "state saves to fail",
-        Duration::from_secs(30),
-        || Some(save_failures(e)).filter(|f| *f >= from + by),
-        || e.logs(),
-    );
+    let failures = wait::until("state saves to fail", Duration::from_secs(30), || {
+        let failures = save_failures(e);
+        check(failures >= from + by, || e.logs()).map(|()| failures)
+    });
     let m = Exposition::parse(&e.metrics());
     assert_eq!(metric(&m, "wolkvox_up", &[("operation", "op")]), 1.0);
     assert!(fake.requests() > requests, "polling goes on");
@@ -307,29 +294,27 @@ fn wait_failures(e: &Exporter, from: f64, by: f64, fake: &FakeWolkvox) -> f64 {
 }
 
 fn wait_saved_after(e: &Exporter, state: &Path, after: DateTime<Utc>) {
-    wait_until(
+    wait::until(
         "a successful save after the fix",
         Duration::from_secs(30),
-        || saved_at(state).filter(|t| *t > after),
-        || e.logs(),
+        || {
+            let saved = saved_at(state).filter(|t| *t > after);
+            saved.ok_or_else(|| e.logs())
+        },
     );
 }
 
 #[test]
 fn unusable_then_full_state_directory_keeps_serving_and_recovers() {
-    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
-    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(6), end));
+    let (sim, end) = anchored(chrono::Duration::hours(6));
+    let fake = FakeWolkvox::start(FakeConfig::new(sim));
     let truth = fake.truth();
     let dir = tempfile::tempdir().unwrap();
     let state_dir = dir.path().join("state");
     let state = state_dir.join("state.json");
-    let ops = [OpSpec::new(
-        "op",
-        fake.base_url(),
-        fake.token(),
-        "America/Bogota",
-    )];
-    let config = config_arg(dir.path(), &yaml(&ops, &Knobs::default(), &state));
+    let config = TestConfig::new(&state)
+        .op(Operation::fake("op", &fake))
+        .write(dir.path());
     let args = [config.as_str()];
     let exporter = Exporter::start(&args);
     exporter.wait_for_metrics(Duration::from_secs(30), |t| {
@@ -351,7 +336,8 @@ fn unusable_then_full_state_directory_keeps_serving_and_recovers() {
     );
     std::fs::remove_file(&state_dir).unwrap();
     std::fs::rename(&moved, &state_dir).unwrap();
-    let fixed = Utc::now();
+    // The exporter stamps saves with the real clock.
+    let fixed = clock::real_now();
     wait_saved_after(&exporter, &state, fixed);
 
     // 2. The disk is full: the temporary file is /dev/full, where every write fails
@@ -379,7 +365,7 @@ fn unusable_then_full_state_directory_keeps_serving_and_recovers() {
     );
     keep.store(false, Ordering::SeqCst);
     keeper.join().unwrap();
-    let fixed = Utc::now();
+    let fixed = clock::real_now();
     wait_saved_after(&exporter, &state, fixed);
     let settled = save_failures(&exporter);
     assert!(settled >= after_full);
@@ -420,9 +406,13 @@ fn last_transition(tz: Tz, before: DateTime<Utc>, forward: bool) -> DateTime<Utc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_york_across_spring_forward_and_fall_back_is_exact() {
     let tz = chrono_tz::America::New_York;
-    let now = Utc::now();
+    // A week after the 2025 fall-back, on the test clock.
+    let now = clock::local(tz, 2025, 11, 9, 12, 0);
+    let clock = TestClock::at(now);
     let fall = last_transition(tz, now - chrono::Duration::days(2), false);
     let spring = last_transition(tz, now - chrono::Duration::days(2), true);
+    assert_eq!(fall.to_rfc3339(), "2025-11-02T06:00:00+00:00");
+    assert_eq!(spring.to_rfc3339(), "2025-03-09T07:00:00+00:00");
     let fake_for = |at: DateTime<Utc>, seed: u64| {
         let start = minute_floor(at) - chrono::Duration::hours(36);
         let mut s = SimConfig::bounded(start, start + chrono::Duration::hours(72));
@@ -431,30 +421,20 @@ async fn new_york_across_spring_forward_and_fall_back_is_exact() {
         s.agents = 12;
         // Busy at night too, so the repeated and the skipped hour hold records.
         s.peak_per_agent_hour = 40.0;
-        FakeWolkvox::start(FakeConfig::new(s))
+        let mut cfg = FakeConfig::new(s);
+        cfg.clock = Some(clock.clone());
+        FakeWolkvox::start(cfg)
     };
     let fall_fake = fake_for(fall, 41);
     let spring_fake = fake_for(spring, 42);
     let catch_up = (now - spring).num_hours() + 48;
     let dir = tempfile::tempdir().unwrap();
-    let yaml = config_yaml(
-        &[
-            Op {
-                name: "fall",
-                fake: &fall_fake,
-                timezone: "America/New_York",
-            },
-            Op {
-                name: "spring",
-                fake: &spring_fake,
-                timezone: "America/New_York",
-            },
-        ],
-        &format!("{catch_up}h"),
-        &dir.path().join("state.json"),
-        "",
-    );
-    let exporter = InProc::start(config(&yaml)).await;
+    let config = TestConfig::new(&dir.path().join("state.json"))
+        .op(Operation::fake("fall", &fall_fake).timezone("America/New_York"))
+        .op(Operation::fake("spring", &spring_fake).timezone("America/New_York"))
+        .catch_up(&format!("{catch_up}h"))
+        .config();
+    let exporter = InProc::start(config, &clock).await;
     let truths = [fall_fake.truth(), spring_fake.truth()];
     let m = exporter
         .wait_for("both catch-ups", Duration::from_secs(120), |m| {
@@ -515,10 +495,12 @@ fn invalid(m: &Exposition, op: &str, reason: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_answering_in_another_zone_is_counted_not_lost() {
-    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
+    let end = reference_end();
     let start = end - chrono::Duration::hours(8);
+    let clock = TestClock::at(end + chrono::Duration::minutes(1));
     let fake_with_shift = |hours: i64, seed: u64| {
         let mut cfg = FakeConfig::bounded(start, end);
+        cfg.clock = Some(clock.clone());
         cfg.sim.seed = seed;
         cfg.sim.peak_per_agent_hour = 30.0;
         cfg.tz_shift_hours = hours;
@@ -527,24 +509,11 @@ async fn a_server_answering_in_another_zone_is_counted_not_lost() {
     let ahead = fake_with_shift(3, 51);
     let behind = fake_with_shift(-3, 52);
     let dir = tempfile::tempdir().unwrap();
-    let yaml = config_yaml(
-        &[
-            Op {
-                name: "ahead",
-                fake: &ahead,
-                timezone: "America/Bogota",
-            },
-            Op {
-                name: "behind",
-                fake: &behind,
-                timezone: "America/Bogota",
-            },
-        ],
-        "24h",
-        &dir.path().join("state.json"),
-        "",
-    );
-    let exporter = InProc::start(config(&yaml)).await;
+    let config = TestConfig::new(&dir.path().join("state.json"))
+        .op(Operation::fake("ahead", &ahead))
+        .op(Operation::fake("behind", &behind))
+        .config();
+    let exporter = InProc::start(config, &clock).await;
     let (n_ahead, n_behind) = (ahead.truth().total(), behind.truth().total());
 
     // Ahead: the newest three hours carry dates past the window's end. Each record is
@@ -586,12 +555,12 @@ async fn a_server_answering_in_another_zone_is_counted_not_lost() {
     assert_exact(&m, "behind", &behind.truth(), &BUCKETS);
     let outside_behind = invalid(&m, "behind", "outside_window");
     let requests = behind.requests();
-    wait_until(
-        "five more cycles",
-        Duration::from_secs(30),
-        || (behind.requests() >= requests + 5).then_some(()),
-        String::new,
-    );
+    Wait::new("five more cycles", Duration::from_secs(30))
+        .until_async(|| async {
+            let seen = behind.requests();
+            check(seen >= requests + 5, || format!("{} more", seen - requests))
+        })
+        .await;
     let m = exporter.metrics().await;
     assert_eq!(
         invalid(&m, "behind", "outside_window"),

@@ -8,12 +8,14 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use serde_json::{json, Value};
-use support::exporter::Exporter;
+use support::clock::wall_second;
+use support::config::{Operation, TestConfig};
+use support::exporter::{rss_kib, Exporter};
 use support::exposition::Exposition;
-use support::scenario::{config_arg, rss_kib, wait_until, yaml, Knobs, OpSpec};
 use support::scripted_api::{Reply, Schedule, ScriptedApi};
+use support::wait;
 use wolkvox_exporter::reports::fields::{clean_label, MAX_ID_BYTES, MAX_NAME_BYTES};
 
 const TZ: chrono_tz::Tz = chrono_tz::America::Bogota;
@@ -39,10 +41,11 @@ fn counted(agent: &str, interaction: &'static str, secs: u64) -> Expect {
     }
 }
 
-/// The operation's wall clock now, in whole seconds as the API's windows are.
+/// The operation's wall clock now, in whole seconds as the API's windows are: the
+/// exporter binary reads the real clock, and records are served minutes to hours
+/// before it (only the offset matters, never the date or hour).
 fn now_local() -> NaiveDateTime {
-    let now = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
-    now.with_timezone(&TZ).naive_local()
+    wall_second().with_timezone(&TZ).naive_local()
 }
 
 fn fmt(t: NaiveDateTime) -> String {
@@ -223,15 +226,21 @@ fn hostile_records_end_counted_or_rejected_exactly() {
     });
 
     let dir = tempfile::tempdir().unwrap();
-    let ops = [
-        OpSpec::new("hostile", api.base_url(), "tok", "America/Bogota"),
-        OpSpec::new("huge", huge.base_url(), "tok", "America/Bogota"),
-    ];
-    let knobs = Knobs {
-        max_body_bytes: Some(2 * 1024 * 1024),
-        ..Knobs::default()
-    };
-    let config = config_arg(dir.path(), &yaml(&ops, &knobs, &dir.path().join("s.json")));
+    let config = TestConfig::new(&dir.path().join("s.json"))
+        .op(Operation::new(
+            "hostile",
+            api.base_url(),
+            "tok",
+            "America/Bogota",
+        ))
+        .op(Operation::new(
+            "huge",
+            huge.base_url(),
+            "tok",
+            "America/Bogota",
+        ))
+        .max_body_bytes(2 * 1024 * 1024)
+        .write(dir.path());
     let exporter = Exporter::start(&[&config]);
 
     let mut series: BTreeMap<(String, &str), (u64, u64)> = BTreeMap::new();
@@ -339,11 +348,13 @@ fn hostile_records_end_counted_or_rejected_exactly() {
 
     // Several more cycles re-read the same answer: still exact.
     let requests = api.requests();
-    wait_until(
+    wait::until(
         "three more reads of the overlap",
         Duration::from_secs(30),
-        || (api.requests() >= requests + 3).then_some(()),
-        String::new,
+        || {
+            let seen = api.requests();
+            wait::check(seen >= requests + 3, || format!("{} more", seen - requests))
+        },
     );
     let m = Exposition::parse(&exporter.metrics());
     check(&m);
@@ -377,12 +388,15 @@ fn two_hundred_thousand_agents_stay_within_max_agents() {
     let api = ScriptedApi::start(move |req| schedule.reply(req));
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s.json");
-    let ops = [OpSpec::new("many", api.base_url(), "tok", "America/Bogota")];
-    let knobs = Knobs {
-        max_agents: Some(MAX_AGENTS),
-        ..Knobs::default()
-    };
-    let config = config_arg(dir.path(), &yaml(&ops, &knobs, &state));
+    let config = TestConfig::new(&state)
+        .op(Operation::new(
+            "many",
+            api.base_url(),
+            "tok",
+            "America/Bogota",
+        ))
+        .max_agents(MAX_AGENTS)
+        .write(dir.path());
     let exporter = Exporter::start(&[&config]);
     let text = exporter.wait_for_metrics(Duration::from_secs(180), |t| {
         Exposition::parse(t).sum("wolkvox_agent_interactions_total", &[]) as usize == AGENTS

@@ -15,13 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use support::exporter::Exporter;
+use support::clock::anchored;
+use support::config::{Operation, TestConfig};
+use support::exporter::{rss_kib, Exporter};
 use support::exposition::Exposition;
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
 use support::http;
 use support::inproc::{assert_exact, total};
-use support::scenario::{config_arg, rss_kib, yaml, Knobs, OpSpec};
 use wolkvox_exporter::config::defaults::BUCKETS;
 
 const SCRAPERS: usize = 200;
@@ -43,24 +43,16 @@ fn two_hundred_scrapers_and_a_hundred_idle_connections_hold() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
-    let end = DateTime::from_timestamp(Utc::now().timestamp() / 60 * 60, 0).unwrap()
-        - chrono::Duration::minutes(1);
-    let mut cfg = FakeConfig::bounded(end - chrono::Duration::hours(12), end);
+    let (sim, _) = anchored(chrono::Duration::hours(12));
+    let mut cfg = FakeConfig::new(sim);
     cfg.sim.agents = AGENTS;
     cfg.sim.peak_per_agent_hour = 3.0;
     let fake = FakeWolkvox::start(cfg);
     let truth = fake.truth();
     let dir = tempfile::tempdir().unwrap();
-    let ops = [OpSpec::new(
-        "load",
-        fake.base_url(),
-        fake.token(),
-        "America/Bogota",
-    )];
-    let config = config_arg(
-        dir.path(),
-        &yaml(&ops, &Knobs::default(), &dir.path().join("state.json")),
-    );
+    let config = TestConfig::new(&dir.path().join("state.json"))
+        .op(Operation::fake("load", &fake))
+        .write(dir.path());
     let exporter = Exporter::start(&[&config]);
     let ready = exporter.wait_for_metrics(Duration::from_secs(120), |text| {
         total(&Exposition::parse(text), "load") == truth.total()
@@ -123,10 +115,11 @@ fn two_hundred_scrapers_and_a_hundred_idle_connections_hold() {
                 } else {
                     &[]
                 };
+                let client = http::client();
                 let mut mine = Vec::new();
                 while Instant::now() < deadline {
                     let started = Instant::now();
-                    let result = http::get_with_headers(&url, headers);
+                    let result = http::get_on(&client, &url, headers);
                     let took = started.elapsed();
                     match result {
                         Ok(r) if r.status == 200 && !r.body.is_empty() => {

@@ -185,10 +185,14 @@ fn store(name: &str, max_agents: usize) -> Arc<Store> {
          operations:\n  - name: {name}\n    base_url: http://127.0.0.1:1\n    token: t\n",
         dir.path().join("none.json").display()
     );
-    Arc::new(wolkvox_exporter::state::restore(
-        &support::inproc::config(&yaml),
-        Utc::now(),
-    ))
+    let config = wolkvox_exporter::config::Config::build(
+        wolkvox_exporter::config::FileConfig::parse(&yaml).unwrap(),
+        &wolkvox_exporter::config::Overrides::default(),
+        |_| None,
+    )
+    .unwrap();
+    let restored_at = "2026-11-25T00:00:00Z".parse().unwrap();
+    Arc::new(wolkvox_exporter::state::restore(&config, restored_at))
 }
 
 fn day() -> LocalWindow {
@@ -554,7 +558,7 @@ fn promtool_accepts_hostile_label_values() {
 #[test]
 fn a_real_prometheus_scrapes_hostile_label_values() {
     let names = sample_names(60);
-    let now = Utc::now();
+    let now = support::clock::real_now();
     let tz = chrono_tz::America::Bogota;
     let serve_at = now.with_timezone(&tz).naive_local() - Span::hours(2);
     let entries = names

@@ -8,17 +8,13 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
+use support::clock::anchored;
 use support::exporter::{exporter_bin, Exporter};
 use support::exposition::Exposition;
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
 use support::prometheus::Prometheus;
 use wolkvox_exporter::config::defaults::BUCKETS;
-
-fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.timestamp() / 60 * 60, 0).unwrap()
-}
 
 /// Every `(labels, value)` of an instant vector, labels as `agent_id/interaction[/le]`.
 fn vector(data: &Value, keys: &[&str]) -> Vec<(String, f64)> {
@@ -41,8 +37,9 @@ fn vector(data: &Value, keys: &[&str]) -> Vec<(String, f64)> {
 
 #[test]
 fn real_prometheus_scrapes_exact_values() {
-    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
-    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(12), end));
+    // The binary reads the real clock: the history is placed before it, anchored.
+    let (sim, _) = anchored(chrono::Duration::hours(12));
+    let fake = FakeWolkvox::start(FakeConfig::new(sim));
     let truth = fake.truth();
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
@@ -188,8 +185,8 @@ fn real_prometheus_scrapes_exact_values() {
 
 #[test]
 fn openmetrics_and_gzip_are_negotiated() {
-    let end = minute_floor(Utc::now()) - chrono::Duration::minutes(1);
-    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(2), end));
+    let (sim, _) = anchored(chrono::Duration::hours(2));
+    let fake = FakeWolkvox::start(FakeConfig::new(sim));
     let dir = tempfile::tempdir().unwrap();
     let exporter = Exporter::start_with_env(
         &[

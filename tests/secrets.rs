@@ -11,20 +11,20 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use support::clock::{anchored, TestClock};
+use support::config::{Operation, TestConfig};
 use support::exporter::Exporter;
 use support::exposition::Exposition;
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox, Fault};
 use support::http;
-use support::scenario::{config_arg, yaml, Knobs, OpSpec, TokenSource};
 use support::scripted_api::{Reply, ScriptedApi};
 
 /// Every token carries this marker, so a leak of any of them, or of a part, is found.
 const MARKER: &str = "wvx-SECRET";
 
 fn token(kind: &str) -> String {
-    let nanos = Utc::now().timestamp_subsec_nanos();
-    format!("{MARKER}-{kind}-{nanos:08x}")
+    let salt: u32 = rand::random();
+    format!("{MARKER}-{kind}-{salt:08x}")
 }
 
 /// The scripted API answers in turn with each error the vendor documents, most of them
@@ -65,7 +65,7 @@ fn assert_clean(what: &str, text: &str, tokens: &[String]) {
     );
 }
 
-/// A raw request, for what the tiny GET client cannot send.
+/// A raw request, for what an HTTP client will not send (malformed or refused methods).
 fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -76,9 +76,9 @@ fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
 }
 
 fn run(log_level: &str) {
-    let end = DateTime::from_timestamp(Utc::now().timestamp() / 60 * 60, 0).unwrap()
-        - chrono::Duration::minutes(1);
-    let bounded = || FakeConfig::bounded(end - chrono::Duration::hours(3), end);
+    // The binary reads the real clock: histories are placed before it, anchored.
+    let (sim, end) = anchored(chrono::Duration::hours(3));
+    let bounded = || FakeConfig::new(sim.clone());
 
     let mut chaos_cfg = bounded();
     chaos_cfg.token = token("chaos");
@@ -96,6 +96,8 @@ fn run(log_level: &str) {
     let mut quota_cfg = bounded();
     quota_cfg.token = token("quota");
     quota_cfg.daily_limit = Some(1);
+    // Its day stays the one the test began in: no new allowance at the local midnight.
+    quota_cfg.clock = Some(TestClock::at(end));
     let quota = FakeWolkvox::start(quota_cfg);
 
     let echo = ScriptedApi::start(echoing_errors);
@@ -118,29 +120,19 @@ fn run(log_level: &str) {
         echo_token.clone(),
         unreachable_token.clone(),
     ];
-    let mut echo_op = OpSpec::new("echo", echo.base_url(), "", "America/Bogota");
-    echo_op.token = TokenSource::File(token_file.clone());
-    let ops = [
-        OpSpec::new("chaos", chaos.base_url(), chaos.token(), "America/Bogota"),
-        OpSpec::new(
-            "invalid",
-            invalid.base_url(),
-            invalid.token(),
-            "America/Bogota",
-        ),
-        OpSpec::new("quota", quota.base_url(), quota.token(), "America/Bogota"),
-        echo_op,
-        OpSpec::new(
+    let unreachable = format!("http://127.0.0.1:{closed_port}");
+    let config = TestConfig::new(&dir.path().join("state.json"))
+        .op(Operation::fake("chaos", &chaos))
+        .op(Operation::fake("invalid", &invalid))
+        .op(Operation::fake("quota", &quota))
+        .op(Operation::new("echo", echo.base_url(), "", "America/Bogota").token_file(&token_file))
+        .op(Operation::new(
             "unreachable",
-            &format!("http://127.0.0.1:{closed_port}"),
+            &unreachable,
             &unreachable_token,
             "America/Bogota",
-        ),
-    ];
-    let config = config_arg(
-        dir.path(),
-        &yaml(&ops, &Knobs::default(), &dir.path().join("state.json")),
-    );
+        ))
+        .write(dir.path());
     let mut exporter = Exporter::start(&[&config, log_level]);
 
     let expected: &[(&str, &[&str])] = &[

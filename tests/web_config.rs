@@ -1,6 +1,9 @@
 //! `--web.config.file`: parsing and its error messages, basic auth, real TLS handshakes
 //! on loopback against the committed test PKI, and reloading.
 
+#[path = "support/wait.rs"]
+mod wait;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+use wait::{check, Wait};
 use wolkvox_exporter::web::{
     unauthorized_response, AuthDenied, AuthResult, ClientAuthType, LoadedWebConfig, WatchOptions,
     WebConfig, WebConfigWatcher,
@@ -722,11 +726,10 @@ fn users_yaml(users: &[(&str, &str)]) -> String {
 
 /// Waits for `condition`, failing the test at the deadline.
 async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !condition() {
-        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    Wait::new(what, DEADLINE)
+        .every(Duration::from_millis(10))
+        .until_async(|| std::future::ready(check(condition(), || "not yet")))
+        .await;
 }
 
 #[tokio::test]

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use chrono::Utc;
+use support::clock::{reference_end, TestClock};
+use support::config::{Operation, TestConfig};
 use support::exporter::exporter_bin;
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
-use support::inproc::{config, one_op_yaml, InProc};
+use support::inproc::InProc;
 use wolkvox_exporter::web::{WebConfig, WebConfigHandle};
 
 fn fixtures() -> PathBuf {
@@ -42,10 +43,17 @@ async fn tls_and_basic_auth_guard_every_endpoint() {
         ),
     )
     .unwrap();
-    let end = Utc::now() - chrono::Duration::minutes(1);
-    let fake = FakeWolkvox::start(FakeConfig::bounded(end - chrono::Duration::hours(1), end));
-    let yaml = one_op_yaml(&fake, "2h", &dir.path().join("s.json"));
-    let mut options = wolkvox_exporter::app::Options::new(config(&yaml));
+    let end = reference_end();
+    let clock = TestClock::at(end + chrono::Duration::minutes(1));
+    let mut fake_config = FakeConfig::bounded(end - chrono::Duration::hours(1), end);
+    fake_config.clock = Some(clock.clone());
+    let fake = FakeWolkvox::start(fake_config);
+    let config = TestConfig::new(&dir.path().join("s.json"))
+        .op(Operation::fake("op", &fake))
+        .catch_up("2h")
+        .config();
+    let mut options = wolkvox_exporter::app::Options::new(config);
+    options.clock = clock.shared();
     options.web = WebConfigHandle::fixed(WebConfig::load(&web).unwrap());
     let exporter = InProc::start_with(options).await;
     let port = exporter.addr.port();

@@ -60,13 +60,15 @@ pub(super) fn validate(
             Some(i) if i < Duration::from_millis(100) => {
                 return Err(invalid(format!("{key}.interval"), "must be at least 100ms"))
             }
-            Some(i) if i < MIN_INTERVAL && !poll.allow_fast => return Err(invalid(
-                format!("{key}.interval"),
-                format!(
+            Some(i) if i < MIN_INTERVAL && !poll.allow_fast => {
+                return Err(invalid(
+                    format!("{key}.interval"),
+                    format!(
                     "{} is shorter than the API's 5m cadence; add --poll.allow-fast to accept it",
                     humantime::format_duration(i)
                 ),
-            )),
+                ))
+            }
             Some(i) => i,
         };
         out.push(ReportConfig { name, interval });

@@ -26,6 +26,16 @@ pub struct SimConfig {
     pub start: DateTime<Utc>,
     /// No record after this instant; `None` keeps producing records as real time goes on.
     pub end: Option<DateTime<Utc>>,
+    /// The instant whose minute `start`'s minute stands for: the minute `start + d` has
+    /// the volume (the operation's local weekday and hour) and the random draws of the
+    /// minute `anchor + d`, while its records carry their real times. [`bounded`] and
+    /// [`demo`] set it to `start`, which moves nothing; a history placed relative to
+    /// the real clock sets a fixed date, so it holds the same records whatever day it
+    /// is generated on.
+    ///
+    /// [`bounded`]: SimConfig::bounded
+    /// [`demo`]: SimConfig::demo
+    pub anchor: DateTime<Utc>,
     /// Transfers plus conferences per agent per hour at the busiest hour of a weekday;
     /// the rate follows a working-day curve in the operation's local time.
     pub peak_per_agent_hour: f64,
@@ -70,6 +80,7 @@ impl SimConfig {
             timezone: chrono_tz::America::Bogota,
             start,
             end: None,
+            anchor: start,
             peak_per_agent_hour: 6.0,
             conference_share: 0.25,
             late_fraction: 0.05,
@@ -93,6 +104,7 @@ impl SimConfig {
             timezone: chrono_tz::America::Bogota,
             start,
             end: Some(end),
+            anchor: start,
             peak_per_agent_hour: 12.0,
             conference_share: 0.3,
             late_fraction: 0.0,
@@ -135,6 +147,8 @@ pub struct Simulator {
     config: SimConfig,
     agents: Vec<SimAgent>,
     conn_prefix: u64,
+    /// Minutes from a real minute to the reference minute it is generated as.
+    shift_minutes: i64,
     cache: Mutex<HashMap<i64, Arc<[SimRecord]>>>,
 }
 
@@ -152,10 +166,13 @@ impl Simulator {
             })
             .collect();
         let conn_prefix = 10_000 + mix(config.seed, 0xC0DE) % 90_000;
+        let shift_minutes =
+            config.anchor.timestamp().div_euclid(60) - config.start.timestamp().div_euclid(60);
         Simulator {
             config,
             agents,
             conn_prefix,
+            shift_minutes,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -184,9 +201,16 @@ impl Simulator {
             .map_or_else(|| agent.name.clone(), |r| r.new_name.clone())
     }
 
-    /// Expected records in the minute containing `at`, bursts aside.
+    /// The instant of the reference history that `at` is generated as (see
+    /// [`SimConfig::anchor`]).
+    pub fn reference(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        at + Duration::minutes(self.shift_minutes)
+    }
+
+    /// Expected records in the minute containing `at`, bursts aside: the rate of the
+    /// reference minute's local weekday and hour.
     pub fn expected_per_minute(&self, at: DateTime<Utc>) -> f64 {
-        let local = self.local(at);
+        let local = self.local(self.reference(at));
         let hour = f64::from(local.hour()) + f64::from(local.minute()) / 60.0;
         let weekday = match local.weekday() {
             Weekday::Sat => 0.5,
@@ -282,7 +306,10 @@ impl Simulator {
             return out;
         }
         let mut seq = 0u64;
-        let mut rng = Rng::new(mix(self.config.seed, minute as u64));
+        let mut rng = Rng::new(mix(
+            self.config.seed,
+            minute.wrapping_add(self.shift_minutes) as u64,
+        ));
         let lambda = self.expected_per_minute(minute_start + Duration::seconds(30));
         for _ in 0..rng.poisson(lambda) {
             let at = minute_start + Duration::seconds(rng.below(60) as i64);
@@ -588,6 +615,50 @@ mod tests {
         assert!(!local.is_empty());
         assert_eq!(local.len(), utc.len());
         assert!(local.windows(2).all(|w| w[0].local_date <= w[1].local_date));
+    }
+
+    /// What a record is, apart from where in real time it was placed.
+    fn shape(sim: &Simulator, r: &SimRecord) -> (i64, String, &'static str, u64, String) {
+        (
+            (r.at - sim.config().start).num_seconds(),
+            r.agent_id.clone(),
+            r.interaction,
+            r.duration_secs,
+            r.telephone.clone(),
+        )
+    }
+
+    #[test]
+    fn an_anchored_history_is_the_same_wherever_it_is_placed() {
+        // Two days before a Monday are a quiet weekend; anchored to a Tuesday they are
+        // the Tuesday's and Wednesday's records, whatever real days they are placed on.
+        let anchor = t("2025-03-11T00:00:00Z");
+        let reference = Simulator::new(SimConfig::bounded(anchor, anchor + Duration::days(2)));
+        let placed = |start: DateTime<Utc>| {
+            let mut config = SimConfig::bounded(start, start + Duration::days(2));
+            config.anchor = anchor;
+            Simulator::new(config)
+        };
+        let all = |sim: &Simulator| {
+            let c = sim.config();
+            sim.records_between(c.start, c.end.unwrap())
+                .iter()
+                .map(|r| shape(sim, r))
+                .collect::<Vec<_>>()
+        };
+        let want = all(&reference);
+        assert!(want.len() > 1_500, "{} records", want.len());
+        for start in [t("2026-11-28T05:30:00Z"), t("2031-07-05T17:07:00Z")] {
+            let sim = placed(start);
+            assert_eq!(all(&sim), want, "placed at {start}");
+            assert_eq!(
+                sim.expected_per_minute(start + Duration::hours(15)),
+                reference.expected_per_minute(anchor + Duration::hours(15))
+            );
+        }
+        // Unanchored, the same weekend is another, quieter history.
+        let weekend = SimConfig::bounded(t("2026-11-28T05:30:00Z"), t("2026-11-30T05:30:00Z"));
+        assert!(all(&Simulator::new(weekend)).len() < want.len() / 2);
     }
 
     #[test]

@@ -10,12 +10,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::http;
+use super::wait::Wait;
 
 /// How long the exporter may take to log its listen address and answer `/-/ready`.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the exporter may take to exit after SIGTERM (the contract says 10 s).
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
-const POLL_EVERY: Duration = Duration::from_millis(50);
 
 pub fn exporter_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_wolkvox-exporter"))
@@ -160,27 +160,27 @@ impl Exporter {
 
     fn wait_ready(&mut self, deadline: Instant) -> Result<(), String> {
         let url = self.url("/-/ready");
-        let mut last: String;
-        loop {
-            match http::get(&url) {
-                Ok(r) if r.status == 200 => return Ok(()),
-                Ok(r) => last = format!("status {}", r.status),
-                Err(e) => last = e.to_string(),
-            }
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let ready = Wait::new("/-/ready", timeout).poll(|| {
             if let Ok(Some(status)) = self.child.try_wait() {
                 self.exit = Some(status);
-                return Err(format!(
-                    "the exporter exited ({status}) before /-/ready answered 200; logs:\n{}",
-                    self.logs()
-                ));
+                return Err(Err(format!(
+                    "the exporter exited ({status}) before /-/ready answered 200"
+                )));
             }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "/-/ready did not answer 200 within {START_TIMEOUT:?} (last: {last}); logs:\n{}",
-                    self.logs()
-                ));
+            match http::get(&url) {
+                Ok(r) if r.status == 200 => Ok(()),
+                Ok(r) => Err(Ok(format!("status {}", r.status))),
+                Err(e) => Err(Ok(e.to_string())),
             }
-            thread::sleep(POLL_EVERY);
+        });
+        match ready {
+            Ok(()) => Ok(()),
+            Err(Err(exited)) => Err(format!("{exited}; logs:\n{}", self.logs())),
+            Err(Ok(last)) => Err(format!(
+                "/-/ready did not answer 200 within {START_TIMEOUT:?} (last: {last}); logs:\n{}",
+                self.logs()
+            )),
         }
     }
 
@@ -220,21 +220,23 @@ impl Exporter {
     /// Scrapes until `predicate` accepts the exposition, and returns that exposition.
     /// Panics with the last exposition and the logs after `timeout`.
     pub fn wait_for_metrics(&self, timeout: Duration, predicate: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let text = self.metrics();
-            if predicate(&text) {
-                return text;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "the exposition did not reach the expected state within {timeout:?}.\n\
-                     last exposition:\n{text}\nlogs:\n{}",
-                    self.logs()
-                );
-            }
-            thread::sleep(POLL_EVERY);
-        }
+        let found = Wait::new("the expected exposition", timeout)
+            .every(Duration::from_millis(50))
+            .poll(|| {
+                let text = self.metrics();
+                if predicate(&text) {
+                    Ok(text)
+                } else {
+                    Err(text)
+                }
+            });
+        found.unwrap_or_else(|last| {
+            panic!(
+                "the exposition did not reach the expected state within {timeout:?}.\n\
+                 last exposition:\n{last}\nlogs:\n{}",
+                self.logs()
+            )
+        })
     }
 
     /// Waits until the logs contain `needle`; returns all logs so far.
@@ -288,21 +290,32 @@ impl Exporter {
 
     /// The exit status once the process has exited, waiting at most `timeout`.
     pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.exit {
-                return Some(status);
-            }
-            if let Some(status) = self.child.try_wait().expect("try_wait on the exporter") {
-                self.exit = Some(status);
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(POLL_EVERY);
+        if self.exit.is_none() {
+            let child = &mut self.child;
+            self.exit = Wait::new("the exporter to exit", timeout)
+                .poll(|| {
+                    child
+                        .try_wait()
+                        .expect("try_wait on the exporter")
+                        .ok_or(())
+                })
+                .ok();
         }
+        self.exit
     }
+}
+
+/// Resident and peak resident memory of a process, in KiB, from `/proc`.
+pub fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 impl Drop for Exporter {

@@ -12,6 +12,8 @@ use tokio::net::TcpStream;
 use wolkvox_exporter::demo::answer::{self, Answer, Format, Query};
 use wolkvox_exporter::demo::simulator::{SimConfig, SimRecord, Simulator};
 
+use super::clock::{self, TestClock};
+
 /// The report endpoint the fake serves.
 pub const REPORT_PATH: &str = "/api/v2/reports_manager.php";
 
@@ -72,8 +74,10 @@ pub struct FakeConfig {
     pub invalid_token: bool,
     /// Dates in bodies written this many hours off (selection stays correct).
     pub tz_shift_hours: i64,
-    /// A fixed "now" for visibility and the quota day; `None` is the real clock.
-    pub clock: Option<DateTime<Utc>>,
+    /// "Now" for visibility and the quota day, shared with whoever else holds the
+    /// clock (the in-process exporter); `None` is the real clock, for an exporter
+    /// binary that reads it.
+    pub clock: Option<TestClock>,
 }
 
 impl FakeConfig {
@@ -99,15 +103,6 @@ impl FakeConfig {
     /// A closed operation producing records in `[start, end]` (see `SimConfig::bounded`).
     pub fn bounded(start: DateTime<Utc>, end: DateTime<Utc>) -> Self {
         Self::new(SimConfig::bounded(start, end))
-    }
-}
-
-impl Default for FakeConfig {
-    /// The last six hours up to now (whole minutes), 10 agents, no faults.
-    fn default() -> Self {
-        let now = DateTime::from_timestamp(Utc::now().timestamp() / 60 * 60, 0)
-            .expect("current time in range");
-        Self::bounded(now - chrono::Duration::hours(6), now)
     }
 }
 
@@ -194,7 +189,7 @@ struct Control {
     fault_probability: f64,
     latency: Duration,
     invalid_token: bool,
-    clock: Option<DateTime<Utc>>,
+    clock: Option<TestClock>,
     daily_limit: Option<u64>,
 }
 
@@ -322,6 +317,11 @@ impl FakeWolkvox {
         self.shared.requests.load(Ordering::SeqCst)
     }
 
+    /// Requests being answered now (more than one only in a violation).
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
     /// Requests that arrived while another one on the token was in flight.
     pub fn concurrent_violations(&self) -> u64 {
         self.shared.violations.load(Ordering::SeqCst)
@@ -393,10 +393,6 @@ impl FakeWolkvox {
 
     pub fn set_invalid_token(&self, invalid: bool) {
         lock(&self.shared.control).invalid_token = invalid;
-    }
-
-    pub fn set_clock(&self, clock: Option<DateTime<Utc>>) {
-        lock(&self.shared.control).clock = clock;
     }
 
     pub fn set_daily_limit(&self, limit: Option<u64>) {
@@ -522,7 +518,10 @@ async fn request(
         (
             control.latency,
             control.invalid_token,
-            control.clock.unwrap_or_else(Utc::now),
+            control
+                .clock
+                .as_ref()
+                .map_or_else(clock::real_now, TestClock::now),
             control.daily_limit,
         )
     };

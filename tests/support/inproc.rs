@@ -1,64 +1,16 @@
-//! The exporter run in-process on a loopback port, the way `main` runs it, with
-//! helpers to build its configuration and to compare its metrics with ground truth.
+//! The exporter run in-process on a loopback port, the way `main` runs it but on a
+//! clock the test controls, with helpers to compare its metrics with ground truth.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use wolkvox_exporter::config::{Config, FileConfig, Overrides};
+use wolkvox_exporter::config::Config;
 
+use super::clock::TestClock;
 use super::exposition::Exposition;
-use super::fake_wolkvox::{FakeWolkvox, Truth};
-
-/// One operation of a test configuration.
-pub struct Op<'a> {
-    pub name: &'a str,
-    pub fake: &'a FakeWolkvox,
-    pub timezone: &'a str,
-}
-
-/// A YAML configuration for fast tests: 1 s cycles, quick retries, a 2 s timeout.
-pub fn config_yaml(ops: &[Op], catch_up: &str, state: &Path, extra_poll: &str) -> String {
-    let mut y = format!(
-        "poll:\n  interval: 1s\n  allow_fast: true\n  overlap: 30m\n  delay: 0s\n  catch_up: {catch_up}\n{extra_poll}\
-         api:\n  timeout: 2s\n  requests_per_second: 1000\n  retry_initial: 20ms\n  retry_max: 200ms\n  retry_attempts: 6\n\
-         state:\n  path: {}\noperations:\n",
-        state.display()
-    );
-    for op in ops {
-        y.push_str(&format!(
-            "  - name: {}\n    base_url: {}\n    token: {}\n    timezone: {}\n    licenses: 100\n",
-            op.name,
-            op.fake.base_url(),
-            op.fake.token(),
-            op.timezone
-        ));
-    }
-    y
-}
-
-/// One operation named `op` on Colombia time.
-pub fn one_op_yaml(fake: &FakeWolkvox, catch_up: &str, state: &Path) -> String {
-    config_yaml(
-        &[Op {
-            name: "op",
-            fake,
-            timezone: "America/Bogota",
-        }],
-        catch_up,
-        state,
-        "",
-    )
-}
-
-pub fn config(yaml: &str) -> Config {
-    Config::build(
-        FileConfig::parse(yaml).expect("test YAML parses"),
-        &Overrides::default(),
-        |_| None,
-    )
-    .expect("test configuration is valid")
-}
+use super::fake_wolkvox::Truth;
+use super::wait::Wait;
 
 /// A running in-process exporter; `stop` shuts it down gracefully (state saved).
 pub struct InProc {
@@ -69,11 +21,15 @@ pub struct InProc {
 }
 
 impl InProc {
-    pub async fn start(config: Config) -> InProc {
-        Self::start_with(wolkvox_exporter::app::Options::new(config)).await
+    /// Starts with `clock` as the exporter's time.
+    pub async fn start(config: Config, clock: &TestClock) -> InProc {
+        let mut options = wolkvox_exporter::app::Options::new(config);
+        options.clock = clock.shared();
+        Self::start_with(options).await
     }
 
-    /// Starts with options a test has adjusted (web configuration, server limits).
+    /// Starts with options a test has adjusted (web configuration, server limits); the
+    /// test sets `options.clock` too.
     pub async fn start_with(options: wolkvox_exporter::app::Options) -> InProc {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -103,33 +59,30 @@ impl InProc {
         Exposition::parse(&body)
     }
 
-    /// Waits until `pred` holds for the metrics, failing with the last metrics at the deadline.
+    /// Waits until `pred` holds for the metrics, failing with the last health metrics
+    /// at the deadline.
     pub async fn wait_for(
         &self,
         what: &str,
         timeout: Duration,
         pred: impl Fn(&Exposition) -> bool,
     ) -> Exposition {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let m = self.metrics().await;
-            if pred(&m) {
-                return m;
-            }
-            if Instant::now() > deadline {
-                let summary: Vec<String> = m
+        Wait::new(what, timeout)
+            .every(Duration::from_millis(100))
+            .until_async(|| async {
+                let m = self.metrics().await;
+                if pred(&m) {
+                    return Ok(m);
+                }
+                let health: Vec<String> = m
                     .samples
                     .iter()
                     .filter(|s| !s.name.starts_with("wolkvox_agent"))
                     .map(|s| format!("{} {:?} {}", s.name, s.labels, s.value))
                     .collect();
-                panic!(
-                    "timed out waiting for {what}; health metrics:\n{}",
-                    summary.join("\n")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+                Err(format!("health metrics:\n{}", health.join("\n")))
+            })
+            .await
     }
 
     pub async fn stop(mut self) {
@@ -209,4 +162,75 @@ pub fn assert_exact(m: &Exposition, op: &str, truth: &Truth, bounds: &[f64]) {
 /// The `le` label as the exporter writes it (Go's float format: `30`, `0.5`).
 fn format_le(b: f64) -> String {
     b.to_string()
+}
+
+/// Like [`assert_exact`], with the exposition indexed first, for expositions of
+/// thousands of agents.
+pub fn assert_exact_indexed(m: &Exposition, op: &str, truth: &Truth, bounds: &[f64]) {
+    use std::collections::HashMap;
+    let mut index: HashMap<(&str, &str, &str, &str), f64> = HashMap::new();
+    for s in &m.samples {
+        if s.labels.get("operation").map(String::as_str) != Some(op) {
+            continue;
+        }
+        let (Some(agent), Some(interaction)) =
+            (s.labels.get("agent_id"), s.labels.get("interaction"))
+        else {
+            continue;
+        };
+        let le = s.labels.get("le").map_or("", String::as_str);
+        let previous = index.insert((&s.name, agent, interaction, le), s.value);
+        assert!(
+            previous.is_none(),
+            "duplicate sample {} {:?}",
+            s.name,
+            s.labels
+        );
+    }
+    let mut series = 0;
+    for ((agent, interaction), t) in &truth.series {
+        let get = |name: &str, le: &str| {
+            index
+                .get(&(name, agent.as_str(), interaction.as_str(), le))
+                .copied()
+        };
+        let what = format!("{op}/{agent}/{interaction}");
+        assert_eq!(
+            get("wolkvox_agent_interactions_total", ""),
+            Some(t.count as f64),
+            "count of {what}"
+        );
+        assert_eq!(
+            get("wolkvox_agent_interaction_duration_seconds_count", ""),
+            Some(t.count as f64),
+            "histogram count of {what}"
+        );
+        assert_eq!(
+            get("wolkvox_agent_interaction_duration_seconds_sum", ""),
+            Some(t.sum_secs as f64),
+            "histogram sum of {what}"
+        );
+        let cumulative = t.cumulative_buckets(bounds);
+        for (b, want) in bounds
+            .iter()
+            .map(|b| b.to_string())
+            .chain(["+Inf".to_owned()])
+            .zip(cumulative)
+        {
+            assert_eq!(
+                get("wolkvox_agent_interaction_duration_seconds_bucket", &b),
+                Some(want as f64),
+                "bucket le={b} of {what}"
+            );
+        }
+        series += 1;
+    }
+    let exported = index
+        .keys()
+        .filter(|k| k.0 == "wolkvox_agent_interactions_total")
+        .count();
+    assert_eq!(
+        exported, series,
+        "{op} has series the ground truth does not"
+    );
 }

@@ -6,12 +6,12 @@ use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::http;
+use super::wait::Wait;
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL_EVERY: Duration = Duration::from_millis(100);
@@ -157,25 +157,29 @@ impl Prometheus {
             .map_err(|e| format!("cannot run {}: {e}", prometheus_bin().display()))?;
 
         let read_log = || fs::read_to_string(&log_path).unwrap_or_default();
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok(r) = http::get(&format!("http://127.0.0.1:{port}/-/ready")) {
-                if r.status == 200 {
-                    return Ok(child);
+        let ready = Wait::new("prometheus ready", START_TIMEOUT)
+            .every(POLL_EVERY)
+            .poll(|| {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(Some(status));
                 }
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("prometheus exited ({status}):\n{}", read_log()));
-            }
-            if Instant::now() >= deadline {
+                let url = format!("http://127.0.0.1:{port}/-/ready");
+                match http::get(&url) {
+                    Ok(r) if r.status == 200 => Ok(()),
+                    _ => Err(None),
+                }
+            });
+        match ready {
+            Ok(()) => Ok(child),
+            Err(Some(status)) => Err(format!("prometheus exited ({status}):\n{}", read_log())),
+            Err(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
+                Err(format!(
                     "prometheus not ready within {START_TIMEOUT:?}:\n{}",
                     read_log()
-                ));
+                ))
             }
-            thread::sleep(POLL_EVERY);
         }
     }
 
@@ -221,19 +225,12 @@ impl Prometheus {
         timeout: Duration,
         predicate: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let answer = self.query(promql);
-            if let Ok(data) = &answer {
-                if predicate(data) {
-                    return data.clone();
-                }
-            }
-            if Instant::now() >= deadline {
-                panic!("`{promql}` did not reach the expected state within {timeout:?}; last answer: {answer:?}");
-            }
-            thread::sleep(POLL_EVERY);
-        }
+        Wait::new(format!("`{promql}` to reach the expected state"), timeout)
+            .every(POLL_EVERY)
+            .until(|| match self.query(promql) {
+                Ok(data) if predicate(&data) => Ok(data),
+                last => Err(format!("last answer: {last:?}")),
+            })
     }
 
     /// `/api/v1/targets` `data`.
