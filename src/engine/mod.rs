@@ -49,6 +49,8 @@ struct Scheduled {
     /// When the next cycle may start.
     due: Instant,
     cycle: Option<Cycle>,
+    /// When it last read a window, so that reports with work take turns.
+    last_step: Instant,
 }
 
 /// One pass of a report from its cursor up to now.
@@ -97,6 +99,7 @@ impl Engine {
                 interval: r.interval,
                 due: now,
                 cycle: None,
+                last_step: now,
             })
             .collect();
         Engine {
@@ -111,15 +114,20 @@ impl Engine {
         }
     }
 
-    /// Polls until shutdown: each step reads one window of the first report, in
-    /// priority order, whose cycle is under way or due.
+    /// Polls until shutdown. Each step reads one window of a report whose cycle is
+    /// under way or due; such reports take turns (the one that waited longest first,
+    /// ties in priority order), so a long catch-up of one report delays another's
+    /// cycle by a window at most.
     pub async fn run(mut self) {
         loop {
             let now = Instant::now();
             let next = self
                 .reports
                 .iter()
-                .position(|r| r.cycle.is_some() || r.due <= now);
+                .enumerate()
+                .filter(|(_, r)| r.cycle.is_some() || r.due <= now)
+                .min_by_key(|(i, r)| (r.last_step, *i))
+                .map(|(i, _)| i);
             let result = match next {
                 Some(i) => self.step(i).await,
                 None => {
@@ -175,6 +183,7 @@ impl Engine {
 
     /// Reads the next window of report `i`'s cycle, starting the cycle if needed.
     async fn step(&mut self, i: usize) -> Result<(), Stop> {
+        self.reports[i].last_step = Instant::now();
         if self.reports[i].cycle.is_none() {
             self.start_cycle(i);
         }

@@ -35,8 +35,7 @@ pub const KIND: Kind = Kind {
             metric_type: MetricType::Counter,
         },
     ],
-    // On by default once the tests' fake serves the report.
-    default_on: false,
+    default_on: true,
     build: |_| Arc::new(Runner(Cdr1)),
 };
 

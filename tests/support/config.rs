@@ -15,7 +15,8 @@ pub enum TokenSource {
     File(PathBuf),
 }
 
-/// One operation: 100 licenses unless set.
+/// One operation: 1000 licenses unless set (1 s cycles of several reports spend more
+/// than a real operation's day).
 #[derive(Debug, Clone)]
 pub struct Operation {
     pub name: String,
@@ -23,6 +24,8 @@ pub struct Operation {
     pub token: TokenSource,
     pub timezone: String,
     pub licenses: u32,
+    /// `None` follows the exporter's default reports.
+    pub reports: Option<Vec<String>>,
 }
 
 impl Operation {
@@ -32,7 +35,8 @@ impl Operation {
             base_url: base_url.to_owned(),
             token: TokenSource::Inline(token.to_owned()),
             timezone: timezone.to_owned(),
-            licenses: 100,
+            licenses: 1000,
+            reports: None,
         }
     }
 
@@ -58,6 +62,12 @@ impl Operation {
 
     pub fn licenses(mut self, licenses: u32) -> Operation {
         self.licenses = licenses;
+        self
+    }
+
+    /// The reports to follow, by name.
+    pub fn reports(mut self, reports: &[&str]) -> Operation {
+        self.reports = Some(reports.iter().map(|r| r.to_string()).collect());
         self
     }
 }
@@ -158,6 +168,12 @@ impl TestConfig {
                 "  - name: {}\n    base_url: {}\n    {token}\n    timezone: {}\n    licenses: {}\n",
                 op.name, op.base_url, op.timezone, op.licenses
             ));
+            if let Some(reports) = &op.reports {
+                y.push_str("    reports:\n");
+                for r in reports {
+                    y.push_str(&format!("      {r}:\n"));
+                }
+            }
         }
         y
     }

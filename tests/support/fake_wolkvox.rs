@@ -10,6 +10,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wolkvox_exporter::demo::answer::{self, Answer, Format, Query};
+
+pub use super::truth::{CallsTruth, FlowsTruth, Truth};
 use wolkvox_exporter::demo::simulator::{SimConfig, SimRecord, Simulator};
 
 use super::clock::{self, TestClock};
@@ -78,6 +80,9 @@ pub struct FakeConfig {
     /// clock (the in-process exporter); `None` is the real clock, for an exporter
     /// binary that reads it.
     pub clock: Option<TestClock>,
+    /// Share of agent_13 records left out of agent_13's answers (agent_12 still counts
+    /// them), chosen by conn_id; see [`hidden`].
+    pub hidden_share: f64,
 }
 
 impl FakeConfig {
@@ -97,6 +102,7 @@ impl FakeConfig {
             invalid_token: false,
             tz_shift_hours: 0,
             clock: None,
+            hidden_share: 0.0,
         }
     }
 
@@ -126,61 +132,8 @@ pub struct ServedRequest {
     pub concurrent: bool,
     /// `date_end - date_ini` in days, when both parse.
     pub range_days: Option<f64>,
-}
-
-/// What the simulator produced over `[start, end]`: what a correct exporter counts.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Truth {
-    /// Keyed by (agent_id, interaction).
-    pub series: BTreeMap<(String, String), SeriesTruth>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SeriesTruth {
-    pub count: u64,
-    pub sum_secs: u64,
-    pub durations: Vec<u64>,
-}
-
-impl SeriesTruth {
-    /// Cumulative histogram counts for each upper bound, then +Inf.
-    pub fn cumulative_buckets(&self, bounds: &[f64]) -> Vec<u64> {
-        let mut out: Vec<u64> = bounds
-            .iter()
-            .map(|&le| self.durations.iter().filter(|&&d| d as f64 <= le).count() as u64)
-            .collect();
-        out.push(self.count);
-        out
-    }
-}
-
-impl Truth {
-    pub fn from_records<'a>(records: impl IntoIterator<Item = &'a SimRecord>) -> Self {
-        let mut truth = Truth::default();
-        for r in records {
-            let series = truth
-                .series
-                .entry((r.agent_id.clone(), r.interaction.to_string()))
-                .or_default();
-            series.count += 1;
-            series.sum_secs += r.duration_secs;
-            series.durations.push(r.duration_secs);
-        }
-        truth
-    }
-
-    pub fn total(&self) -> u64 {
-        self.series.values().map(|s| s.count).sum()
-    }
-
-    pub fn get(&self, agent_id: &str, interaction: &str) -> Option<&SeriesTruth> {
-        self.series
-            .get(&(agent_id.to_string(), interaction.to_string()))
-    }
-
-    pub fn count(&self, agent_id: &str, interaction: &str) -> u64 {
-        self.get(agent_id, interaction).map_or(0, |s| s.count)
-    }
+    /// The `api=` asked for, when given.
+    pub api: Option<String>,
 }
 
 /// What can change while the fake runs.
@@ -205,7 +158,9 @@ struct Shared {
     violations: AtomicU64,
     requests: AtomicU64,
     log: Mutex<Vec<ServedRequest>>,
-    served: Mutex<HashSet<String>>,
+    /// Ids of the rows sent in complete 200 answers, per `api`.
+    served: Mutex<HashMap<String, HashSet<String>>>,
+    hidden_share: f64,
     daily: Mutex<HashMap<NaiveDate, u64>>,
 }
 
@@ -255,7 +210,8 @@ impl FakeWolkvox {
             violations: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
-            served: Mutex::new(HashSet::new()),
+            served: Mutex::new(HashMap::new()),
+            hidden_share: config.hidden_share,
             daily: Mutex::new(HashMap::new()),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -340,9 +296,25 @@ impl FakeWolkvox {
             .unwrap_or(0)
     }
 
-    /// conn_ids sent in complete 200 answers (not in truncated or faulty ones).
+    /// agent_13 conn_ids sent in complete 200 answers (not in truncated or faulty ones).
     pub fn served_conn_ids(&self) -> HashSet<String> {
-        lock(&self.shared.served).clone()
+        self.served_ids("agent_13")
+    }
+
+    /// Row ids of report `api` sent in complete 200 answers.
+    pub fn served_ids(&self, api: &str) -> HashSet<String> {
+        lock(&self.shared.served)
+            .get(api)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Requests that asked for report `api`.
+    pub fn requests_for(&self, api: &str) -> usize {
+        lock(&self.shared.log)
+            .iter()
+            .filter(|r| r.api.as_deref() == Some(api))
+            .count()
     }
 
     /// Requests counted against the quota on an operation-local day.
@@ -350,7 +322,7 @@ impl FakeWolkvox {
         lock(&self.shared.daily).get(&day).copied().unwrap_or(0)
     }
 
-    /// Every record of the operation (`start..=end`; the config must set `end`).
+    /// Every agent_13 record of the operation (`start..=end`; the config must set `end`).
     pub fn truth(&self) -> Truth {
         Truth::from_records(&self.all_records())
     }
@@ -360,7 +332,19 @@ impl FakeWolkvox {
         Truth::from_records(&self.shared.sim.records_between(from, to))
     }
 
-    /// agent_id → the name on the agent's latest record.
+    /// Every cdr_1 leg of the operation, per agent and direction.
+    pub fn calls_truth(&self) -> CallsTruth {
+        let (start, end) = self.span();
+        CallsTruth::from_calls(&self.shared.sim.calls_between(start, end))
+    }
+
+    /// Every agent_13_1 leg of the operation, per origin, destination and type.
+    pub fn flows_truth(&self) -> FlowsTruth {
+        let (start, end) = self.span();
+        FlowsTruth::from_legs(&self.shared.sim.legs_between(start, end))
+    }
+
+    /// agent_id → the name on the agent's latest agent_13 record.
     pub fn latest_names(&self) -> BTreeMap<String, String> {
         self.all_records()
             .into_iter()
@@ -368,12 +352,29 @@ impl FakeWolkvox {
             .collect()
     }
 
-    fn all_records(&self) -> Vec<SimRecord> {
+    /// agent_id → the name on the agent's latest call (every agent with a record in any
+    /// report has calls).
+    pub fn latest_call_names(&self) -> BTreeMap<String, String> {
+        let (start, end) = self.span();
+        self.shared
+            .sim
+            .calls_between(start, end)
+            .into_iter()
+            .map(|c| (c.agent_id, c.agent_name))
+            .collect()
+    }
+
+    fn span(&self) -> (DateTime<Utc>, DateTime<Utc>) {
         let config = self.shared.sim.config();
         let end = config
             .end
             .expect("truth needs a bounded simulation: set SimConfig::end");
-        self.shared.sim.records_between(config.start, end)
+        (config.start, end)
+    }
+
+    fn all_records(&self) -> Vec<SimRecord> {
+        let (start, end) = self.span();
+        self.shared.sim.records_between(start, end)
     }
 
     /// Faults for the next requests, after any already scripted.
@@ -539,6 +540,10 @@ async fn request(
         truncated: false,
         concurrent: false,
         range_days: parsed.map(|q| (q.end - q.ini).num_seconds() as f64 / 86_400.0),
+        api: query
+            .split('&')
+            .find_map(|p| p.strip_prefix("api="))
+            .map(str::to_owned),
     };
     if entry.ini.is_none() {
         // Keep the asked range visible even when it is refused (e.g. over 31 days).
@@ -671,17 +676,38 @@ fn splitmix(x: u64) -> u64 {
 async fn answer_at(shared: &Arc<Shared>, query: &str, now: DateTime<Utc>) -> Answer {
     let shared = shared.clone();
     let query = query.to_string();
-    tokio::task::spawn_blocking(move || answer::respond(&shared.sim, &query, now, &shared.format))
-        .await
-        .unwrap_or_else(|_| answer::error(500, "internal error"))
+    tokio::task::spawn_blocking(move || match Query::parse(&query) {
+        Some(q) => answer::answer(&shared.sim, &q, now, &shared.format, |r| {
+            !hidden(shared.hidden_share, &r.conn_id)
+        }),
+        None => Query::refusal(&query),
+    })
+    .await
+    .unwrap_or_else(|_| answer::error(500, "internal error"))
+}
+
+/// Whether the agent_13 record `conn_id` is among the share left out of agent_13's
+/// answers (agent_12 still counts it).
+pub fn hidden(share: f64, conn_id: &str) -> bool {
+    if share <= 0.0 {
+        return false;
+    }
+    let h = conn_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (splitmix(h) >> 11) as f64 / (1u64 << 53) as f64 <= share
 }
 
 /// The answer as a response, noting what it carried.
 fn served(shared: &Shared, entry: &mut ServedRequest, answer: Answer) -> Response {
     if answer.status == 200 {
-        entry.records = answer.records.len();
+        entry.records = answer.ids.len();
         entry.truncated = answer.truncated;
-        lock(&shared.served).extend(answer.records.iter().map(|r| r.conn_id.clone()));
+        let api = entry.api.clone().unwrap_or_default();
+        lock(&shared.served)
+            .entry(api)
+            .or_default()
+            .extend(answer.ids.iter().cloned());
     }
     json(answer)
 }

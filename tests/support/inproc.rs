@@ -9,7 +9,7 @@ use wolkvox_exporter::config::Config;
 
 use super::clock::TestClock;
 use super::exposition::Exposition;
-use super::fake_wolkvox::Truth;
+use super::truth::{CallsTruth, FlowsTruth, Truth};
 use super::wait::Wait;
 
 /// A running in-process exporter; `stop` shuts it down gracefully (state saved).
@@ -77,7 +77,10 @@ impl InProc {
                 let health: Vec<String> = m
                     .samples
                     .iter()
-                    .filter(|s| !s.name.starts_with("wolkvox_agent"))
+                    .filter(|s| {
+                        !s.name.starts_with("wolkvox_agent")
+                            && !s.name.starts_with("wolkvox_transfer_flows")
+                    })
                     .map(|s| format!("{} {:?} {}", s.name, s.labels, s.value))
                     .collect();
                 Err(format!("health metrics:\n{}", health.join("\n")))
@@ -232,5 +235,70 @@ pub fn assert_exact_indexed(m: &Exposition, op: &str, truth: &Truth, bounds: &[f
     assert_eq!(
         exported, series,
         "{op} has series the ground truth does not"
+    );
+}
+
+/// Total of `wolkvox_agent_calls_total` for an operation.
+pub fn calls_total(m: &Exposition, op: &str) -> u64 {
+    m.sum("wolkvox_agent_calls_total", &[("operation", op)]) as u64
+}
+
+/// Total of `wolkvox_transfer_flows_total` for an operation.
+pub fn flows_total(m: &Exposition, op: &str) -> u64 {
+    m.sum("wolkvox_transfer_flows_total", &[("operation", op)]) as u64
+}
+
+/// Asserts that calls and call seconds of `op` equal the truth, series by series, and
+/// that there is no series the truth does not have.
+pub fn assert_calls_exact(m: &Exposition, op: &str, truth: &CallsTruth) {
+    for ((agent, direction), (calls, seconds)) in &truth.series {
+        let labels = [
+            ("operation", op),
+            ("agent_id", agent.as_str()),
+            ("direction", direction.as_str()),
+        ];
+        assert_eq!(
+            m.get("wolkvox_agent_calls_total", &labels),
+            Some(*calls as f64),
+            "calls of {op}/{agent}/{direction}"
+        );
+        assert_eq!(
+            m.get("wolkvox_agent_call_seconds_total", &labels),
+            Some(*seconds as f64),
+            "call seconds of {op}/{agent}/{direction}"
+        );
+    }
+    let series = m
+        .select("wolkvox_agent_calls_total", &[("operation", op)])
+        .count();
+    assert_eq!(
+        series,
+        truth.series.len(),
+        "{op} has call series the truth does not"
+    );
+}
+
+/// Asserts that the transfer flows of `op` equal the truth, series by series.
+pub fn assert_flows_exact(m: &Exposition, op: &str, truth: &FlowsTruth) {
+    for ((origin, destination, kind), n) in &truth.series {
+        let labels = [
+            ("operation", op),
+            ("origin_agent_id", origin.as_str()),
+            ("destination", destination.as_str()),
+            ("type", kind.as_str()),
+        ];
+        assert_eq!(
+            m.get("wolkvox_transfer_flows_total", &labels),
+            Some(*n as f64),
+            "flows {op}/{origin}->{destination}/{kind}"
+        );
+    }
+    let series = m
+        .select("wolkvox_transfer_flows_total", &[("operation", op)])
+        .count();
+    assert_eq!(
+        series,
+        truth.series.len(),
+        "{op} has flow series the truth does not"
     );
 }

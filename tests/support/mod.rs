@@ -13,4 +13,5 @@ pub mod inproc;
 pub mod prometheus;
 pub mod scenario;
 pub mod scripted_api;
+pub mod truth;
 pub mod wait;

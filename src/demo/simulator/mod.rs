@@ -2,14 +2,22 @@
 //! generated minute by minute from a seed. The `--demo` mode and the tests' fake
 //! Wolkvox share it, so what the demo shows is what the tests check.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::{
-    DateTime, Datelike, Duration, NaiveDateTime, Offset, TimeZone, Timelike, Utc, Weekday,
-};
+use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
+
+pub use calls::{SimCall, SimDestination, SimLeg};
+use names::{FIRST_NAMES, LAST_NAMES};
+use rng::{mix, Rng};
+use select::Cache;
+pub use select::Timed;
+
+mod calls;
+mod names;
+mod rng;
+mod select;
 
 /// What the simulated operation looks like. Fields are public so a test can start from
 /// [`SimConfig::bounded`] or [`SimConfig::demo`] and change only what it needs.
@@ -49,6 +57,26 @@ pub struct SimConfig {
     pub bursts: Vec<Burst>,
     /// Agents whose display name changes at some instant.
     pub renames: Vec<Rename>,
+    /// cdr_1 call legs per transfer or conference at the usual rate (at least 1: every
+    /// transfer is a call): the other calls are the ones not transferred. Bursts add
+    /// transfers (each with its call) and no other calls.
+    pub calls_per_transfer: f64,
+    /// An agent who joins late and transfers much more at first.
+    pub newcomer: Option<Newcomer>,
+    /// Skills that receive transfers, with their weights (a transfer goes to another
+    /// agent, a skill or outside).
+    pub skills: Vec<(String, f64)>,
+}
+
+/// An agent with no record before `joined`, whose share of the transfers starts
+/// `start_weight` times an other agent's and falls evenly to the same share at
+/// `settled`: a new consultant learning the job.
+#[derive(Debug, Clone)]
+pub struct Newcomer {
+    pub index: usize,
+    pub joined: DateTime<Utc>,
+    pub settled: DateTime<Utc>,
+    pub start_weight: f64,
 }
 
 /// `records` extra records spread evenly over `[start, start + duration)`.
@@ -91,6 +119,9 @@ impl SimConfig {
                 at: start + Duration::hours(12),
                 new_name: "María Fernanda Gómez de Ruiz".to_string(),
             }],
+            calls_per_transfer: 6.0,
+            newcomer: None,
+            skills: default_skills(),
         }
     }
 
@@ -111,8 +142,18 @@ impl SimConfig {
             late_by: (StdDuration::from_secs(60), StdDuration::from_secs(300)),
             bursts: Vec::new(),
             renames: Vec::new(),
+            calls_per_transfer: 4.0,
+            newcomer: None,
+            skills: default_skills(),
         }
     }
+}
+
+/// Skill 7 takes most of the escalations.
+fn default_skills() -> Vec<(String, f64)> {
+    [("7", 6.0), ("12", 2.0), ("15", 1.0), ("21", 1.0)]
+        .map(|(id, w)| (id.to_owned(), w))
+        .to_vec()
 }
 
 /// One agent_13 row, with the instant it happened and the instant the API shows it.
@@ -130,6 +171,18 @@ pub struct SimRecord {
     pub visible_at: DateTime<Utc>,
 }
 
+impl Timed for SimRecord {
+    fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+    fn local_date(&self) -> NaiveDateTime {
+        self.local_date
+    }
+    fn visible_at(&self) -> DateTime<Utc> {
+        self.visible_at
+    }
+}
+
 /// An agent's fixed identity (the name before any rename).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimAgent {
@@ -137,8 +190,6 @@ pub struct SimAgent {
     pub name: String,
 }
 
-/// Minutes kept in the cache before it is emptied; about a month and a half.
-const CACHE_MINUTES: usize = 64 * 1024;
 const MAX_DURATION_SECS: f64 = 4.0 * 3600.0;
 
 /// The simulated operation. Generating a minute never looks at another minute, so any
@@ -149,7 +200,9 @@ pub struct Simulator {
     conn_prefix: u64,
     /// Minutes from a real minute to the reference minute it is generated as.
     shift_minutes: i64,
-    cache: Mutex<HashMap<i64, Arc<[SimRecord]>>>,
+    transfers: Cache<SimRecord>,
+    calls: Cache<SimCall>,
+    legs: Cache<SimLeg>,
 }
 
 impl Simulator {
@@ -173,7 +226,9 @@ impl Simulator {
             agents,
             conn_prefix,
             shift_minutes,
-            cache: Mutex::new(HashMap::new()),
+            transfers: Cache::new(),
+            calls: Cache::new(),
+            legs: Cache::new(),
         }
     }
 
@@ -222,79 +277,40 @@ impl Simulator {
             * weekday
     }
 
-    /// Every record with `from <= at <= to`, visible or not, sorted by `at`.
+    /// Every transfer or conference with `from <= at <= to`, visible or not, sorted by
+    /// `at`.
     pub fn records_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<SimRecord> {
-        let from = from.max(self.config.start);
-        let to = self.config.end.map_or(to, |end| to.min(end));
-        let mut out = Vec::new();
-        if to < from {
-            return out;
-        }
-        for minute in from.timestamp().div_euclid(60)..=to.timestamp().div_euclid(60) {
-            let records = self.minute(minute);
-            out.extend(
-                records
-                    .iter()
-                    .filter(|r| r.at >= from && r.at <= to)
-                    .cloned(),
-            );
-        }
-        out
+        self.between(from, to, |m| self.minute(m))
     }
 
-    /// Every record whose local date is in `[ini, end]` and that happened no later than
-    /// `until`, sorted by local date. Both passes of a repeated hour (DST fall-back)
-    /// match, as they do on the real API.
+    /// Every transfer or conference whose local date is in `[ini, end]` and that
+    /// happened no later than `until`, sorted by local date.
     pub fn records_local(
         &self,
         ini: NaiveDateTime,
         end: NaiveDateTime,
         until: Option<DateTime<Utc>>,
     ) -> Vec<SimRecord> {
-        if end < ini {
-            return Vec::new();
-        }
-        let offsets = |naive: NaiveDateTime| {
-            [-1, 0, 1].map(|days| {
-                let probe = naive + Duration::days(days);
-                self.config
-                    .timezone
-                    .offset_from_utc_datetime(&probe)
-                    .fix()
-                    .local_minus_utc()
-            })
-        };
-        let max_ini = offsets(ini).into_iter().max().unwrap_or(0);
-        let min_end = offsets(end).into_iter().min().unwrap_or(0);
-        let from = Utc.from_utc_datetime(&ini) - Duration::seconds(i64::from(max_ini) + 3600);
-        let mut to = Utc.from_utc_datetime(&end) - Duration::seconds(i64::from(min_end) - 3600);
-        if let Some(until) = until {
-            to = to.min(until);
-        }
-        let mut out = self.records_between(from, to);
-        out.retain(|r| r.local_date >= ini && r.local_date <= end);
-        out.sort_by_key(|r| (r.local_date, r.at));
-        out
+        self.local_window(ini, end, until, |m| self.minute(m))
     }
 
-    /// The records of one minute (`minute` counts from the Unix epoch), sorted by `at`.
+    /// The first `cap + 1` transfers and conferences by local date in `[ini, end]`,
+    /// visible at `now` and kept by `keep`.
+    pub fn records_visible(
+        &self,
+        ini: NaiveDateTime,
+        end: NaiveDateTime,
+        now: DateTime<Utc>,
+        cap: usize,
+        keep: impl Fn(&SimRecord) -> bool,
+    ) -> Vec<SimRecord> {
+        self.first_visible(ini, end, Some(now), cap, keep, |m| self.minute(m))
+    }
+
+    /// The transfers and conferences of one minute (`minute` counts from the Unix
+    /// epoch), sorted by `at`.
     pub fn minute(&self, minute: i64) -> Arc<[SimRecord]> {
-        if let Some(hit) = self.lock_cache().get(&minute) {
-            return hit.clone();
-        }
-        let records: Arc<[SimRecord]> = self.generate(minute).into();
-        let mut cache = self.lock_cache();
-        if cache.len() >= CACHE_MINUTES {
-            cache.clear();
-        }
-        cache.insert(minute, records.clone());
-        records
-    }
-
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<[SimRecord]>>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.transfers.get(minute, || self.generate(minute))
     }
 
     fn generate(&self, minute: i64) -> Vec<SimRecord> {
@@ -348,9 +364,45 @@ impl Simulator {
         out
     }
 
+    /// Whether agent `index` has joined by `at`.
+    pub fn active(&self, index: usize, at: DateTime<Utc>) -> bool {
+        self.config
+            .newcomer
+            .as_ref()
+            .is_none_or(|n| n.index != index || at >= n.joined)
+    }
+
+    /// The agent of a transfer at `at`: any agent alike, but for a newcomer.
+    fn transferring_agent(&self, rng: &mut Rng, at: DateTime<Utc>) -> usize {
+        let n = self.agents.len();
+        let Some(new) = self
+            .config
+            .newcomer
+            .as_ref()
+            .filter(|c| c.index < n && n > 1)
+        else {
+            return rng.below(n as u64) as usize;
+        };
+        let others = |rng: &mut Rng| {
+            let i = rng.below(n as u64 - 1) as usize;
+            i + usize::from(i >= new.index)
+        };
+        if at < new.joined {
+            return others(rng);
+        }
+        let span = (new.settled - new.joined).num_seconds().max(1) as f64;
+        let left = ((new.settled - at).num_seconds() as f64 / span).clamp(0.0, 1.0);
+        let weight = 1.0 + (new.start_weight - 1.0).max(0.0) * left;
+        if rng.unit() < weight / (weight + (n - 1) as f64) {
+            new.index
+        } else {
+            others(rng)
+        }
+    }
+
     fn record(&self, rng: &mut Rng, at: DateTime<Utc>, seq: u64) -> SimRecord {
         let at = at.with_nanosecond(0).unwrap_or(at);
-        let index = rng.below(self.agents.len() as u64) as usize;
+        let index = self.transferring_agent(rng, at);
         let agent = &self.agents[index];
         let interaction = if rng.unit() < self.config.conference_share {
             "conference"
@@ -416,262 +468,5 @@ fn day_curve(hour: f64) -> f64 {
     (0.03 + 0.97 * bump(10.5, 1.6).max(0.9 * bump(15.5, 1.8))).min(1.0)
 }
 
-/// SplitMix64 finaliser: spreads (seed, index) pairs into independent streams.
-fn mix(seed: u64, index: u64) -> u64 {
-    let mut z = seed
-        ^ index
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A small SplitMix64 generator: our own, so records never change with a crate upgrade.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix(self.0, 0)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
-        }
-    }
-
-    fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.unit();
-        let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-
-    fn poisson(&mut self, lambda: f64) -> u64 {
-        if lambda <= 0.0 || !lambda.is_finite() {
-            return 0;
-        }
-        if lambda > 30.0 {
-            return (lambda + lambda.sqrt() * self.normal()).round().max(0.0) as u64;
-        }
-        let limit = (-lambda).exp();
-        let mut k = 0;
-        let mut p = self.unit();
-        while p > limit {
-            k += 1;
-            p *= self.unit();
-        }
-        k
-    }
-}
-
-const FIRST_NAMES: [&str; 32] = [
-    "María",
-    "José",
-    "Luis",
-    "Ana",
-    "Carlos",
-    "Laura",
-    "Andrés",
-    "Daniela",
-    "Juan Pablo",
-    "Valentina",
-    "Camilo",
-    "Sofía",
-    "Jorge",
-    "Paola",
-    "Sebastián",
-    "Natalia",
-    "Diego",
-    "Catalina",
-    "Felipe",
-    "Lorena",
-    "Michael",
-    "Jennifer",
-    "David",
-    "Sarah",
-    "Kevin",
-    "Emily",
-    "Brian",
-    "Jessica",
-    "Iván",
-    "Ximena",
-    "Ángela",
-    "Nicolás",
-];
-
-const LAST_NAMES: [&str; 32] = [
-    "García",
-    "Rodríguez",
-    "Martínez",
-    "López",
-    "González",
-    "Hernández",
-    "Pérez",
-    "Sánchez",
-    "Ramírez",
-    "Torres",
-    "Flórez",
-    "Rivera",
-    "Gómez",
-    "Díaz",
-    "Moreno",
-    "Muñoz",
-    "Rojas",
-    "Vargas",
-    "Castro",
-    "Ortiz",
-    "Jiménez",
-    "Suárez",
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Miller",
-    "Ospina",
-    "Cárdenas",
-    "Quintero",
-    "Peña",
-    "O'Connor",
-];
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn minutes_are_independent_of_the_range_asked() {
-        let sim = Simulator::new(SimConfig::bounded(
-            t("2025-03-10T12:00:00Z"),
-            t("2025-03-10T20:00:00Z"),
-        ));
-        let whole = sim.records_between(t("2025-03-10T13:00:00Z"), t("2025-03-10T15:00:00Z"));
-        let other = Simulator::new(sim.config().clone());
-        let mut parts = other.records_between(t("2025-03-10T14:00:00Z"), t("2025-03-10T15:00:00Z"));
-        let mut first = other.records_between(t("2025-03-10T13:00:00Z"), t("2025-03-10T13:59:59Z"));
-        first.append(&mut parts);
-        assert!(whole.len() > 50, "{} records", whole.len());
-        assert_eq!(whole, first);
-    }
-
-    #[test]
-    fn conn_ids_are_unique_even_in_a_burst() {
-        let mut config = SimConfig::bounded(t("2025-03-10T12:00:00Z"), t("2025-03-10T13:00:00Z"));
-        config.bursts.push(Burst {
-            start: t("2025-03-10T12:10:00Z"),
-            duration: Duration::minutes(2),
-            records: 5_000,
-        });
-        let sim = Simulator::new(config);
-        let records = sim.records_between(t("2025-03-10T12:00:00Z"), t("2025-03-10T13:00:00Z"));
-        let bursty = records
-            .iter()
-            .filter(|r| r.at >= t("2025-03-10T12:10:00Z") && r.at < t("2025-03-10T12:12:00Z"))
-            .count();
-        assert!(bursty >= 5_000);
-        let ids: std::collections::HashSet<_> = records.iter().map(|r| &r.conn_id).collect();
-        assert_eq!(ids.len(), records.len());
-    }
-
-    #[test]
-    fn the_day_has_a_shape() {
-        let sim = Simulator::new(SimConfig::demo(t("2025-03-12T00:00:00Z")));
-        // Bogota is UTC-5: 15:30 UTC is 10:30 local, 08:00 UTC is 03:00 local.
-        let peak = sim.expected_per_minute(t("2025-03-11T15:30:00Z"));
-        let night = sim.expected_per_minute(t("2025-03-11T08:00:00Z"));
-        assert!((peak - 40.0 * 6.0 / 60.0).abs() < 0.01, "peak {peak}");
-        assert!(night < peak / 10.0, "night {night}");
-    }
-
-    #[test]
-    fn fall_back_repeats_local_times() {
-        let mut config = SimConfig::bounded(t("2025-11-02T04:00:00Z"), t("2025-11-02T08:00:00Z"));
-        config.timezone = chrono_tz::America::New_York;
-        config.peak_per_agent_hour = 600.0;
-        let sim = Simulator::new(config);
-        let ini =
-            NaiveDateTime::parse_from_str("2025-11-02 01:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
-        let end =
-            NaiveDateTime::parse_from_str("2025-11-02 01:59:59", "%Y-%m-%d %H:%M:%S").unwrap();
-        let local = sim.records_local(ini, end, None);
-        // 01:00-01:59 local happens at 05:00-05:59 UTC (EDT) and again at 06:00-06:59 (EST).
-        let utc = sim.records_between(t("2025-11-02T05:00:00Z"), t("2025-11-02T06:59:59Z"));
-        assert!(!local.is_empty());
-        assert_eq!(local.len(), utc.len());
-        assert!(local.windows(2).all(|w| w[0].local_date <= w[1].local_date));
-    }
-
-    /// What a record is, apart from where in real time it was placed.
-    fn shape(sim: &Simulator, r: &SimRecord) -> (i64, String, &'static str, u64, String) {
-        (
-            (r.at - sim.config().start).num_seconds(),
-            r.agent_id.clone(),
-            r.interaction,
-            r.duration_secs,
-            r.telephone.clone(),
-        )
-    }
-
-    #[test]
-    fn an_anchored_history_is_the_same_wherever_it_is_placed() {
-        // Two days before a Monday are a quiet weekend; anchored to a Tuesday they are
-        // the Tuesday's and Wednesday's records, whatever real days they are placed on.
-        let anchor = t("2025-03-11T00:00:00Z");
-        let reference = Simulator::new(SimConfig::bounded(anchor, anchor + Duration::days(2)));
-        let placed = |start: DateTime<Utc>| {
-            let mut config = SimConfig::bounded(start, start + Duration::days(2));
-            config.anchor = anchor;
-            Simulator::new(config)
-        };
-        let all = |sim: &Simulator| {
-            let c = sim.config();
-            sim.records_between(c.start, c.end.unwrap())
-                .iter()
-                .map(|r| shape(sim, r))
-                .collect::<Vec<_>>()
-        };
-        let want = all(&reference);
-        assert!(want.len() > 1_500, "{} records", want.len());
-        for start in [t("2026-11-28T05:30:00Z"), t("2031-07-05T17:07:00Z")] {
-            let sim = placed(start);
-            assert_eq!(all(&sim), want, "placed at {start}");
-            assert_eq!(
-                sim.expected_per_minute(start + Duration::hours(15)),
-                reference.expected_per_minute(anchor + Duration::hours(15))
-            );
-        }
-        // Unanchored, the same weekend is another, quieter history.
-        let weekend = SimConfig::bounded(t("2026-11-28T05:30:00Z"), t("2026-11-30T05:30:00Z"));
-        assert!(all(&Simulator::new(weekend)).len() < want.len() / 2);
-    }
-
-    #[test]
-    fn renames_apply_from_their_instant() {
-        let now = t("2025-03-12T00:00:00Z");
-        let sim = Simulator::new(SimConfig::demo(now));
-        let index = 6;
-        assert_eq!(sim.agents()[index].id, "1007");
-        let at = sim.config().renames[0].at;
-        assert_eq!(
-            sim.name_at(index, at - Duration::seconds(1)),
-            sim.agents()[index].name
-        );
-        assert_eq!(sim.name_at(index, at), "María Fernanda Gómez de Ruiz");
-    }
-}
+mod tests;

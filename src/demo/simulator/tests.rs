@@ -1,0 +1,123 @@
+use super::*;
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+#[test]
+fn minutes_are_independent_of_the_range_asked() {
+    let sim = Simulator::new(SimConfig::bounded(
+        t("2025-03-10T12:00:00Z"),
+        t("2025-03-10T20:00:00Z"),
+    ));
+    let whole = sim.records_between(t("2025-03-10T13:00:00Z"), t("2025-03-10T15:00:00Z"));
+    let other = Simulator::new(sim.config().clone());
+    let mut parts = other.records_between(t("2025-03-10T14:00:00Z"), t("2025-03-10T15:00:00Z"));
+    let mut first = other.records_between(t("2025-03-10T13:00:00Z"), t("2025-03-10T13:59:59Z"));
+    first.append(&mut parts);
+    assert!(whole.len() > 50, "{} records", whole.len());
+    assert_eq!(whole, first);
+}
+
+#[test]
+fn conn_ids_are_unique_even_in_a_burst() {
+    let mut config = SimConfig::bounded(t("2025-03-10T12:00:00Z"), t("2025-03-10T13:00:00Z"));
+    config.bursts.push(Burst {
+        start: t("2025-03-10T12:10:00Z"),
+        duration: Duration::minutes(2),
+        records: 5_000,
+    });
+    let sim = Simulator::new(config);
+    let records = sim.records_between(t("2025-03-10T12:00:00Z"), t("2025-03-10T13:00:00Z"));
+    let bursty = records
+        .iter()
+        .filter(|r| r.at >= t("2025-03-10T12:10:00Z") && r.at < t("2025-03-10T12:12:00Z"))
+        .count();
+    assert!(bursty >= 5_000);
+    let ids: std::collections::HashSet<_> = records.iter().map(|r| &r.conn_id).collect();
+    assert_eq!(ids.len(), records.len());
+}
+
+#[test]
+fn the_day_has_a_shape() {
+    let sim = Simulator::new(SimConfig::demo(t("2025-03-12T00:00:00Z")));
+    // Bogota is UTC-5: 15:30 UTC is 10:30 local, 08:00 UTC is 03:00 local.
+    let peak = sim.expected_per_minute(t("2025-03-11T15:30:00Z"));
+    let night = sim.expected_per_minute(t("2025-03-11T08:00:00Z"));
+    assert!((peak - 40.0 * 6.0 / 60.0).abs() < 0.01, "peak {peak}");
+    assert!(night < peak / 10.0, "night {night}");
+}
+
+#[test]
+fn fall_back_repeats_local_times() {
+    let mut config = SimConfig::bounded(t("2025-11-02T04:00:00Z"), t("2025-11-02T08:00:00Z"));
+    config.timezone = chrono_tz::America::New_York;
+    config.peak_per_agent_hour = 600.0;
+    let sim = Simulator::new(config);
+    let ini = NaiveDateTime::parse_from_str("2025-11-02 01:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
+    let end = NaiveDateTime::parse_from_str("2025-11-02 01:59:59", "%Y-%m-%d %H:%M:%S").unwrap();
+    let local = sim.records_local(ini, end, None);
+    // 01:00-01:59 local happens at 05:00-05:59 UTC (EDT) and again at 06:00-06:59 (EST).
+    let utc = sim.records_between(t("2025-11-02T05:00:00Z"), t("2025-11-02T06:59:59Z"));
+    assert!(!local.is_empty());
+    assert_eq!(local.len(), utc.len());
+    assert!(local.windows(2).all(|w| w[0].local_date <= w[1].local_date));
+}
+
+/// What a record is, apart from where in real time it was placed.
+fn shape(sim: &Simulator, r: &SimRecord) -> (i64, String, &'static str, u64, String) {
+    (
+        (r.at - sim.config().start).num_seconds(),
+        r.agent_id.clone(),
+        r.interaction,
+        r.duration_secs,
+        r.telephone.clone(),
+    )
+}
+
+#[test]
+fn an_anchored_history_is_the_same_wherever_it_is_placed() {
+    // Two days before a Monday are a quiet weekend; anchored to a Tuesday they are
+    // the Tuesday's and Wednesday's records, whatever real days they are placed on.
+    let anchor = t("2025-03-11T00:00:00Z");
+    let reference = Simulator::new(SimConfig::bounded(anchor, anchor + Duration::days(2)));
+    let placed = |start: DateTime<Utc>| {
+        let mut config = SimConfig::bounded(start, start + Duration::days(2));
+        config.anchor = anchor;
+        Simulator::new(config)
+    };
+    let all = |sim: &Simulator| {
+        let c = sim.config();
+        sim.records_between(c.start, c.end.unwrap())
+            .iter()
+            .map(|r| shape(sim, r))
+            .collect::<Vec<_>>()
+    };
+    let want = all(&reference);
+    assert!(want.len() > 1_500, "{} records", want.len());
+    for start in [t("2026-11-28T05:30:00Z"), t("2031-07-05T17:07:00Z")] {
+        let sim = placed(start);
+        assert_eq!(all(&sim), want, "placed at {start}");
+        assert_eq!(
+            sim.expected_per_minute(start + Duration::hours(15)),
+            reference.expected_per_minute(anchor + Duration::hours(15))
+        );
+    }
+    // Unanchored, the same weekend is another, quieter history.
+    let weekend = SimConfig::bounded(t("2026-11-28T05:30:00Z"), t("2026-11-30T05:30:00Z"));
+    assert!(all(&Simulator::new(weekend)).len() < want.len() / 2);
+}
+
+#[test]
+fn renames_apply_from_their_instant() {
+    let now = t("2025-03-12T00:00:00Z");
+    let sim = Simulator::new(SimConfig::demo(now));
+    let index = 6;
+    assert_eq!(sim.agents()[index].id, "1007");
+    let at = sim.config().renames[0].at;
+    assert_eq!(
+        sim.name_at(index, at - Duration::seconds(1)),
+        sim.agents()[index].name
+    );
+    assert_eq!(sim.name_at(index, at), "María Fernanda Gómez de Ruiz");
+}
