@@ -29,9 +29,29 @@ const CONTRACT_METRICS: &[&str] = &[
     "wolkvox_records_invalid_total",
     "wolkvox_window_splits_total",
     "wolkvox_exporter_build_info",
+    "wolkvox_agent_overflow_records_total",
+    "wolkvox_state_save_failures_total",
+    // Added: more reports, reconciliation, API cost.
+    "wolkvox_agent_calls_total",
+    "wolkvox_agent_call_seconds_total",
+    "wolkvox_transfer_flows_total",
+    "wolkvox_agent_first_seen_timestamp_seconds",
+    "wolkvox_api_planned_daily_requests",
+    "wolkvox_report_paused",
+    "wolkvox_poller_restarts_total",
+    "wolkvox_web_config_reload_failures_total",
+    "wolkvox_web_config_last_reload_successful",
+    "wolkvox_reconciliation_difference",
+    "wolkvox_reconciliation_day_timestamp_seconds",
+    "wolkvox_reconciliation_agents_mismatched",
     // Prometheus' own per-target series.
     "up",
 ];
+
+/// Histogram series whose buckets carry exemplars (`conn_id`): every range query of them
+/// asks Grafana for the exemplars (`exemplar: true`), so a long interaction on a duration
+/// panel leads to its call.
+const EXEMPLAR_SERIES: &[&str] = &["wolkvox_agent_interaction_duration_seconds_bucket"];
 const CONTRACT_HISTOGRAMS: &[&str] = &[
     "wolkvox_agent_interaction_duration_seconds",
     "wolkvox_api_request_duration_seconds",
@@ -362,6 +382,15 @@ fn check_dashboard(file: &str, d: &Value, known: &HashSet<String>) -> Vec<String
             if !uses_datasource_variable(&target["datasource"]) {
                 problem(format!("{origin}: does not use the `$datasource` variable"));
             }
+            let expr = target["expr"].as_str().unwrap_or_default();
+            if target["instant"] != true
+                && target["exemplar"] != true
+                && EXEMPLAR_SERIES.iter().any(|series| expr.contains(series))
+            {
+                problem(format!(
+                    "{origin}: a range query of a histogram with exemplars does not show them (exemplar: true)"
+                ));
+            }
             for p in check_expr(
                 &origin,
                 target["expr"].as_str().unwrap_or_default(),
@@ -639,6 +668,18 @@ fn the_lint_rejects_broken_dashboards() {
         "does not use the `$datasource` variable",
     );
 
+    assert_rejected(
+        &problems_after(|d| {
+            let target = &mut first_query_panel(d)["targets"][0];
+            target["expr"] = json!(
+                "histogram_quantile(0.9, sum by (le) (rate(wolkvox_agent_interaction_duration_seconds_bucket{job=~\"$job\"}[$__rate_interval])))"
+            );
+            target["instant"] = json!(false);
+            target["range"] = json!(true);
+        }),
+        "does not show them (exemplar: true)",
+    );
+
     let mut dashboards = grafana::load_dashboards();
     dashboards[0].1["links"] = json!([]);
     assert_rejected(&check_links(&dashboards), "no link to dashboard");
@@ -657,6 +698,12 @@ fn variable_references_are_found_in_every_form() {
         ["job", "operation", "__rate_interval", "agent"]
     );
     assert_eq!(names(r#"x{a=~"foo$"}"#), Vec::<String>::new());
+    // label_replace's capture references are PromQL, not Grafana variables (Grafana
+    // leaves them alone: no variable is named by digits).
+    assert_eq!(
+        names(r#"label_replace(x, "agent_id", "$1", "destination", "(.+)") ${2} $job"#),
+        ["job"]
+    );
     assert_eq!(
         grafana::promql_of_variable_query(
             r#"label_values(wolkvox_up{job=~"$job", x=","}, operation)"#

@@ -222,8 +222,12 @@ fn every_runbook_section_belongs_to_an_alert() {
     assert_eq!(sections, alerts, "runbook sections against alerts");
 }
 
+/// `level:metric:operations`, the metric part taken from the expression. A ratio follows
+/// Prometheus' `a_per_b:ratio...` form (`request_failures_per_requests:ratio_rate5m`):
+/// both `a` and `b` appear in the expression, which divides.
 #[test]
 fn recording_rules_follow_the_naming_convention() {
+    let mut ratios = 0;
     for rule in rules().iter().filter(|r| r["record"].is_string()) {
         let name = rule["record"].as_str().unwrap();
         let parts: Vec<&str> = name.split(':').collect();
@@ -234,12 +238,28 @@ fn recording_rules_follow_the_naming_convention() {
             "{name} is not level:metric:operations"
         );
         let expr = rule["expr"].as_str().unwrap();
-        assert!(
-            expr.contains(parts[1]),
-            "{name}: the metric part {} does not appear in its expression",
-            parts[1]
-        );
+        if let Some((numerator, denominator)) = parts[1].split_once("_per_") {
+            ratios += 1;
+            assert!(
+                parts[2].starts_with("ratio") && expr.contains('/'),
+                "{name}: a `_per_` metric is a ratio: operations `ratio...` and a division"
+            );
+            for side in [numerator, denominator] {
+                assert!(
+                    expr.contains(side),
+                    "{name}: {side} (of the ratio {}) does not appear in its expression",
+                    parts[1]
+                );
+            }
+        } else {
+            assert!(
+                expr.contains(parts[1]),
+                "{name}: the metric part {} does not appear in its expression",
+                parts[1]
+            );
+        }
     }
+    assert!(ratios > 0, "the ratio branch checked nothing");
 }
 
 #[test]

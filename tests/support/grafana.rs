@@ -155,12 +155,17 @@ pub fn promql_of_variable_query(text: &str) -> Option<String> {
 }
 
 /// A Grafana variable reference found in a text: `$name`, `${name}`, `${name:format}`
-/// or `[[name]]`.
+/// or `[[name]]`. `$1` and `${1}` are not: in PromQL they are `label_replace` capture
+/// references, which Grafana leaves alone since no variable is named by digits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VarRef {
     pub name: String,
     pub start: usize,
     pub end: usize,
+}
+
+fn all_digits(name: &str) -> bool {
+    name.bytes().all(|b| b.is_ascii_digit())
 }
 
 pub fn variable_refs(text: &str) -> Vec<VarRef> {
@@ -175,7 +180,7 @@ pub fn variable_refs(text: &str) -> Vec<VarRef> {
                     let body = &text[i + 2..i + close];
                     let name = body.split(':').next().unwrap_or_default();
                     let name = name.split('.').next().unwrap_or_default();
-                    if !name.is_empty() && name.bytes().all(is_name) {
+                    if !name.is_empty() && name.bytes().all(is_name) && !all_digits(name) {
                         refs.push(VarRef {
                             name: name.to_string(),
                             start: i,
@@ -187,7 +192,7 @@ pub fn variable_refs(text: &str) -> Vec<VarRef> {
                 }
             } else {
                 let len = bytes[i + 1..].iter().take_while(|b| is_name(**b)).count();
-                if len > 0 {
+                if len > 0 && !all_digits(&text[i + 1..i + 1 + len]) {
                     refs.push(VarRef {
                         name: text[i + 1..i + 1 + len].to_string(),
                         start: i,
