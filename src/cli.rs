@@ -68,6 +68,8 @@ pub struct Args {
 
 /// The demo polls every 15 s unless told otherwise.
 pub const DEMO_INTERVAL: &str = "15s";
+/// The demo reads its whole history on the first start (see `demo::simulator::DEMO_HISTORY`).
+pub const DEMO_CATCH_UP: &str = "35d";
 pub const DEMO_STATE_PATH: &str = "data/demo-state.json";
 
 impl Args {
@@ -79,7 +81,10 @@ impl Args {
                 .or_else(|| self.demo.then(|| DEMO_INTERVAL.to_owned())),
             overlap: self.poll_overlap.clone(),
             delay: self.poll_delay.clone(),
-            catch_up: self.poll_catch_up.clone(),
+            catch_up: self
+                .poll_catch_up
+                .clone()
+                .or_else(|| self.demo.then(|| DEMO_CATCH_UP.to_owned())),
             allow_fast: self.poll_allow_fast || self.demo,
             state_path: self
                 .state_path

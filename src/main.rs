@@ -4,7 +4,6 @@
 
 use anyhow::Context;
 use clap::Parser;
-use wolkvox_exporter::config::{FileOperation, Token};
 use wolkvox_exporter::{app, cli::Args, demo, logging, server, web};
 
 fn main() -> anyhow::Result<()> {
@@ -26,13 +25,7 @@ async fn run() -> anyhow::Result<()> {
             .await
             .context("starting the demo's simulated Wolkvox")?;
         tracing::info!(base_url = %handle.base_url, "demo mode: polling a simulated operation");
-        Some(FileOperation {
-            name: Some("demo".into()),
-            base_url: Some(handle.base_url.clone()),
-            token: Some(Token::new(handle.token.clone())),
-            licenses: Some(100),
-            ..FileOperation::default()
-        })
+        Some(handle.operation())
     } else {
         None
     };

@@ -154,11 +154,13 @@ async fn bad_queries_are_400() {
         query("20250201000000", "20250310000000"),
         query("2025031008000", "20250310115959"),
         query("20250310120000", "20250310080000"),
-        "api=agent_99&date_ini=20250310080000&date_end=20250310115959".to_string(),
         "api=agent_13&date_ini=20250310080000".to_string(),
     ] {
         assert_eq!(get(&fake, &q).await.unwrap(), (400, bad.clone()), "{q}");
     }
+    let unknown = "api=agent_99&date_ini=20250310080000&date_end=20250310115959";
+    let refused = (400, error_body(400, answer::UNKNOWN_API));
+    assert_eq!(get(&fake, unknown).await.unwrap(), refused);
     let exactly_31_days = query("20250207090000", "20250310090000");
     assert_eq!(get(&fake, &exactly_31_days).await.unwrap().0, 200);
     let log = fake.served_log();

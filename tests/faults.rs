@@ -19,7 +19,9 @@ use support::config::{Operation, TestConfig};
 use support::exporter::Exporter;
 use support::exposition::Exposition;
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox, Fault};
-use support::inproc::{assert_exact, assert_exact_indexed, total, InProc};
+use support::inproc::{
+    assert_calls_exact, assert_exact, assert_exact_indexed, assert_flows_exact, total, InProc,
+};
 use support::wait::{self, check, Wait};
 use wolkvox_exporter::config::defaults::BUCKETS;
 use wolkvox_exporter::demo::simulator::{Burst, SimConfig};
@@ -28,17 +30,24 @@ fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp() / 60 * 60, 0).unwrap()
 }
 
+/// The sum over every series matching `labels` (every report, for the health metrics).
 fn metric(m: &Exposition, name: &str, labels: &[(&str, &str)]) -> f64 {
-    m.get(name, labels).unwrap_or(0.0)
+    m.sum(name, labels)
 }
 
+/// The watermark of the operation's report that is furthest behind.
 fn watermark(m: &Exposition, op: &str) -> f64 {
-    metric(
-        m,
+    m.select(
         "wolkvox_ingested_until_timestamp_seconds",
         &[("operation", op)],
     )
+    .map(|s| s.value)
+    .reduce(f64::min)
+    .unwrap_or(0.0)
 }
+
+/// Every report that has data metrics.
+const REPORTS: [&str; 3] = ["agent_13", "cdr_1", "agent_13_1"];
 
 /// The `reason` a fault must be counted under.
 fn reason_of(fault: Fault) -> &'static str {
@@ -83,10 +92,10 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
     cfg.timeout_delay = Duration::from_secs(9);
     cfg.clock = Some(clock.clone());
     let fake = FakeWolkvox::start(cfg);
-    let truth = fake.truth();
+    let (truth, calls, flows) = (fake.truth(), fake.calls_truth(), fake.flows_truth());
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("state.json"))
-        .op(Operation::fake("chaos", &fake))
+        .op(Operation::fake("chaos", &fake).reports(&REPORTS))
         .catch_up("41d")
         .timeout("6s")
         .config();
@@ -106,7 +115,15 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
         .await;
     exporter.stop().await;
     assert_exact(&m, "chaos", &truth, &BUCKETS);
-    assert!(metric(&m, "wolkvox_window_splits_total", &[("operation", "chaos")]) >= 1.0);
+    assert_calls_exact(&m, "chaos", &calls);
+    assert_flows_exact(&m, "chaos", &flows);
+    for report in REPORTS {
+        let labels = [("operation", "chaos"), ("report", report)];
+        assert!(
+            metric(&m, "wolkvox_window_splits_total", &labels) >= 1.0,
+            "{report}"
+        );
+    }
 
     // Every request the fake saw was counted, and every failure under its reason.
     // One request at a time: the first N answers logged are the N counted.
@@ -178,17 +195,19 @@ fn sigkill_ten_times_during_catch_up_then_exact() {
     sim.agents = 4_000;
     sim.peak_per_agent_hour = 0.004;
     let mut cfg = FakeConfig::new(sim);
-    cfg.latency = Duration::from_millis(150);
+    cfg.latency = Duration::from_millis(350);
     // Failing requests end cycles early, so a catch-up saves its progress many times.
     cfg.fault_probability = 0.35;
     cfg.fault_kinds = vec![Fault::ServerError(503), Fault::Maintenance];
     let fake = FakeWolkvox::start(cfg);
-    let truth = fake.truth();
+    let (truth, calls, flows) = (fake.truth(), fake.calls_truth(), fake.flows_truth());
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let tmp = dir.path().join("state.json.tmp");
     let config = TestConfig::new(&state)
-        .op(Operation::fake("crash", &fake))
+        .op(Operation::fake("crash", &fake).reports(&REPORTS))
+        // Every flow of 4,000 agents its own series, as the ground truth has them.
+        .max_flows(1_000_000)
         .catch_up("501d")
         .retry_attempts(0)
         .write(dir.path());
@@ -222,9 +241,14 @@ fn sigkill_ten_times_during_catch_up_then_exact() {
             let v: serde_json::Value = serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("state unreadable after kill {kill}: {e}"));
             assert_eq!(v["version"], wolkvox_exporter::state::VERSION);
+            // The catch-up goes on while any report's cursor is behind.
+            let cursor = |r: &str| v["operations"]["crash"]["reports"][r]["cursor"].as_str();
             cursors.push(
-                v["operations"]["crash"]["reports"]["agent_13"]["cursor"]
-                    .as_str()
+                REPORTS
+                    .iter()
+                    .map(|r| cursor(r))
+                    .collect::<Option<Vec<_>>>()
+                    .and_then(|c| c.into_iter().min())
                     .map(str::to_owned),
             );
         }
@@ -236,6 +260,8 @@ fn sigkill_ten_times_during_catch_up_then_exact() {
     });
     let m = Exposition::parse(&text);
     assert_exact_indexed(&m, "crash", &truth, &BUCKETS);
+    assert_calls_exact(&m, "crash", &calls);
+    assert_flows_exact(&m, "crash", &flows);
     assert!(corrupt_files(dir.path()).is_empty());
     let logs = exporter.logs();
     assert!(!logs.contains("state file unreadable"), "{logs}");
@@ -430,7 +456,9 @@ async fn new_york_across_spring_forward_and_fall_back_is_exact() {
     let catch_up = (now - spring).num_hours() + 48;
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("state.json"))
-        .op(Operation::fake("fall", &fall_fake).timezone("America/New_York"))
+        .op(Operation::fake("fall", &fall_fake)
+            .timezone("America/New_York")
+            .reports(&["agent_13"]))
         .op(Operation::fake("spring", &spring_fake).timezone("America/New_York"))
         .catch_up(&format!("{catch_up}h"))
         .config();
@@ -510,8 +538,8 @@ async fn a_server_answering_in_another_zone_is_counted_not_lost() {
     let behind = fake_with_shift(-3, 52);
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("state.json"))
-        .op(Operation::fake("ahead", &ahead))
-        .op(Operation::fake("behind", &behind))
+        .op(Operation::fake("ahead", &ahead).reports(&["agent_13"]))
+        .op(Operation::fake("behind", &behind).reports(&["agent_13"]))
         .config();
     let exporter = InProc::start(config, &clock).await;
     let (n_ahead, n_behind) = (ahead.truth().total(), behind.truth().total());

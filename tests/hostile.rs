@@ -227,18 +227,13 @@ fn hostile_records_end_counted_or_rejected_exactly() {
 
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("s.json"))
-        .op(Operation::new(
-            "hostile",
-            api.base_url(),
-            "tok",
-            "America/Bogota",
-        ))
-        .op(Operation::new(
-            "huge",
-            huge.base_url(),
-            "tok",
-            "America/Bogota",
-        ))
+        // The scripted answers are agent_13's rows.
+        .op(
+            Operation::new("hostile", api.base_url(), "tok", "America/Bogota")
+                .reports(&["agent_13"]),
+        )
+        // The scripted answers are agent_13's rows.
+        .op(Operation::new("huge", huge.base_url(), "tok", "America/Bogota").reports(&["agent_13"]))
         .max_body_bytes(2 * 1024 * 1024)
         .write(dir.path());
     let exporter = Exporter::start(&[&config]);
@@ -389,12 +384,8 @@ fn two_hundred_thousand_agents_stay_within_max_agents() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s.json");
     let config = TestConfig::new(&state)
-        .op(Operation::new(
-            "many",
-            api.base_url(),
-            "tok",
-            "America/Bogota",
-        ))
+        // The scripted answers are agent_13's rows.
+        .op(Operation::new("many", api.base_url(), "tok", "America/Bogota").reports(&["agent_13"]))
         .max_agents(MAX_AGENTS)
         .write(dir.path());
     let exporter = Exporter::start(&[&config]);

@@ -168,12 +168,10 @@ fn run(log_level: &str) {
         let m = Exposition::parse(t);
         expected.iter().all(|(op, reasons)| {
             reasons.iter().all(|r| {
-                m.get(
+                m.sum(
                     "wolkvox_api_request_errors_total",
                     &[("operation", op), ("reason", r)],
-                )
-                .unwrap_or(0.0)
-                    >= 1.0
+                ) >= 1.0
             })
         }) && echo.requests() >= 11
     });

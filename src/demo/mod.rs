@@ -1,5 +1,5 @@
 //! The built-in simulated Wolkvox behind `--demo`: a deterministic contact center, the
-//! agent_13 answer logic and an HTTP server on loopback. The tests' fake reuses the
+//! answers of every report and an HTTP server on loopback. The tests' fake reuses the
 //! first two, so the demo and the tests see the same API.
 
 pub mod answer;
@@ -13,6 +13,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use simulator::{SimConfig, Simulator};
+
+use crate::config::{FileOperation, Token};
+use crate::reports::KINDS;
 
 /// Where the running demo API is, and its task, so the caller can wait for it on shutdown.
 #[derive(Debug)]
@@ -39,4 +42,18 @@ pub async fn start(
         token,
         task,
     })
+}
+
+impl DemoHandle {
+    /// The demo's operation, as a configuration file would give it: every report.
+    pub fn operation(&self) -> FileOperation {
+        FileOperation {
+            name: Some("demo".into()),
+            base_url: Some(self.base_url.clone()),
+            token: Some(Token::new(self.token.clone())),
+            licenses: Some(100),
+            reports: Some(KINDS.iter().map(|k| (k.api.to_owned(), None)).collect()),
+            ..FileOperation::default()
+        }
+    }
 }

@@ -83,6 +83,7 @@ pub struct TestConfig {
     pub daily_reserve: Option<f64>,
     pub max_body_bytes: Option<u64>,
     pub max_agents: Option<usize>,
+    pub max_flows: Option<usize>,
     pub state: PathBuf,
     pub operations: Vec<Operation>,
 }
@@ -99,6 +100,7 @@ impl TestConfig {
             daily_reserve: None,
             max_body_bytes: None,
             max_agents: None,
+            max_flows: None,
             state: state.to_owned(),
             operations: Vec::new(),
         }
@@ -139,6 +141,11 @@ impl TestConfig {
         self
     }
 
+    pub fn max_flows(mut self, flows: usize) -> TestConfig {
+        self.max_flows = Some(flows);
+        self
+    }
+
     /// The YAML text.
     pub fn yaml(&self) -> String {
         let mut y = format!(
@@ -152,8 +159,12 @@ impl TestConfig {
         if let Some(bytes) = self.max_body_bytes {
             y.push_str(&format!("  max_body_bytes: {bytes}\n"));
         }
+        y.push_str("metrics:\n");
         if let Some(agents) = self.max_agents {
-            y.push_str(&format!("metrics:\n  max_agents: {agents}\n"));
+            y.push_str(&format!("  max_agents: {agents}\n"));
+        }
+        if let Some(flows) = self.max_flows {
+            y.push_str(&format!("  max_flows: {flows}\n"));
         }
         y.push_str(&format!(
             "state:\n  path: {}\noperations:\n",

@@ -1,6 +1,7 @@
 //! The exporter run in-process on a loopback port, the way `main` runs it but on a
 //! clock the test controls, with helpers to compare its metrics with ground truth.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -248,57 +249,57 @@ pub fn flows_total(m: &Exposition, op: &str) -> u64 {
     m.sum("wolkvox_transfer_flows_total", &[("operation", op)]) as u64
 }
 
-/// Asserts that calls and call seconds of `op` equal the truth, series by series, and
-/// that there is no series the truth does not have.
+/// The values of `name` for operation `op`, keyed by the values of `keys`.
+fn by_labels(m: &Exposition, name: &str, op: &str, keys: &[&str]) -> BTreeMap<Vec<String>, f64> {
+    m.select(name, &[("operation", op)])
+        .map(|s| {
+            let key = keys
+                .iter()
+                .map(|k| s.labels.get(*k).cloned().unwrap_or_default())
+                .collect();
+            (key, s.value)
+        })
+        .collect()
+}
+
+/// Asserts that the calls and call seconds of `op` are exactly the truth's series: the
+/// same series, the same values.
 pub fn assert_calls_exact(m: &Exposition, op: &str, truth: &CallsTruth) {
-    for ((agent, direction), (calls, seconds)) in &truth.series {
-        let labels = [
-            ("operation", op),
-            ("agent_id", agent.as_str()),
-            ("direction", direction.as_str()),
-        ];
-        assert_eq!(
-            m.get("wolkvox_agent_calls_total", &labels),
-            Some(*calls as f64),
-            "calls of {op}/{agent}/{direction}"
-        );
-        assert_eq!(
-            m.get("wolkvox_agent_call_seconds_total", &labels),
-            Some(*seconds as f64),
-            "call seconds of {op}/{agent}/{direction}"
-        );
-    }
-    let series = m
-        .select("wolkvox_agent_calls_total", &[("operation", op)])
-        .count();
+    let keys = ["agent_id", "direction"];
+    let want = |pick: fn(&(u64, u64)) -> u64| -> BTreeMap<Vec<String>, f64> {
+        truth
+            .series
+            .iter()
+            .map(|((a, d), v)| (vec![a.clone(), d.clone()], pick(v) as f64))
+            .collect()
+    };
     assert_eq!(
-        series,
-        truth.series.len(),
-        "{op} has call series the truth does not"
+        by_labels(m, "wolkvox_agent_calls_total", op, &keys),
+        want(|v| v.0),
+        "calls of {op}"
+    );
+    assert_eq!(
+        by_labels(m, "wolkvox_agent_call_seconds_total", op, &keys),
+        want(|v| v.1),
+        "call seconds of {op}"
     );
 }
 
-/// Asserts that the transfer flows of `op` equal the truth, series by series.
+/// Asserts that the transfer flows of `op` are exactly the truth's series.
 pub fn assert_flows_exact(m: &Exposition, op: &str, truth: &FlowsTruth) {
-    for ((origin, destination, kind), n) in &truth.series {
-        let labels = [
-            ("operation", op),
-            ("origin_agent_id", origin.as_str()),
-            ("destination", destination.as_str()),
-            ("type", kind.as_str()),
-        ];
-        assert_eq!(
-            m.get("wolkvox_transfer_flows_total", &labels),
-            Some(*n as f64),
-            "flows {op}/{origin}->{destination}/{kind}"
-        );
-    }
-    let series = m
-        .select("wolkvox_transfer_flows_total", &[("operation", op)])
-        .count();
+    let want: BTreeMap<Vec<String>, f64> = truth
+        .series
+        .iter()
+        .map(|((o, d, t), n)| (vec![o.clone(), d.clone(), t.clone()], *n as f64))
+        .collect();
     assert_eq!(
-        series,
-        truth.series.len(),
-        "{op} has flow series the truth does not"
+        by_labels(
+            m,
+            "wolkvox_transfer_flows_total",
+            op,
+            &["origin_agent_id", "destination", "type"]
+        ),
+        want,
+        "flows of {op}"
     );
 }

@@ -19,6 +19,10 @@ mod names;
 mod rng;
 mod select;
 
+/// How much history the demo has: its veterans' first records are this old, so that
+/// only the newcomer shows as new.
+pub const DEMO_HISTORY: Duration = Duration::days(35);
+
 /// What the simulated operation looks like. Fields are public so a test can start from
 /// [`SimConfig::bounded`] or [`SimConfig::demo`] and change only what it needs.
 #[derive(Debug, Clone)]
@@ -96,11 +100,19 @@ pub struct Rename {
 }
 
 impl SimConfig {
-    /// The `--demo` operation: 40 agents on Colombia time, 24 h of history before `now`
-    /// and open-ended, with a few records that show up 1 to 5 minutes late and one agent
-    /// renamed half-way so the info metric has something to show.
+    /// The `--demo` operation, a story for the dashboards: 40 agents on Colombia time
+    /// with [`DEMO_HISTORY`] of history before `now`, open-ended. Whatever the real
+    /// time, `now` is generated as a Thursday late morning (the busy hours follow).
+    /// Agent 1040 joined three hours ago and transfers far more than the others,
+    /// less and less until two hours from now; skill 7 takes most escalations; a burst
+    /// of transfers 70 minutes after the start trips the spike alert (its baseline
+    /// needs that first hour of Prometheus history); a few records show up 1 to 5
+    /// minutes late; agent 1007 was renamed half a day ago.
     pub fn demo(now: DateTime<Utc>) -> Self {
-        let start = floor_minute(now) - Duration::hours(24);
+        let now = floor_minute(now);
+        let start = now - DEMO_HISTORY;
+        // A Thursday, 11:00 in Bogota.
+        let reference = DateTime::from_timestamp(1_741_881_600, 0).unwrap_or(now);
         SimConfig {
             seed: 13,
             agents: 40,
@@ -108,19 +120,28 @@ impl SimConfig {
             timezone: chrono_tz::America::Bogota,
             start,
             end: None,
-            anchor: start,
+            anchor: reference - DEMO_HISTORY,
             peak_per_agent_hour: 6.0,
             conference_share: 0.25,
             late_fraction: 0.05,
             late_by: (StdDuration::from_secs(60), StdDuration::from_secs(300)),
-            bursts: Vec::new(),
+            bursts: vec![Burst {
+                start: now + Duration::minutes(70),
+                duration: Duration::minutes(20),
+                records: 1_200,
+            }],
             renames: vec![Rename {
                 agent_id: "1007".to_string(),
-                at: start + Duration::hours(12),
+                at: now - Duration::hours(12),
                 new_name: "María Fernanda Gómez de Ruiz".to_string(),
             }],
             calls_per_transfer: 6.0,
-            newcomer: None,
+            newcomer: Some(Newcomer {
+                index: 39,
+                joined: now - Duration::hours(3),
+                settled: now + Duration::hours(2),
+                start_weight: 8.0,
+            }),
             skills: default_skills(),
         }
     }

@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, NaiveDateTime, Offset, TimeZone, Utc};
 
 use super::Simulator;
 
-/// Minutes kept in a cache before it is emptied; about a month and a half.
-const CACHE_MINUTES: usize = 64 * 1024;
+/// Minutes kept in a cache before it is emptied; close to six days.
+const CACHE_MINUTES: usize = 8 * 1024;
 
 /// A row with the instant it happened and its operation-local date.
 pub trait Timed: Clone {

@@ -40,11 +40,14 @@ fn conn_ids_are_unique_even_in_a_burst() {
 
 #[test]
 fn the_day_has_a_shape() {
-    let sim = Simulator::new(SimConfig::demo(t("2025-03-12T00:00:00Z")));
+    let sim = Simulator::new(SimConfig::bounded(
+        t("2025-03-10T00:00:00Z"),
+        t("2025-03-12T00:00:00Z"),
+    ));
     // Bogota is UTC-5: 15:30 UTC is 10:30 local, 08:00 UTC is 03:00 local.
     let peak = sim.expected_per_minute(t("2025-03-11T15:30:00Z"));
     let night = sim.expected_per_minute(t("2025-03-11T08:00:00Z"));
-    assert!((peak - 40.0 * 6.0 / 60.0).abs() < 0.01, "peak {peak}");
+    assert!((peak - 10.0 * 12.0 / 60.0).abs() < 0.01, "peak {peak}");
     assert!(night < peak / 10.0, "night {night}");
 }
 
@@ -120,4 +123,49 @@ fn renames_apply_from_their_instant() {
         sim.agents()[index].name
     );
     assert_eq!(sim.name_at(index, at), "María Fernanda Gómez de Ruiz");
+}
+
+/// The demo's story: the new consultant transfers far more than the others at first and
+/// as often once settled; skill 7 takes most escalations; the burst comes later.
+#[test]
+fn the_demo_tells_its_story() {
+    let now = t("2025-03-12T00:00:00Z");
+    let sim = Simulator::new(SimConfig::demo(now));
+    let new = sim.config().newcomer.clone().unwrap();
+    let id = &sim.agents()[new.index].id;
+    let rate = |from: DateTime<Utc>, to: DateTime<Utc>, mine: bool| {
+        let of = |agent: &String| (agent == id) == mine;
+        let transfers = sim
+            .records_between(from, to)
+            .iter()
+            .filter(|r| of(&r.agent_id))
+            .count();
+        let calls = sim
+            .calls_between(from, to)
+            .iter()
+            .filter(|c| of(&c.agent_id))
+            .count();
+        transfers as f64 / calls as f64
+    };
+    assert!(sim
+        .records_between(new.joined - Duration::days(30), new.joined)
+        .iter()
+        .all(|r| &r.agent_id != id));
+    let early = (new.joined, new.joined + Duration::hours(2));
+    let late = (new.settled, new.settled + Duration::hours(6));
+    assert!(rate(early.0, early.1, true) > 2.0 * rate(early.0, early.1, false));
+    let settled = rate(late.0, late.1, true) / rate(late.0, late.1, false);
+    assert!(
+        (0.6..1.6).contains(&settled),
+        "settled at {settled}x the others"
+    );
+
+    let legs = sim.legs_between(now - Duration::days(7), now);
+    let to_skill = |s: &str| {
+        legs.iter()
+            .filter(|l| l.destination == super::SimDestination::Skill(s.to_owned()))
+            .count()
+    };
+    assert!(to_skill("7") > to_skill("12") + to_skill("15") + to_skill("21"));
+    assert!(sim.config().bursts.iter().all(|b| b.start > now));
 }
