@@ -478,14 +478,24 @@ async fn attempts_that_never_connect_cost_none_of_the_quota() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_exporter_stops_at_its_share_of_the_daily_limit() {
     let clock = TestClock::at(reference_end() + chrono::Duration::minutes(1));
-    let fake = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
+    // Past the cap: three requests read this history (the window and its two halves).
+    let mut history = fake_until_reference(chrono::Duration::hours(2), &clock);
+    history.sim.bursts = vec![Burst {
+        start: reference_end() - chrono::Duration::minutes(30),
+        duration: chrono::Duration::minutes(10),
+        records: 61_000,
+    }];
+    let fake = FakeWolkvox::start(history);
     let tick = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
     let dir = tempfile::tempdir().unwrap();
-    // 1 license = 1000 a day; keeping 99.8% for other clients leaves 2 requests (and
-    // 200 to the ticking operation's 100 licenses).
+    // 1 license = 1000 a day; keeping 99.8% for other clients leaves 2 requests, and a
+    // report read once a day plans 1, so the configuration is accepted. The ticking
+    // operation's million licenses leave it 2 million.
     let config = TestConfig::new(&dir.path().join("s.json"))
-        .op(Operation::fake("op", &fake).licenses(1))
-        .op(Operation::fake("tick", &tick))
+        .op(Operation::fake("op", &fake)
+            .licenses(1)
+            .report_every("agent_13", "24h"))
+        .op(Operation::fake("tick", &tick).licenses(1_000_000))
         .daily_reserve(0.998)
         .config();
     let exporter = InProc::start(config, &clock).await;
@@ -500,10 +510,80 @@ async fn the_exporter_stops_at_its_share_of_the_daily_limit() {
         Some(1000.0)
     );
     assert_eq!(
+        m.get("wolkvox_api_planned_daily_requests", &[("operation", "op")]),
+        Some(1.0)
+    );
+    assert_eq!(
         m.sum("wolkvox_api_request_errors_total", &[("operation", "op")]),
         0.0
     );
     wait_cycles(&tick, 3).await;
     assert_eq!(fake.requests(), 2, "no request past the allowance");
+    exporter.stop().await;
+}
+
+/// When the day's allowance runs short, the reports after agent_13 pause first: agent_13
+/// keeps polling, the pause shows, and the next local day lifts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nearly_spent_allowance_pauses_the_later_reports_first() {
+    // 11:01 in Bogota: 12 h 59 min, 46,740 s, are left of the day.
+    let now = reference_end() + chrono::Duration::minutes(1);
+    let clock = TestClock::at(now);
+    let fake = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    // 300 licenses less 10%: 270,000 a day, and two reports at 1 s plan 172,800. The
+    // day has spent all but what agent_13 needs for its 46,740 remaining cycles.
+    let used = 270_000 - 46_740;
+    let saved = serde_json::json!({
+        "version": wolkvox_exporter::state::VERSION,
+        "saved_at": now,
+        "operations": {"op": {
+            "daily": {"day": "2025-03-13", "used": used, "exhausted": false},
+            "agents": [], "overflow_records": 0, "reports": {}
+        }}
+    });
+    std::fs::write(&state, saved.to_string()).unwrap();
+    let config = TestConfig::new(&state)
+        .op(Operation::fake("op", &fake)
+            .licenses(300)
+            .reports(&["agent_13", "cdr_1"]))
+        .config();
+    let exporter = InProc::start(config, &clock).await;
+    let paused = |m: &support::exposition::Exposition, report: &str| {
+        m.get(
+            "wolkvox_report_paused",
+            &[("operation", "op"), ("report", report)],
+        )
+    };
+    let m = exporter
+        .wait_for(
+            "agent_13 polling, cdr_1 paused",
+            Duration::from_secs(30),
+            |m| {
+                paused(m, "cdr_1") == Some(1.0)
+                    && m.get(
+                        "wolkvox_api_requests_total",
+                        &[("operation", "op"), ("report", "agent_13")],
+                    ) >= Some(3.0)
+            },
+        )
+        .await;
+    assert_eq!(paused(&m, "agent_13"), Some(0.0));
+    assert_eq!(fake.requests_for("cdr_1"), 0, "cdr_1 never spent a request");
+    assert_eq!(
+        m.get("wolkvox_api_planned_daily_requests", &[("operation", "op")]),
+        Some(172_800.0)
+    );
+    // The pause is not a failure: the operation stays up.
+    assert_eq!(m.get("wolkvox_up", &[("operation", "op")]), Some(1.0));
+
+    // A new local day: the allowance is whole again and cdr_1 resumes.
+    clock.set(now + chrono::Duration::hours(13));
+    exporter
+        .wait_for("cdr_1 resumed", Duration::from_secs(30), |m| {
+            paused(m, "cdr_1") == Some(0.0) && fake.requests_for("cdr_1") > 0
+        })
+        .await;
     exporter.stop().await;
 }

@@ -57,7 +57,8 @@ fn real_prometheus_scrapes_exact_values() {
             ("WOLKVOX_TOKEN_FILE", token_file.to_str().unwrap()),
             ("WOLKVOX_OPERATION", "main"),
             ("WOLKVOX_TIMEZONE", "America/Bogota"),
-            ("WOLKVOX_LICENSES", "5"),
+            // 1 s cycles of two reports: 172,800 requests a day.
+            ("WOLKVOX_LICENSES", "200"),
         ],
     );
     let text = exporter.wait_for_metrics(Duration::from_secs(30), |t| {
@@ -165,7 +166,7 @@ fn real_prometheus_scrapes_exact_values() {
     let limit = prom
         .query("wolkvox_api_daily_request_limit{operation=\"main\"}")
         .unwrap();
-    assert_eq!(vector(&limit, &[]), vec![(String::new(), 5000.0)]);
+    assert_eq!(vector(&limit, &[]), vec![(String::new(), 200_000.0)]);
 
     // SIGTERM: state saved, exit 0, within 10 seconds.
     let started = Instant::now();
@@ -198,6 +199,7 @@ fn openmetrics_and_gzip_are_negotiated() {
         &[
             ("WOLKVOX_BASE_URL", fake.base_url()),
             ("WOLKVOX_TOKEN", fake.token()),
+            ("WOLKVOX_LICENSES", "200"),
         ],
     );
     exporter.wait_for_metrics(Duration::from_secs(30), |t| {
@@ -299,4 +301,36 @@ fn start_up_validation_names_the_bad_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("intervall"));
+}
+
+/// A configuration whose reports would spend more than the day's allowance is refused at
+/// start-up, exit status 2, with the figures and the intervals that would fit.
+#[test]
+fn a_plan_over_the_allowance_is_refused_at_start_up() {
+    let out = Command::new(exporter_bin())
+        .args([
+            "--web.listen-address=127.0.0.1:0",
+            "--poll.interval=4m",
+            "--poll.allow-fast",
+        ])
+        .env_clear()
+        .envs([
+            ("WOLKVOX_SERVER", "0042"),
+            ("WOLKVOX_TOKEN", "x"),
+            ("WOLKVOX_LICENSES", "1"),
+            ("WOLKVOX_REPORTS", "agent_13,cdr_1,agent_13_1"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "operation \"0042\": its reports would spend 1080 requests a day (agent_13 every 4m: \
+             360, cdr_1 every 4m: 360, agent_13_1 every 4m: 360), more than the 900 it may use \
+             (1 licenses x 1000, less api.daily_reserve 10%); every report at an interval of \
+             4m 48s or longer fits"
+        ),
+        "{err}"
+    );
 }

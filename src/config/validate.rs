@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use super::operation::validate_operation;
 use super::{
-    defaults, env, invalid, ApiConfig, Config, ConfigError, FileConfig, MetricsConfig, Overrides,
-    PollConfig, MIN_INTERVAL,
+    defaults, env, invalid, ApiConfig, Config, ConfigError, FileConfig, MetricsConfig,
+    OperationConfig, Overrides, PollConfig, MIN_INTERVAL,
 };
+use crate::engine::{limits, plan};
 
 /// Parses a flag's duration (`30s`, `5m`, `1h30m`).
 fn parse_flag_duration(flag: &str, value: &str) -> Result<Duration, ConfigError> {
@@ -66,6 +67,7 @@ impl Config {
                     format!("duplicate operation name {:?}", op.name),
                 ));
             }
+            check_plan(&op, &api)?;
             operations.push(op);
         }
 
@@ -82,6 +84,46 @@ impl Config {
             state_path,
         })
     }
+}
+
+/// Refuses an operation whose reports, at their intervals, would spend more requests a
+/// day than its share of the allowance: it would run out every day.
+fn check_plan(op: &OperationConfig, api: &ApiConfig) -> Result<(), ConfigError> {
+    let planned = plan::daily_requests(&op.reports);
+    let allowance = limits::daily_allowance(op.daily_limit(), api.daily_reserve);
+    if planned <= allowance {
+        return Ok(());
+    }
+    let each: Vec<String> = op
+        .reports
+        .iter()
+        .map(|r| {
+            format!(
+                "{} every {}: {}",
+                r.name,
+                humantime::format_duration(r.interval),
+                plan::daily_requests(std::slice::from_ref(r))
+            )
+        })
+        .collect();
+    let fits = match plan::fitting_interval(op.reports.len(), allowance) {
+        Some(i) => format!(
+            "every report at an interval of {} or longer fits",
+            humantime::format_duration(i)
+        ),
+        None => "no interval fits".to_owned(),
+    };
+    Err(invalid(
+        format!("operation {:?}", op.name),
+        format!(
+            "its reports would spend {planned} requests a day ({}), more than the {allowance} \
+             it may use ({} licenses x 1000, less api.daily_reserve {}%); {fits}, or raise \
+             licenses if the operation has more",
+            each.join(", "),
+            op.licenses,
+            api.daily_reserve * 100.0
+        ),
+    ))
 }
 
 fn poll_config(file: &FileConfig, overrides: &Overrides) -> Result<PollConfig, ConfigError> {
@@ -205,10 +247,30 @@ fn metrics_config(file: &FileConfig) -> Result<MetricsConfig, ConfigError> {
 mod tests {
     use super::*;
 
-    const OK: &str = "operations:\n  - name: bog\n    server: \"0042\"\n    token: abc\n";
+    const OK: &str =
+        "operations:\n  - name: bog\n    server: \"0042\"\n    token: abc\n    licenses: 20\n";
 
     fn with_flags(yaml: &str, o: Overrides) -> Result<Config, ConfigError> {
         Config::build(FileConfig::parse(yaml).unwrap(), &o, |_| None)
+    }
+
+    #[test]
+    fn a_plan_over_the_allowance_is_refused_with_its_figures() {
+        let yaml = "operations:\n  - name: bog\n    server: \"0042\"\n    token: abc\n    reports:\n      agent_13:\n      cdr_1:\n      agent_13_1:\n        interval: 4m\n";
+        let o = Overrides {
+            allow_fast: true,
+            ..Default::default()
+        };
+        let err = with_flags(yaml, o).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "operation \"bog\": its reports would spend 936 requests a day (agent_13 every 5m: 288, \
+             cdr_1 every 5m: 288, agent_13_1 every 4m: 360), more than the 900 it may use \
+             (1 licenses x 1000, less api.daily_reserve 10%); every report at an interval of \
+             4m 48s or longer fits, or raise licenses if the operation has more"
+        );
+        let fits = yaml.replace("interval: 4m", "interval: 6m");
+        assert!(with_flags(&fits, Overrides::default()).is_ok());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! go to the report's [`Ingest`] and come back as a tally.
 
 pub mod limits;
+pub mod plan;
 mod request;
 mod saver;
 pub mod windows;
@@ -21,7 +22,7 @@ pub use saver::Saver;
 
 use crate::client::{ApiError, Client};
 use crate::clock::Clock;
-use crate::config::{ApiConfig, Config, OperationConfig, PollConfig};
+use crate::config::{ApiConfig, Config, OperationConfig, PollConfig, ReportConfig};
 use crate::reports::fields::local_secs;
 use crate::reports::{kind, Ingest, ReportName};
 use crate::store::OperationStore;
@@ -33,6 +34,8 @@ enum Stop {
     Api(ApiError),
     /// The day's allowance is spent (or the API said so): wait for the next local day.
     Quota,
+    /// What is left of the day's allowance is kept for earlier reports.
+    Paused,
     Shutdown,
 }
 
@@ -76,6 +79,8 @@ pub struct Engine {
     op: Arc<OperationStore>,
     client: Client,
     reports: Vec<Scheduled>,
+    /// The reports' settings, in the same (priority) order.
+    plan: Vec<ReportConfig>,
     poll: PollConfig,
     api: ApiConfig,
     allowance: u64,
@@ -106,6 +111,7 @@ impl Engine {
             op,
             client: Client::new(config, global.api.timeout, global.api.max_body_bytes),
             reports,
+            plan: config.reports.clone(),
             poll: global.poll.clone(),
             api: global.api.clone(),
             allowance: limits::daily_allowance(config.daily_limit(), global.api.daily_reserve),
@@ -256,6 +262,11 @@ impl Engine {
             Err(_) => cycle.started + interval,
         };
         self.reports[i].due = due;
+        if matches!(result, Err(Stop::Paused)) {
+            // Not a failure: the report waits, and its cycle starts again later.
+            self.op.data().report(name).health.cycled = true;
+            return Ok(());
+        }
         let ok = result.is_ok();
         {
             let mut data = self.op.data();

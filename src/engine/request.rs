@@ -7,8 +7,8 @@ use tokio::time::Instant;
 
 use super::{Engine, Fetched, Stop};
 use crate::client::{ApiError, RECORD_CAP};
-use crate::engine::limits;
 use crate::engine::windows::Window;
+use crate::engine::{limits, plan};
 use crate::reports::{LocalWindow, PageOutcome, ReportName, Tally};
 use crate::store::API_LATENCY_BUCKETS;
 
@@ -39,19 +39,51 @@ impl Engine {
         }
     }
 
+    /// Takes one request of the day's allowance for report `i`, unless it is spent, or
+    /// unless what is left is what the earlier reports need for the rest of the day
+    /// (then report `i` pauses, which shows in `wolkvox_report_paused` and the log).
+    fn spend(&mut self, i: usize) -> Result<(), Stop> {
+        let name = self.name(i);
+        let now = self.shared.clock.now();
+        let today = limits::local_day(now, self.op.timezone);
+        let left = (limits::next_local_midnight(now, self.op.timezone) - now).num_seconds();
+        let reserved = plan::reserved_for_earlier(&self.plan, i, left.max(0) as u64);
+        let mut data = self.op.data();
+        if !data.daily.may_request(today, self.allowance) {
+            data.last_error = Some("daily request allowance spent".into());
+            return Err(Stop::Quota);
+        }
+        let used = data.daily.used;
+        let paused = used + 1 + reserved > self.allowance;
+        let slot = data.report(name);
+        if paused != slot.health.paused {
+            slot.health.paused = paused;
+            if paused {
+                tracing::warn!(
+                    operation = %self.op.name,
+                    report = %name,
+                    used,
+                    allowance = self.allowance,
+                    reserved,
+                    "report paused: what is left of today's allowance is kept for the reports before it"
+                );
+            } else {
+                tracing::info!(operation = %self.op.name, report = %name, "report resumed");
+            }
+        }
+        if paused {
+            Err(Stop::Paused)
+        } else {
+            Ok(())
+        }
+    }
+
     /// One request: the allowance, pacing and the token's lock first; then the page
     /// goes to the report, off the async workers. Each failure is logged and counted here.
     async fn request(&mut self, i: usize, w: Window) -> Result<Fetched, Stop> {
         let name = self.name(i);
         let (ini, end) = w.local_bounds(self.op.timezone);
-        {
-            let today = limits::local_day(self.shared.clock.now(), self.op.timezone);
-            let mut data = self.op.data();
-            if !data.daily.may_request(today, self.allowance) {
-                data.last_error = Some("daily request allowance spent".into());
-                return Err(Stop::Quota);
-            }
-        }
+        self.spend(i)?;
         let mut shutdown = self.shared.shutdown.clone();
         tokio::select! {
             _ = self.pacer.until_ready() => {}

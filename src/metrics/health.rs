@@ -217,6 +217,20 @@ pub(super) fn encode(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
             }
         }
     }
+    {
+        let mut m = e.encode_descriptor(
+            "wolkvox_report_paused",
+            "1 while the report waits because what is left of today's allowance is kept for the reports before it in priority order.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (labels, h) in reports(ops) {
+            gauge(
+                &mut m.encode_family(&labels)?,
+                &f64::from(u8::from(h.paused)),
+            )?;
+        }
+    }
     report_counter(
         e,
         ops,

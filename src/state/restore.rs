@@ -9,6 +9,7 @@ use enum_map::EnumMap;
 use super::{load, Loaded, OpState};
 use crate::config::{Config, OperationConfig};
 use crate::engine::limits::local_day;
+use crate::engine::plan;
 use crate::reports::{kind, Identity, ReportName};
 use crate::store::{
     Agents, DailyUse, Ledger, NewOperation, OpData, ReportHealth, ReportSlot, Store,
@@ -68,7 +69,7 @@ fn operation(
         agents: Agents::new(config.metrics.max_agents, op.timezone),
         reports,
         daily: DailyUse::new(local_day(now, op.timezone)),
-        planned_daily: 0,
+        planned_daily: plan::daily_requests(&op.reports),
         last_error: None,
         restarts: 0,
     };

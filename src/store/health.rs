@@ -19,6 +19,9 @@ pub struct ReportHealth {
     pub up: bool,
     /// Whether the report has finished a first cycle since the start, either way.
     pub cycled: bool,
+    /// Whether it waits because what is left of today's allowance is kept for the
+    /// reports before it.
+    pub paused: bool,
     pub last_success: Option<DateTime<Utc>>,
     /// Every row dated before this instant has been fetched at least once.
     pub watermark: Option<DateTime<Utc>>,
@@ -37,6 +40,7 @@ impl Default for ReportHealth {
         ReportHealth {
             up: false,
             cycled: false,
+            paused: false,
             last_success: None,
             watermark: None,
             requests: 0,

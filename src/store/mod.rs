@@ -84,9 +84,12 @@ impl OpData {
             .filter_map(|(name, slot)| slot.as_ref().map(|s| (name, s)))
     }
 
-    /// 1 when the last cycle of every enabled report succeeded.
+    /// 1 when the last cycle of every enabled report succeeded; a report paused to keep
+    /// the allowance for the reports before it has not failed.
     pub fn up(&self) -> bool {
-        self.enabled().all(|(_, s)| s.health.up)
+        self.enabled()
+            .filter(|(_, s)| !s.health.paused)
+            .all(|(_, s)| s.health.up)
     }
 }
 

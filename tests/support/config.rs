@@ -24,8 +24,8 @@ pub struct Operation {
     pub token: TokenSource,
     pub timezone: String,
     pub licenses: u32,
-    /// `None` follows the exporter's default reports.
-    pub reports: Option<Vec<String>>,
+    /// `None` follows the exporter's default reports; each with its interval, if set.
+    pub reports: Option<Vec<(String, Option<String>)>>,
 }
 
 impl Operation {
@@ -65,9 +65,17 @@ impl Operation {
         self
     }
 
-    /// The reports to follow, by name.
+    /// The reports to follow, by name, at the poll interval.
     pub fn reports(mut self, reports: &[&str]) -> Operation {
-        self.reports = Some(reports.iter().map(|r| r.to_string()).collect());
+        self.reports = Some(reports.iter().map(|r| (r.to_string(), None)).collect());
+        self
+    }
+
+    /// Follows one more report, at its own interval.
+    pub fn report_every(mut self, report: &str, interval: &str) -> Operation {
+        self.reports
+            .get_or_insert_with(Vec::new)
+            .push((report.to_owned(), Some(interval.to_owned())));
         self
     }
 }
@@ -181,8 +189,11 @@ impl TestConfig {
             ));
             if let Some(reports) = &op.reports {
                 y.push_str("    reports:\n");
-                for r in reports {
+                for (r, interval) in reports {
                     y.push_str(&format!("      {r}:\n"));
+                    if let Some(i) = interval {
+                        y.push_str(&format!("        interval: {i}\n"));
+                    }
                 }
             }
         }
