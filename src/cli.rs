@@ -58,6 +58,10 @@ pub struct Args {
     /// Accept a poll interval under the API's 5m cadence.
     #[arg(long = "poll.allow-fast")]
     pub poll_allow_fast: bool,
+    /// How long after a local day's end its agent_12 totals are compared with the
+    /// agent_13 records counted for it (default 2h).
+    #[arg(long = "reconcile.delay", value_name = "DURATION")]
+    pub reconcile_delay: Option<String>,
     /// Where the persisted state lives (default data/state.json).
     #[arg(long = "state.path", value_name = "PATH")]
     pub state_path: Option<PathBuf>,
@@ -90,6 +94,7 @@ impl Args {
                 .state_path
                 .clone()
                 .or_else(|| self.demo.then(|| PathBuf::from(DEMO_STATE_PATH))),
+            reconcile_delay: self.reconcile_delay.clone(),
         }
     }
 

@@ -38,6 +38,9 @@ pub struct FilePoll {
     #[serde(default, with = "humantime_serde")]
     pub catch_up: Option<Duration>,
     pub allow_fast: Option<bool>,
+    /// How long after a local day's end it is reconciled against agent_12.
+    #[serde(default, with = "humantime_serde")]
+    pub reconcile_delay: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

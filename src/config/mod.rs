@@ -24,6 +24,7 @@ pub mod defaults {
     pub const OVERLAP: Duration = Duration::from_secs(30 * 60);
     pub const DELAY: Duration = Duration::from_secs(60);
     pub const CATCH_UP: Duration = Duration::from_secs(24 * 3600);
+    pub const RECONCILE_DELAY: Duration = Duration::from_secs(2 * 3600);
     pub const TIMEOUT: Duration = Duration::from_secs(65);
     pub const MAX_BODY_BYTES: u64 = 256 * 1024 * 1024;
     pub const TIMEZONE: chrono_tz::Tz = chrono_tz::America::Bogota;
@@ -81,6 +82,9 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct PollConfig {
+    /// How long after a local day's end agent_12's totals for it are compared with the
+    /// agent_13 records counted for it.
+    pub reconcile_delay: Duration,
     pub interval: Duration,
     pub overlap: Duration,
     pub delay: Duration,
@@ -144,6 +148,7 @@ pub struct Overrides {
     pub catch_up: Option<String>,
     pub allow_fast: bool,
     pub state_path: Option<PathBuf>,
+    pub reconcile_delay: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -74,6 +74,13 @@ pub(super) fn validate(
         out.push(ReportConfig { name, interval });
     }
     out.sort_by_key(|r| r.name);
+    let has = |name| out.iter().any(|r| r.name == name);
+    if has(ReportName::agent_12) && !has(ReportName::agent_13) {
+        return Err(invalid(
+            key,
+            "agent_12 is compared with the agent_13 records counted: follow agent_13 too",
+        ));
+    }
     Ok(out)
 }
 

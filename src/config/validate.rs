@@ -11,6 +11,7 @@ use super::{
     OperationConfig, Overrides, PollConfig, MIN_INTERVAL,
 };
 use crate::engine::{limits, plan};
+use crate::reports::ReportName;
 
 /// Parses a flag's duration (`30s`, `5m`, `1h30m`).
 fn parse_flag_duration(flag: &str, value: &str) -> Result<Duration, ConfigError> {
@@ -98,15 +99,18 @@ fn check_plan(op: &OperationConfig, api: &ApiConfig) -> Result<(), ConfigError> 
         .reports
         .iter()
         .map(|r| {
-            format!(
-                "{} every {}: {}",
-                r.name,
-                humantime::format_duration(r.interval),
-                plan::daily_requests(std::slice::from_ref(r))
-            )
+            let daily = plan::daily_requests(std::slice::from_ref(r));
+            match r.name {
+                ReportName::agent_12 => format!("{} once a day: {daily}", r.name),
+                _ => format!(
+                    "{} every {}: {daily}",
+                    r.name,
+                    humantime::format_duration(r.interval)
+                ),
+            }
         })
         .collect();
-    let fits = match plan::fitting_interval(op.reports.len(), allowance) {
+    let fits = match plan::fitting_interval(&op.reports, allowance) {
         Some(i) => format!(
             "every report at an interval of {} or longer fits",
             humantime::format_duration(i)
@@ -163,7 +167,13 @@ fn poll_config(file: &FileConfig, overrides: &Overrides) -> Result<PollConfig, C
     if catch_up.as_secs() == 0 {
         return Err(invalid(catch_up_key, "must be at least 1s"));
     }
+    let (reconcile_delay, _) = poll_duration(
+        ("--reconcile.delay", overrides.reconcile_delay.as_deref()),
+        ("poll.reconcile_delay", file.poll.reconcile_delay),
+        defaults::RECONCILE_DELAY,
+    )?;
     Ok(PollConfig {
+        reconcile_delay,
         interval,
         overlap,
         delay,

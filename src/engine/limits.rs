@@ -53,16 +53,19 @@ pub fn local_day(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
 
 /// The instant the operation's next local day begins.
 pub fn next_local_midnight(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
-    let tomorrow = local_day(now, tz) + Days::new(1);
-    let midnight = tomorrow.and_hms_opt(0, 0, 0).expect("midnight exists");
-    // A zone may skip midnight (DST); take the first instant at or after it.
+    day_start(local_day(now, tz) + Days::new(1), tz)
+}
+
+/// The first instant of a local day (a zone may skip its midnight: DST).
+pub fn day_start(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
     (0..4)
         .find_map(|h| {
             tz.from_local_datetime(&(midnight + chrono::Duration::hours(h)))
                 .earliest()
         })
         .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(now + chrono::Duration::hours(24))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
 }
 
 #[cfg(test)]

@@ -172,19 +172,66 @@ impl Engine {
             .duration_trunc(chrono::Duration::seconds(1))
             .expect("truncating to seconds");
         let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or_default();
-        let end = now - span(self.poll.delay);
         let cursor = self.op.ledger().reports[self.name(i)].cursor;
-        let start = match cursor {
-            Some(c) => c - span(self.poll.overlap),
-            None => now - span(self.poll.catch_up),
+        let mut pending = if self.reports[i].ingest.daily() {
+            self.days_to_reconcile(now)
+        } else {
+            let end = now - span(self.poll.delay);
+            let start = match cursor {
+                Some(c) => c - span(self.poll.overlap),
+                None => now - span(self.poll.catch_up),
+            };
+            windows::plan(start, end, self.op.timezone)
         };
-        let mut pending = windows::plan(start, end, self.op.timezone);
         pending.reverse();
         self.reports[i].cycle = Some(Cycle {
             started: Instant::now(),
             pending,
             cursor_before: cursor,
         });
+    }
+
+    /// The local days a daily report (agent_12) may read now, oldest first, each one
+    /// window: after the one it read last (from the first day agent_13 read whole), each
+    /// whose end lies `reconcile_delay` in the past and before agent_13's cursor.
+    fn days_to_reconcile(&self, now: DateTime<Utc>) -> Vec<Window> {
+        let tz = self.op.timezone;
+        let (since, through, done) = {
+            let ledger = self.op.ledger();
+            let a13 = &ledger.reports[ReportName::agent_13];
+            (
+                a13.since,
+                a13.cursor,
+                ledger.reports[ReportName::agent_12].cursor,
+            )
+        };
+        let (Some(since), Some(through)) = (since, through) else {
+            return Vec::new();
+        };
+        let delay = chrono::Duration::from_std(self.poll.reconcile_delay).unwrap_or_default();
+        let mut day = match done {
+            Some(next) => limits::local_day(next, tz),
+            // The first day that begins at or after the first catch-up.
+            None => {
+                let first = limits::local_day(since, tz);
+                if limits::day_start(first, tz) >= since {
+                    first
+                } else {
+                    first + chrono::Days::new(1)
+                }
+            }
+        };
+        let mut out = Vec::new();
+        loop {
+            let start = limits::day_start(day, tz);
+            let end =
+                limits::day_start(day + chrono::Days::new(1), tz) - chrono::Duration::seconds(1);
+            if end + delay > now || end >= through {
+                return out;
+            }
+            out.push(Window { start, end });
+            day = day + chrono::Days::new(1);
+        }
     }
 
     /// Reads the next window of report `i`'s cycle, starting the cycle if needed.
@@ -199,7 +246,7 @@ impl Engine {
         };
         match self.fetch_window(i, w).await {
             Ok(Fetched::Done) => {
-                self.advance(i, w.end + chrono::Duration::seconds(1));
+                self.advance(i, w.start, w.end + chrono::Duration::seconds(1));
                 let done = self.reports[i]
                     .cycle
                     .as_ref()
@@ -230,13 +277,17 @@ impl Engine {
         }
     }
 
-    /// Moves report `i`'s cursor to `next` once every row before it has been read.
-    fn advance(&mut self, i: usize, next: DateTime<Utc>) {
+    /// Moves report `i`'s cursor to `next` once every row before it, from the window
+    /// starting at `start`, has been read.
+    fn advance(&mut self, i: usize, start: DateTime<Utc>, next: DateTime<Utc>) {
         let name = self.name(i);
         let mut ledger = self.op.ledger();
-        let cursor = &mut ledger.reports[name].cursor;
-        if cursor.is_none_or(|c| c < next) {
-            *cursor = Some(next);
+        let l = &mut ledger.reports[name];
+        if l.cursor.is_none() && l.since.is_none() {
+            l.since = Some(start);
+        }
+        if l.cursor.is_none_or(|c| c < next) {
+            l.cursor = Some(next);
             self.op.data().report(name).health.watermark = Some(next);
         }
     }

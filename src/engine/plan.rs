@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::config::ReportConfig;
+use crate::reports::ReportName;
 
 const DAY_SECS: u64 = 86_400;
 
@@ -15,15 +16,29 @@ fn cycles(interval: Duration, secs: u64) -> u64 {
 }
 
 /// Requests a local day the reports spend at steady state: one a cycle each (a cycle
-/// reads the interval since the last one, plus the overlap, in one window).
+/// reads the interval since the last one, plus the overlap, in one window), and one for
+/// the day agent_12 reconciles.
 pub fn daily_requests(reports: &[ReportConfig]) -> u64 {
-    reports.iter().map(|r| cycles(r.interval, DAY_SECS)).sum()
+    reports.iter().map(report_daily_requests).sum()
+}
+
+fn report_daily_requests(r: &ReportConfig) -> u64 {
+    match r.name {
+        ReportName::agent_12 => 1,
+        _ => cycles(r.interval, DAY_SECS),
+    }
 }
 
 /// The shortest interval that, given to every report, keeps the plan within
 /// `allowance`; `None` when not even a day per report fits.
-pub fn fitting_interval(reports: usize, allowance: u64) -> Option<Duration> {
-    let per_report = allowance / (reports.max(1) as u64);
+pub fn fitting_interval(reports: &[ReportConfig], allowance: u64) -> Option<Duration> {
+    let daily = reports
+        .iter()
+        .filter(|r| r.name == ReportName::agent_12)
+        .count() as u64;
+    let polled = reports.len() as u64 - daily;
+    let allowance = allowance.checked_sub(daily)?;
+    let per_report = allowance / polled.max(1);
     (per_report > 0).then(|| Duration::from_secs(DAY_SECS.div_ceil(per_report)))
 }
 
@@ -32,14 +47,16 @@ pub fn fitting_interval(reports: usize, allowance: u64) -> Option<Duration> {
 pub fn reserved_for_earlier(reports: &[ReportConfig], index: usize, secs: u64) -> u64 {
     reports[..index.min(reports.len())]
         .iter()
-        .map(|r| cycles(r.interval, secs))
+        .map(|r| match r.name {
+            ReportName::agent_12 => u64::from(secs > 0),
+            _ => cycles(r.interval, secs),
+        })
         .sum()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reports::ReportName;
 
     fn report(name: ReportName, minutes: u64) -> ReportConfig {
         ReportConfig {
@@ -67,19 +84,24 @@ mod tests {
 
     #[test]
     fn the_fitting_interval_keeps_every_report_within_the_allowance() {
-        // One licence, 10% kept for others: 900 a day; four reports get 225 each.
-        let i = fitting_interval(4, 900).unwrap();
-        assert_eq!(i, Duration::from_secs(384));
-        let reports: Vec<_> = [
+        let mut reports: Vec<_> = [
             ReportName::agent_13,
             ReportName::cdr_1,
             ReportName::agent_13_1,
+            ReportName::agent_12,
         ]
         .into_iter()
-        .map(|name| ReportConfig { name, interval: i })
+        .map(|name| report(name, 5))
         .collect();
+        // One licence, 10% kept for others: 900 a day; 1 for agent_12's day, and 899
+        // for three polled reports, 299 each.
+        let i = fitting_interval(&reports, 900).unwrap();
+        assert_eq!(i, Duration::from_secs(289));
+        for r in &mut reports {
+            r.interval = i;
+        }
         assert!(daily_requests(&reports) <= 900);
-        assert_eq!(fitting_interval(4, 3), None);
+        assert_eq!(fitting_interval(&reports, 3), None);
     }
 
     #[test]

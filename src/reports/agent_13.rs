@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 use enum_map::{Enum, EnumMap};
 use foldhash::fast::RandomState;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, MetricEncoder, NoLabelSet};
@@ -14,6 +14,10 @@ use prometheus_client::registry::Unit;
 use serde::{Deserialize, Serialize};
 
 use super::by_agent::{AgentPages, ByAgent};
+use days::PageDays;
+pub use days::{DayCount, DayTallies};
+
+mod days;
 use super::fields::{clean_label, parse_date, parse_duration, present, Identity};
 use super::{
     Counters, Exemplar, ExemplarLine, Exemplars, Family, InvalidReason, Key, Kind, Report,
@@ -125,6 +129,9 @@ pub struct Agent13Counters {
     pub bounds: Vec<f64>,
     pub agents: BTreeMap<Box<str>, Series>,
     pub overflow: Series,
+    /// Counts per local day, for the reconciliation with agent_12.
+    #[serde(default)]
+    pub days: DayTallies,
     #[serde(skip)]
     calls: HashMap<Box<str>, BucketCalls, RandomState>,
 }
@@ -147,12 +154,19 @@ struct Draft<'r> {
     calls: EnumMap<Interaction, Vec<NewestCall<'r>>>,
 }
 
+/// One page: what it adds to each agent, and to each day's tallies.
+#[derive(Debug, Default)]
+pub struct Page {
+    agents: AgentPages<AgentPage>,
+    days: Vec<(NaiveDate, Box<str>, DayCount)>,
+}
+
 impl Report for Agent13 {
     const NAME: ReportName = ReportName::agent_13;
     type Record<'de> = Record<'de>;
     type Change<'r> = Change<'r>;
     type Counters = Agent13Counters;
-    type Page = AgentPages<AgentPage>;
+    type Page = Page;
 
     fn new_counters(&self) -> Agent13Counters {
         Agent13Counters {
@@ -225,10 +239,12 @@ impl Report for Agent13 {
         })
     }
 
-    fn count(&self, rows: Vec<(Change<'_>, NaiveDateTime)>) -> AgentPages<AgentPage> {
+    fn count(&self, rows: Vec<(Change<'_>, NaiveDateTime)>) -> Page {
         let bounds = &self.bounds;
         let mut page: ByAgent<Draft> = ByAgent::new();
+        let mut days = PageDays::default();
         for (c, date) in rows {
+            days.add(date, c.agent_id, c.interaction);
             let draft = page.entry(c.agent_id, Some(c.name), date);
             let value = c.seconds as f64;
             let bucket = Histogram::bucket(bounds, value);
@@ -242,7 +258,7 @@ impl Report for Agent13 {
                 calls[bucket] = Some((date, value, c.conn_id));
             }
         }
-        page.finish(|draft| AgentPage {
+        let agents = page.finish(|draft| AgentPage {
             series: draft.series,
             calls: EnumMap::from_fn(|i| {
                 draft.calls[i]
@@ -256,17 +272,17 @@ impl Report for Agent13 {
                     })
                     .collect()
             }),
-        })
+        });
+        Page {
+            agents,
+            days: days.finish(),
+        }
     }
 
-    fn apply(
-        &self,
-        c: &mut Agent13Counters,
-        agents: &mut Agents,
-        page: AgentPages<AgentPage>,
-    ) -> u64 {
+    fn apply(&self, c: &mut Agent13Counters, agents: &mut Agents, page: Page) -> u64 {
+        c.days.merge(page.days);
         let calls = &mut c.calls;
-        page.apply(
+        page.agents.apply(
             agents,
             &mut c.agents,
             &mut c.overflow,
@@ -313,6 +329,7 @@ impl Agent13Counters {
             agents,
             overflow,
             calls: HashMap::default(),
+            days: DayTallies::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! how a row decodes, what identifies a row and how a row changes the metrics; the
 //! engine (`crate::engine`) drives every report the same way through [`Ingest`].
 
+pub mod agent_12;
 pub mod agent_13;
 pub mod agent_13_1;
 mod by_agent;
@@ -49,6 +50,7 @@ pub enum ReportName {
     agent_13,
     cdr_1,
     agent_13_1,
+    agent_12,
 }
 
 impl ReportName {
@@ -184,7 +186,12 @@ pub struct Kind {
 }
 
 /// Every report the exporter knows, in [`ReportName`] order.
-pub static KINDS: &[Kind] = &[agent_13::KIND, cdr_1::KIND, agent_13_1::KIND];
+pub static KINDS: &[Kind] = &[
+    agent_13::KIND,
+    cdr_1::KIND,
+    agent_13_1::KIND,
+    agent_12::KIND,
+];
 
 pub fn kind(name: ReportName) -> &'static Kind {
     KINDS

@@ -46,6 +46,11 @@ pub struct Tally {
 /// A report as the engine sees it: bytes in, the operation's store changed.
 pub trait Ingest: Send + Sync + fmt::Debug {
     fn name(&self) -> ReportName;
+    /// Whether the report reads whole local days once each, after they end (agent_12),
+    /// rather than windows from its cursor.
+    fn daily(&self) -> bool {
+        false
+    }
     fn new_counters(&self) -> Box<dyn Counters>;
     /// Counters from the state file, with a warning when something was adjusted.
     fn restore(

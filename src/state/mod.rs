@@ -45,6 +45,9 @@ pub struct OpState {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ReportState {
     pub cursor: Option<DateTime<Utc>>,
+    /// Where the report's first catch-up began.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
     /// Remembered identities as (high 64 bits, low 64 bits, local date seconds).
     pub seen: Vec<(u64, u64, i64)>,
     pub counters: Box<RawValue>,
@@ -81,6 +84,7 @@ fn snapshot(op: &OperationStore) -> OpState {
             let l = &ledger.reports[name];
             let state = ReportState {
                 cursor: l.cursor,
+                since: l.since,
                 seen: l.seen.iter().map(|(k, d)| (k.0, k.1, *d)).collect(),
                 counters: slot.counters.save(),
             };

@@ -122,6 +122,7 @@ fn restore_operation(
                 slot.health.watermark = state.cursor;
                 let l = &mut ledger.reports[name];
                 l.cursor = state.cursor;
+                l.since = state.since;
                 l.seen = state
                     .seen
                     .into_iter()

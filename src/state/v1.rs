@@ -74,6 +74,8 @@ pub fn convert(text: &[u8]) -> Result<StateFile, serde_json::Error> {
         );
         let report = ReportState {
             cursor: op.cursor,
+            // Version 1 kept no day counts: days are reconciled from the upgrade on.
+            since: op.cursor,
             seen: op.seen,
             counters: serde_json::value::to_raw_value(&counters)?,
         };

@@ -32,6 +32,8 @@ pub struct Ledger {
 pub struct ReportLedger {
     /// Every row dated before this instant has been fetched at least once.
     pub cursor: Option<DateTime<Utc>>,
+    /// Where the report's first catch-up began: rows dated earlier were never read.
+    pub since: Option<DateTime<Utc>>,
     /// Identities of rows already counted or rejected, with the local date (seconds)
     /// after which they may be forgotten.
     pub seen: HashMap<Identity, i64, RandomState>,

@@ -1,0 +1,125 @@
+//! Reconciliation against agent_12, end to end: the fake leaves some agent_13 records out
+//! of agent_13's answers while agent_12 still counts them, and the exporter reports,
+//! for each reconciled local day, exactly what was left out.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use support::clock::TestClock;
+use support::config::{Operation, TestConfig};
+use support::exposition::Exposition;
+use support::fake_wolkvox::{hidden, FakeConfig, FakeWolkvox};
+use support::inproc::InProc;
+
+const TZ: chrono_tz::Tz = chrono_tz::America::Bogota;
+
+fn local(d: u32, h: u32) -> DateTime<Utc> {
+    TZ.with_ymd_and_hms(2025, 3, d, h, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// What agent_12 counts and agent_13 did not show on local day `day` of March 2025:
+/// per interaction, and the agents concerned.
+fn dropped(fake: &FakeWolkvox, share: f64, day: u32) -> ([u64; 2], usize) {
+    let records = fake.simulator().records_between(
+        local(day, 0),
+        local(day + 1, 0) - chrono::Duration::seconds(1),
+    );
+    let mut n = [0u64; 2];
+    let mut agents = std::collections::BTreeSet::new();
+    for r in records.iter().filter(|r| hidden(share, &r.conn_id)) {
+        match r.interaction {
+            "transfer" => n[0] += 1,
+            "conference" => n[1] += 1,
+            _ => continue,
+        }
+        agents.insert(r.agent_id.clone());
+    }
+    (n, agents.len())
+}
+
+fn reconciled(m: &Exposition, op: &str) -> Option<(f64, [f64; 2], f64)> {
+    let get = |name: &str, extra: &[(&str, &str)]| {
+        let mut labels = vec![("operation", op)];
+        labels.extend_from_slice(extra);
+        m.get(name, &labels)
+    };
+    Some((
+        get("wolkvox_reconciliation_day_timestamp_seconds", &[])?,
+        [
+            get(
+                "wolkvox_reconciliation_difference",
+                &[("interaction", "transfer")],
+            )?,
+            get(
+                "wolkvox_reconciliation_difference",
+                &[("interaction", "conference")],
+            )?,
+        ],
+        get("wolkvox_reconciliation_agents_mismatched", &[])?,
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_difference_is_what_agent_13_left_out_per_day_and_interaction() {
+    // Monday 10 to Thursday 13 March 2025, Bogota time; the first catch-up begins on
+    // Monday afternoon, so Tuesday is the first whole day.
+    let clock = TestClock::at(local(12, 3));
+    let share = 0.05;
+    let fake = |hide: f64| {
+        let mut cfg = FakeConfig::bounded(local(10, 0), local(13, 3));
+        cfg.sim.seed = 12;
+        cfg.hidden_share = hide;
+        cfg.clock = Some(clock.clone());
+        FakeWolkvox::start(cfg)
+    };
+    let (lossy, whole) = (fake(share), fake(0.0));
+    let dir = tempfile::tempdir().unwrap();
+    let reports = ["agent_13", "agent_12"];
+    let config = TestConfig::new(&dir.path().join("state.json"))
+        .op(Operation::fake("lossy", &lossy).reports(&reports))
+        .op(Operation::fake("whole", &whole).reports(&reports))
+        .catch_up("36h")
+        .config();
+    let exporter = InProc::start(config, &clock).await;
+
+    // Wednesday 03:00: Tuesday ended three hours ago, past the 2 h delay.
+    for (day, now) in [(11, local(12, 3)), (12, local(13, 3))] {
+        clock.set(now);
+        let start = local(day, 0).timestamp() as f64;
+        let m = exporter
+            .wait_for("the day reconciled", Duration::from_secs(60), |m| {
+                ["lossy", "whole"]
+                    .iter()
+                    .all(|op| reconciled(m, op).is_some_and(|r| r.0 == start))
+            })
+            .await;
+        let (n, agents) = dropped(&lossy, share, day);
+        assert!(n[0] > 0 && n[1] > 0, "records were left out: {n:?}");
+        assert_eq!(
+            reconciled(&m, "lossy"),
+            Some((start, [n[0] as f64, n[1] as f64], agents as f64)),
+            "March {day}"
+        );
+        assert_eq!(reconciled(&m, "whole"), Some((start, [0.0, 0.0], 0.0)));
+    }
+    // Monday began before the first catch-up: it is never reconciled, and each day is
+    // asked once.
+    let asked: Vec<_> = lossy
+        .served_log()
+        .into_iter()
+        .filter(|r| r.api.as_deref() == Some("agent_12"))
+        .map(|r| r.ini.map(|d| d.to_string()))
+        .collect();
+    assert_eq!(
+        asked,
+        vec![
+            Some("2025-03-11 00:00:00".to_owned()),
+            Some("2025-03-12 00:00:00".to_owned())
+        ]
+    );
+    exporter.stop().await;
+}
