@@ -107,7 +107,14 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let state = tempfile::tempdir().expect("temp dir for the exporter state");
     let state_path = format!("--state.path={}", state.path().join("state.json").display());
-    let exporter = Exporter::start(&["--demo", "--poll.interval=1s", &state_path]);
+    // Two days of the demo's history: yesterday whole, for the reconciliation panels,
+    // and quicker to read than its 35 days.
+    let exporter = Exporter::start(&[
+        "--demo",
+        "--poll.interval=1s",
+        "--poll.catch-up=2d",
+        &state_path,
+    ]);
 
     let prometheus = Prometheus::builder()
         .scrape(JOB, &[exporter.addr().to_string()], SCRAPE_EVERY)

@@ -334,3 +334,69 @@ fn a_plan_over_the_allowance_is_refused_at_start_up() {
         "{err}"
     );
 }
+
+/// In OpenMetrics each bucket of the duration histogram carries the newest call in it as
+/// an exemplar; a Prometheus with exemplar storage keeps them and answers with them.
+#[test]
+fn a_prometheus_with_exemplar_storage_returns_conn_id_exemplars() {
+    let (sim, end) = anchored(chrono::Duration::hours(3));
+    let fake = FakeWolkvox::start(FakeConfig::new(sim));
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = Exporter::start_with_env(
+        &[
+            "--poll.interval=1s",
+            "--poll.allow-fast",
+            &format!("--state.path={}", dir.path().join("s.json").display()),
+        ],
+        &[
+            ("WOLKVOX_BASE_URL", fake.base_url()),
+            ("WOLKVOX_TOKEN", fake.token()),
+            ("WOLKVOX_LICENSES", "200"),
+            ("WOLKVOX_REPORTS", "agent_13"),
+        ],
+    );
+    exporter.wait_for_metrics(Duration::from_secs(30), |t| {
+        Exposition::parse(t).get("wolkvox_up", &[]) == Some(1.0)
+    });
+    let prom = Prometheus::builder()
+        .feature("exemplar-storage")
+        .scrape(
+            "wolkvox",
+            &[exporter.addr().to_string()],
+            Duration::from_secs(1),
+        )
+        .start();
+    let query = support::prometheus::percent_encode(
+        "wolkvox_agent_interaction_duration_seconds_bucket{job=\"wolkvox\"}",
+    );
+    let (from, to) = (
+        (end - chrono::Duration::days(1)).timestamp(),
+        end.timestamp() + 3600,
+    );
+    let served = fake.served_conn_ids();
+    let data = support::wait::until("exemplars in Prometheus", Duration::from_secs(30), || {
+        let data = prom
+            .api(&format!(
+                "/api/v1/query_exemplars?query={query}&start={from}&end={to}"
+            ))
+            .unwrap_or(Value::Null);
+        let found = data.as_array().is_some_and(|series| !series.is_empty());
+        support::wait::check(found, || format!("no exemplars yet: {data}")).map(|()| data)
+    });
+    let exemplars: Vec<&Value> = data
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["exemplars"].as_array().unwrap())
+        .collect();
+    assert!(!exemplars.is_empty());
+    for e in exemplars {
+        let conn_id = e["labels"]["conn_id"].as_str().expect("a conn_id label");
+        assert!(
+            served.contains(conn_id),
+            "{conn_id} is a call the API served"
+        );
+        let value: f64 = e["value"].as_str().unwrap().parse().unwrap();
+        assert!(value > 0.0, "{e}");
+    }
+}

@@ -51,7 +51,8 @@ impl DemoHandle {
             name: Some("demo".into()),
             base_url: Some(self.base_url.clone()),
             token: Some(Token::new(self.token.clone())),
-            licenses: Some(100),
+            // Enough for 1 s cycles of every report (tests run it so).
+            licenses: Some(1000),
             reports: Some(KINDS.iter().map(|k| (k.api.to_owned(), None)).collect()),
             ..FileOperation::default()
         }

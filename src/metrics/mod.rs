@@ -239,3 +239,66 @@ fn write_exemplar(out: &mut String, e: &ExemplarLine) {
     }
     let _ = write!(out, "\"}} {} {}", e.value, e.timestamp);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::reports::testing::{self, day, ingest};
+    use crate::reports::{kind, ReportName};
+    use crate::store::{NewOperation, Store};
+
+    /// A store of one operation with two agent_13 records.
+    fn store() -> Arc<Store> {
+        let metrics = testing::metrics(&[60.0, 120.0], 10);
+        let op = testing::operation(&metrics, &[ReportName::agent_13]);
+        let report = (kind(ReportName::agent_13).build)(&metrics);
+        let rows = [
+            json!({"agent_name": "Ana", "agent_id": "1", "conn_id": "c\"1", "date": "2026-11-24 10:00:00", "type_interaction": "transfer", "time": "00:00:30"}),
+            json!({"agent_name": "Ana", "agent_id": "1", "conn_id": "c2", "date": "2026-11-24 11:00:00", "type_interaction": "transfer", "time": "00:05:00"}),
+        ];
+        ingest(&*report, &op, &rows, day());
+        // Moved into a store of its own: the renderer reads a whole store.
+        let ledger = std::mem::take(&mut *op.ledger());
+        let data = std::mem::replace(&mut *op.data(), testing::empty_data(&metrics, &[]));
+        Arc::new(Store::new(vec![NewOperation {
+            name: "op".into(),
+            timezone: op.timezone,
+            daily_limit: 1000,
+            ledger,
+            data,
+        }]))
+    }
+
+    #[test]
+    fn openmetrics_buckets_carry_the_newest_call_unless_turned_off() {
+        let stats = Arc::new(ReloadStats::default());
+        let on = Renderer::new(store(), stats.clone(), true);
+        let om = on.render(Format::OpenMetrics);
+        let bucket = |le: &str| {
+            om.lines()
+                .find(|l| {
+                    l.starts_with("wolkvox_agent_interaction_duration_seconds_bucket{")
+                        && l.contains(&format!("le=\"{le}\""))
+                })
+                .unwrap()
+                .to_owned()
+        };
+        // 10:00 in Bogota is 15:00 UTC.
+        assert!(
+            bucket("60.0").ends_with(" 1 # {conn_id=\"c\\\"1\"} 30 1795532400"),
+            "{}",
+            bucket("60.0")
+        );
+        assert!(!bucket("120.0").contains('#'), "{}", bucket("120.0"));
+        assert!(bucket("+Inf").ends_with(" 2 # {conn_id=\"c2\"} 300 1795536000"));
+        assert!(om.ends_with("# EOF\n"));
+        // No exemplars in the text format, nor when turned off.
+        assert!(!on.render(Format::Text).contains(" # {"));
+        let off = Renderer::new(store(), stats, false);
+        assert!(!off.render(Format::OpenMetrics).contains(" # {"));
+    }
+}

@@ -21,9 +21,8 @@ pub fn metrics(bounds: &[f64], max_agents: usize) -> MetricsConfig {
     }
 }
 
-/// One operation on Colombia time following `names`.
-pub fn operation(metrics: &MetricsConfig, names: &[ReportName]) -> Arc<OperationStore> {
-    let tz = chrono_tz::America::Bogota;
+/// The data of an operation on Colombia time following `names`, nothing counted yet.
+pub fn empty_data(metrics: &MetricsConfig, names: &[ReportName]) -> OpData {
     let mut reports = EnumMap::default();
     for &name in names {
         reports[name] = Some(ReportSlot {
@@ -31,14 +30,20 @@ pub fn operation(metrics: &MetricsConfig, names: &[ReportName]) -> Arc<Operation
             health: ReportHealth::default(),
         });
     }
-    let data = OpData {
-        agents: Agents::new(metrics.max_agents, tz),
+    OpData {
+        agents: Agents::new(metrics.max_agents, chrono_tz::America::Bogota),
         reports,
         daily: DailyUse::new(chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()),
         planned_daily: 0,
         last_error: None,
         restarts: 0,
-    };
+    }
+}
+
+/// One operation on Colombia time following `names`.
+pub fn operation(metrics: &MetricsConfig, names: &[ReportName]) -> Arc<OperationStore> {
+    let tz = chrono_tz::America::Bogota;
+    let data = empty_data(metrics, names);
     let store = Store::new(vec![NewOperation {
         name: "op".into(),
         timezone: tz,

@@ -54,6 +54,8 @@ pub struct PrometheusBuilder {
     jobs: Vec<ScrapeJob>,
     rule_files: Vec<PathBuf>,
     evaluation_interval: Duration,
+    /// `--enable-feature=` values.
+    features: Vec<String>,
 }
 
 impl PrometheusBuilder {
@@ -80,6 +82,12 @@ impl PrometheusBuilder {
         self
     }
 
+    /// Turns on a feature flag (`--enable-feature=exemplar-storage`).
+    pub fn feature(mut self, feature: &str) -> Self {
+        self.features.push(feature.to_owned());
+        self
+    }
+
     /// Starts Prometheus and waits for `/-/ready`; panics with its log if it fails.
     pub fn start(self) -> Prometheus {
         let dir = tempfile::tempdir().expect("temp dir for Prometheus");
@@ -89,7 +97,7 @@ impl PrometheusBuilder {
         let mut last_failure = String::new();
         for _attempt in 0..3 {
             let port = free_port();
-            match Prometheus::launch(dir.path(), &config_path, port) {
+            match Prometheus::launch(dir.path(), &config_path, port, &self.features) {
                 Ok(child) => return Prometheus { child, port, dir },
                 // Another process may have taken the port between our probe and the bind.
                 Err(log) if log.contains("address already in use") => last_failure = log,
@@ -137,10 +145,11 @@ impl Prometheus {
             jobs: Vec::new(),
             rule_files: Vec::new(),
             evaluation_interval: Duration::from_secs(1),
+            features: Vec::new(),
         }
     }
 
-    fn launch(dir: &Path, config: &Path, port: u16) -> Result<Child, String> {
+    fn launch(dir: &Path, config: &Path, port: u16, features: &[String]) -> Result<Child, String> {
         let log_path = dir.join("prometheus.log");
         let log = fs::File::create(&log_path).expect("create prometheus.log");
         let mut child = Command::new(prometheus_bin())
@@ -150,6 +159,7 @@ impl Prometheus {
                 dir.join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(features.iter().map(|f| format!("--enable-feature={f}")))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log file"))
             .stderr(log)
@@ -276,7 +286,7 @@ fn prom_duration(d: Duration) -> String {
     }
 }
 
-fn percent_encode(text: &str) -> String {
+pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 3);
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
