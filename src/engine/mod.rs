@@ -4,6 +4,7 @@
 //! cursor per report, and the state saves. It knows no report's fields: a page's bytes
 //! go to the report's [`Ingest`] and come back as a tally.
 
+pub mod density;
 pub mod limits;
 pub mod plan;
 mod request;
@@ -39,9 +40,11 @@ enum Stop {
     Shutdown,
 }
 
+/// A window read, with the local dates of the rows it held.
 enum Fetched {
-    Done,
-    Truncated,
+    Done(Vec<chrono::NaiveDateTime>),
+    /// Cut at the cap: the dates of the rows sent.
+    Truncated(Vec<chrono::NaiveDateTime>),
 }
 
 /// A report of the operation and where its cycles stand.
@@ -181,7 +184,13 @@ impl Engine {
                 Some(c) => c - span(self.poll.overlap),
                 None => now - span(self.poll.catch_up),
             };
+            // Each window cut to about the rows a request should carry, by the density
+            // learned so far.
+            let density = self.op.ledger().reports[self.name(i)].density.clone();
             windows::plan(start, end, self.op.timezone)
+                .into_iter()
+                .flat_map(|w| density.cut(w, self.op.timezone))
+                .collect()
         };
         pending.reverse();
         self.reports[i].cycle = Some(Cycle {
@@ -245,8 +254,10 @@ impl Engine {
             return self.end_cycle(i, Ok(())).await;
         };
         match self.fetch_window(i, w).await {
-            Ok(Fetched::Done) => {
-                self.advance(i, w.start, w.end + chrono::Duration::seconds(1));
+            Ok(Fetched::Done(dates)) => {
+                let next = w.end + chrono::Duration::seconds(1);
+                self.learn(i, w, next, &dates);
+                self.advance(i, w.start, next);
                 let done = self.reports[i]
                     .cycle
                     .as_ref()
@@ -256,25 +267,76 @@ impl Engine {
                 }
                 Ok(())
             }
-            Ok(Fetched::Truncated) => {
-                let (left, right) = w.split().expect("one-second windows are never truncated");
+            Ok(Fetched::Truncated(dates)) => {
+                let parts = self.split(i, w, &dates);
                 self.op.data().report(self.name(i)).health.splits += 1;
                 tracing::info!(
                     operation = %self.op.name,
                     report = %self.name(i),
                     window_start = %w.start,
                     window_end = %w.end,
+                    parts = parts.len(),
                     "response hit the 60,000-record cap; splitting the window"
                 );
                 if let Some(c) = self.reports[i].cycle.as_mut() {
-                    c.pending.push(right);
-                    c.pending.push(left);
+                    c.pending.extend(parts.into_iter().rev());
                 }
                 Ok(())
             }
             Err(Stop::Shutdown) => Err(Stop::Shutdown),
             Err(stop) => self.end_cycle(i, Err(stop)).await,
         }
+    }
+
+    /// Learns how many rows report `i` holds per hour from `dates`, the rows of `w` up
+    /// to `until` (the whole window, or the part a cut page covers).
+    fn learn(
+        &mut self,
+        i: usize,
+        w: Window,
+        until: DateTime<Utc>,
+        dates: &[chrono::NaiveDateTime],
+    ) {
+        let name = self.name(i);
+        self.op.ledger().reports[name]
+            .density
+            .learn(w, until, dates, self.op.timezone);
+    }
+
+    /// The parts to read instead of a window cut at the cap. When the page's dates come
+    /// in order, as the API sends them, every row before the last date is in it: that
+    /// part is read as one window, and the rest cut to the learned density. Otherwise
+    /// the window is halved. Either way every part is read in full again, so no count
+    /// depends on the order the API sends rows in.
+    fn split(&mut self, i: usize, w: Window, dates: &[chrono::NaiveDateTime]) -> Vec<Window> {
+        let tz = self.op.timezone;
+        let halves = |w: Window| {
+            let (left, right) = w.split().expect("one-second windows are never truncated");
+            vec![left, right]
+        };
+        let in_order = dates.windows(2).all(|d| d[0] <= d[1]);
+        let (Some(last), true) = (dates.last(), in_order) else {
+            return halves(w);
+        };
+        // No offset change inside a window: local and UTC seconds run together.
+        let cut = w.start + (*last - windows::local(w.start, tz));
+        if cut <= w.start || cut > w.end {
+            return halves(w);
+        }
+        let before: Vec<_> = dates.iter().copied().filter(|d| d < last).collect();
+        self.learn(i, w, cut, &before);
+        let left = Window {
+            start: w.start,
+            end: cut - chrono::Duration::seconds(1),
+        };
+        let right = Window {
+            start: cut,
+            end: w.end,
+        };
+        let density = self.op.ledger().reports[self.name(i)].density.clone();
+        let mut parts = vec![left];
+        parts.extend(density.cut(right, tz));
+        parts
     }
 
     /// Moves report `i`'s cursor to `next` once every row before it, from the window

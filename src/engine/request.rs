@@ -135,11 +135,11 @@ impl Engine {
             Err(e) => Err(e),
         };
         match outcome {
-            Ok(PageOutcome::Truncated { .. }) => Ok(Fetched::Truncated),
-            Ok(PageOutcome::Empty) => Ok(Fetched::Done),
+            Ok(PageOutcome::Truncated { dates, .. }) => Ok(Fetched::Truncated(dates)),
+            Ok(PageOutcome::Empty) => Ok(Fetched::Done(Vec::new())),
             Ok(PageOutcome::Counted(tally)) => {
                 self.log_page(name, ini, &tally);
-                Ok(Fetched::Done)
+                Ok(Fetched::Done(tally.dates))
             }
             Err(e) => Err(self.failed(name, e, ini, end)),
         }

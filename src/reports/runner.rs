@@ -25,9 +25,11 @@ pub struct LocalWindow {
 pub enum PageOutcome {
     /// The 404 "no records" answer.
     Empty,
-    /// A full page: the window must be split and read again, nothing was counted.
+    /// A full page: the window must be split and read again, nothing was counted. The
+    /// local dates of its rows, in the order sent, tell where to split.
     Truncated {
         rows: u64,
+        dates: Vec<NaiveDateTime>,
     },
     Counted(Tally),
 }
@@ -41,6 +43,9 @@ pub struct Tally {
     pub invalid: EnumMap<InvalidReason, u64>,
     /// Counted under the overflow agent (`max_agents` reached).
     pub overflowed: u64,
+    /// The local dates of the page's rows (those that have one), for the engine's
+    /// estimate of how many rows each hour holds.
+    pub dates: Vec<NaiveDateTime>,
 }
 
 /// A report as the engine sees it: bytes in, the operation's store changed.
@@ -110,7 +115,17 @@ impl<R: Report> Ingest for Runner<R> {
         let received = rows.len() as u64;
         if may_split && rows.len() >= RECORD_CAP {
             op.data().report(R::NAME).health.received += received;
-            return Ok(PageOutcome::Truncated { rows: received });
+            let dates = rows
+                .iter()
+                .filter_map(|item| match item {
+                    Item::Record(row) => self.0.date(row),
+                    Item::NotAnObject => None,
+                })
+                .collect();
+            return Ok(PageOutcome::Truncated {
+                rows: received,
+                dates,
+            });
         }
 
         // The engine is the only writer of its operation's ledger: holding it for the
@@ -126,12 +141,15 @@ impl<R: Report> Ingest for Runner<R> {
             HashSet::with_capacity_and_hasher(rows.len(), RandomState::default());
         let mut remember: Vec<(Identity, i64)> = Vec::with_capacity(rows.len());
         let mut valid = Vec::with_capacity(rows.len());
+        tally.dates.reserve(rows.len());
         for item in &rows {
             let Item::Record(row) = item else {
                 // Nothing to identify it by: rejected again on every re-read.
                 tally.invalid[InvalidReason::missing_field] += 1;
                 continue;
             };
+            let date = self.0.date(row);
+            tally.dates.extend(date);
             let (id, complete) = match self.0.identity(row) {
                 Key::Complete(id) => (id, true),
                 Key::Incomplete(id) => (id, false),
@@ -149,7 +167,6 @@ impl<R: Report> Ingest for Runner<R> {
             // neither counts it twice nor rejects it twice. It is forgotten after its
             // date when that lies in the window; otherwise after the window's end,
             // since any later read overlapping this window may return it again.
-            let date = self.0.date(row);
             let in_window = date.map(local_secs).filter(|d| (ini..=end).contains(d));
             remember.push((id, in_window.unwrap_or(end)));
             let Some(date) = date else {

@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 
 pub use restore::restore;
 
+use crate::engine::density::Density;
 use crate::reports::ReportName;
 use crate::store::{AgentInfo, DailyUse, OperationStore, Store};
 
@@ -48,6 +49,9 @@ pub struct ReportState {
     /// Where the report's first catch-up began.
     #[serde(default)]
     pub since: Option<DateTime<Utc>>,
+    /// Rows per local hour, learned.
+    #[serde(default)]
+    pub density: Density,
     /// Remembered identities as (high 64 bits, low 64 bits, local date seconds).
     pub seen: Vec<(u64, u64, i64)>,
     pub counters: Box<RawValue>,
@@ -85,6 +89,7 @@ fn snapshot(op: &OperationStore) -> OpState {
             let state = ReportState {
                 cursor: l.cursor,
                 since: l.since,
+                density: l.density.clone(),
                 seen: l.seen.iter().map(|(k, d)| (k.0, k.1, *d)).collect(),
                 counters: slot.counters.save(),
             };

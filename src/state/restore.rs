@@ -123,6 +123,7 @@ fn restore_operation(
                 let l = &mut ledger.reports[name];
                 l.cursor = state.cursor;
                 l.since = state.since;
+                l.density = state.density;
                 l.seen = state
                     .seen
                     .into_iter()

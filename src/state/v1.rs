@@ -76,6 +76,7 @@ pub fn convert(text: &[u8]) -> Result<StateFile, serde_json::Error> {
             cursor: op.cursor,
             // Version 1 kept no day counts: days are reconciled from the upgrade on.
             since: op.cursor,
+            density: Default::default(),
             seen: op.seen,
             counters: serde_json::value::to_raw_value(&counters)?,
         };

@@ -19,6 +19,7 @@ pub use agents::{AgentInfo, Agents, Sighting, OVERFLOW_AGENT, OVERFLOW_NAME};
 pub use health::{DailyUse, ReportHealth, API_LATENCY_BUCKETS};
 pub use histogram::Histogram;
 
+use crate::engine::density::Density;
 use crate::reports::{Counters, Identity, ReportName};
 
 /// What the engine alone reads and writes (and the state saves): per report, the cursor
@@ -34,6 +35,8 @@ pub struct ReportLedger {
     pub cursor: Option<DateTime<Utc>>,
     /// Where the report's first catch-up began: rows dated earlier were never read.
     pub since: Option<DateTime<Utc>>,
+    /// Rows per local hour, to plan windows that stay under the cap.
+    pub density: Density,
     /// Identities of rows already counted or rejected, with the local date (seconds)
     /// after which they may be forgotten.
     pub seen: HashMap<Identity, i64, RandomState>,
