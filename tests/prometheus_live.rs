@@ -51,8 +51,9 @@ const ALLOWED_EMPTY: &[(&str, &str, &str)] = &[
     ),
     (
         "wolkvox-transfers / Agents far above the operation's median / A",
-        "divides by the median of the active agents, which is empty while none is active",
-        NO_AGENT_ACTIVE,
+        "divides by the median of the active agents, which is empty (or 0) until the rule \
+         has seen an agent active",
+        NO_MEDIAN_YET,
     ),
     (
         "wolkvox-transfers / Transfer rate of agents first seen in the last 30 days / A",
@@ -71,6 +72,7 @@ const NO_AGENT_WITH_20_CALLS: &str =
     "absent(operation_agent:wolkvox_agent_calls:increase1h{job=\"wolkvox\"} >= 20)";
 const NO_WEEK_OF_HISTORY: &str = "absent_over_time(up{job=\"wolkvox\"}[1h] offset 1w)";
 const NO_DAY_OF_HISTORY: &str = "absent_over_time(up{job=\"wolkvox\"}[1h] offset 1d)";
+const NO_MEDIAN_YET: &str = "absent(operation_interaction:wolkvox_agent_interactions:median_increase1h{job=\"wolkvox\",interaction=\"transfer\"} > 0)";
 const NO_AGENT_ACTIVE: &str =
     "sum(increase(wolkvox_agent_interactions_total{job=\"wolkvox\"}[1h])) == 0";
 

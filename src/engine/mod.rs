@@ -367,8 +367,11 @@ impl Engine {
             }
             Err(Stop::Quota) => {
                 let due = self.quota_pause();
+                let mut data = self.op.data();
                 for r in &mut self.reports {
                     r.due = r.due.max(due);
+                    // Waiting for the next day is where every report stands now.
+                    data.report(r.ingest.name()).health.cycled = true;
                 }
                 due
             }
