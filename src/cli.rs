@@ -7,6 +7,7 @@ use clap::Parser;
 
 use crate::config::{Config, ConfigError, FileConfig, Overrides};
 use crate::logging::LogFormat;
+use crate::shard::Shard;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -64,6 +65,9 @@ pub struct Args {
     /// Run against the built-in simulated operation; no credentials needed.
     #[arg(long)]
     pub demo: bool,
+    /// Follow only the operations whose name hashes to shard I of N replicas.
+    #[arg(long, value_name = "I/N", default_value = "0/1")]
+    pub shard: Shard,
 }
 
 /// The demo polls every 15 s unless told otherwise.
@@ -93,8 +97,9 @@ impl Args {
         }
     }
 
-    /// Reads the file (if any) and builds the configuration. In demo mode the
-    /// operations come from the simulator, given as `demo_operation`.
+    /// Reads the file (if any) and builds the configuration, keeping only this shard's
+    /// operations. In demo mode the operations come from the simulator, given as
+    /// `demo_operation`.
     pub fn config(
         &self,
         env: impl Fn(&str) -> Option<String>,
@@ -107,6 +112,46 @@ impl Args {
         if let Some(op) = demo_operation {
             file.operations = vec![op];
         }
-        Config::build(file, &self.overrides(), env)
+        let mut config = Config::build(file, &self.overrides(), env)?;
+        self.shard.select(&mut config);
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("wolkvox-exporter").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_bad_shard_is_a_usage_error_naming_the_flag() {
+        for bad in ["--shard=3/3", "--shard=0/0", "--shard=x"] {
+            let err = Args::try_parse_from(["wolkvox-exporter", bad]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            assert!(err.to_string().contains("'--shard <I/N>'"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_configuration_keeps_only_the_shards_operations() {
+        let env = |k: &str| match k {
+            "WOLKVOX_SERVER" => Some("0042".to_owned()),
+            "WOLKVOX_TOKEN" => Some("t".to_owned()),
+            "WOLKVOX_OPERATION" => Some("main".to_owned()),
+            _ => None,
+        };
+        // "main" is in shard 1 of 2 (pinned in `shard`'s tests).
+        let names = |shard: &str| -> Vec<String> {
+            let args = parse(&[&format!("--shard={shard}")]);
+            let config = args.config(env, None).unwrap();
+            config.operations.into_iter().map(|op| op.name).collect()
+        };
+        assert_eq!(names("1/2"), ["main"]);
+        assert!(names("0/2").is_empty());
+        assert_eq!(names("0/1"), ["main"]);
     }
 }

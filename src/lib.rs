@@ -4,7 +4,8 @@
 //! The pipeline: [`client`] talks to the API; one [`engine`] per operation plans the
 //! windows and spends the API's limits; each of the [`reports`] turns its rows into
 //! changes of the [`store`]; [`metrics`] renders it, [`state`] persists it and
-//! [`server`] serves it. [`app`] wires them together.
+//! [`server`] serves it. [`app`] wires them together, and [`shard`] splits operations
+//! between replicas.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -18,6 +19,7 @@ pub mod logging;
 pub mod metrics;
 pub mod reports;
 pub mod server;
+pub mod shard;
 pub mod state;
 pub mod store;
 pub mod web;
