@@ -1,12 +1,14 @@
 //! The command line, in Prometheus exporter conventions (`--web.listen-address`,
-//! `--poll.interval`...), and its translation into a validated configuration.
+//! `--poll.interval`...), and its translation into a validated configuration. Every flag
+//! is global: it works the same before or after a subcommand's name.
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, FileConfig, Overrides};
 use crate::logging::LogFormat;
+use crate::shard::Shard;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -18,56 +20,82 @@ use crate::logging::LogFormat;
 )]
 pub struct Args {
     /// YAML configuration file (one or many operations).
-    #[arg(long = "config.file", value_name = "PATH")]
+    #[arg(long = "config.file", value_name = "PATH", global = true)]
     pub config_file: Option<PathBuf>,
     /// Address to listen on; `:9798` means every interface.
     #[arg(
         long = "web.listen-address",
         default_value = ":9798",
-        value_name = "ADDR"
+        value_name = "ADDR",
+        global = true
     )]
     pub listen_address: String,
     /// Path under which metrics are served.
     #[arg(
         long = "web.telemetry-path",
         default_value = "/metrics",
-        value_name = "PATH"
+        value_name = "PATH",
+        global = true
     )]
     pub telemetry_path: String,
     /// Web configuration file (TLS and basic auth, exporter-toolkit format).
-    #[arg(long = "web.config.file", value_name = "PATH")]
+    #[arg(long = "web.config.file", value_name = "PATH", global = true)]
     pub web_config_file: Option<PathBuf>,
     /// Log level: trace, debug, info, warn, error.
-    #[arg(long = "log.level", default_value = "info", value_name = "LEVEL")]
+    #[arg(
+        long = "log.level",
+        default_value = "info",
+        value_name = "LEVEL",
+        global = true
+    )]
     pub log_level: String,
     /// Log format.
-    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+    #[arg(
+        long = "log.format",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
     pub log_format: LogFormat,
     /// Poll interval (default 5m; shorter needs --poll.allow-fast).
-    #[arg(long = "poll.interval", value_name = "DURATION")]
+    #[arg(long = "poll.interval", value_name = "DURATION", global = true)]
     pub poll_interval: Option<String>,
     /// Trailing period re-read every cycle to catch late records (default 30m).
-    #[arg(long = "poll.overlap", value_name = "DURATION")]
+    #[arg(long = "poll.overlap", value_name = "DURATION", global = true)]
     pub poll_overlap: Option<String>,
     /// The newest period not read yet (default 1m).
-    #[arg(long = "poll.delay", value_name = "DURATION")]
+    #[arg(long = "poll.delay", value_name = "DURATION", global = true)]
     pub poll_delay: Option<String>,
     /// How far back the first start reads (default 24h).
-    #[arg(long = "poll.catch-up", value_name = "DURATION")]
+    #[arg(long = "poll.catch-up", value_name = "DURATION", global = true)]
     pub poll_catch_up: Option<String>,
     /// Accept a poll interval under the API's 5m cadence.
-    #[arg(long = "poll.allow-fast")]
+    #[arg(long = "poll.allow-fast", global = true)]
     pub poll_allow_fast: bool,
     /// How long after a local day's end its agent_12 totals are compared with the
     /// agent_13 records counted for it (default 2h).
     #[arg(long = "reconcile.delay", value_name = "DURATION")]
     pub reconcile_delay: Option<String>,
     /// Where the persisted state lives (default data/state.json).
-    #[arg(long = "state.path", value_name = "PATH")]
+    #[arg(long = "state.path", value_name = "PATH", global = true)]
     pub state_path: Option<PathBuf>,
     /// Run against the built-in simulated operation; no credentials needed.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub demo: bool,
+    /// Follow only the operations whose name hashes to shard I of N replicas.
+    #[arg(long, value_name = "I/N", default_value = "0/1", global = true)]
+    pub shard: Shard,
+    /// Without a subcommand the exporter runs and serves its metrics.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Checks each operation once (token, caller IP, reports, allowance, plan), prints
+    /// what it found and exits: 0 when everything works, 1 otherwise. Spends one
+    /// request per enabled report and one (token_info) per operation.
+    Check,
 }
 
 /// The demo polls every 15 s unless told otherwise.
@@ -98,8 +126,9 @@ impl Args {
         }
     }
 
-    /// Reads the file (if any) and builds the configuration. In demo mode the
-    /// operations come from the simulator, given as `demo_operation`.
+    /// Reads the file (if any) and builds the configuration, keeping only this shard's
+    /// operations. In demo mode the operations come from the simulator, given as
+    /// `demo_operation`.
     pub fn config(
         &self,
         env: impl Fn(&str) -> Option<String>,
@@ -112,6 +141,69 @@ impl Args {
         if let Some(op) = demo_operation {
             file.operations = vec![op];
         }
-        Config::build(file, &self.overrides(), env)
+        let mut config = Config::build(file, &self.overrides(), env)?;
+        self.shard.select(&mut config);
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("wolkvox-exporter").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn flags_read_the_same_after_the_subcommand() {
+        let flags = [
+            "--config.file=x.yml",
+            "--log.level=debug",
+            "--log.format=json",
+            "--state.path=s.json",
+            "--poll.interval=10m",
+            "--shard=1/3",
+        ];
+        let before = parse(&[&flags[..], &["check"]].concat());
+        let after = parse(&[&["check"], &flags[..]].concat());
+        assert_eq!(format!("{before:?}"), format!("{after:?}"));
+        assert_eq!(after.command, Some(Command::Check));
+        assert_eq!(after.shard, Shard::new(1, 3).unwrap());
+        assert_eq!(after.log_level, "debug");
+        // A flag given again wins, wherever it is.
+        let again = parse(&["--log.level=info", "check", "--log.level=warn"]);
+        assert_eq!(again.log_level, "warn");
+        assert_eq!(parse(&[]).command, None);
+        assert_eq!(parse(&[]).shard, Shard::ALL);
+    }
+
+    #[test]
+    fn a_bad_shard_is_a_usage_error_naming_the_flag() {
+        for bad in ["--shard=3/3", "--shard=0/0", "--shard=x"] {
+            let err = Args::try_parse_from(["wolkvox-exporter", "check", bad]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+            assert!(err.to_string().contains("'--shard <I/N>'"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_configuration_keeps_only_the_shards_operations() {
+        let env = |k: &str| match k {
+            "WOLKVOX_SERVER" => Some("0042".to_owned()),
+            "WOLKVOX_TOKEN" => Some("t".to_owned()),
+            "WOLKVOX_OPERATION" => Some("main".to_owned()),
+            _ => None,
+        };
+        // "main" is in shard 1 of 2 (pinned in `shard`'s tests).
+        let names = |shard: &str| -> Vec<String> {
+            let args = parse(&[&format!("--shard={shard}")]);
+            let config = args.config(env, None).unwrap();
+            config.operations.into_iter().map(|op| op.name).collect()
+        };
+        assert_eq!(names("1/2"), ["main"]);
+        assert!(names("0/2").is_empty());
+        assert_eq!(names("0/1"), ["main"]);
     }
 }

@@ -4,7 +4,8 @@
 
 use anyhow::Context;
 use clap::Parser;
-use wolkvox_exporter::{app, cli::Args, demo, logging, server, web};
+use wolkvox_exporter::cli::{Args, Command};
+use wolkvox_exporter::{app, check, demo, logging, server, web};
 
 fn main() -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
@@ -37,6 +38,12 @@ async fn run() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
+    if args.command == Some(Command::Check) {
+        let checked = check::run(&config, args.shard, chrono::Utc::now()).await;
+        // A closed stdout (`check | head -1`) is not worth a panic.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), checked.render().as_bytes());
+        std::process::exit(if checked.ok() { 0 } else { 1 });
+    }
     let web = match &args.web_config_file {
         Some(path) => match web::WebConfig::load(path) {
             Ok(loaded) => web::WebConfigWatcher::start(path.clone(), loaded),

@@ -681,7 +681,12 @@ const OPERATOR_GROUP: &str = "monitoring.coreos.com/";
 
 /// Every manifest under deploy/kubernetes (not the kustomization), file by file.
 fn k8s_files() -> Vec<(String, Vec<Value>)> {
-    let mut files: Vec<String> = std::fs::read_dir(repo().join(K8S))
+    manifests(K8S)
+}
+
+/// Every manifest in the directory `dir` (not its kustomization), file by file.
+fn manifests(dir: &str) -> Vec<(String, Vec<Value>)> {
+    let mut files: Vec<String> = std::fs::read_dir(repo().join(dir))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
@@ -692,7 +697,7 @@ fn k8s_files() -> Vec<(String, Vec<Value>)> {
     files
         .into_iter()
         .map(|f| {
-            let docs = yaml_docs(&format!("{K8S}/{f}"));
+            let docs = yaml_docs(&format!("{dir}/{f}"));
             (f, docs)
         })
         .collect()
@@ -710,8 +715,15 @@ fn k8s_object<'a>(files: &'a [(String, Vec<Value>)], kind: &str) -> &'a Value {
 
 #[test]
 fn kubernetes_manifests_validate_against_the_kubernetes_schemas() {
+    let checked = validate_core_manifests(K8S);
+    assert!(checked >= 6, "only {checked} core resources validated");
+}
+
+/// Runs kubernetes-validate on every file of `dir` holding core kinds; returns how many
+/// resources passed.
+fn validate_core_manifests(dir: &str) -> usize {
     let mut checked = 0;
-    for (file, docs) in k8s_files() {
+    for (file, docs) in manifests(dir) {
         let core: Vec<&Value> = docs
             .iter()
             .filter(|d| !str_at(d, &["apiVersion"]).starts_with(OPERATOR_GROUP))
@@ -724,7 +736,7 @@ fn kubernetes_manifests_validate_against_the_kubernetes_schemas() {
             docs.len(),
             "{file} mixes core and operator kinds"
         );
-        let path = format!("{K8S}/{file}");
+        let path = format!("{dir}/{file}");
         let out = run_tool(
             "kubernetes-validate",
             &[
@@ -754,7 +766,7 @@ fn kubernetes_manifests_validate_against_the_kubernetes_schemas() {
             checked += 1;
         }
     }
-    assert!(checked >= 6, "only {checked} core resources validated");
+    checked
 }
 
 /// Validates ServiceMonitor and PrometheusRule objects with the validators that
@@ -1033,6 +1045,226 @@ fn prometheusrule_groups_equal_the_rules_file() {
     // And the generator reproduces the committed manifest byte for byte.
     let out = run_tool("bash", &["scripts/gen-prometheusrule.sh", "--check"], None);
     assert!(out.status.success(), "{}", out.text());
+}
+
+// ---- Kubernetes: shards ----------------------------------------------------------------
+
+/// The overlay that runs the exporter as a StatefulSet of shards (a sibling of the base:
+/// kustomize refuses an overlay inside its base's directory).
+const K8S_SHARDED: &str = "deploy/kubernetes-sharded";
+
+#[test]
+fn sharded_manifests_validate_against_the_kubernetes_schemas() {
+    let checked = validate_core_manifests(K8S_SHARDED);
+    assert_eq!(
+        checked, 3,
+        "the StatefulSet, its Service and the config patch"
+    );
+}
+
+/// The one inline patch of `kind` (a `$patch: delete`), parsed.
+fn deletion_of(patches: &[Value], kind: &str) -> Option<Value> {
+    patches
+        .iter()
+        .filter_map(|p| p.get("patch").and_then(Value::as_str))
+        .map(|text| serde_yaml_ng::from_str::<Value>(text).unwrap())
+        .find(|p| p.get("kind").and_then(Value::as_str) == Some(kind))
+}
+
+#[test]
+fn sharded_overlay_swaps_the_deployment_for_a_statefulset_of_shards() {
+    use clap::Parser;
+    use wolkvox_exporter::cli::Args;
+    use wolkvox_exporter::shard::Shard;
+
+    let base = k8s_files();
+    let files = manifests(K8S_SHARDED);
+    let kustomization = yaml(&format!("{K8S_SHARDED}/kustomization.yaml"));
+    let base_kustomization = yaml(&format!("{K8S}/kustomization.yaml"));
+
+    // Every file is a resource or a patch; the base comes in whole, with its image.
+    let resources: BTreeSet<String> = seq_at(&kustomization, &["resources"])
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect();
+    assert!(resources.contains("../kubernetes"), "{resources:?}");
+    let patches = seq_at(&kustomization, &["patches"]);
+    let patch_files: BTreeSet<String> = patches
+        .iter()
+        .filter_map(|p| p.get("path").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    for (file, _) in &files {
+        assert!(
+            resources.contains(file) != patch_files.contains(file),
+            "{file} must be either a resource or a patch"
+        );
+    }
+    assert_eq!(
+        at(&kustomization, &["images"]),
+        at(&base_kustomization, &["images"])
+    );
+
+    // The base's Deployment and its single state claim are deleted by name.
+    let deployment = k8s_object(&base, "Deployment");
+    let pvc = k8s_object(&base, "PersistentVolumeClaim");
+    for (kind, object) in [("Deployment", deployment), ("PersistentVolumeClaim", pvc)] {
+        let patch = deletion_of(patches, kind).unwrap_or_else(|| panic!("no {kind} deletion"));
+        assert_eq!(str_at(&patch, &["$patch"]), "delete");
+        assert_eq!(
+            str_at(&patch, &["metadata", "name"]),
+            str_at(object, &["metadata", "name"])
+        );
+    }
+
+    // The pods are the Deployment's, but for the shard argument and its variable, and
+    // the state volume: one claim per replica instead of the one shared claim.
+    let set = k8s_object(&files, "StatefulSet");
+    let replicas = at(set, &["spec", "replicas"]).as_u64().unwrap() as u32;
+    assert!(replicas > 1);
+    assert_eq!(
+        at(set, &["spec", "selector"]),
+        at(deployment, &["spec", "selector"])
+    );
+    let (mut pod, mut base_pod) = (
+        at(set, &["spec", "template"]).clone(),
+        at(deployment, &["spec", "template"]).clone(),
+    );
+    let take = |pod: &mut Value, key: &str| -> Value {
+        let container = &mut pod["spec"]["containers"][0];
+        container
+            .as_mapping_mut()
+            .unwrap()
+            .remove(key)
+            .unwrap_or(Value::Null)
+    };
+    let (args, base_args) = (take(&mut pod, "args"), take(&mut base_pod, "args"));
+    let env = take(&mut pod, "env");
+    assert_eq!(take(&mut base_pod, "env"), Value::Null);
+    let volumes = pod["spec"]
+        .as_mapping_mut()
+        .unwrap()
+        .remove("volumes")
+        .unwrap();
+    let base_volumes = base_pod["spec"]
+        .as_mapping_mut()
+        .unwrap()
+        .remove("volumes")
+        .unwrap();
+    assert_eq!(
+        pod, base_pod,
+        "the pod templates differ beyond args, env and volumes"
+    );
+
+    let shard_arg = format!("--shard=$(SHARD_INDEX)/{replicas}");
+    let mut expected_args = base_args.as_sequence().unwrap().clone();
+    expected_args.push(Value::from(shard_arg.as_str()));
+    assert_eq!(args.as_sequence().unwrap(), &expected_args);
+    let env = env.as_sequence().unwrap();
+    assert_eq!(env.len(), 1);
+    assert_eq!(str_at(&env[0], &["name"]), "SHARD_INDEX");
+    assert_eq!(
+        str_at(&env[0], &["valueFrom", "fieldRef", "fieldPath"]),
+        "metadata.labels['apps.kubernetes.io/pod-index']"
+    );
+    // Each replica's arguments, once Kubernetes expands its ordinal, are the exporter's
+    // own flags and name its shard; one past the last ordinal would be refused.
+    let args: Vec<&str> = expected_args.iter().map(|a| a.as_str().unwrap()).collect();
+    let with_index = |i: u32| -> Vec<String> {
+        std::iter::once("wolkvox-exporter".to_owned())
+            .chain(
+                args.iter()
+                    .map(|a| a.replace("$(SHARD_INDEX)", &i.to_string())),
+            )
+            .collect()
+    };
+    for i in 0..replicas {
+        let parsed = Args::try_parse_from(with_index(i)).unwrap();
+        assert_eq!(parsed.shard, Shard::new(i, replicas).unwrap());
+    }
+    assert!(Args::try_parse_from(with_index(replicas)).is_err());
+
+    let state = "/var/lib/wolkvox-exporter";
+    let claim_volume = |v: &Value| v.get("persistentVolumeClaim").is_some();
+    let base_volumes: Vec<&Value> = base_volumes
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|v| !claim_volume(v))
+        .collect();
+    let volumes: Vec<&Value> = volumes.as_sequence().unwrap().iter().collect();
+    assert_eq!(volumes, base_volumes);
+    let mounts = seq_at(&pod, &["spec", "containers"])[0]["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .clone();
+    let state_mount = mounts
+        .iter()
+        .find(|m| str_at(m, &["mountPath"]) == state)
+        .expect("a state mount");
+    let templates = seq_at(set, &["spec", "volumeClaimTemplates"]);
+    assert_eq!(templates.len(), 1);
+    assert_eq!(
+        str_at(&templates[0], &["metadata", "name"]),
+        str_at(state_mount, &["name"])
+    );
+    assert_eq!(
+        seq_at(&templates[0], &["spec", "accessModes"]),
+        &vec![Value::from("ReadWriteOnce")]
+    );
+
+    // The governing Service is headless and not scraped; the base's Service, which the
+    // ServiceMonitor scrapes, selects every replica.
+    let headless = k8s_object(&files, "Service");
+    assert_eq!(
+        str_at(set, &["spec", "serviceName"]),
+        str_at(headless, &["metadata", "name"])
+    );
+    assert_eq!(str_at(headless, &["spec", "clusterIP"]), "None");
+    let pod_labels = at(set, &["spec", "template", "metadata", "labels"]);
+    let selects_pods = |service: &Value| {
+        at(service, &["spec", "selector"])
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| pod_labels.get(k.as_str().unwrap()) == Some(v))
+    };
+    assert!(selects_pods(headless));
+    assert!(selects_pods(k8s_object(&base, "Service")));
+    let monitor = k8s_object(&base, "ServiceMonitor");
+    let headless_labels = at(headless, &["metadata", "labels"]);
+    let scraped = at(monitor, &["spec", "selector", "matchLabels"])
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .all(|(k, v)| headless_labels.get(k.as_str().unwrap()) == Some(v));
+    assert!(
+        !scraped,
+        "the ServiceMonitor would scrape every replica twice"
+    );
+
+    // The configuration replaces the base's; it is valid, its token files are keys
+    // under the Secret's mount, and every shard has an operation to follow.
+    let config = k8s_object(&files, "ConfigMap");
+    assert_eq!(
+        str_at(config, &["metadata", "name"]),
+        str_at(k8s_object(&base, "ConfigMap"), &["metadata", "name"])
+    );
+    let text = str_at(config, &["data", "config.yaml"]);
+    assert_valid_exporter_config(&format!("{K8S_SHARDED}/config-patch.yaml"), text);
+    let secret_dir = mounts
+        .iter()
+        .find(|m| str_at(m, &["name"]) == "token")
+        .map(|m| str_at(m, &["mountPath"]))
+        .expect("the token mount");
+    let parsed: Value = serde_yaml_ng::from_str(text).unwrap();
+    let mut per_shard = vec![0; replicas as usize];
+    for op in seq_at(&parsed, &["operations"]) {
+        let name = str_at(op, &["name"]);
+        let token_file = str_at(op, &["token_file"]);
+        assert_eq!(token_file, format!("{secret_dir}/{name}"));
+        per_shard[Shard::of(name, replicas) as usize] += 1;
+    }
+    assert!(per_shard.iter().all(|n| *n > 0), "{per_shard:?}");
 }
 
 // ---- systemd ---------------------------------------------------------------------------

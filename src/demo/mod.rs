@@ -17,6 +17,10 @@ use simulator::{SimConfig, Simulator};
 use crate::config::{FileOperation, Token};
 use crate::reports::KINDS;
 
+/// The demo operation's licenses: its daily limit is this x 1000, enough for 1 s cycles
+/// of every report (tests run it so).
+pub const DEMO_LICENSES: u32 = 1000;
+
 /// Where the running demo API is, and its task, so the caller can wait for it on shutdown.
 #[derive(Debug)]
 pub struct DemoHandle {
@@ -51,8 +55,7 @@ impl DemoHandle {
             name: Some("demo".into()),
             base_url: Some(self.base_url.clone()),
             token: Some(Token::new(self.token.clone())),
-            // Enough for 1 s cycles of every report (tests run it so).
-            licenses: Some(1000),
+            licenses: Some(DEMO_LICENSES),
             reports: Some(KINDS.iter().map(|k| (k.api.to_owned(), None)).collect()),
             ..FileOperation::default()
         }

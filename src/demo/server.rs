@@ -1,14 +1,14 @@
 //! The demo's Wolkvox over HTTP on loopback: token checks, one request in flight per
-//! token, and the agent_13 answer at the current time.
+//! token, every report's answer at the current time and `token_info`.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -25,6 +25,10 @@ use super::simulator::Simulator;
 
 /// The report endpoint, relative to the base URL.
 pub const REPORT_PATH: &str = "/api/v2/reports_manager.php";
+/// The token information endpoint (`?api=token_info`).
+pub const INFO_PATH: &str = "/api/v2/information.php";
+/// The demo operation's daily request limit: its licenses x 1000.
+pub const DAILY_LIMIT: u64 = super::DEMO_LICENSES as u64 * 1000;
 /// The header that carries the operation's token.
 pub const TOKEN_HEADER: &str = "wolkvox-token";
 
@@ -35,6 +39,23 @@ struct State {
     sim: Arc<Simulator>,
     token: String,
     busy: AtomicBool,
+    /// Requests accepted on the operation-local day, for `token_info`.
+    daily: Mutex<(NaiveDate, u64)>,
+}
+
+impl State {
+    /// Counts an accepted request; returns the day's count with it.
+    fn count_request(&self) -> u64 {
+        let today = Utc::now()
+            .with_timezone(&self.sim.config().timezone)
+            .date_naive();
+        let mut daily = self.daily.lock().unwrap_or_else(|p| p.into_inner());
+        if daily.0 != today {
+            *daily = (today, 0);
+        }
+        daily.1 += 1;
+        daily.1
+    }
 }
 
 /// Serves the simulated API on `listener` until `shutdown` completes, then lets open
@@ -49,6 +70,7 @@ pub async fn serve(
         sim,
         token,
         busy: AtomicBool::new(false),
+        daily: Mutex::new((NaiveDate::MIN, 0)),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -109,7 +131,8 @@ impl Drop for InFlight<'_> {
 }
 
 async fn handle(state: &Arc<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    if request.uri().path() != REPORT_PATH {
+    let info = request.uri().path() == INFO_PATH;
+    if request.uri().path() != REPORT_PATH && !info {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     }
     if request.method() != Method::GET {
@@ -126,7 +149,15 @@ async fn handle(state: &Arc<State>, request: Request<Incoming>) -> Response<Full
     let Some(_in_flight) = InFlight::acquire(&state.busy) else {
         return json(answer::simultaneous());
     };
+    let used = state.count_request();
     let query = request.uri().query().unwrap_or_default().to_owned();
+    if info {
+        return json(if query.split('&').any(|p| p == "api=token_info") {
+            answer::token_info(DAILY_LIMIT, used, used, &Format::default())
+        } else {
+            answer::error(400, answer::UNKNOWN_API)
+        });
+    }
     let sim = state.sim.clone();
     // Up to 60,000 records to encode: keep it off the reactor threads.
     let answered = tokio::task::spawn_blocking(move || {
@@ -203,6 +234,18 @@ mod tests {
         assert!(wrong.starts_with("HTTP/1.1 403") && wrong.contains("PLEASE VALIDATE TOKEN"));
         let bad = get(addr, &format!("{REPORT_PATH}?api=agent_13"), Some("secret")).await;
         assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+        // token_info counts every request the token got through, itself included.
+        let info_target = format!("{INFO_PATH}?api=token_info");
+        let info = get(addr, &info_target, Some("secret")).await;
+        assert!(info.starts_with("HTTP/1.1 200"), "{info}");
+        assert!(
+            info.contains(r#""token_limit":"100000","token_use_today":"3","all_token_today":"3","available_consumption_options":"99997""#),
+            "{info}"
+        );
+        let refused = get(addr, &info_target, Some("nope")).await;
+        assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+        let unknown = get(addr, &format!("{INFO_PATH}?api=other"), Some("secret")).await;
+        assert!(unknown.starts_with("HTTP/1.1 400"), "{unknown}");
 
         tx.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(10), server)

@@ -1,5 +1,6 @@
 //! The exporter binary as a child process for black-box tests: it listens on a free
-//! loopback port, its logs are captured, and every wait has a deadline.
+//! loopback port, its logs are captured, and every wait has a deadline; or a subcommand
+//! (`check`) run to its exit.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -302,6 +303,78 @@ impl Exporter {
                 .ok();
         }
         self.exit
+    }
+}
+
+/// What a run of the binary to its exit printed.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    /// Both streams, for failure messages.
+    pub fn text(&self) -> String {
+        format!(
+            "exit status {}\nstdout:\n{}\nstderr:\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the exporter with `args` (a subcommand such as `check`) until it exits, at most
+/// `timeout`, and returns what it printed; panics with its output after the deadline.
+/// `WOLKVOX_*` variables of the test's own environment are not passed on.
+pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Finished {
+    let mut command = Command::new(exporter_bin());
+    command.args(args);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("WOLKVOX_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", exporter_bin().display()));
+    let read = |mut stream: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stream.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = read(Box::new(child.stderr.take().expect("piped stderr")));
+    let exited = Wait::new("the exporter to exit", timeout).poll(|| {
+        child
+            .try_wait()
+            .expect("try_wait on the exporter")
+            .ok_or(())
+    });
+    let status = match exited {
+        Ok(status) => status,
+        Err(()) => {
+            let _ = child.kill();
+            let status = child.wait().expect("wait for the killed exporter");
+            panic!(
+                "the exporter (args {args:?}) did not exit within {timeout:?}; {status}\n\
+                 stdout:\n{}\nstderr:\n{}",
+                stdout.join().unwrap_or_default(),
+                stderr.join().unwrap_or_default()
+            );
+        }
+    };
+    Finished {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The tests' strict fake Wolkvox: real HTTP on loopback over the demo's simulator, the
-//! vendor's limits enforced and recorded, and faults injected on demand.
+//! The tests' strict fake Wolkvox: real HTTP on loopback over the demo's simulator (every
+//! report and `token_info`), the vendor's limits enforced and recorded, and faults
+//! injected on demand.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -9,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wolkvox_exporter::demo::answer::{self, Answer, Format, Query};
+use wolkvox_exporter::demo::answer::{self, Answer, Api, Format, Query};
 
 pub use super::truth::{CallsTruth, FlowsTruth, Truth};
 use wolkvox_exporter::demo::simulator::{SimConfig, SimRecord, Simulator};
@@ -18,6 +19,14 @@ use super::clock::{self, TestClock};
 
 /// The report endpoint the fake serves.
 pub const REPORT_PATH: &str = "/api/v2/reports_manager.php";
+/// The token information endpoint (`?api=token_info`).
+pub const INFO_PATH: &str = "/api/v2/information.php";
+/// `token_info`'s `token_limit` when `FakeConfig::daily_limit` is `None`: 1000 licences,
+/// as `TestConfig`'s operations have.
+pub const UNLIMITED_TOKEN_LIMIT: u64 = 1_000_000;
+/// The 403 text of a refused caller (`FakeConfig::refuse_caller`): none of the vendor's
+/// other 403 texts, so a client classifies it `forbidden`.
+pub const CALLER_REFUSED: &str = "ACCESS DENIED: THIS IP ADDRESS IS NOT REGISTERED";
 
 /// Something going wrong on the way, chosen per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,6 +83,12 @@ pub struct FakeConfig {
     pub single_object_data: bool,
     /// Every request is refused as carrying an invalid token.
     pub invalid_token: bool,
+    /// Every request is refused with 403 [`CALLER_REFUSED`] before its token is looked
+    /// at, as for a caller whose public IP address is not registered in the operation.
+    pub refuse_caller: bool,
+    /// Reports (`api=` names) answered 404 "no records" for every window, as on a server
+    /// where they are not enabled.
+    pub not_enabled: Vec<String>,
     /// Dates in bodies written this many hours off (selection stays correct).
     pub tz_shift_hours: i64,
     /// "Now" for visibility and the quota day, shared with whoever else holds the
@@ -100,6 +115,8 @@ impl FakeConfig {
             code_as_string: false,
             single_object_data: false,
             invalid_token: false,
+            refuse_caller: false,
+            not_enabled: Vec::new(),
             tz_shift_hours: 0,
             clock: None,
             hidden_share: 0.0,
@@ -142,6 +159,7 @@ struct Control {
     fault_probability: f64,
     latency: Duration,
     invalid_token: bool,
+    refuse_caller: bool,
     clock: Option<TestClock>,
     daily_limit: Option<u64>,
 }
@@ -161,6 +179,7 @@ struct Shared {
     /// Ids of the rows sent in complete 200 answers, per `api`.
     served: Mutex<HashMap<String, HashSet<String>>>,
     hidden_share: f64,
+    not_enabled: Vec<String>,
     daily: Mutex<HashMap<NaiveDate, u64>>,
 }
 
@@ -203,6 +222,7 @@ impl FakeWolkvox {
                 fault_probability: config.fault_probability,
                 latency: config.latency,
                 invalid_token: config.invalid_token,
+                refuse_caller: config.refuse_caller,
                 clock: config.clock,
                 daily_limit: config.daily_limit,
             }),
@@ -212,6 +232,7 @@ impl FakeWolkvox {
             log: Mutex::new(Vec::new()),
             served: Mutex::new(HashMap::new()),
             hidden_share: config.hidden_share,
+            not_enabled: config.not_enabled,
             daily: Mutex::new(HashMap::new()),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -396,6 +417,10 @@ impl FakeWolkvox {
         lock(&self.shared.control).invalid_token = invalid;
     }
 
+    pub fn set_refuse_caller(&self, refuse: bool) {
+        lock(&self.shared.control).refuse_caller = refuse;
+    }
+
     pub fn set_daily_limit(&self, limit: Option<u64>) {
         lock(&self.shared.control).daily_limit = limit;
     }
@@ -514,11 +539,12 @@ async fn request(
     head: &Head,
 ) -> bool {
     let number = shared.requests.fetch_add(1, Ordering::SeqCst);
-    let (latency, invalid_token, now, daily_limit) = {
+    let (latency, invalid_token, refuse_caller, now, daily_limit) = {
         let control = lock(&shared.control);
         (
             control.latency,
             control.invalid_token,
+            control.refuse_caller,
             control
                 .clock
                 .as_ref()
@@ -560,8 +586,13 @@ async fn request(
         }
     }
 
-    if path != REPORT_PATH {
+    let info = path == INFO_PATH;
+    if path != REPORT_PATH && !info {
         return finish(shared, stream, entry, plain(404, "not found\n"), head.close).await;
+    }
+    if refuse_caller {
+        let refusal = json(answer::error(403, CALLER_REFUSED));
+        return finish(shared, stream, entry, refusal, head.close).await;
     }
     let refusal = match head.token.as_deref() {
         None | Some("") => Some(answer::token_missing()),
@@ -608,6 +639,8 @@ async fn request(
         .await;
     }
 
+    // token_info: the day's figures as the fake counts them, this request included.
+    let info = info.then(|| (daily_limit.unwrap_or(UNLIMITED_TOKEN_LIMIT), used));
     let fault = next_fault(shared, number);
     entry.fault = fault;
     if !latency.is_zero() && !wait_while_connected(stream, buf, latency).await {
@@ -632,10 +665,14 @@ async fn request(
                 log(shared, entry);
                 return false;
             }
-            served(shared, &mut entry, answer_at(shared, query, now).await)
+            served(
+                shared,
+                &mut entry,
+                answer_at(shared, info, query, now).await,
+            )
         }
         Some(Fault::TruncatedJson) => {
-            let full = answer_at(shared, query, now).await;
+            let full = answer_at(shared, info, query, now).await;
             let mut body = full.body.into_bytes();
             body.truncate(body.len() / 2);
             Response {
@@ -644,7 +681,11 @@ async fn request(
                 body,
             }
         }
-        None => served(shared, &mut entry, answer_at(shared, query, now).await),
+        None => served(
+            shared,
+            &mut entry,
+            answer_at(shared, info, query, now).await,
+        ),
     };
     drop(in_flight);
     finish(shared, stream, entry, response, head.close).await
@@ -673,10 +714,32 @@ fn splitmix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-async fn answer_at(shared: &Arc<Shared>, query: &str, now: DateTime<Utc>) -> Answer {
+/// The answer to `query` at `now`: `token_info`'s when `info` gives the day's limit and
+/// use, else the report's.
+async fn answer_at(
+    shared: &Arc<Shared>,
+    info: Option<(u64, u64)>,
+    query: &str,
+    now: DateTime<Utc>,
+) -> Answer {
+    if let Some((limit, used)) = info {
+        return if query.split('&').any(|p| p == "api=token_info") {
+            answer::token_info(limit, used, used, &shared.format)
+        } else {
+            answer::error(400, answer::UNKNOWN_API)
+        };
+    }
     let shared = shared.clone();
     let query = query.to_string();
     tokio::task::spawn_blocking(move || match Query::parse(&query) {
+        Some(q)
+            if shared
+                .not_enabled
+                .iter()
+                .any(|api| Api::parse(api) == Some(q.api)) =>
+        {
+            answer::no_records()
+        }
         Some(q) => answer::answer(&shared.sim, &q, now, &shared.format, |r| {
             !hidden(shared.hidden_share, &r.conn_id)
         }),

@@ -273,6 +273,34 @@ pub fn maintenance() -> Answer {
     error(403, MAINTENANCE)
 }
 
+/// The `token_info` answer (`information.php?api=token_info`): the day's limit and use,
+/// every value a string, `available_consumption_options` what is left of the limit.
+pub fn token_info(limit: u64, token_today: u64, all_today: u64, format: &Format) -> Answer {
+    let row = format!(
+        "{{\"token_limit\":\"{limit}\",\"token_use_today\":\"{token_today}\",\
+         \"all_token_today\":\"{all_today}\",\"available_consumption_options\":\"{}\"}}",
+        limit.saturating_sub(all_today)
+    );
+    let code = if format.code_as_string {
+        "\"200\""
+    } else {
+        "200"
+    };
+    let data = if format.single_object_data {
+        row
+    } else {
+        format!("[{row}]")
+    };
+    Answer {
+        status: 200,
+        body: format!(
+            "{{\"code\":{code},\"error\":null,\"msg\":\"Token information\",\"data\":{data}}}"
+        ),
+        ids: Vec::new(),
+        truncated: false,
+    }
+}
+
 fn error_body(status: u16, text: &str, code_as_string: bool) -> String {
     let mut body = String::with_capacity(64 + 2 * text.len());
     if code_as_string {

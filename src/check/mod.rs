@@ -1,0 +1,183 @@
+//! `wolkvox-exporter check`: asks each operation's reports for one short recent window
+//! and the API for the token's information, then says in plain lines whether the
+//! exporter can work: token, caller address, reports, allowance, use and plan.
+
+mod info;
+mod outcome;
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Timelike, Utc};
+use chrono_tz::Tz;
+use governor::DefaultDirectRateLimiter;
+use serde::de::IgnoredAny;
+use tokio::sync::Mutex;
+
+pub use info::TokenInfo;
+pub use outcome::{
+    Answered, CallerVerdict, OperationCheck, PlanVerdict, ReportCheck, TokenVerdict,
+};
+
+use crate::client::{interpret, Answer, ApiError, Client};
+use crate::config::{ApiConfig, Config, OperationConfig};
+use crate::engine::limits::{self, TokenLocks};
+use crate::shard::Shard;
+
+/// How much of each report is asked for: a short window, so that the answer is small.
+pub const WINDOW: TimeDelta = TimeDelta::minutes(10);
+/// How long before now the window ends, as the exporter's `poll.delay` does.
+pub const LAG: TimeDelta = TimeDelta::minutes(1);
+
+/// Everything `check` found, in the configuration's order.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub shard: Shard,
+    pub operations: Vec<OperationCheck>,
+}
+
+impl Checked {
+    /// Whether everything the exporter needs works, for every operation checked.
+    pub fn ok(&self) -> bool {
+        self.operations.iter().all(|op| op.problems().is_empty())
+    }
+
+    pub fn spent(&self) -> u64 {
+        self.operations.iter().map(OperationCheck::spent).sum()
+    }
+
+    /// The whole report: each operation's lines, then a summary line.
+    pub fn render(&self) -> String {
+        let mut out: String = self.operations.iter().map(OperationCheck::render).collect();
+        let shard = if self.shard == Shard::ALL {
+            String::new()
+        } else {
+            format!(" (shard {})", self.shard)
+        };
+        let failed: Vec<&str> = self
+            .operations
+            .iter()
+            .filter(|op| !op.problems().is_empty())
+            .map(|op| op.name.as_str())
+            .collect();
+        let n = self.operations.len();
+        let _ = match (n, failed.is_empty()) {
+            (0, _) => writeln!(
+                out,
+                "summary: no operation to check: shard {} follows none of the configured \
+                 operations",
+                self.shard
+            ),
+            (_, true) => writeln!(
+                out,
+                "summary: {n} operation{} checked{shard}, all OK; {} requests spent",
+                plural(n),
+                self.spent()
+            ),
+            (_, false) => writeln!(
+                out,
+                "summary: {n} operation{} checked{shard}, {} FAILED ({}); {} requests spent",
+                plural(n),
+                failed.len(),
+                failed.join(", "),
+                self.spent()
+            ),
+        };
+        out
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Checks every operation of `config` at `now`. Operations with different tokens are
+/// checked side by side; requests on one token go one at a time, ever.
+pub async fn run(config: &Config, shard: Shard, now: DateTime<Utc>) -> Checked {
+    let mut locks = TokenLocks::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, op) in config.operations.iter().enumerate() {
+        let token = locks.get(&op.token);
+        let (op, api) = (op.clone(), config.api.clone());
+        tasks.spawn(async move { (index, check_operation(&op, &api, token, now).await) });
+    }
+    let mut done = Vec::with_capacity(config.operations.len());
+    while let Some(joined) = tasks.join_next().await {
+        done.push(joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
+    }
+    done.sort_by_key(|(index, _)| *index);
+    Checked {
+        shard,
+        operations: done.into_iter().map(|(_, op)| op).collect(),
+    }
+}
+
+/// The operation-local window asked of every report: `WINDOW` ending `LAG` before now.
+pub fn window(now: DateTime<Utc>, tz: Tz) -> (NaiveDateTime, NaiveDateTime) {
+    let end = (now - LAG).with_timezone(&tz).naive_local();
+    let end = end.with_nanosecond(0).unwrap_or(end);
+    (end - WINDOW, end)
+}
+
+async fn check_operation(
+    op: &OperationConfig,
+    api: &ApiConfig,
+    token: Arc<Mutex<()>>,
+    now: DateTime<Utc>,
+) -> OperationCheck {
+    tracing::info!(operation = %op.name, reports = op.reports.len(), "checking the operation");
+    let client = Client::new(op, api.timeout, api.max_body_bytes);
+    let pacer = limits::pacer(api.requests_per_second);
+    let window = window(now, op.timezone);
+    let mut reports = Vec::with_capacity(op.reports.len());
+    for report in &op.reports {
+        let name = report.name.as_str();
+        let sent = one_at_a_time(&pacer, &token, client.fetch(name, window.0, window.1)).await;
+        let answer = sent
+            .and_then(
+                |(status, body)| match interpret::<IgnoredAny>(status, &body)? {
+                    Answer::Records(rows) => Ok(Answered::Records(rows.len())),
+                    Answer::Empty => Ok(Answered::NoRecords),
+                },
+            )
+            .map_err(|e| client.redact(e));
+        tracing::debug!(operation = %op.name, report = name, answer = ?answer, "report checked");
+        reports.push(ReportCheck {
+            report: report.clone(),
+            answer,
+        });
+    }
+    let info = one_at_a_time(&pacer, &token, client.token_info())
+        .await
+        .and_then(|(status, body)| info::read(status, &body))
+        .map_err(|e| client.redact(e));
+    tracing::debug!(operation = %op.name, answered = info.is_ok(), "token_info checked");
+    OperationCheck {
+        name: op.name.clone(),
+        timezone: op.timezone,
+        window,
+        licenses: op.licenses,
+        reserve: api.daily_reserve,
+        reports,
+        info,
+    }
+}
+
+/// Sends `request` at the pace allowed, holding the token's lock while it is in flight.
+async fn one_at_a_time<T>(
+    pacer: &DefaultDirectRateLimiter,
+    token: &Mutex<()>,
+    request: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    pacer.until_ready().await;
+    let _in_flight = token.lock().await;
+    request.await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,194 @@
+use std::time::Duration;
+
+use chrono::NaiveDate;
+
+use super::*;
+use crate::reports::ReportName;
+
+fn report(name: ReportName, minutes: u64, answer: Result<Answered, ApiError>) -> ReportCheck {
+    ReportCheck {
+        report: ReportConfig {
+            name,
+            interval: Duration::from_secs(minutes * 60),
+        },
+        answer,
+    }
+}
+
+fn info(limit: u64, used: u64) -> TokenInfo {
+    TokenInfo {
+        limit: Some(limit),
+        token_today: Some(used),
+        all_today: Some(used + 10),
+        available: Some(limit - used - 10),
+    }
+}
+
+/// Two reports at 5 minutes on one licence: 576 of 900 a day.
+fn healthy() -> OperationCheck {
+    let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    OperationCheck {
+        name: "bogota".into(),
+        timezone: chrono_tz::America::Bogota,
+        window: (
+            day.and_hms_opt(10, 49, 0).unwrap(),
+            day.and_hms_opt(10, 59, 0).unwrap(),
+        ),
+        licenses: 1,
+        reserve: 0.1,
+        reports: vec![
+            report(ReportName::agent_13, 5, Ok(Answered::Records(37))),
+            report(ReportName::cdr_1, 5, Ok(Answered::NoRecords)),
+        ],
+        info: Ok(info(1000, 120)),
+    }
+}
+
+fn every_answer(op: &mut OperationCheck, e: ApiError) {
+    for r in &mut op.reports {
+        r.answer = Err(e.clone());
+    }
+    op.info = Err(e);
+}
+
+#[test]
+fn a_healthy_operation_reads_plainly() {
+    let op = healthy();
+    assert_eq!(
+        op.render(),
+        "operation bogota (America/Bogota), window 2026-11-26 10:49:00 to 2026-11-26 10:59:00 local time
+  token: valid
+  caller: allowed (no request was refused as forbidden)
+  report agent_13: answered 200 (37 records)
+  report cdr_1: answered 404 (no records, or not enabled on this server)
+  token_info: answered 200
+  allowance: 1000 requests a day (token_info); the exporter may use 900 (10% kept in reserve)
+  use today: 130 requests by all the operation's tokens, 120 by this token, 870 available (token_info)
+  plan: 576 requests a day (agent_13 every 5m: 288, cdr_1 every 5m: 288), within the allowance of 900: fits
+  requests spent: 3 (each costs one unit of the operation's daily quota)
+  result: OK
+"
+    );
+    assert!(op.problems().is_empty());
+}
+
+#[test]
+fn an_invalid_token_is_named_with_the_api_text() {
+    let mut op = healthy();
+    every_answer(
+        &mut op,
+        ApiError::InvalidToken("PLEASE VALIDATE TOKEN / PLEASE VALIDATE TOKEN".into()),
+    );
+    let text = op.render();
+    assert!(text.contains("  token: INVALID: the API answered invalid, expired or malformed token: PLEASE VALIDATE TOKEN (reason=invalid_token); replace the token"), "{text}");
+    assert!(text.contains("  report cdr_1: failed: invalid, expired or malformed token: PLEASE VALIDATE TOKEN (reason=invalid_token)\n"), "{text}");
+    assert!(text.contains("  allowance: 1000 requests a day (licenses: 1 x 1000; token_info did not answer); the exporter may use 900 (10% kept in reserve)\n"), "{text}");
+    assert!(
+        text.contains("  use today: unknown (token_info did not answer)\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("  result: FAILED: token invalid; agent_13 failed (invalid_token); cdr_1 failed (invalid_token); token_info failed (invalid_token)\n"), "{text}");
+    assert_eq!(op.caller(), CallerVerdict::Allowed);
+    assert_eq!(op.spent(), 3);
+}
+
+#[test]
+fn forbidden_everywhere_points_at_the_callers_address() {
+    let mut op = healthy();
+    every_answer(&mut op, ApiError::Forbidden("ACCESS DENIED".into()));
+    assert_eq!(op.token(), TokenVerdict::Unknown);
+    assert_eq!(
+        op.caller(),
+        CallerVerdict::Refused {
+            forbidden: 3,
+            answered: 3
+        }
+    );
+    let text = op.render();
+    assert!(text.contains("  caller: NOT allowed: every request was refused with 403 forbidden; this usually means the caller's public IP address is not registered in the operation"), "{text}");
+    assert!(
+        text.contains("(see Troubleshooting in the README)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("result: FAILED: token not confirmed; caller refused;"),
+        "{text}"
+    );
+
+    // One forbidden answer among others is still a refusal, said as such.
+    let mut op = healthy();
+    op.reports[1].answer = Err(ApiError::Forbidden("ACCESS DENIED".into()));
+    assert_eq!(op.token(), TokenVerdict::Valid);
+    assert!(op
+        .render()
+        .contains("caller: NOT allowed: 1 of 3 requests were refused with 403 forbidden;"));
+}
+
+#[test]
+fn an_unreachable_api_is_neither_valid_nor_refused_and_costs_nothing() {
+    let mut op = healthy();
+    every_answer(&mut op, ApiError::Unreachable("connection refused".into()));
+    assert_eq!(op.token(), TokenVerdict::Unknown);
+    assert!(matches!(op.caller(), CallerVerdict::Unreachable(_)));
+    assert_eq!(op.spent(), 0);
+    assert!(op.render().contains(
+        "  caller: unknown: the API answered no request: could not connect: connection refused (reason=connect)\n"
+    ));
+    // A spent quota still says the token is known to the API.
+    let mut op = healthy();
+    every_answer(
+        &mut op,
+        ApiError::QuotaExceeded("TOKEN LIMIT EXCEEDED".into()),
+    );
+    assert_eq!(op.token(), TokenVerdict::Valid);
+    assert_eq!(op.caller(), CallerVerdict::Allowed);
+    assert_eq!(op.spent(), 3);
+}
+
+#[test]
+fn the_plan_is_held_against_the_smaller_of_the_two_limits() {
+    // The configuration says 5 licences, the API 1000 a day: the API's limit binds.
+    let mut op = healthy();
+    op.licenses = 5;
+    op.reports
+        .push(report(ReportName::agent_13_1, 5, Ok(Answered::Records(1))));
+    let plan = op.plan();
+    assert_eq!(
+        plan,
+        PlanVerdict {
+            planned: 864,
+            allowance: 900,
+            fits: true
+        }
+    );
+    let text = op.render();
+    assert!(text.contains("  note: licenses: 5 in the configuration means 5000 a day, but the API says 1000: set licenses: 1\n"), "{text}");
+    assert!(
+        text.contains("report agent_13_1: answered 200 (1 record)\n"),
+        "{text}"
+    );
+
+    op.info = Ok(info(800, 0));
+    assert!(!op.plan().fits);
+    let text = op.render();
+    assert!(text.contains("  plan: 864 requests a day (agent_13 every 5m: 288, cdr_1 every 5m: 288, agent_13_1 every 5m: 288), over the allowance of 720: does NOT fit; every report at an interval of 6m or longer fits\n"), "{text}");
+    assert!(
+        text.ends_with("  result: FAILED: plan does not fit\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn server_texts_are_cut_and_cleaned() {
+    let mut op = healthy();
+    let long = format!("\u{1b}[31mred{}", "x".repeat(500));
+    op.reports[0].answer = Err(ApiError::BadRequest(long));
+    let text = op.render();
+    let line = text
+        .lines()
+        .find(|l| l.contains("report agent_13:"))
+        .unwrap();
+    assert!(!line.contains('\u{1b}'), "{line}");
+    assert!(line.ends_with("x... (reason=bad_request)"), "{line}");
+    assert!(line.len() < 300, "{}", line.len());
+}

@@ -1,0 +1,87 @@
+use chrono::NaiveDate;
+
+use super::*;
+use crate::config::{FileConfig, Overrides};
+use crate::demo::{self, simulator::SimConfig};
+
+fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[test]
+fn the_window_is_ten_minutes_ending_a_minute_ago_in_local_time() {
+    let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let (ini, end) = window(at("2026-11-26T16:00:30.750Z"), chrono_tz::America::Bogota);
+    assert_eq!(ini, day.and_hms_opt(10, 49, 30).unwrap());
+    assert_eq!(end, day.and_hms_opt(10, 59, 30).unwrap());
+    // In the repeated hour of a DST change the window still runs forwards.
+    let (ini, end) = window(at("2026-11-01T06:05:00Z"), chrono_tz::America::New_York);
+    let day = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    assert_eq!(
+        (ini, end),
+        (
+            day.and_hms_opt(0, 54, 0).unwrap(),
+            day.and_hms_opt(1, 4, 0).unwrap()
+        )
+    );
+}
+
+/// The demo's simulated Wolkvox answers every report and token_info, so `check --demo`
+/// shows a working operation.
+#[tokio::test]
+async fn the_demo_operation_checks_out() {
+    let now = Utc::now();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = demo::start(SimConfig::demo(now), async {
+        let _ = stopped.await;
+    })
+    .await
+    .unwrap();
+    let file = FileConfig {
+        operations: vec![handle.operation()],
+        ..FileConfig::default()
+    };
+    let config = Config::build(file, &Overrides::default(), |_| None).unwrap();
+    let checked = run(&config, Shard::ALL, now).await;
+
+    let text = checked.render();
+    assert!(checked.ok(), "{text}");
+    let op = &checked.operations[0];
+    assert_eq!(op.reports.len(), crate::reports::KINDS.len());
+    for r in &op.reports {
+        assert!(
+            matches!(r.answer, Ok(Answered::Records(n)) if n > 0),
+            "{text}"
+        );
+    }
+    let reports = op.reports.len() as u64;
+    let info = op.info.clone().unwrap();
+    assert_eq!(info.limit, Some(demo::server::DAILY_LIMIT));
+    assert_eq!(info.token_today, Some(reports + 1), "{text}");
+    assert_eq!(checked.spent(), reports + 1);
+    assert!(
+        text.ends_with(&format!(
+            "summary: 1 operation checked, all OK; {} requests spent\n",
+            reports + 1
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(&handle.token), "{text}");
+    stop.send(()).unwrap();
+    handle.task.await.unwrap();
+}
+
+#[test]
+fn an_empty_shard_says_so() {
+    let checked = Checked {
+        shard: Shard::new(2, 3).unwrap(),
+        operations: Vec::new(),
+    };
+    assert!(checked.ok());
+    assert_eq!(
+        checked.render(),
+        "summary: no operation to check: shard 2/3 follows none of the configured operations\n"
+    );
+}
