@@ -268,28 +268,11 @@ impl OperationCheck {
         });
         self.render_allowance(&mut line);
         let plan = self.plan();
-        let each: Vec<String> = self
-            .reports
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} every {}: {}",
-                    r.report.name,
-                    humantime::format_duration(r.report.interval),
-                    plan::daily_requests(std::slice::from_ref(&r.report))
-                )
-            })
-            .collect();
+        let reports: Vec<ReportConfig> = self.reports.iter().map(|r| r.report.clone()).collect();
         let verdict = if plan.fits {
             format!("within the allowance of {}: fits", plan.allowance)
         } else {
-            let hint = match plan::fitting_interval(self.reports.len(), plan.allowance) {
-                Some(i) => format!(
-                    "every report at an interval of {} or longer fits",
-                    humantime::format_duration(i)
-                ),
-                None => "no interval fits".to_owned(),
-            };
+            let hint = plan::fitting_hint(&reports, plan.allowance);
             format!(
                 "over the allowance of {}: does NOT fit; {hint}",
                 plan.allowance
@@ -298,7 +281,7 @@ impl OperationCheck {
         line(format!(
             "plan: {} requests a day ({}), {verdict}",
             plan.planned,
-            each.join(", ")
+            plan::describe(&reports)
         ));
         line(format!(
             "requests spent: {} (each costs one unit of the operation's daily quota)",

@@ -11,7 +11,6 @@ use super::{
     OperationConfig, Overrides, PollConfig, MIN_INTERVAL,
 };
 use crate::engine::{limits, plan};
-use crate::reports::ReportName;
 
 /// Parses a flag's duration (`30s`, `5m`, `1h30m`).
 fn parse_flag_duration(flag: &str, value: &str) -> Result<Duration, ConfigError> {
@@ -95,37 +94,16 @@ fn check_plan(op: &OperationConfig, api: &ApiConfig) -> Result<(), ConfigError> 
     if planned <= allowance {
         return Ok(());
     }
-    let each: Vec<String> = op
-        .reports
-        .iter()
-        .map(|r| {
-            let daily = plan::daily_requests(std::slice::from_ref(r));
-            match r.name {
-                ReportName::agent_12 => format!("{} once a day: {daily}", r.name),
-                _ => format!(
-                    "{} every {}: {daily}",
-                    r.name,
-                    humantime::format_duration(r.interval)
-                ),
-            }
-        })
-        .collect();
-    let fits = match plan::fitting_interval(&op.reports, allowance) {
-        Some(i) => format!(
-            "every report at an interval of {} or longer fits",
-            humantime::format_duration(i)
-        ),
-        None => "no interval fits".to_owned(),
-    };
     Err(invalid(
         format!("operation {:?}", op.name),
         format!(
             "its reports would spend {planned} requests a day ({}), more than the {allowance} \
-             it may use ({} licenses x 1000, less api.daily_reserve {}%); {fits}, or raise \
+             it may use ({} licenses x 1000, less api.daily_reserve {}%); {}, or raise \
              licenses if the operation has more",
-            each.join(", "),
+            plan::describe(&op.reports),
             op.licenses,
-            api.daily_reserve * 100.0
+            api.daily_reserve * 100.0,
+            plan::fitting_hint(&op.reports, allowance)
         ),
     ))
 }

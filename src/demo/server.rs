@@ -239,7 +239,7 @@ mod tests {
         let info = get(addr, &info_target, Some("secret")).await;
         assert!(info.starts_with("HTTP/1.1 200"), "{info}");
         assert!(
-            info.contains(r#""token_limit":"100000","token_use_today":"3","all_token_today":"3","available_consumption_options":"99997""#),
+            info.contains(r#""token_limit":"1000000","token_use_today":"3","all_token_today":"3","available_consumption_options":"999997""#),
             "{info}"
         );
         let refused = get(addr, &info_target, Some("nope")).await;

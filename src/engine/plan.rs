@@ -42,6 +42,36 @@ pub fn fitting_interval(reports: &[ReportConfig], allowance: u64) -> Option<Dura
     (per_report > 0).then(|| Duration::from_secs(DAY_SECS.div_ceil(per_report)))
 }
 
+/// Each report's share of the plan, as people read it: `agent_13 every 5m: 288, ...`.
+pub fn describe(reports: &[ReportConfig]) -> String {
+    let each: Vec<String> = reports
+        .iter()
+        .map(|r| {
+            let daily = report_daily_requests(r);
+            match r.name {
+                ReportName::agent_12 => format!("{} once a day: {daily}", r.name),
+                _ => format!(
+                    "{} every {}: {daily}",
+                    r.name,
+                    humantime::format_duration(r.interval)
+                ),
+            }
+        })
+        .collect();
+    each.join(", ")
+}
+
+/// What would fit `allowance`, as people read it.
+pub fn fitting_hint(reports: &[ReportConfig], allowance: u64) -> String {
+    match fitting_interval(reports, allowance) {
+        Some(i) => format!(
+            "every report at an interval of {} or longer fits",
+            humantime::format_duration(i)
+        ),
+        None => "no interval fits".to_owned(),
+    }
+}
+
 /// What the reports before report `index` (in priority order) need for the `secs`
 /// seconds left of the local day: a report may spend only what leaves them that.
 pub fn reserved_for_earlier(reports: &[ReportConfig], index: usize, secs: u64) -> u64 {
