@@ -4,8 +4,11 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use clap::{Parser, Subcommand};
 
+use crate::backfill::{parse_label, Bound, Options as BackfillOptions};
 use crate::config::{Config, ConfigError, FileConfig, Overrides};
 use crate::logging::LogFormat;
 use crate::shard::Shard;
@@ -90,12 +93,50 @@ pub struct Args {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Checks each operation once (token, caller IP, reports, allowance, plan), prints
     /// what it found and exits: 0 when everything works, 1 otherwise. Spends one
     /// request per enabled report and one (token_info) per operation.
     Check,
+    /// Reads the enabled reports' history into an OpenMetrics file for `promtool tsdb
+    /// create-blocks-from openmetrics`, and writes the state file (--state.path, which
+    /// must not exist) that the exporter then continues from. Exit status 0 when done;
+    /// 1 when stopped early (the same command resumes); 2 for bad usage.
+    Backfill(BackfillArgs),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct BackfillArgs {
+    /// The first day read (operation-local, YYYY-MM-DD), or an RFC 3339 instant.
+    #[arg(long, value_name = "DATE")]
+    pub from: Bound,
+    /// The last day read, included (or an RFC 3339 instant, excluded); default: up to
+    /// now less --poll.delay.
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<Bound>,
+    /// Time between the samples written.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub step: Duration,
+    /// The OpenMetrics file to write.
+    #[arg(long, value_name = "PATH")]
+    pub output: PathBuf,
+    /// A label Prometheus attaches to the exporter's target (repeatable; job and
+    /// instance at least), so that backfilled and scraped samples are one series.
+    #[arg(long = "label", value_name = "NAME=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+}
+
+impl BackfillArgs {
+    pub fn options(&self) -> BackfillOptions {
+        BackfillOptions {
+            from: self.from,
+            to: self.to,
+            step: self.step,
+            output: self.output.clone(),
+            labels: self.labels.clone(),
+        }
+    }
 }
 
 /// The demo polls every 15 s unless told otherwise.

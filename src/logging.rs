@@ -7,7 +7,7 @@ use std::fmt;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
@@ -37,10 +37,19 @@ pub fn filter(level: &str) -> Result<EnvFilter, String> {
 
 /// Installs the global subscriber writing to stderr.
 pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
+    init_with(level, format, std::io::stderr)
+}
+
+/// Installs the global subscriber writing to `writer` (the backfill's, which keeps its
+/// progress bars below the log).
+pub fn init_with<W>(level: &str, format: LogFormat, writer: W) -> Result<(), String>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = filter(level)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let result = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use clap::Parser;
 use wolkvox_exporter::cli::{Args, Command};
-use wolkvox_exporter::{app, check, demo, logging, server, web};
+use wolkvox_exporter::{app, backfill, check, demo, logging, server, web};
 
 fn main() -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
@@ -16,7 +16,15 @@ fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Err(e) = logging::init(&args.log_level, args.log_format) {
+    // The backfill's log prints above its progress bars.
+    let bars = backfill::Bars::default();
+    let logs = match args.command {
+        Some(Command::Backfill(_)) => {
+            logging::init_with(&args.log_level, args.log_format, bars.log_writer())
+        }
+        _ => logging::init(&args.log_level, args.log_format),
+    };
+    if let Err(e) = logs {
         eprintln!("wolkvox-exporter: {e}");
         std::process::exit(2);
     }
@@ -38,6 +46,28 @@ async fn run() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
+    if let Some(Command::Backfill(backfill_args)) = &args.command {
+        let options = backfill_args.options();
+        let clock = std::sync::Arc::new(wolkvox_exporter::clock::SystemClock);
+        match backfill::run(&config, &options, clock, &bars, app::signal()).await {
+            Ok(summary) => {
+                let text = backfill::report(&summary, &options, &config.state_path);
+                let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+                std::process::exit(if summary.done() { 0 } else { 1 });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "backfill refused");
+                eprintln!("wolkvox-exporter: backfill: {e}");
+                let usage = matches!(
+                    e,
+                    backfill::BackfillError::Usage(_)
+                        | backfill::BackfillError::StateExists(_)
+                        | backfill::BackfillError::Progress(_)
+                );
+                std::process::exit(if usage { 2 } else { 1 });
+            }
+        }
+    }
     if args.command == Some(Command::Check) {
         let checked = check::run(&config, args.shard, chrono::Utc::now()).await;
         // A closed stdout (`check | head -1`) is not worth a panic.

@@ -215,7 +215,7 @@ fn check_answer(status: u16, body: &[u8]) -> Option<u64> {
         max_flows: 20_000,
     };
     let report = (kind(ReportName::agent_13).build)(&metrics);
-    let out = match report.ingest(op, status, body, day(), false) {
+    let out = match report.ingest(op, status, body, day(), false, None) {
         Ok(PageOutcome::Counted(out)) => out,
         Ok(PageOutcome::Empty) => return Some(0),
         Ok(PageOutcome::Truncated { .. }) => panic!("a page that may not be split is counted"),
@@ -460,7 +460,7 @@ fn store_with_names(names: &[String]) -> (Arc<Store>, Vec<(String, String)>) {
     };
     let report = (kind(ReportName::agent_13).build)(&metrics);
     let Ok(PageOutcome::Counted(out)) =
-        report.ingest(&store.operations()[0], 200, &body, day(), false)
+        report.ingest(&store.operations()[0], 200, &body, day(), false, None)
     else {
         panic!("records expected")
     };

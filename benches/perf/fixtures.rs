@@ -114,7 +114,7 @@ pub fn store(agents: usize, identities: usize) -> Arc<Store> {
         if rows.len() > 50_000 || i + 1 == agents {
             let body = json!({"code": 200, "data": rows}).to_string();
             let Ok(PageOutcome::Counted(_)) =
-                report.ingest(op, 200, body.as_bytes(), window, false)
+                report.ingest(op, 200, body.as_bytes(), window, false, None)
             else {
                 panic!("the fixture page counts")
             };

@@ -18,7 +18,7 @@ const RUNS: usize = 15;
 /// The agent_13 report's whole page step: decode, set aside duplicates, count outside
 /// the lock and apply under it.
 fn decode_and_count(report: &dyn Ingest, store: &Store, page: &Page, body: &[u8]) -> Tally {
-    match report.ingest(&store.operations()[0], 200, body, page.window, false) {
+    match report.ingest(&store.operations()[0], 200, body, page.window, false, None) {
         Ok(PageOutcome::Counted(t)) => t,
         other => panic!("the page counts: {other:?}"),
     }

@@ -4,6 +4,7 @@
 //! cursor per report, and the state saves. It knows no report's fields: a page's bytes
 //! go to the report's [`Ingest`] and come back as a tally.
 
+mod backfill;
 pub mod density;
 pub mod limits;
 pub mod plan;
@@ -19,13 +20,14 @@ use governor::DefaultDirectRateLimiter;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+pub use backfill::Ended;
 pub use saver::Saver;
 
 use crate::client::{ApiError, Client};
 use crate::clock::Clock;
 use crate::config::{ApiConfig, Config, OperationConfig, PollConfig, ReportConfig};
 use crate::reports::fields::local_secs;
-use crate::reports::{kind, Ingest, ReportName};
+use crate::reports::{kind, Ingest, ReportName, Timeline};
 use crate::store::OperationStore;
 use windows::Window;
 
@@ -57,6 +59,8 @@ struct Scheduled {
     cycle: Option<Cycle>,
     /// When it last read a window, so that reports with work take turns.
     last_step: Instant,
+    /// How its last cycle ended.
+    ended: Option<Ended>,
 }
 
 /// One pass of a report from its cursor up to now.
@@ -89,6 +93,11 @@ pub struct Engine {
     allowance: u64,
     pacer: DefaultDirectRateLimiter,
     shared: Shared,
+    /// The backfill's: counts each page step by step.
+    timeline: Option<Arc<std::sync::Mutex<dyn Timeline>>>,
+    /// The backfill spends only what leaves every report its polling for the rest of
+    /// the day, so that the exporter started after it can poll.
+    reserve_all: bool,
 }
 
 impl Engine {
@@ -108,6 +117,7 @@ impl Engine {
                 due: now,
                 cycle: None,
                 last_step: now,
+                ended: None,
             })
             .collect();
         Engine {
@@ -120,6 +130,8 @@ impl Engine {
             allowance: limits::daily_allowance(config.daily_limit(), global.api.daily_reserve),
             pacer: limits::pacer(global.api.requests_per_second),
             shared,
+            timeline: None,
+            reserve_all: false,
         }
     }
 
@@ -359,6 +371,7 @@ impl Engine {
         let Some(cycle) = self.reports[i].cycle.take() else {
             return Ok(());
         };
+        self.reports[i].ended = Some(Ended::of(&result));
         let interval = self.reports[i].interval;
         let due = match &result {
             Ok(()) => cycle.started + interval,
@@ -396,22 +409,26 @@ impl Engine {
                 h.last_success = Some(self.shared.clock.now());
             }
         }
-        let advanced = {
-            let mut ledger = self.op.ledger();
-            let l = &mut ledger.reports[name];
-            if let Some(c) = l.cursor {
-                // Keep identities the next overlap re-read can return, plus any DST step back.
-                let keep = c
-                    - chrono::Duration::from_std(self.poll.overlap).unwrap_or_default()
-                    - windows::max_backward_step(self.op.timezone, c);
-                l.prune(local_secs(windows::local(keep, self.op.timezone)));
-            }
-            l.cursor != cycle.cursor_before
-        };
+        self.forget_read(name);
+        let advanced = self.op.ledger().reports[name].cursor != cycle.cursor_before;
         if advanced || ok {
             self.shared.saver.save().await;
         }
         Ok(())
+    }
+
+    /// Forgets the rows of report `name` that no later read can return: it keeps those
+    /// the next overlap re-read can, plus any DST step back.
+    fn forget_read(&self, name: ReportName) {
+        let tz = self.op.timezone;
+        let mut ledger = self.op.ledger();
+        let l = &mut ledger.reports[name];
+        if let Some(c) = l.cursor {
+            let keep = c
+                - chrono::Duration::from_std(self.poll.overlap).unwrap_or_default()
+                - windows::max_backward_step(tz, c);
+            l.prune(local_secs(windows::local(keep, tz)));
+        }
     }
 
     /// How long the spent allowance pauses every report: until the operation's next

@@ -9,7 +9,7 @@ use super::{Engine, Fetched, Stop};
 use crate::client::{ApiError, RECORD_CAP};
 use crate::engine::windows::Window;
 use crate::engine::{limits, plan};
-use crate::reports::{LocalWindow, PageOutcome, ReportName, Tally};
+use crate::reports::{LocalWindow, PageOutcome, ReportName, Tally, Timeline};
 use crate::store::API_LATENCY_BUCKETS;
 
 impl Engine {
@@ -47,7 +47,8 @@ impl Engine {
         let now = self.shared.clock.now();
         let today = limits::local_day(now, self.op.timezone);
         let left = (limits::next_local_midnight(now, self.op.timezone) - now).num_seconds();
-        let reserved = plan::reserved_for_earlier(&self.plan, i, left.max(0) as u64);
+        let earlier = if self.reserve_all { self.plan.len() } else { i };
+        let reserved = plan::reserved_for_earlier(&self.plan, earlier, left.max(0) as u64);
         let mut data = self.op.data();
         if !data.daily.may_request(today, self.allowance) {
             data.last_error = Some("daily request allowance spent".into());
@@ -122,8 +123,13 @@ impl Engine {
                 let op = self.op.clone();
                 let window = LocalWindow { ini, end };
                 let may_split = w.seconds() > 1;
+                let timeline = self.timeline.clone();
                 let counted = tokio::task::spawn_blocking(move || {
-                    ingest.ingest(&op, status, &body, window, may_split)
+                    let mut timeline = timeline
+                        .as_ref()
+                        .map(|t| t.lock().unwrap_or_else(|p| p.into_inner()));
+                    let timeline = timeline.as_deref_mut().map(|t| t as &mut dyn Timeline);
+                    ingest.ingest(&op, status, &body, window, may_split, timeline)
                 })
                 .await;
                 match counted {

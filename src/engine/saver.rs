@@ -12,7 +12,8 @@ use crate::store::Store;
 #[derive(Debug)]
 pub struct Saver {
     store: Arc<Store>,
-    path: PathBuf,
+    /// `None` for the backfill, which saves its own progress.
+    path: Option<PathBuf>,
     clock: Arc<dyn Clock>,
     lock: tokio::sync::Mutex<()>,
 }
@@ -21,7 +22,17 @@ impl Saver {
     pub fn new(store: Arc<Store>, path: PathBuf, clock: Arc<dyn Clock>) -> Self {
         Saver {
             store,
-            path,
+            path: Some(path),
+            clock,
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// A saver that writes nothing.
+    pub fn disabled(store: Arc<Store>, clock: Arc<dyn Clock>) -> Self {
+        Saver {
+            store,
+            path: None,
             clock,
             lock: tokio::sync::Mutex::new(()),
         }
@@ -29,8 +40,11 @@ impl Saver {
 
     /// Saves the state; true when it was written.
     pub async fn save(&self) -> bool {
+        let Some(path) = self.path.clone() else {
+            return true;
+        };
         let _guard = self.lock.lock().await;
-        let (store, path, now) = (self.store.clone(), self.path.clone(), self.clock.now());
+        let (store, now) = (self.store.clone(), self.clock.now());
         let started = Instant::now();
         let result =
             tokio::task::spawn_blocking(move || crate::state::save(&store, &path, now)).await;

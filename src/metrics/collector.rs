@@ -10,7 +10,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
 use super::labels::{AgentInfoLabels, OperationAgent};
-use crate::reports::{Exemplars, KINDS};
+use crate::reports::{Exemplars, ReportName, KINDS};
 use crate::store::{OpData, OperationStore, Store, OVERFLOW_AGENT, OVERFLOW_NAME};
 use crate::web::ReloadStats;
 
@@ -42,7 +42,7 @@ impl Collector for StoreCollector {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        encode_reports(&mut e, &ops, exemplars.as_mut())?;
+        encode_reports(&mut e, &ops, exemplars.as_mut(), None)?;
         encode_agents(&mut e, &ops)?;
         super::health::encode(&mut e, &ops)?;
         super::health::encode_process(&mut e, &self.store, &self.web)?;
@@ -51,12 +51,39 @@ impl Collector for StoreCollector {
     }
 }
 
+/// One operation's data families, without exemplars: a report's, or the agents'.
+#[derive(Debug)]
+pub(super) struct DataCollector {
+    pub op: Arc<OperationStore>,
+    pub part: DataPart,
+}
+
+/// A part of an operation's data families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataPart {
+    Report(ReportName),
+    /// `wolkvox_agent_info` and `wolkvox_agent_first_seen_timestamp_seconds`.
+    Agents,
+}
+
+impl Collector for DataCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        let ops = [(self.op.as_ref(), self.op.read())];
+        match self.part {
+            DataPart::Report(name) => encode_reports(&mut e, &ops, None, Some(name)),
+            DataPart::Agents => encode_agents(&mut e, &ops),
+        }
+    }
+}
+
+/// Every report's families, or only those of report `only`.
 fn encode_reports(
     e: &mut DescriptorEncoder,
     ops: &Ops,
     mut exemplars: Option<&mut FamilyExemplars>,
+    only: Option<ReportName>,
 ) -> fmt::Result {
-    for kind in KINDS {
+    for kind in KINDS.iter().filter(|k| only.is_none_or(|n| n == k.name)) {
         for (f, family) in kind.families.iter().enumerate() {
             let mut m = e.encode_descriptor(
                 family.name,

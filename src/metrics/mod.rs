@@ -14,9 +14,10 @@ use bytes::Bytes;
 use prometheus_client::registry::Registry;
 
 use crate::reports::ExemplarLine;
-use crate::store::Store;
+use crate::store::{OperationStore, Store};
 use crate::web::ReloadStats;
-use collector::{FamilyExemplars, StoreCollector};
+pub use collector::DataPart;
+use collector::{DataCollector, FamilyExemplars, StoreCollector};
 
 /// Version and revision for `wolkvox_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -54,6 +55,20 @@ impl Format {
 struct Cache {
     generation: u64,
     entries: [Option<Bytes>; 4],
+}
+
+/// One operation's `part` of the data families in OpenMetrics, without exemplars or
+/// `# EOF`: what the backfill records at each step.
+pub fn render_data(op: &Arc<OperationStore>, part: DataPart) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(DataCollector {
+        op: op.clone(),
+        part,
+    }));
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode_registry(&mut out, &registry)
+        .expect("writing to a String cannot fail");
+    out
 }
 
 /// Renders and caches the exposition.

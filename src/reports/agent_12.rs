@@ -115,6 +115,7 @@ impl Ingest for Reconciler {
         body: &[u8],
         window: LocalWindow,
         _may_split: bool,
+        _timeline: Option<&mut dyn super::Timeline>,
     ) -> Result<PageOutcome, ApiError> {
         let rows = match interpret::<Row>(status, body)? {
             Answer::Empty => Vec::new(),

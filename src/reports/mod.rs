@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::MetricsConfig;
 use crate::store::Agents;
 pub use fields::Identity;
-pub use runner::{Ingest, LocalWindow, PageOutcome, Runner, Tally};
+pub use runner::{Ingest, LocalWindow, PageOutcome, Runner, Tally, Timeline};
 
 /// The reports the exporter reads; the `report` label. Declared in priority order:
 /// when the daily allowance runs short, earlier reports keep polling longest.

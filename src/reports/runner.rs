@@ -48,6 +48,16 @@ pub struct Tally {
     pub dates: Vec<NaiveDateTime>,
 }
 
+/// Takes a page's rows in time order, one step of the backfill's `--step` at a time, so
+/// that it can see the store as it stood at each step's start (`crate::backfill`).
+pub trait Timeline: Send + fmt::Debug {
+    /// The step a row dated `date` (operation-local) falls in.
+    fn step_of(&self, date: NaiveDateTime) -> u32;
+    /// The rows of `step` are counted next: the store holds every row of the earlier
+    /// steps read so far. Called with no store lock held.
+    fn next_step(&mut self, step: u32);
+}
+
 /// A report as the engine sees it: bytes in, the operation's store changed.
 pub trait Ingest: Send + Sync + fmt::Debug {
     fn name(&self) -> ReportName;
@@ -63,7 +73,8 @@ pub trait Ingest: Send + Sync + fmt::Debug {
         saved: &serde_json::value::RawValue,
     ) -> Result<(Box<dyn Counters>, Option<String>), String>;
     /// Reads one answer for `window` and counts its new rows into `op`. With `may_split`
-    /// a full page is not counted but reported as truncated.
+    /// a full page is not counted but reported as truncated. With a `timeline` the rows
+    /// are counted in time order, a step at a time.
     fn ingest(
         &self,
         op: &OperationStore,
@@ -71,6 +82,7 @@ pub trait Ingest: Send + Sync + fmt::Debug {
         body: &[u8],
         window: LocalWindow,
         may_split: bool,
+        timeline: Option<&mut dyn Timeline>,
     ) -> Result<PageOutcome, ApiError>;
 }
 
@@ -104,6 +116,7 @@ impl<R: Report> Ingest for Runner<R> {
         body: &[u8],
         window: LocalWindow,
         may_split: bool,
+        timeline: Option<&mut dyn Timeline>,
     ) -> Result<PageOutcome, ApiError> {
         let rows = match interpret::<R::Record<'_>>(status, body)? {
             Answer::Empty => {
@@ -180,27 +193,49 @@ impl<R: Report> Ingest for Runner<R> {
             }
         }
         tally.counted = valid.len() as u64;
-        let page = self.0.count(valid);
-        drop(rows);
-
-        {
-            let mut data = op.data();
-            let OpData {
-                agents, reports, ..
-            } = &mut *data;
-            let slot = reports[R::NAME]
-                .as_mut()
-                .expect("the engine reads only enabled reports");
-            let counters = slot
-                .counters
-                .as_any_mut()
-                .downcast_mut::<R::Counters>()
-                .expect("a report's slot holds its own counters");
-            tally.overflowed = self.0.apply(counters, agents, page);
-            agents.overflow_records += tally.overflowed;
-            slot.health.count_page(&tally);
+        match timeline {
+            Some(timeline) if !valid.is_empty() => {
+                valid.sort_by_key(|(_, date)| *date);
+                let mut rest = valid.into_iter().peekable();
+                while let Some((_, date)) = rest.peek() {
+                    let step = timeline.step_of(*date);
+                    timeline.next_step(step);
+                    let group: Vec<_> =
+                        std::iter::from_fn(|| rest.next_if(|(_, d)| timeline.step_of(*d) == step))
+                            .collect();
+                    let last = rest.peek().is_none();
+                    self.apply(op, self.0.count(group), &mut tally, last);
+                }
+            }
+            _ => self.apply(op, self.0.count(valid), &mut tally, true),
         }
+        drop(rows);
         ledger.reports[R::NAME].seen.extend(remember);
         Ok(PageOutcome::Counted(tally))
+    }
+}
+
+impl<R: Report> Runner<R> {
+    /// Applies folded rows to the operation's counters and agents in one step; the
+    /// `last` rows of a page also count the page in the report's health.
+    fn apply(&self, op: &OperationStore, page: R::Page, tally: &mut Tally, last: bool) {
+        let mut data = op.data();
+        let OpData {
+            agents, reports, ..
+        } = &mut *data;
+        let slot = reports[R::NAME]
+            .as_mut()
+            .expect("the engine reads only enabled reports");
+        let counters = slot
+            .counters
+            .as_any_mut()
+            .downcast_mut::<R::Counters>()
+            .expect("a report's slot holds its own counters");
+        let overflowed = self.0.apply(counters, agents, page);
+        agents.overflow_records += overflowed;
+        tally.overflowed += overflowed;
+        if last {
+            slot.health.count_page(tally);
+        }
     }
 }

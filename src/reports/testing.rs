@@ -80,7 +80,7 @@ pub fn ingest(
     rows: &[serde_json::Value],
     window: LocalWindow,
 ) -> Tally {
-    match report.ingest(op, 200, &page(rows), window, true) {
+    match report.ingest(op, 200, &page(rows), window, true, None) {
         Ok(PageOutcome::Counted(t)) => t,
         other => panic!("expected a counted page, got {other:?}"),
     }

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-pub use restore::restore;
+pub use restore::{restore, restore_saved};
 
 use crate::engine::density::Density;
 use crate::reports::ReportName;
@@ -70,7 +70,12 @@ pub fn save(store: &Store, path: &Path, now: DateTime<Utc>) -> Result<u64, State
         saved_at: now,
         operations,
     };
-    let mut body = serde_json::to_vec(&file).expect("state values serialize");
+    write(&file, path)
+}
+
+/// Writes `file` atomically.
+pub fn write(file: &StateFile, path: &Path) -> Result<u64, StateError> {
+    let mut body = serde_json::to_vec(file).expect("state values serialize");
     body.push(b'\n');
     write_atomically(path, &body).map_err(|source| StateError::Write {
         path: path.to_owned(),
@@ -79,7 +84,8 @@ pub fn save(store: &Store, path: &Path, now: DateTime<Utc>) -> Result<u64, State
     Ok(body.len() as u64)
 }
 
-fn snapshot(op: &OperationStore) -> OpState {
+/// One operation's state, its ledger and data read together.
+pub fn snapshot(op: &OperationStore) -> OpState {
     let ledger = op.ledger();
     let data = op.read();
     let reports = data
@@ -109,7 +115,7 @@ fn snapshot(op: &OperationStore) -> OpState {
     }
 }
 
-fn write_atomically(path: &Path, body: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, body: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),

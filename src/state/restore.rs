@@ -18,7 +18,7 @@ use crate::store::{
 /// The store for `config`, with what the state file at `config.state_path` holds.
 pub fn restore(config: &Config, now: DateTime<Utc>) -> Store {
     let path = config.state_path.display();
-    let mut saved = match load(&config.state_path, now) {
+    let saved = match load(&config.state_path, now) {
         Loaded::Fresh => {
             tracing::info!(path = %path, "no saved state; starting with catch-up");
             BTreeMap::new()
@@ -34,6 +34,15 @@ pub fn restore(config: &Config, now: DateTime<Utc>) -> Store {
         }
         Loaded::Restored(file) => file.operations,
     };
+    restore_saved(config, saved, now)
+}
+
+/// The store for `config`, with the saved operations `saved`.
+pub fn restore_saved(
+    config: &Config,
+    mut saved: BTreeMap<String, OpState>,
+    now: DateTime<Utc>,
+) -> Store {
     let ops = config
         .operations
         .iter()

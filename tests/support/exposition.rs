@@ -66,7 +66,7 @@ impl Exposition {
     }
 }
 
-fn parse_sample(line: &str) -> Option<Sample> {
+pub fn parse_sample(line: &str) -> Option<Sample> {
     let (name_end, mut labels) = match line.find('{') {
         Some(i) if line[..i].chars().all(|c| !c.is_whitespace()) => (i, BTreeMap::new()),
         _ => (line.find(' ')?, BTreeMap::new()),

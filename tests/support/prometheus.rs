@@ -56,6 +56,8 @@ pub struct PrometheusBuilder {
     evaluation_interval: Duration,
     /// `--enable-feature=` values.
     features: Vec<String>,
+    /// OpenMetrics files turned into blocks of the TSDB before it starts.
+    backfills: Vec<PathBuf>,
 }
 
 impl PrometheusBuilder {
@@ -88,11 +90,33 @@ impl PrometheusBuilder {
         self
     }
 
+    /// Turns `openmetrics` into TSDB blocks with `promtool tsdb create-blocks-from
+    /// openmetrics` before Prometheus starts, as a user backfills history.
+    pub fn backfill(mut self, openmetrics: impl AsRef<Path>) -> Self {
+        self.backfills.push(openmetrics.as_ref().to_owned());
+        self
+    }
+
     /// Starts Prometheus and waits for `/-/ready`; panics with its log if it fails.
     pub fn start(self) -> Prometheus {
         let dir = tempfile::tempdir().expect("temp dir for Prometheus");
         let config_path = dir.path().join("prometheus.yml");
         fs::write(&config_path, self.config_yaml()).expect("write prometheus.yml");
+        for file in &self.backfills {
+            let out = Command::new(promtool())
+                .args(["tsdb", "create-blocks-from", "openmetrics"])
+                .arg(file)
+                .arg(dir.path().join("data"))
+                .output()
+                .expect("run promtool");
+            assert!(
+                out.status.success(),
+                "promtool tsdb create-blocks-from openmetrics {} failed:\n{}{}",
+                file.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
 
         let mut last_failure = String::new();
         for _attempt in 0..3 {
@@ -146,6 +170,7 @@ impl Prometheus {
             rule_files: Vec::new(),
             evaluation_interval: Duration::from_secs(1),
             features: Vec::new(),
+            backfills: Vec::new(),
         }
     }
 
@@ -225,6 +250,14 @@ impl Prometheus {
     /// An instant query at the current time; returns `data` (`resultType`, `result`).
     pub fn query(&self, promql: &str) -> Result<Value, String> {
         self.api(&format!("/api/v1/query?query={}", percent_encode(promql)))
+    }
+
+    /// An instant query at Unix time `at`.
+    pub fn query_at(&self, promql: &str, at: i64) -> Result<Value, String> {
+        self.api(&format!(
+            "/api/v1/query?query={}&time={at}",
+            percent_encode(promql)
+        ))
     }
 
     /// Repeats `promql` until `predicate` accepts its `data`, and returns that `data`.

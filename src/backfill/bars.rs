@@ -1,0 +1,64 @@
+//! The progress bars on stderr (one per operation: share of the range read, records,
+//! requests, time left), drawn only on a terminal, and a log writer that prints above
+//! them instead of through them.
+
+use std::io::{self, Write};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// The bars of one backfill; clones share them.
+#[derive(Debug, Clone)]
+pub struct Bars(MultiProgress);
+
+impl Default for Bars {
+    fn default() -> Self {
+        Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+    }
+}
+
+/// The bars' length: the range read, in thousandths.
+pub const BAR_LEN: u64 = 1000;
+
+impl Bars {
+    /// A bar for one operation.
+    pub fn add(&self, operation: &str) -> ProgressBar {
+        let bar = self.0.add(ProgressBar::new(BAR_LEN));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>12} [{bar:30}] {percent:>3}% {msg}, {elapsed} elapsed, {eta} left",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(operation.to_owned());
+        bar
+    }
+
+    /// A log writer that suspends the bars while it prints.
+    pub fn log_writer(&self) -> LogWriter {
+        LogWriter(self.0.clone())
+    }
+}
+
+/// Writes log lines to stderr above the bars.
+#[derive(Debug, Clone)]
+pub struct LogWriter(MultiProgress);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.suspend(|| io::stderr().write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogWriter {
+    type Writer = LogWriter;
+
+    fn make_writer(&'a self) -> LogWriter {
+        self.clone()
+    }
+}
