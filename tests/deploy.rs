@@ -1053,6 +1053,52 @@ fn prometheusrule_groups_equal_the_rules_file() {
 /// kustomize refuses an overlay inside its base's directory).
 const K8S_SHARDED: &str = "deploy/kubernetes-sharded";
 
+/// The base ServiceMonitor gives the exporter one `instance` whatever pod runs it (the
+/// series carry on across a pod's replacement, and a backfill can name it in advance);
+/// the sharded overlay replaces that relabeling with the pod's stable name, so that
+/// each shard is its own instance.
+#[test]
+fn the_servicemonitor_keeps_one_instance_per_exporter_and_per_shard() {
+    let base = k8s_files();
+    let monitor = k8s_object(&base, "ServiceMonitor");
+    let relabelings = seq_at(
+        &seq_at(monitor, &["spec", "endpoints"])[0],
+        &["relabelings"],
+    );
+    assert_eq!(str_at(&relabelings[0], &["targetLabel"]), "instance");
+    assert_eq!(
+        str_at(&relabelings[0], &["replacement"]),
+        "wolkvox-exporter"
+    );
+    assert!(relabelings[0].get("sourceLabels").is_none());
+    assert_eq!(str_at(&relabelings[1], &["action"]), "labeldrop");
+    assert_eq!(str_at(&relabelings[1], &["regex"]), "pod|container");
+
+    let kustomization = yaml(&format!("{K8S_SHARDED}/kustomization.yaml"));
+    let patch = seq_at(&kustomization, &["patches"])
+        .iter()
+        .find(|p| {
+            p.get("target")
+                .and_then(|t| t.get("kind"))
+                .and_then(Value::as_str)
+                == Some("ServiceMonitor")
+        })
+        .expect("the overlay patches the ServiceMonitor");
+    let ops: Vec<Value> = serde_yaml_ng::from_str(str_at(patch, &["patch"])).unwrap();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(str_at(&ops[0], &["op"]), "replace");
+    assert_eq!(
+        str_at(&ops[0], &["path"]),
+        "/spec/endpoints/0/relabelings/0"
+    );
+    let value = at(&ops[0], &["value"]);
+    assert_eq!(str_at(value, &["targetLabel"]), "instance");
+    assert_eq!(
+        seq_at(value, &["sourceLabels"]),
+        &vec![Value::from("__meta_kubernetes_pod_name")]
+    );
+}
+
 #[test]
 fn sharded_manifests_validate_against_the_kubernetes_schemas() {
     let checked = validate_core_manifests(K8S_SHARDED);
