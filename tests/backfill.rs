@@ -476,7 +476,11 @@ fn prometheus_sees_one_series_across_the_seam() {
     let exporter = Exporter::start(&[&config, &format!("--web.listen-address={instance}")]);
     let prometheus = Prometheus::builder()
         .backfill(&output)
-        .scrape("wolkvox", std::slice::from_ref(&instance), Duration::from_secs(1))
+        .scrape(
+            "wolkvox",
+            std::slice::from_ref(&instance),
+            Duration::from_secs(1),
+        )
         .start();
     // The history begins a day before the backfill's first day: that day is not read.
     let truth = fake.truth_between(midnight(3), end);
