@@ -1,0 +1,154 @@
+//! How a run ends: the progress saved for the same command to resume, or, when every
+//! operation is done, the OpenMetrics file, then the state, then the progress forgotten.
+
+use std::collections::BTreeMap;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::options::Options;
+use super::timeline::{agents_history, History};
+use super::{lock, output, progress, BackfillError, Run};
+use crate::engine::limits::day_start;
+use crate::metrics::{render_data, DataPart};
+use crate::reports::agent_13::Agent13Counters;
+use crate::reports::ReportName;
+use crate::state::{self, StateFile};
+use crate::store::OperationStore;
+
+/// Saves the store and the histories, each operation's read together between two
+/// pages (its timelines are locked while a page is counted).
+pub(super) async fn save_progress(run: &Arc<Run>) -> Result<(), BackfillError> {
+    let run = run.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guards = Vec::new();
+        let mut operations = BTreeMap::new();
+        for (op, timelines) in run.store.operations().iter().zip(&run.timelines) {
+            let locked: Vec<_> = timelines
+                .iter()
+                .filter_map(|(name, t)| t.as_ref().map(|t| (name, lock(t))))
+                .collect();
+            operations.insert(op.name.clone(), state::snapshot(op));
+            guards.push((op.name.as_str(), locked));
+        }
+        let file = StateFile {
+            version: state::VERSION,
+            saved_at: run.clock.now(),
+            operations,
+        };
+        let histories = guards
+            .iter()
+            .map(|(name, locked)| {
+                let reports = locked.iter().map(|(r, t)| (*r, &t.history)).collect();
+                (*name, reports)
+            })
+            .collect();
+        let to_save = progress::ToSave::new(&run.settings, &file, histories);
+        let bytes = progress::save(&run.progress_path, &to_save).map_err(|source| {
+            BackfillError::Write {
+                path: run.progress_path.clone(),
+                source,
+            }
+        })?;
+        tracing::debug!(path = %run.progress_path.display(), bytes, "backfill progress saved");
+        Ok(())
+    })
+    .await
+    .expect("saving the progress does not panic")
+}
+
+/// Writes the output, then the state, then forgets the progress.
+pub(super) async fn finish(
+    run: &Arc<Run>,
+    options: &Options,
+) -> Result<output::Written, BackfillError> {
+    let run = run.clone();
+    let output_path = options.output.clone();
+    tokio::task::spawn_blocking(move || {
+        let written = write_output(&run, &output_path)?;
+        for op in run.store.operations() {
+            continue_reconciliation(op);
+        }
+        let state_path = &run.config.state_path;
+        if state_path.exists() {
+            return Err(BackfillError::StateExists(state_path.clone()));
+        }
+        state::save(&run.store, state_path, run.clock.now()).map_err(|e| BackfillError::Write {
+            path: state_path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let _ = std::fs::remove_file(&run.progress_path);
+        Ok(written)
+    })
+    .await
+    .expect("writing the output does not panic")
+}
+
+fn write_output(run: &Run, path: &Path) -> Result<output::Written, BackfillError> {
+    let guards: Vec<Vec<_>> = run
+        .timelines
+        .iter()
+        .map(|t| t.values().flatten().map(|t| lock(t)).collect())
+        .collect();
+    let agents: Vec<History> = run
+        .store
+        .operations()
+        .iter()
+        .zip(&guards)
+        .zip(&run.grids)
+        .map(|((op, locked), grid)| {
+            let reports: Vec<&History> = locked.iter().map(|t| &t.history).collect();
+            agents_history(&render_data(op, DataPart::Agents), grid, &reports)
+        })
+        .collect();
+    let ops: Vec<output::Operation> = guards
+        .iter()
+        .zip(&agents)
+        .zip(&run.grids)
+        .map(|((locked, agents), grid)| {
+            let mut histories: Vec<&History> = locked.iter().map(|t| &t.history).collect();
+            histories.push(agents);
+            output::Operation {
+                grid: *grid,
+                histories,
+            }
+        })
+        .collect();
+    let labels = output::label_text(&run.settings.labels);
+    let tmp = {
+        let mut p = path.as_os_str().to_owned();
+        p.push(".tmp");
+        PathBuf::from(p)
+    };
+    let write_err = |source| BackfillError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::create(&tmp).map_err(write_err)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let written = output::write(&mut out, &ops, &labels).map_err(write_err)?;
+    out.into_inner()
+        .map_err(|e| write_err(e.into_error()))?
+        .sync_all()
+        .map_err(write_err)?;
+    std::fs::rename(&tmp, path).map_err(write_err)?;
+    Ok(written)
+}
+
+/// agent_12 compares only days whose agent_13 tallies are whole: the exporter starts
+/// reconciling at the first one the backfill kept, not at its range's first day.
+fn continue_reconciliation(op: &OperationStore) {
+    let whole_from = {
+        let data = op.read();
+        if data.reports[ReportName::agent_12].is_none() {
+            return;
+        }
+        data.reports[ReportName::agent_13]
+            .as_ref()
+            .and_then(|s| s.counters.as_any().downcast_ref::<Agent13Counters>())
+            .and_then(|c| c.days.whole_from)
+    };
+    if let Some(day) = whole_from {
+        op.ledger().reports[ReportName::agent_12].cursor = Some(day_start(day, op.timezone));
+    }
+}

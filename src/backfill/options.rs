@@ -1,0 +1,144 @@
+//! The command's settings: the range's ends, the step, the output and the labels
+//! Prometheus attaches to the exporter's target, checked before anything is read.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, NaiveDate, Utc};
+
+use super::BackfillError;
+use crate::config::{Config, OperationConfig};
+use crate::engine::limits::day_start;
+
+/// Labels the exporter's own series carry: a target label of the same name would be
+/// renamed `exported_...` by Prometheus.
+const OWN_LABELS: &[&str] = &[
+    "operation",
+    "agent_id",
+    "agent_name",
+    "interaction",
+    "le",
+    "direction",
+    "origin_agent_id",
+    "destination",
+    "type",
+];
+
+/// One end of the range: an operation-local day, or an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    Day(NaiveDate),
+    Instant(DateTime<Utc>),
+}
+
+impl FromStr for Bound {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Ok(Bound::Day(day));
+        }
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| Bound::Instant(t.with_timezone(&Utc)))
+            .map_err(|_| {
+                format!("{s:?} is neither a date (2026-11-01) nor an RFC 3339 instant (2026-11-01T08:00:00-05:00)")
+            })
+    }
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bound::Day(d) => write!(f, "{d}"),
+            Bound::Instant(t) => write!(f, "{}", t.to_rfc3339()),
+        }
+    }
+}
+
+/// The command's settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The first day read (its local midnight), or the first instant.
+    pub from: Bound,
+    /// The last day read (included), or the instant the range ends (excluded); `None`:
+    /// up to now less `--poll.delay`.
+    pub to: Option<Bound>,
+    pub step: Duration,
+    pub output: PathBuf,
+    /// The labels Prometheus attaches to the exporter's target.
+    pub labels: Vec<(String, String)>,
+}
+
+/// Parses `--label=NAME=VALUE`.
+pub fn parse_label(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))?;
+    let valid = name
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+    if name.is_empty() || !valid || name.starts_with("__") {
+        return Err(format!(
+            "{name:?} is not a label name Prometheus keeps ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
+        ));
+    }
+    if OWN_LABELS.contains(&name) {
+        return Err(format!(
+            "{name:?} is a label of the exporter's own series; a target label of that name becomes exported_{name}"
+        ));
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+pub(super) fn check_labels(labels: &[(String, String)]) -> Result<(), BackfillError> {
+    for needed in ["job", "instance"] {
+        if !labels.iter().any(|(n, _)| n == needed) {
+            return Err(BackfillError::Usage(format!(
+                "--label={needed}=... is missing: backfilled series must carry the labels Prometheus attaches to the exporter's target (at least job and instance), or they are not the series it scrapes"
+            )));
+        }
+    }
+    for (i, (name, _)) in labels.iter().enumerate() {
+        if labels[..i].iter().any(|(n, _)| n == name) {
+            return Err(BackfillError::Usage(format!(
+                "--label={name}=... is given twice"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `[start, end)` of operation `op`: local days in its time zone, at most up to now
+/// less `--poll.delay` (the exporter reads on from there).
+pub(super) fn range(
+    op: &OperationConfig,
+    options: &Options,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), BackfillError> {
+    let tz = op.timezone;
+    let second = chrono::Duration::seconds(1);
+    let latest = (now - chrono::Duration::from_std(config.poll.delay).unwrap_or_default())
+        .duration_trunc(second)
+        .expect("truncating to seconds");
+    let start = match options.from {
+        Bound::Day(d) => day_start(d, tz),
+        Bound::Instant(t) => t.duration_trunc(second).expect("truncating to seconds"),
+    };
+    let end = match options.to {
+        Some(Bound::Day(d)) => day_start(d + chrono::Days::new(1), tz),
+        Some(Bound::Instant(t)) => t.duration_trunc(second).expect("truncating to seconds"),
+        None => latest,
+    };
+    let end = end.min(latest);
+    if start >= end {
+        return Err(BackfillError::Usage(format!(
+            "nothing to read for operation {:?}: the range starts at {start} and ends at {end} (--to, or now less --poll.delay)",
+            op.name
+        )));
+    }
+    Ok((start, end))
+}
