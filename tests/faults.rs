@@ -221,14 +221,20 @@ fn sigkill_ten_times_during_catch_up_then_exact() {
     let mut cursors = Vec::new();
     for kill in 0..10 {
         let leftover = mtime(&tmp);
-        let mut exporter = Exporter::start(&args);
+        // Not `start`: it waits for /-/ready, that is for the end of the first cycle,
+        // which would let each life run far into the catch-up.
+        let mut exporter = Exporter::start_listening(&args);
         if kill % 2 == 1 {
             // Wait for a save to begin, then kill at once (or at the deadline).
             let _ = Wait::new("a state save to begin", Duration::from_secs(15))
                 .every(Duration::ZERO)
                 .poll(|| check(mtime(&tmp) != leftover, || ()));
         } else {
-            let ms = 500 + next_rand(&mut seed) % 2500;
+            // Let this life keep some progress: a save completes, then a random moment.
+            let saved = mtime(&state);
+            let _ = Wait::new("a state save to complete", Duration::from_secs(30))
+                .poll(|| check(mtime(&state) != saved, || ()));
+            let ms = next_rand(&mut seed) % 800;
             std::thread::sleep(Duration::from_millis(ms));
         }
         exporter.kill();

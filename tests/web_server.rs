@@ -12,6 +12,7 @@ use support::config::{Operation, TestConfig};
 use support::exporter::exporter_bin;
 use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
 use support::inproc::InProc;
+use support::wait::{check, Wait};
 use wolkvox_exporter::web::{WebConfig, WebConfigHandle};
 
 fn fixtures() -> PathBuf {
@@ -58,6 +59,21 @@ async fn tls_and_basic_auth_guard_every_endpoint() {
     let exporter = InProc::start_with(options).await;
     let port = exporter.addr.port();
     let c = client();
+    // Ready once the first cycle of every report has finished (503 before it).
+    let ready = format!("https://localhost:{port}/-/ready");
+    Wait::new("the exporter to be ready", Duration::from_secs(30))
+        .until_async(|| async {
+            let status = c
+                .get(&ready)
+                .basic_auth("prometheus", Some("scrape-pass"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
+            check(status.as_ref().is_ok_and(|s| *s == 200), || {
+                format!("{status:?}")
+            })
+        })
+        .await;
     for path in ["/metrics", "/-/healthy", "/-/ready", "/"] {
         let url = format!("https://localhost:{port}{path}");
         let denied = c.get(&url).send().await.unwrap();

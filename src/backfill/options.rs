@@ -142,3 +142,48 @@ pub(super) fn range(
     }
     Ok((start, end))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bound_is_a_local_day_or_an_instant() {
+        assert_eq!(
+            "2026-11-01".parse::<Bound>(),
+            Ok(Bound::Day(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()))
+        );
+        let instant: Bound = "2026-11-01T08:00:00-05:00".parse().unwrap();
+        assert_eq!(
+            instant,
+            Bound::Instant(DateTime::from_timestamp(1_793_538_000, 0).unwrap())
+        );
+        assert_eq!(instant.to_string(), "2026-11-01T13:00:00+00:00");
+        let err = "yesterday".parse::<Bound>().unwrap_err();
+        assert!(err.contains("neither a date"), "{err}");
+    }
+
+    #[test]
+    fn labels_are_names_prometheus_keeps_and_not_the_exporters_own() {
+        assert_eq!(
+            parse_label("instance=host:9798=x"),
+            Ok(("instance".into(), "host:9798=x".into()))
+        );
+        assert_eq!(parse_label("job="), Ok(("job".into(), String::new())));
+        for bad in ["job", "=x", "9job=x", "__name__=x", "a-b=x"] {
+            assert!(parse_label(bad).is_err(), "{bad}");
+        }
+        let own = parse_label("agent_id=7").unwrap_err();
+        assert!(own.contains("exported_agent_id"), "{own}");
+        let twice = [
+            ("job".to_owned(), "a".to_owned()),
+            ("instance".to_owned(), "b".to_owned()),
+            ("job".to_owned(), "c".to_owned()),
+        ];
+        assert!(check_labels(&twice)
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
+        assert!(check_labels(&twice[..2]).is_ok());
+    }
+}

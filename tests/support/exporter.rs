@@ -107,6 +107,18 @@ impl Exporter {
     /// `--web.listen-address=127.0.0.1:0` is added unless `args` has a listen address.
     /// `WOLKVOX_*` variables of the test's own environment are not passed on.
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Result<Exporter, String> {
+        let mut exporter = Self::spawn_listening(args, env)?;
+        exporter.wait_ready(Instant::now() + START_TIMEOUT)?;
+        Ok(exporter)
+    }
+
+    /// Starts the exporter and returns once it listens, without waiting for `/-/ready`
+    /// (which waits for every report's first cycle: during a long catch-up, minutes).
+    pub fn start_listening(args: &[&str]) -> Exporter {
+        Self::spawn_listening(args, &[]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn spawn_listening(args: &[&str], env: &[(&str, &str)]) -> Result<Exporter, String> {
         let mut command = Command::new(exporter_bin());
         command.args(args);
         if !args.iter().any(|a| a.starts_with("--web.listen-address")) {
@@ -148,15 +160,13 @@ impl Exporter {
                 ));
             }
         };
-        let mut exporter = Exporter {
+        Ok(Exporter {
             child,
             addr,
             telemetry_path,
             logs,
             exit: None,
-        };
-        exporter.wait_ready(deadline)?;
-        Ok(exporter)
+        })
     }
 
     fn wait_ready(&mut self, deadline: Instant) -> Result<(), String> {
