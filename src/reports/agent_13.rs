@@ -2,31 +2,28 @@
 //! counted per agent and interaction, with its duration in a histogram whose buckets
 //! carry the newest call as an exemplar.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use enum_map::{Enum, EnumMap};
-use foldhash::fast::RandomState;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, MetricEncoder, NoLabelSet};
+use prometheus_client::encoding::EncodeLabelValue;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 use serde::{Deserialize, Serialize};
 
 use super::by_agent::{AgentPages, ByAgent};
+use super::fields::{clean_label, parse_date, parse_duration, present, Identity};
+use super::{Exemplar, Family, InvalidReason, Key, Kind, Report, ReportName, Runner};
+use crate::client::Text;
+use crate::config::MetricsConfig;
+use crate::store::{Agents, Histogram};
+use counters::BucketCalls;
+pub use counters::{Agent13Counters, Series};
 use days::PageDays;
 pub use days::{DayCount, DayTallies};
 
+mod counters;
 mod days;
-use super::fields::{clean_label, parse_date, parse_duration, present, Identity};
-use super::{
-    Counters, Exemplar, ExemplarLine, Exemplars, Family, InvalidReason, Key, Kind, Report,
-    ReportName, Runner,
-};
-use crate::client::Text;
-use crate::config::MetricsConfig;
-use crate::metrics::labels::OperationAgent;
-use crate::store::{Agents, Histogram, OVERFLOW_AGENT};
 
 pub const KIND: Kind = Kind {
     name: ReportName::agent_13,
@@ -73,11 +70,6 @@ impl Interaction {
     }
 }
 
-#[derive(Debug, EncodeLabelSet)]
-struct InteractionLabel {
-    interaction: Interaction,
-}
-
 /// One row as the API sends it; `telephone` is never decoded.
 #[derive(Debug, Deserialize)]
 pub struct Record<'a> {
@@ -116,24 +108,6 @@ impl Agent13 {
             bounds: metrics.duration_buckets.clone().into(),
         }
     }
-}
-
-/// One agent's (or the overflow's) series: a histogram per interaction seen.
-pub type Series = EnumMap<Interaction, Option<Histogram>>;
-
-/// The newest call in each bucket of a series, for exemplars; not persisted.
-type BucketCalls = EnumMap<Interaction, Vec<Option<Exemplar>>>;
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Agent13Counters {
-    pub bounds: Vec<f64>,
-    pub agents: BTreeMap<Box<str>, Series>,
-    pub overflow: Series,
-    /// Counts per local day, for the reconciliation with agent_12.
-    #[serde(default)]
-    pub days: DayTallies,
-    #[serde(skip)]
-    calls: HashMap<Box<str>, BucketCalls, RandomState>,
 }
 
 /// What a page adds to one agent's series.
@@ -314,95 +288,6 @@ impl Report for Agent13 {
                 rows
             },
         )
-    }
-}
-
-impl Agent13Counters {
-    /// Counters carried over from an earlier state format.
-    pub fn from_parts(
-        bounds: Vec<f64>,
-        agents: BTreeMap<Box<str>, Series>,
-        overflow: Series,
-    ) -> Self {
-        Agent13Counters {
-            bounds,
-            agents,
-            overflow,
-            calls: HashMap::default(),
-            days: DayTallies::default(),
-        }
-    }
-
-    /// Agents in label order, the overflow agent last when it has rows.
-    fn sorted(&self) -> impl Iterator<Item = (&str, &Series)> {
-        let overflow = self
-            .overflow
-            .values()
-            .any(Option::is_some)
-            .then_some((OVERFLOW_AGENT, &self.overflow));
-        self.agents
-            .iter()
-            .map(|(id, s)| (id.as_ref(), s))
-            .chain(overflow)
-    }
-}
-
-impl Counters for Agent13Counters {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn save(&self) -> Box<serde_json::value::RawValue> {
-        serde_json::value::to_raw_value(self).expect("counters serialize")
-    }
-
-    fn encode(
-        &self,
-        family: usize,
-        operation: &str,
-        agents: &Agents,
-        encoder: &mut MetricEncoder,
-        mut exemplars: Option<&mut Exemplars>,
-    ) -> std::fmt::Result {
-        for (agent_id, series) in self.sorted() {
-            for (interaction, h) in series {
-                let Some(h) = h else { continue };
-                let labels = (
-                    OperationAgent {
-                        operation,
-                        agent_id,
-                    },
-                    InteractionLabel { interaction },
-                );
-                let mut m = encoder.encode_family(&labels)?;
-                if family == 0 {
-                    m.encode_counter::<NoLabelSet, _, u64>(&h.count, None)?;
-                    continue;
-                }
-                m.encode_histogram::<NoLabelSet>(
-                    h.sum,
-                    h.count,
-                    &h.encoder_buckets(&self.bounds),
-                    None,
-                )?;
-                if let Some(sink) = exemplars.as_deref_mut() {
-                    let calls = self.calls.get(agent_id).map(|c| &c[interaction]);
-                    for bucket in 0..=self.bounds.len() {
-                        let e = calls.and_then(|c| c.get(bucket)).and_then(Option::as_ref);
-                        sink.push(e.map(|e| ExemplarLine {
-                            conn_id: e.conn_id.clone(),
-                            value: e.value,
-                            timestamp: agents.unix_time(e.date),
-                        }));
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 }
 

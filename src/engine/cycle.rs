@@ -1,0 +1,172 @@
+//! Planning a report's cycle: the windows from its cursor to now (or the days a daily
+//! report reconciles), the parts of a window cut at the cap, and what a window read
+//! teaches: the row density and the cursor's next position.
+
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Utc};
+use tokio::time::Instant;
+
+use super::windows::{self, Window};
+use super::{limits, Engine};
+use crate::reports::ReportName;
+
+/// One pass of a report from its cursor up to now.
+#[derive(Debug)]
+pub(super) struct Cycle {
+    pub(super) started: Instant,
+    /// Windows still to read, the next one last.
+    pub(super) pending: Vec<Window>,
+    pub(super) cursor_before: Option<DateTime<Utc>>,
+}
+
+impl Engine {
+    /// Plans a cycle of report `i`: `[cursor - overlap, now - delay]`, or the catch-up
+    /// period before now when the report has no cursor yet.
+    pub(super) fn start_cycle(&mut self, i: usize) {
+        let now = self
+            .shared
+            .clock
+            .now()
+            .duration_trunc(chrono::Duration::seconds(1))
+            .expect("truncating to seconds");
+        let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or_default();
+        let cursor = self.op.ledger().reports[self.name(i)].cursor;
+        let mut pending = if self.reports[i].ingest.daily() {
+            self.days_to_reconcile(now)
+        } else {
+            let end = now - span(self.poll.delay);
+            let start = match cursor {
+                Some(c) => c - span(self.poll.overlap),
+                None => now - span(self.poll.catch_up),
+            };
+            // Each window cut to about the rows a request should carry, by the density
+            // learned so far.
+            let density = self.op.ledger().reports[self.name(i)].density.clone();
+            windows::plan(start, end, self.op.timezone)
+                .into_iter()
+                .flat_map(|w| density.cut(w, self.op.timezone))
+                .collect()
+        };
+        pending.reverse();
+        self.reports[i].cycle = Some(Cycle {
+            started: Instant::now(),
+            pending,
+            cursor_before: cursor,
+        });
+    }
+
+    /// The local days a daily report (agent_12) may read now, oldest first, each one
+    /// window: after the one it read last (from the first day agent_13 read whole), each
+    /// whose end lies `reconcile_delay` in the past and before agent_13's cursor.
+    fn days_to_reconcile(&self, now: DateTime<Utc>) -> Vec<Window> {
+        let tz = self.op.timezone;
+        let (since, through, done) = {
+            let ledger = self.op.ledger();
+            let a13 = &ledger.reports[ReportName::agent_13];
+            (
+                a13.since,
+                a13.cursor,
+                ledger.reports[ReportName::agent_12].cursor,
+            )
+        };
+        let (Some(since), Some(through)) = (since, through) else {
+            return Vec::new();
+        };
+        let delay = chrono::Duration::from_std(self.poll.reconcile_delay).unwrap_or_default();
+        let mut day = match done {
+            Some(next) => limits::local_day(next, tz),
+            // The first day that begins at or after the first catch-up.
+            None => {
+                let first = limits::local_day(since, tz);
+                if limits::day_start(first, tz) >= since {
+                    first
+                } else {
+                    first + chrono::Days::new(1)
+                }
+            }
+        };
+        let mut out = Vec::new();
+        loop {
+            let start = limits::day_start(day, tz);
+            let end =
+                limits::day_start(day + chrono::Days::new(1), tz) - chrono::Duration::seconds(1);
+            if end + delay > now || end >= through {
+                return out;
+            }
+            out.push(Window { start, end });
+            day = day + chrono::Days::new(1);
+        }
+    }
+
+    /// Learns how many rows report `i` holds per hour from `dates`, the rows of `w` up
+    /// to `until` (the whole window, or the part a cut page covers).
+    pub(super) fn learn(
+        &mut self,
+        i: usize,
+        w: Window,
+        until: DateTime<Utc>,
+        dates: &[chrono::NaiveDateTime],
+    ) {
+        let name = self.name(i);
+        self.op.ledger().reports[name]
+            .density
+            .learn(w, until, dates, self.op.timezone);
+    }
+
+    /// The parts to read instead of a window cut at the cap. When the page's dates come
+    /// in order, as the API sends them, every row before the last date is in it: that
+    /// part is read as one window, and the rest cut to the learned density. Otherwise
+    /// the window is halved. Either way every part is read in full again, so no count
+    /// depends on the order the API sends rows in.
+    pub(super) fn split(
+        &mut self,
+        i: usize,
+        w: Window,
+        dates: &[chrono::NaiveDateTime],
+    ) -> Vec<Window> {
+        let tz = self.op.timezone;
+        let halves = |w: Window| {
+            let (left, right) = w.split().expect("one-second windows are never truncated");
+            vec![left, right]
+        };
+        let in_order = dates.windows(2).all(|d| d[0] <= d[1]);
+        let (Some(last), true) = (dates.last(), in_order) else {
+            return halves(w);
+        };
+        // No offset change inside a window: local and UTC seconds run together.
+        let cut = w.start + (*last - windows::local(w.start, tz));
+        if cut <= w.start || cut > w.end {
+            return halves(w);
+        }
+        let before: Vec<_> = dates.iter().copied().filter(|d| d < last).collect();
+        self.learn(i, w, cut, &before);
+        let left = Window {
+            start: w.start,
+            end: cut - chrono::Duration::seconds(1),
+        };
+        let right = Window {
+            start: cut,
+            end: w.end,
+        };
+        let density = self.op.ledger().reports[self.name(i)].density.clone();
+        let mut parts = vec![left];
+        parts.extend(density.cut(right, tz));
+        parts
+    }
+
+    /// Moves report `i`'s cursor to `next` once every row before it, from the window
+    /// starting at `start`, has been read.
+    pub(super) fn advance(&mut self, i: usize, start: DateTime<Utc>, next: DateTime<Utc>) {
+        let name = self.name(i);
+        let mut ledger = self.op.ledger();
+        let l = &mut ledger.reports[name];
+        if l.cursor.is_none() && l.since.is_none() {
+            l.since = Some(start);
+        }
+        if l.cursor.is_none_or(|c| c < next) {
+            l.cursor = Some(next);
+            self.op.data().report(name).health.watermark = Some(next);
+        }
+    }
+}

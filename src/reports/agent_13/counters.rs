@@ -1,0 +1,126 @@
+//! agent_13's counters: a duration histogram per agent and interaction with the newest
+//! call of each bucket, saved in the state and encoded as the report's two families.
+
+use std::collections::{BTreeMap, HashMap};
+
+use enum_map::EnumMap;
+use foldhash::fast::RandomState;
+use prometheus_client::encoding::{EncodeLabelSet, MetricEncoder, NoLabelSet};
+use serde::{Deserialize, Serialize};
+
+use super::{DayTallies, Interaction};
+use crate::metrics::labels::OperationAgent;
+use crate::reports::{Counters, Exemplar, ExemplarLine, Exemplars};
+use crate::store::{Agents, Histogram, OVERFLOW_AGENT};
+
+#[derive(Debug, EncodeLabelSet)]
+struct InteractionLabel {
+    interaction: Interaction,
+}
+
+/// One agent's (or the overflow's) series: a histogram per interaction seen.
+pub type Series = EnumMap<Interaction, Option<Histogram>>;
+
+/// The newest call in each bucket of a series, for exemplars; not persisted.
+pub(super) type BucketCalls = EnumMap<Interaction, Vec<Option<Exemplar>>>;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Agent13Counters {
+    pub bounds: Vec<f64>,
+    pub agents: BTreeMap<Box<str>, Series>,
+    pub overflow: Series,
+    /// Counts per local day, for the reconciliation with agent_12.
+    #[serde(default)]
+    pub days: DayTallies,
+    #[serde(skip)]
+    pub(super) calls: HashMap<Box<str>, BucketCalls, RandomState>,
+}
+
+impl Agent13Counters {
+    /// Counters carried over from an earlier state format.
+    pub fn from_parts(
+        bounds: Vec<f64>,
+        agents: BTreeMap<Box<str>, Series>,
+        overflow: Series,
+    ) -> Self {
+        Agent13Counters {
+            bounds,
+            agents,
+            overflow,
+            calls: HashMap::default(),
+            days: DayTallies::default(),
+        }
+    }
+
+    /// Agents in label order, the overflow agent last when it has rows.
+    fn sorted(&self) -> impl Iterator<Item = (&str, &Series)> {
+        let overflow = self
+            .overflow
+            .values()
+            .any(Option::is_some)
+            .then_some((OVERFLOW_AGENT, &self.overflow));
+        self.agents
+            .iter()
+            .map(|(id, s)| (id.as_ref(), s))
+            .chain(overflow)
+    }
+}
+
+impl Counters for Agent13Counters {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn save(&self) -> Box<serde_json::value::RawValue> {
+        serde_json::value::to_raw_value(self).expect("counters serialize")
+    }
+
+    fn encode(
+        &self,
+        family: usize,
+        operation: &str,
+        agents: &Agents,
+        encoder: &mut MetricEncoder,
+        mut exemplars: Option<&mut Exemplars>,
+    ) -> std::fmt::Result {
+        for (agent_id, series) in self.sorted() {
+            for (interaction, h) in series {
+                let Some(h) = h else { continue };
+                let labels = (
+                    OperationAgent {
+                        operation,
+                        agent_id,
+                    },
+                    InteractionLabel { interaction },
+                );
+                let mut m = encoder.encode_family(&labels)?;
+                if family == 0 {
+                    m.encode_counter::<NoLabelSet, _, u64>(&h.count, None)?;
+                    continue;
+                }
+                m.encode_histogram::<NoLabelSet>(
+                    h.sum,
+                    h.count,
+                    &h.encoder_buckets(&self.bounds),
+                    None,
+                )?;
+                if let Some(sink) = exemplars.as_deref_mut() {
+                    let calls = self.calls.get(agent_id).map(|c| &c[interaction]);
+                    for bucket in 0..=self.bounds.len() {
+                        let e = calls.and_then(|c| c.get(bucket)).and_then(Option::as_ref);
+                        sink.push(e.map(|e| ExemplarLine {
+                            conn_id: e.conn_id.clone(),
+                            value: e.value,
+                            timestamp: agents.unix_time(e.date),
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
