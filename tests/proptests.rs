@@ -16,10 +16,10 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use serde_json::{json, Value};
+use support::config::{Operation, TestConfig};
 use support::exporter::Exporter;
 use support::exposition::Exposition;
 use support::prometheus::{check_metrics, Prometheus};
-use support::scenario::{config_arg, yaml, Knobs, OpSpec};
 use support::scripted_api::{Schedule, ScriptedApi};
 use wolkvox_exporter::client::ErrorReason;
 use wolkvox_exporter::engine::windows::{self, Window, MAX_SPAN};
@@ -574,16 +574,14 @@ fn a_real_prometheus_scrapes_hostile_label_values() {
     let schedule = Schedule::new(entries);
     let api = ScriptedApi::start(move |req| schedule.reply(req));
     let dir = tempfile::tempdir().unwrap();
-    let ops = [OpSpec::new(
-        "hostile",
-        api.base_url(),
-        "tok",
-        "America/Bogota",
-    )];
-    let config = config_arg(
-        dir.path(),
-        &yaml(&ops, &Knobs::default(), &dir.path().join("s.json")),
-    );
+    let config = TestConfig::new(&dir.path().join("s.json"))
+        .op(Operation::new(
+            "hostile",
+            api.base_url(),
+            "tok",
+            "America/Bogota",
+        ))
+        .write(dir.path());
     let exporter = Exporter::start(&[&config]);
     let text = exporter.wait_for_metrics(Duration::from_secs(30), |t| {
         Exposition::parse(t)

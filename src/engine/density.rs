@@ -53,7 +53,18 @@ impl Density {
         }
     }
 
-    /// The rows expected in `[from, to]`; `None` while any hour it covers is unknown.
+    /// Rows an hour at local hour `h`: as learned, or while `h` has not been seen the
+    /// mean of the hours that have (a first catch-up learns from its first cut page,
+    /// which rarely spans a whole day); `None` while no hour is known.
+    fn rate(&self, h: usize) -> Option<f64> {
+        if let Some(Some(rate)) = self.per_hour.get(h) {
+            return Some(*rate);
+        }
+        let known: Vec<f64> = self.per_hour.iter().flatten().copied().collect();
+        (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64)
+    }
+
+    /// The rows expected in `[from, to]`; `None` while no hour of the day is known.
     pub fn expected(&self, from: DateTime<Utc>, to: DateTime<Utc>, tz: Tz) -> Option<f64> {
         let mut total = 0.0;
         let mut t = from;
@@ -62,7 +73,7 @@ impl Density {
                 3600 - i64::from(local(t, tz).num_seconds_from_midnight() % 3600),
             );
             let stop = next_hour.min(to + Duration::seconds(1));
-            let rate = (*self.per_hour.get(local(t, tz).hour() as usize)?)?;
+            let rate = self.rate(local(t, tz).hour() as usize)?;
             total += rate * (stop - t).num_seconds() as f64 / 3600.0;
             t = stop;
         }
@@ -70,8 +81,8 @@ impl Density {
     }
 
     /// Cuts `w` into the fewest consecutive windows each expected to carry at most
-    /// [`TARGET_ROWS`], all expected to carry the same; `w` whole when the density of
-    /// some hour it covers is unknown.
+    /// [`TARGET_ROWS`], all expected to carry the same; `w` whole while no hour's
+    /// density is known.
     pub fn cut(&self, w: Window, tz: Tz) -> Vec<Window> {
         let Some(total) = self.expected(w.start, w.end, tz) else {
             return vec![w];
@@ -90,7 +101,7 @@ impl Density {
                 3600 - i64::from(local(t, tz).num_seconds_from_midnight() % 3600),
             );
             let stop = next_hour.min(w.end + Duration::seconds(1));
-            let rate = self.per_hour[local(t, tz).hour() as usize].unwrap_or(0.0);
+            let rate = self.rate(local(t, tz).hour() as usize).unwrap_or(0.0);
             let here = rate * (stop - t).num_seconds() as f64 / 3600.0;
             if carried + here >= share && rate > 0.0 {
                 // The second inside this stretch where the share is reached.
@@ -172,7 +183,28 @@ mod tests {
             let e = d.expected(p.start, p.end, TZ).unwrap();
             assert!((e - 50_000.0).abs() < 20.0, "{p:?}: {e}");
         }
-        // Unknown hours: the window is left whole.
+        // Nothing known: the window is left whole.
         assert_eq!(Density::default().cut(w, TZ), vec![w]);
+    }
+
+    #[test]
+    fn hours_not_yet_seen_count_at_the_mean_of_those_seen() {
+        // Six hours learned at 10,000 rows, then a day of which they are a quarter.
+        let w = Window {
+            start: at("2026-11-24T05:00:00Z"),
+            end: at("2026-11-24T10:59:59Z"),
+        };
+        let dates: Vec<_> = (0..60_000)
+            .map(|i| local(w.start + Duration::seconds(i * 21_600 / 60_000), TZ))
+            .collect();
+        let mut d = Density::default();
+        d.learn(w, w.end + Duration::seconds(1), &dates, TZ);
+        let day = Window {
+            start: at("2026-11-25T05:00:00Z"),
+            end: at("2026-11-26T04:59:59Z"),
+        };
+        let e = d.expected(day.start, day.end, TZ).unwrap();
+        assert!((e - 240_000.0).abs() < 1.0, "{e}");
+        assert_eq!(d.cut(day, TZ).len(), 5);
     }
 }

@@ -11,7 +11,6 @@ pub mod fake_wolkvox;
 pub mod http;
 pub mod inproc;
 pub mod prometheus;
-pub mod scenario;
 pub mod scripted_api;
 pub mod truth;
 pub mod wait;
