@@ -1313,6 +1313,219 @@ fn sharded_overlay_swaps_the_deployment_for_a_statefulset_of_shards() {
     assert!(per_shard.iter().all(|n| *n > 0), "{per_shard:?}");
 }
 
+// ---- Kubernetes: history on day one ------------------------------------------------------
+
+/// The one-off backfill, outside the base's kustomization: a Job that runs `wolkvox-exporter
+/// backfill` as the Deployment runs the exporter, and a pod of the Prometheus image that
+/// holds the same claim for promtool.
+const K8S_BACKFILL: &str = "deploy/kubernetes-backfill";
+
+#[test]
+fn backfill_manifests_validate_against_the_kubernetes_schemas() {
+    let checked = validate_core_manifests(K8S_BACKFILL);
+    assert_eq!(checked, 2, "the Job and the promtool pod");
+}
+
+/// The volume of `pod` that `container` mounts at `path`.
+fn volume_mounted_at<'a>(pod: &'a Value, container: &Value, path: &str) -> &'a Value {
+    let mount = seq_at(container, &["volumeMounts"])
+        .iter()
+        .find(|m| str_at(m, &["mountPath"]) == path)
+        .unwrap_or_else(|| panic!("nothing mounted at {path}"));
+    seq_at(pod, &["volumes"])
+        .iter()
+        .find(|v| str_at(v, &["name"]) == str_at(mount, &["name"]))
+        .unwrap_or_else(|| panic!("no volume for the mount at {path}"))
+}
+
+/// Whether every `key: value` of `selector` is among `labels`.
+fn selects(selector: &Value, labels: &Value) -> bool {
+    selector
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .all(|(k, v)| labels.get(k.as_str().unwrap()) == Some(v))
+}
+
+#[test]
+fn backfill_job_writes_the_series_the_servicemonitor_scrapes_into_the_deployments_claim() {
+    use clap::Parser;
+    use std::collections::BTreeMap;
+    use wolkvox_exporter::cli::{Args, Command as Cli};
+
+    let base = k8s_files();
+    let files = manifests(K8S_BACKFILL);
+    let job = k8s_object(&files, "Job");
+    let deployment = k8s_object(&base, "Deployment");
+    let (pod, base_pod) = (
+        at(job, &["spec", "template", "spec"]),
+        at(deployment, &["spec", "template", "spec"]),
+    );
+    let restart = pod.get("restartPolicy").and_then(Value::as_str);
+    assert!(
+        matches!(restart, Some("Never" | "OnFailure")),
+        "restartPolicy {restart:?}: a Job's pod must not restart Always"
+    );
+    let containers = seq_at(pod, &["containers"]);
+    assert_eq!(containers.len(), 1);
+    let (c, base_c) = (&containers[0], &seq_at(base_pod, &["containers"])[0]);
+
+    // The Deployment's image (as kustomize rewrites it), user, file system, account,
+    // volumes and mounts: the same config, token Secret and state claim.
+    let kustomization = yaml(&format!("{K8S}/kustomization.yaml"));
+    let image = &seq_at(&kustomization, &["images"])[0];
+    assert_eq!(str_at(image, &["name"]), str_at(base_c, &["image"]));
+    assert_eq!(
+        str_at(c, &["image"]),
+        format!(
+            "{}:{}",
+            str_at(image, &["newName"]),
+            str_at(image, &["newTag"])
+        )
+    );
+    for key in [
+        "securityContext",
+        "serviceAccountName",
+        "automountServiceAccountToken",
+        "volumes",
+    ] {
+        assert_eq!(at(pod, &[key]), at(base_pod, &[key]), "pod {key}");
+    }
+    for key in ["securityContext", "volumeMounts"] {
+        assert_eq!(at(c, &[key]), at(base_c, &[key]), "container {key}");
+    }
+    let state_dir = "/var/lib/wolkvox-exporter";
+    let pvc = k8s_object(&base, "PersistentVolumeClaim");
+    assert_eq!(
+        str_at(
+            volume_mounted_at(pod, c, state_dir),
+            &["persistentVolumeClaim", "claimName"]
+        ),
+        str_at(pvc, &["metadata", "name"])
+    );
+    let secret = k8s_object(&base, "Secret");
+    let secret_volume = seq_at(pod, &["volumes"])
+        .iter()
+        .find(|v| v.get("secret").is_some())
+        .expect("the token Secret is mounted");
+    assert_eq!(
+        str_at(secret_volume, &["secret", "secretName"]),
+        str_at(secret, &["metadata", "name"])
+    );
+
+    // The arguments are the exporter's own backfill flags, once Kubernetes has expanded
+    // the pod's namespace; the state path comes from the image's entrypoint, on the claim.
+    let env = seq_at(c, &["env"]);
+    assert_eq!(env.len(), 1);
+    assert_eq!(str_at(&env[0], &["name"]), "POD_NAMESPACE");
+    assert_eq!(
+        str_at(&env[0], &["valueFrom", "fieldRef", "fieldPath"]),
+        "metadata.namespace"
+    );
+    let namespace = "monitoring";
+    let args: Vec<String> = std::iter::once("wolkvox-exporter".to_owned())
+        .chain(
+            seq_at(c, &["args"])
+                .iter()
+                .map(|a| a.as_str().unwrap().replace("$(POD_NAMESPACE)", namespace)),
+        )
+        .collect();
+    assert!(!args.iter().any(|a| a.starts_with("--state.path")));
+    assert!(read("Dockerfile").contains(&format!("\"--state.path={state_dir}/state.json\"")));
+    let parsed = Args::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let Some(Cli::Backfill(backfill)) = &parsed.command else {
+        panic!("{args:?} is not the backfill subcommand");
+    };
+    assert!(args.iter().any(|a| a.starts_with("--from=")));
+    assert!(
+        backfill.output.starts_with(state_dir),
+        "--output={} is not on the state claim",
+        backfill.output.display()
+    );
+    let config_arg = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--config.file="))
+        .expect("--config.file");
+    let base_args: Vec<&str> = seq_at(base_c, &["args"])
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(base_args.contains(&format!("--config.file={config_arg}").as_str()));
+
+    // The labels are those the ServiceMonitor gives the exporter's series: job and
+    // service from the Service's name (no jobLabel), instance from the relabeling,
+    // namespace, endpoint from the scraped port; pod and container are dropped.
+    let service = k8s_object(&base, "Service");
+    let monitor = k8s_object(&base, "ServiceMonitor");
+    assert!(at(monitor, &["spec"]).get("jobLabel").is_none());
+    let endpoint = &seq_at(monitor, &["spec", "endpoints"])[0];
+    let relabelings = seq_at(endpoint, &["relabelings"]);
+    let instance = relabelings
+        .iter()
+        .find(|r| r.get("targetLabel").and_then(Value::as_str) == Some("instance"))
+        .map(|r| str_at(r, &["replacement"]))
+        .expect("the ServiceMonitor sets instance");
+    let dropped = relabelings
+        .iter()
+        .find(|r| r.get("action").and_then(Value::as_str) == Some("labeldrop"))
+        .map(|r| str_at(r, &["regex"]))
+        .expect("the ServiceMonitor drops the pod's labels");
+    let service_name = str_at(service, &["metadata", "name"]);
+    let expected: BTreeMap<&str, &str> = BTreeMap::from([
+        ("job", service_name),
+        ("instance", instance),
+        ("namespace", namespace),
+        ("service", service_name),
+        ("endpoint", str_at(endpoint, &["port"])),
+    ]);
+    let labels: BTreeMap<&str, &str> = backfill
+        .labels
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(labels, expected);
+    for label in dropped.split('|') {
+        assert!(
+            !labels.contains_key(label),
+            "{label} is dropped when scraped"
+        );
+    }
+
+    // Neither the Service (so neither the ServiceMonitor) nor the Deployment selects the
+    // Job's pod.
+    let pod_labels = at(job, &["spec", "template", "metadata", "labels"]);
+    assert!(!selects(at(service, &["spec", "selector"]), pod_labels));
+    assert!(!selects(
+        at(deployment, &["spec", "selector", "matchLabels"]),
+        pod_labels
+    ));
+
+    // The promtool pod holds the same claim, with a writable temporary directory for
+    // promtool under a read-only root, and is not scraped either.
+    let promtool = k8s_object(&files, "Pod");
+    let promtool_pod = at(promtool, &["spec"]);
+    let promtool_c = &seq_at(promtool_pod, &["containers"])[0];
+    assert!(str_at(promtool_c, &["image"]).starts_with("prom/prometheus:"));
+    assert_eq!(
+        str_at(
+            volume_mounted_at(promtool_pod, promtool_c, state_dir),
+            &["persistentVolumeClaim", "claimName"]
+        ),
+        str_at(pvc, &["metadata", "name"])
+    );
+    assert!(volume_mounted_at(promtool_pod, promtool_c, "/tmp")
+        .get("emptyDir")
+        .is_some());
+    assert_eq!(
+        at(promtool_pod, &["securityContext"]),
+        at(base_pod, &["securityContext"])
+    );
+    assert!(!selects(
+        at(service, &["spec", "selector"]),
+        at(promtool, &["metadata", "labels"])
+    ));
+}
+
 // ---- systemd ---------------------------------------------------------------------------
 
 const UNIT: &str = "deploy/systemd/wolkvox-exporter.service";
