@@ -19,7 +19,7 @@ use crate::shard::Shard;
     version,
     // A flag given again wins, so a container's entrypoint flags can be overridden.
     args_override_self = true,
-    about = "Prometheus exporter for Wolkvox per-agent transfer and conference metrics (agent_13)"
+    about = "Prometheus exporter for Wolkvox contact centers: per-agent transfers, conferences, calls and transfer destinations"
 )]
 pub struct Args {
     /// YAML configuration file (one or many operations).
@@ -77,7 +77,7 @@ pub struct Args {
     pub poll_allow_fast: bool,
     /// How long after a local day's end its agent_12 totals are compared with the
     /// agent_13 records counted for it (default 2h).
-    #[arg(long = "reconcile.delay", value_name = "DURATION")]
+    #[arg(long = "reconcile.delay", value_name = "DURATION", global = true)]
     pub reconcile_delay: Option<String>,
     /// Where the persisted state lives (default data/state.json).
     #[arg(long = "state.path", value_name = "PATH", global = true)]
@@ -206,6 +206,7 @@ mod tests {
             "--state.path=s.json",
             "--poll.interval=10m",
             "--shard=1/3",
+            "--reconcile.delay=3h",
         ];
         let before = parse(&[&flags[..], &["check"]].concat());
         let after = parse(&[&["check"], &flags[..]].concat());
@@ -213,6 +214,7 @@ mod tests {
         assert_eq!(after.command, Some(Command::Check));
         assert_eq!(after.shard, Shard::new(1, 3).unwrap());
         assert_eq!(after.log_level, "debug");
+        assert_eq!(after.reconcile_delay.as_deref(), Some("3h"));
         // A flag given again wins, wherever it is.
         let again = parse(&["--log.level=info", "check", "--log.level=warn"]);
         assert_eq!(again.log_level, "warn");

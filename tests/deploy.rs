@@ -1073,6 +1073,11 @@ fn the_servicemonitor_keeps_one_instance_per_exporter_and_per_shard() {
     assert!(relabelings[0].get("sourceLabels").is_none());
     assert_eq!(str_at(&relabelings[1], &["action"]), "labeldrop");
     assert_eq!(str_at(&relabelings[1], &["regex"]), "pod|container");
+    // The job the rules' target alerts look for.
+    assert_eq!(str_at(&relabelings[2], &["targetLabel"]), "job");
+    let rules = std::fs::read_to_string("alerts/wolkvox.rules.yml").unwrap();
+    let job = str_at(&relabelings[2], &["replacement"]);
+    assert!(rules.contains(&format!("up{{job=\"{job}\"}}")), "{job}");
 
     let kustomization = yaml(&format!("{K8S_SHARDED}/kustomization.yaml"));
     let patch = seq_at(&kustomization, &["patches"])
@@ -1453,18 +1458,21 @@ fn backfill_job_writes_the_series_the_servicemonitor_scrapes_into_the_deployment
     assert!(base_args.contains(&format!("--config.file={config_arg}").as_str()));
 
     // The labels are those the ServiceMonitor gives the exporter's series: job and
-    // service from the Service's name (no jobLabel), instance from the relabeling,
-    // namespace, endpoint from the scraped port; pod and container are dropped.
+    // instance from its relabelings, service from the Service's name, namespace,
+    // endpoint from the scraped port; pod and container are dropped.
     let service = k8s_object(&base, "Service");
     let monitor = k8s_object(&base, "ServiceMonitor");
     assert!(at(monitor, &["spec"]).get("jobLabel").is_none());
     let endpoint = &seq_at(monitor, &["spec", "endpoints"])[0];
     let relabelings = seq_at(endpoint, &["relabelings"]);
-    let instance = relabelings
-        .iter()
-        .find(|r| r.get("targetLabel").and_then(Value::as_str) == Some("instance"))
-        .map(|r| str_at(r, &["replacement"]))
-        .expect("the ServiceMonitor sets instance");
+    let replaced = |label: &str| {
+        relabelings
+            .iter()
+            .find(|r| r.get("targetLabel").and_then(Value::as_str) == Some(label))
+            .map(|r| str_at(r, &["replacement"]))
+            .unwrap_or_else(|| panic!("the ServiceMonitor sets {label}"))
+    };
+    let (job_name, instance) = (replaced("job"), replaced("instance"));
     let dropped = relabelings
         .iter()
         .find(|r| r.get("action").and_then(Value::as_str) == Some("labeldrop"))
@@ -1472,7 +1480,7 @@ fn backfill_job_writes_the_series_the_servicemonitor_scrapes_into_the_deployment
         .expect("the ServiceMonitor drops the pod's labels");
     let service_name = str_at(service, &["metadata", "name"]);
     let expected: BTreeMap<&str, &str> = BTreeMap::from([
-        ("job", service_name),
+        ("job", job_name),
         ("instance", instance),
         ("namespace", namespace),
         ("service", service_name),
