@@ -87,6 +87,7 @@ impl Engine {
             started: Instant::now(),
             pending,
             cursor_before: cursor,
+            read: false,
         });
         self.reports[i].ended = None;
         self.timeline = Some(timeline);

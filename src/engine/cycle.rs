@@ -18,6 +18,8 @@ pub(super) struct Cycle {
     /// Windows still to read, the next one last.
     pub(super) pending: Vec<Window>,
     pub(super) cursor_before: Option<DateTime<Utc>>,
+    /// Whether a window was read whole: a cycle that read none changed nothing to save.
+    pub(super) read: bool,
 }
 
 impl Engine {
@@ -53,6 +55,7 @@ impl Engine {
             started: Instant::now(),
             pending,
             cursor_before: cursor,
+            read: false,
         });
     }
 

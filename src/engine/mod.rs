@@ -179,6 +179,9 @@ impl Engine {
         };
         match self.fetch_window(i, w).await {
             Ok(Fetched::Done(dates)) => {
+                if let Some(c) = self.reports[i].cycle.as_mut() {
+                    c.read = true;
+                }
                 let next = w.end + chrono::Duration::seconds(1);
                 self.learn(i, w, next, &dates);
                 self.advance(i, w.start, next);
@@ -257,7 +260,8 @@ impl Engine {
         }
         self.forget_read(name);
         let advanced = self.op.ledger().reports[name].cursor != cycle.cursor_before;
-        if advanced || ok {
+        // (agent_12 often has no day to read: its cycle then saves nothing.)
+        if advanced || (ok && cycle.read) {
             self.shared.saver.save().await;
         }
         Ok(())
