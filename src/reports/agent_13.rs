@@ -100,12 +100,16 @@ pub struct Change<'r> {
 #[derive(Debug)]
 pub struct Agent13 {
     bounds: Arc<[f64]>,
+    /// Whether the newest call of each bucket is kept for exemplars. With 10,000 agents
+    /// they are about 200,000 calls, some 16 MB resident: not kept when never shown.
+    exemplars: bool,
 }
 
 impl Agent13 {
     pub fn new(metrics: &MetricsConfig) -> Self {
         Agent13 {
             bounds: metrics.duration_buckets.clone().into(),
+            exemplars: metrics.exemplars,
         }
     }
 }
@@ -226,6 +230,9 @@ impl Report for Agent13 {
             h.buckets[bucket] += 1;
             h.count += 1;
             h.sum += value;
+            if !self.exemplars {
+                continue;
+            }
             let calls = &mut draft.calls[c.interaction];
             calls.resize(bounds.len() + 1, None);
             if calls[bucket].is_none_or(|(newest, _, _)| newest <= date) {
@@ -269,6 +276,9 @@ impl Report for Agent13 {
                         Some(total) => total.merge(&h),
                         empty => *empty = Some(h),
                     }
+                }
+                if part.calls.values().all(Vec::is_empty) {
+                    return rows;
                 }
                 let newest = match calls.get_mut(id) {
                     Some(c) => c,

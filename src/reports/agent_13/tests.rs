@@ -293,6 +293,25 @@ fn each_bucket_keeps_its_newest_call_and_first_seen_its_earliest() {
 }
 
 #[test]
+fn no_calls_are_kept_when_exemplars_are_off() {
+    let mut metrics = testing::metrics(&[60.0, 120.0], 10);
+    metrics.exemplars = false;
+    let op = testing::operation(&metrics, &[ReportName::agent_13]);
+    let report = (KIND.build)(&metrics);
+    let page = [
+        rec("1", "a", "transfer", "2026-11-24 10:00:00", "00:00:30", "A"),
+        rec("2", "b", "conference", "2026-11-24 10:01:00", "00:05:00", "B"),
+    ];
+    ingest(&*report, &op, &page, day());
+    with_counters(&op, |c| {
+        assert!(c.calls.is_empty());
+        assert_eq!(c.agents.len(), 2);
+        let h = c.agents["2"][Interaction::conference].as_ref().unwrap();
+        assert_eq!((h.count, h.sum), (1, 300.0));
+    });
+}
+
+#[test]
 fn restored_counters_keep_their_buckets_or_are_refused() {
     let metrics = testing::metrics(&[60.0, 120.0], 10);
     let report = Agent13::new(&metrics);
