@@ -214,18 +214,6 @@ fn parse<'r>(r: &'r Row<'_>) -> Option<(&'r str, DayCount)> {
 }
 
 impl Counters for Reconciliation {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn save(&self) -> Box<serde_json::value::RawValue> {
-        serde_json::value::to_raw_value(self).expect("a reconciliation serializes")
-    }
-
     fn encode(
         &self,
         family: usize,

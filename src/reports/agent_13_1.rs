@@ -294,18 +294,6 @@ impl EncodeLabelSet for FlowLabels<'_> {
 }
 
 impl Counters for FlowCounters {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn save(&self) -> Box<serde_json::value::RawValue> {
-        serde_json::value::to_raw_value(self).expect("counters serialize")
-    }
-
     fn encode(
         &self,
         _family: usize,

@@ -198,18 +198,6 @@ impl Report for Cdr1 {
 }
 
 impl Counters for Cdr1Counters {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn save(&self) -> Box<serde_json::value::RawValue> {
-        serde_json::value::to_raw_value(self).expect("counters serialize")
-    }
-
     fn encode(
         &self,
         family: usize,

@@ -117,12 +117,30 @@ pub trait Report: Send + Sync + fmt::Debug + 'static {
     fn apply(&self, counters: &mut Self::Counters, agents: &mut Agents, page: Self::Page) -> u64;
 }
 
-/// A report's counters for one operation, as the store keeps them.
-pub trait Counters: Any + Send + Sync + fmt::Debug {
+/// What the store asks of any report's counters, for every serializable type.
+pub trait StoredCounters: Any + Send + Sync + fmt::Debug {
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
     /// The counters as the state file saves them.
     fn save(&self) -> Box<serde_json::value::RawValue>;
+}
+
+impl<T: Any + Send + Sync + fmt::Debug + Serialize> StoredCounters for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn save(&self) -> Box<serde_json::value::RawValue> {
+        serde_json::value::to_raw_value(self).expect("counters serialize")
+    }
+}
+
+/// A report's counters for one operation, as the store keeps them.
+pub trait Counters: StoredCounters {
     /// Encodes this operation's series of the report's `family`-th family. A histogram
     /// family pushes one entry per bucket to `exemplars` when it is given.
     fn encode(

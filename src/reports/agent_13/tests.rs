@@ -300,7 +300,14 @@ fn no_calls_are_kept_when_exemplars_are_off() {
     let report = (KIND.build)(&metrics);
     let page = [
         rec("1", "a", "transfer", "2026-11-24 10:00:00", "00:00:30", "A"),
-        rec("2", "b", "conference", "2026-11-24 10:01:00", "00:05:00", "B"),
+        rec(
+            "2",
+            "b",
+            "conference",
+            "2026-11-24 10:01:00",
+            "00:05:00",
+            "B",
+        ),
     ];
     ingest(&*report, &op, &page, day());
     with_counters(&op, |c| {
