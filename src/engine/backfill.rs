@@ -6,9 +6,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tokio::time::Instant;
 
-use super::{windows, Cycle, Engine, Stop};
+use super::{Engine, Stop};
 use crate::config::{Config, OperationConfig};
 use crate::reports::{ReportName, Timeline};
 use crate::store::OperationStore;
@@ -76,19 +75,8 @@ impl Engine {
         if from >= end {
             return Ended::Done;
         }
-        let tz = self.op.timezone;
-        let density = self.op.ledger().reports[report].density.clone();
-        let mut pending: Vec<_> = windows::plan(from, end - chrono::Duration::seconds(1), tz)
-            .into_iter()
-            .flat_map(|w| density.cut(w, tz))
-            .collect();
-        pending.reverse();
-        self.reports[i].cycle = Some(Cycle {
-            started: Instant::now(),
-            pending,
-            cursor_before: cursor,
-            read: false,
-        });
+        let windows = self.planned_windows(i, from, end - chrono::Duration::seconds(1));
+        self.begin_cycle(i, windows, cursor);
         self.reports[i].ended = None;
         self.timeline = Some(timeline);
         let ended = loop {

@@ -34,7 +34,7 @@ impl Engine {
             .expect("truncating to seconds");
         let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or_default();
         let cursor = self.op.ledger().reports[self.name(i)].cursor;
-        let mut pending = if self.reports[i].ingest.daily() {
+        let pending = if self.reports[i].ingest.daily() {
             self.days_to_reconcile(now)
         } else {
             let end = now - span(self.poll.delay);
@@ -42,19 +42,39 @@ impl Engine {
                 Some(c) => c - span(self.poll.overlap),
                 None => now - span(self.poll.catch_up),
             };
-            // Each window cut to about the rows a request should carry, by the density
-            // learned so far.
-            let density = self.op.ledger().reports[self.name(i)].density.clone();
-            windows::plan(start, end, self.op.timezone)
-                .into_iter()
-                .flat_map(|w| density.cut(w, self.op.timezone))
-                .collect()
+            self.planned_windows(i, start, end)
         };
-        pending.reverse();
+        self.begin_cycle(i, pending, cursor);
+    }
+
+    /// The windows of `[start, end]` for report `i`, oldest first, each cut to about the
+    /// rows a request should carry by the density learned so far.
+    pub(super) fn planned_windows(
+        &self,
+        i: usize,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Vec<Window> {
+        let tz = self.op.timezone;
+        let density = self.op.ledger().reports[self.name(i)].density.clone();
+        windows::plan(start, end, tz)
+            .into_iter()
+            .flat_map(|w| density.cut(w, tz))
+            .collect()
+    }
+
+    /// Starts a cycle of report `i` over `windows`, oldest first.
+    pub(super) fn begin_cycle(
+        &mut self,
+        i: usize,
+        mut windows: Vec<Window>,
+        cursor_before: Option<DateTime<Utc>>,
+    ) {
+        windows.reverse();
         self.reports[i].cycle = Some(Cycle {
             started: Instant::now(),
-            pending,
-            cursor_before: cursor,
+            pending: windows,
+            cursor_before,
             read: false,
         });
     }
