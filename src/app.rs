@@ -1,8 +1,9 @@
-//! Wires the pieces together: restores the state, starts one engine per operation under
-//! a supervisor and the HTTP server, and on shutdown stops them all and saves the state
-//! last.
+//! Wires the pieces together, the same way for every command: the store, one engine per
+//! operation sharing a lock per token, and the saver ([`Wiring`]); `run` adds the HTTP
+//! server and a supervisor per engine, and on shutdown stops them all and saves last.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +17,69 @@ use crate::engine::limits::TokenLocks;
 use crate::engine::{Engine, Saver, Shared};
 use crate::metrics::Renderer;
 use crate::server::{self, Site};
-use crate::store::OperationStore;
+use crate::store::{OperationStore, Store};
 use crate::web::{LoadedWebConfig, WebConfigHandle};
+
+/// How a command ended; `main` maps it to the process's exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: done, everything worked.
+    Done,
+    /// 1: failed or stopped early (a backfill resumes with the same command).
+    Failed,
+    /// 2: refused: bad usage or configuration; nothing was spent.
+    Usage,
+}
+
+/// The store and what works on it: one engine per operation (operations with the same
+/// token share its lock), the saver, and the signal that stops them.
+#[derive(Debug)]
+pub struct Wiring {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub saver: Arc<Saver>,
+    shared: Vec<Shared>,
+}
+
+impl Wiring {
+    /// `save_to` is where the saver writes the state (`None`: it writes nothing).
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<Store>,
+        clock: Arc<dyn Clock>,
+        save_to: Option<PathBuf>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let saver = Arc::new(Saver::new(store.clone(), save_to, clock.clone()));
+        let mut locks = TokenLocks::default();
+        let shared = config
+            .operations
+            .iter()
+            .map(|op| Shared {
+                token_lock: locks.get(&op.token),
+                clock: clock.clone(),
+                saver: saver.clone(),
+                shutdown: shutdown.clone(),
+            })
+            .collect();
+        Wiring {
+            config,
+            store,
+            saver,
+            shared,
+        }
+    }
+
+    /// A new engine for operation `index`.
+    pub fn engine(&self, index: usize) -> Engine {
+        Engine::new(
+            self.store.operations()[index].clone(),
+            &self.config.operations[index],
+            &self.config,
+            self.shared[index].clone(),
+        )
+    }
+}
 
 /// How long engines get to stop before the state is saved regardless.
 const STOP_GRACE: Duration = Duration::from_secs(6);
@@ -66,15 +128,22 @@ pub async fn run(
         let (config, now) = (config.clone(), clock.now());
         Arc::new(tokio::task::spawn_blocking(move || crate::state::restore(&config, now)).await?)
     };
-    let saver = Arc::new(Saver::new(
+    let state_path = config.state_path.clone();
+    let wiring = Arc::new(Wiring::new(
+        Arc::new(config),
         store.clone(),
-        config.state_path.clone(),
-        clock.clone(),
+        clock,
+        Some(state_path.clone()),
+        stop_rx.clone(),
     ));
     let site = Arc::new(Site {
         telemetry_path,
         store: store.clone(),
-        renderer: Renderer::new(store.clone(), web.stats().clone(), config.metrics.exemplars),
+        renderer: Renderer::new(
+            store.clone(),
+            web.stats().clone(),
+            wiring.config.metrics.exemplars,
+        ),
         status: Default::default(),
     });
     let server = {
@@ -91,38 +160,11 @@ pub async fn run(
     };
     site.status.loaded.store(true, Ordering::Release);
 
-    let mut locks = TokenLocks::default();
-    let config = Arc::new(config);
     let mut pollers = tokio::task::JoinSet::new();
-    for (index, (op, op_config)) in store
-        .operations()
-        .iter()
-        .zip(&config.operations)
-        .enumerate()
-    {
-        let shared = Shared {
-            token_lock: locks.get(&op_config.token),
-            clock: clock.clone(),
-            saver: saver.clone(),
-            shutdown: stop_rx.clone(),
-        };
-        let (op, config) = (op.clone(), config.clone());
-        let engine = move || {
-            let shared = shared.clone();
-            let config = config.clone();
-            let op = op.clone();
-            async move {
-                Engine::new(op, &config.operations[index], &config, shared)
-                    .run()
-                    .await
-            }
-        };
-        pollers.spawn(supervise(
-            store.operations()[index].clone(),
-            engine,
-            stop_rx.clone(),
-            restart_delay,
-        ));
+    for (index, op) in store.operations().iter().enumerate() {
+        let wiring = wiring.clone();
+        let engine = move || wiring.engine(index).run();
+        pollers.spawn(supervise(op.clone(), engine, stop_rx.clone(), restart_delay));
     }
 
     shutdown.await;
@@ -138,10 +180,10 @@ pub async fn run(
         tracing::warn!("pollers did not stop in time; aborting them");
         pollers.abort_all();
     }
-    let saved = saver.save().await;
+    let saved = wiring.saver.save().await;
     let _ = server.await;
     if saved {
-        tracing::info!(path = %config.state_path.display(), "state saved; bye");
+        tracing::info!(path = %state_path.display(), "state saved; bye");
     }
     Ok(())
 }
@@ -190,7 +232,7 @@ pub async fn supervise<F, Fut>(
             let mut data = op.data();
             data.restarts += 1;
             data.last_error = Some(format!("poller {why}"));
-            for slot in data.reports.values_mut().flatten() {
+            for slot in &mut data.reports {
                 slot.health.up = false;
             }
         }

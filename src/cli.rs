@@ -3,13 +3,13 @@
 //! is global: it works the same before or after a subcommand's name.
 
 use std::path::PathBuf;
-
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::backfill::{parse_label, Bound, Options as BackfillOptions};
-use crate::config::{Config, ConfigError, FileConfig, Overrides};
+use crate::config::{defaults, Config, ConfigError, FileConfig, Overrides};
 use crate::logging::LogFormat;
 use crate::shard::Shard;
 
@@ -60,28 +60,27 @@ pub struct Args {
         global = true
     )]
     pub log_format: LogFormat,
-    /// Poll interval (default 5m; shorter needs --poll.allow-fast).
-    #[arg(long = "poll.interval", value_name = "DURATION", global = true)]
-    pub poll_interval: Option<String>,
-    /// Trailing period re-read every cycle to catch late records (default 30m).
-    #[arg(long = "poll.overlap", value_name = "DURATION", global = true)]
-    pub poll_overlap: Option<String>,
-    /// The newest period not read yet (default 1m).
-    #[arg(long = "poll.delay", value_name = "DURATION", global = true)]
-    pub poll_delay: Option<String>,
-    /// How far back the first start reads (default 24h).
-    #[arg(long = "poll.catch-up", value_name = "DURATION", global = true)]
-    pub poll_catch_up: Option<String>,
+    /// How often each report is polled; under 5m only with --poll.allow-fast.
+    #[arg(long = "poll.interval", value_name = "DURATION", global = true, default_value_t = defaults::INTERVAL.into())]
+    pub poll_interval: humantime::Duration,
+    /// Trailing period re-read every cycle to catch late records.
+    #[arg(long = "poll.overlap", value_name = "DURATION", global = true, default_value_t = defaults::OVERLAP.into())]
+    pub poll_overlap: humantime::Duration,
+    /// The newest period not read yet (the API's records settle).
+    #[arg(long = "poll.delay", value_name = "DURATION", global = true, default_value_t = defaults::DELAY.into())]
+    pub poll_delay: humantime::Duration,
+    /// How far back the first start reads.
+    #[arg(long = "poll.catch-up", value_name = "DURATION", global = true, default_value_t = defaults::CATCH_UP.into())]
+    pub poll_catch_up: humantime::Duration,
     /// Accept a poll interval under the API's 5m cadence.
     #[arg(long = "poll.allow-fast", global = true)]
     pub poll_allow_fast: bool,
-    /// How long after a local day's end its agent_12 totals are compared with the
-    /// agent_13 records counted for it (default 2h).
-    #[arg(long = "reconcile.delay", value_name = "DURATION", global = true)]
-    pub reconcile_delay: Option<String>,
-    /// Where the persisted state lives (default data/state.json).
-    #[arg(long = "state.path", value_name = "PATH", global = true)]
-    pub state_path: Option<PathBuf>,
+    /// How long after a local day's end a daily report compares it.
+    #[arg(long = "reconcile.delay", value_name = "DURATION", global = true, default_value_t = defaults::RECONCILE_DELAY.into())]
+    pub reconcile_delay: humantime::Duration,
+    /// Where the persisted state lives.
+    #[arg(long = "state.path", value_name = "PATH", global = true, default_value = defaults::STATE_PATH)]
+    pub state_path: PathBuf,
     /// Run against the built-in simulated operation; no credentials needed.
     #[arg(long, global = true)]
     pub demo: bool,
@@ -91,6 +90,10 @@ pub struct Args {
     /// Without a subcommand the exporter runs and serves its metrics.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The flags given on the command line (the others are defaults, which the
+    /// configuration file overrides).
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -139,31 +142,60 @@ impl BackfillArgs {
     }
 }
 
-/// The demo polls every 15 s unless told otherwise.
-pub const DEMO_INTERVAL: &str = "15s";
-/// The demo reads its whole history on the first start (see `demo::simulator::DEMO_HISTORY`).
-pub const DEMO_CATCH_UP: &str = "35d";
-pub const DEMO_STATE_PATH: &str = "data/demo-state.json";
+/// The demo's settings where no flag says otherwise: 15 s cycles, its whole history read
+/// on the first start (`DEMO_HISTORY` of the simulator), its own state file.
+const DEMO_INTERVAL: Duration = Duration::from_secs(15);
+const DEMO_CATCH_UP: Duration = Duration::from_secs(35 * 86_400);
+const DEMO_STATE_PATH: &str = "data/demo-state.json";
 
 impl Args {
+    /// Parses a command line, noting which flags it gave.
+    pub fn parse_from<I, T>(args: I) -> Result<Args, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Args::command().try_get_matches_from(args)?;
+        let mut args = Args::from_arg_matches(&matches)?;
+        let mut all = vec![&matches];
+        all.extend(matches.subcommand().map(|(_, m)| m));
+        args.given = Args::command()
+            .get_arguments()
+            .map(|a| a.get_id().as_str().to_owned())
+            .filter(|id| {
+                all.iter().any(|m| {
+                    m.try_contains_id(id).unwrap_or(false)
+                        && m.value_source(id) == Some(ValueSource::CommandLine)
+                })
+            })
+            .collect();
+        Ok(args)
+    }
+
+    fn given(&self, id: &str) -> bool {
+        self.given.iter().any(|g| g == id)
+    }
+
     pub fn overrides(&self) -> Overrides {
+        let flag = |id: &str, value: humantime::Duration, demo: Option<Duration>| {
+            if self.given(id) {
+                Some(*value)
+            } else {
+                demo.filter(|_| self.demo)
+            }
+        };
         Overrides {
-            interval: self
-                .poll_interval
-                .clone()
-                .or_else(|| self.demo.then(|| DEMO_INTERVAL.to_owned())),
-            overlap: self.poll_overlap.clone(),
-            delay: self.poll_delay.clone(),
-            catch_up: self
-                .poll_catch_up
-                .clone()
-                .or_else(|| self.demo.then(|| DEMO_CATCH_UP.to_owned())),
+            interval: flag("poll_interval", self.poll_interval, Some(DEMO_INTERVAL)),
+            overlap: flag("poll_overlap", self.poll_overlap, None),
+            delay: flag("poll_delay", self.poll_delay, None),
+            catch_up: flag("poll_catch_up", self.poll_catch_up, Some(DEMO_CATCH_UP)),
             allow_fast: self.poll_allow_fast || self.demo,
-            state_path: self
-                .state_path
-                .clone()
-                .or_else(|| self.demo.then(|| PathBuf::from(DEMO_STATE_PATH))),
-            reconcile_delay: self.reconcile_delay.clone(),
+            state_path: if self.given("state_path") {
+                Some(self.state_path.clone())
+            } else {
+                self.demo.then(|| PathBuf::from(DEMO_STATE_PATH))
+            },
+            reconcile_delay: flag("reconcile_delay", self.reconcile_delay, None),
         }
     }
 
@@ -193,8 +225,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Args {
-        Args::try_parse_from(std::iter::once("wolkvox-exporter").chain(args.iter().copied()))
-            .unwrap()
+        Args::parse_from(std::iter::once("wolkvox-exporter").chain(args.iter().copied())).unwrap()
     }
 
     #[test]
@@ -214,12 +245,27 @@ mod tests {
         assert_eq!(after.command, Some(Command::Check));
         assert_eq!(after.shard, Shard::new(1, 3).unwrap());
         assert_eq!(after.log_level, "debug");
-        assert_eq!(after.reconcile_delay.as_deref(), Some("3h"));
+        assert_eq!(after.overrides().reconcile_delay, Some(Duration::from_secs(3 * 3600)));
+        assert_eq!(after.overrides().overlap, None, "not given: the file decides");
         // A flag given again wins, wherever it is.
         let again = parse(&["--log.level=info", "check", "--log.level=warn"]);
         assert_eq!(again.log_level, "warn");
         assert_eq!(parse(&[]).command, None);
         assert_eq!(parse(&[]).shard, Shard::ALL);
+    }
+
+    #[test]
+    fn bad_durations_are_usage_errors_naming_the_flag() {
+        for (flag, bad) in [("--poll.overlap", "later"), ("--poll.delay", "-1s")] {
+            let err = Args::parse_from(["wolkvox-exporter", &format!("{flag}={bad}")]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{flag}");
+            let text = err.to_string();
+            assert!(text.contains(&format!("'{flag} <DURATION>'")) && text.contains(bad), "{text}");
+        }
+        let help = Args::command().render_long_help().to_string();
+        for default in ["[default: 5m]", "[default: 30m]", "[default: 1m]", "[default: 1day]", "[default: 2h]"] {
+            assert!(help.contains(default), "--help misses {default}");
+        }
     }
 
     #[test]

@@ -1,17 +1,21 @@
 //! wolkvox-exporter: polls the Wolkvox report API within its limits and serves exact
 //! per-agent metrics: transfers and conferences (agent_13) and more reports.
 //!
-//! The pipeline: [`client`] talks to the API; one [`engine`] per operation plans the
-//! windows and spends the API's limits; each of the [`reports`] turns its rows into
-//! changes of the [`store`]; [`metrics`] renders it, [`state`] persists it and
-//! [`server`] serves it. [`app`] wires them together; [`check`] asks the API once
-//! whether each operation can work, and [`shard`] splits operations between replicas.
+//! Layers point one way, from [`vocab`] (words every layer shares) and [`calendar`]
+//! up: [`client`] talks to the API; each of the [`reports`] says how its rows decode and
+//! what they count; [`config`] is what the user asked for; the [`store`] holds the
+//! counters, the health and the ledger; one [`engine`] per operation plans the windows,
+//! spends the API's limits and drives the reports; [`metrics`] renders the store,
+//! [`state`] persists it and [`server`] serves it. [`app`] wires them together for every
+//! command ([`backfill`], [`check`]); [`shard`] splits operations between replicas.
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod backfill;
+pub mod calendar;
 pub mod check;
 pub mod cli;
+pub mod command;
 pub mod client;
 pub mod clock;
 pub mod config;
@@ -24,4 +28,5 @@ pub mod server;
 pub mod shard;
 pub mod state;
 pub mod store;
+pub mod vocab;
 pub mod web;

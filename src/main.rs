@@ -1,101 +1,27 @@
-//! The `wolkvox-exporter` binary: parses flags, sets up logging, calls the library.
+//! The `wolkvox-exporter` binary: parses flags, runs the command, maps its exit status.
 
 #![forbid(unsafe_code)]
 
-use anyhow::Context;
-use clap::Parser;
-use wolkvox_exporter::cli::{Args, Command};
-use wolkvox_exporter::{app, backfill, check, demo, logging, server, web};
+use std::process::ExitCode;
 
-fn main() -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run())
-}
+use wolkvox_exporter::app::Exit;
+use wolkvox_exporter::cli::Args;
 
-async fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
-    // The backfill's log prints above its progress bars.
-    let bars = backfill::Bars::default();
-    let logs = match args.command {
-        Some(Command::Backfill(_)) => {
-            logging::init_with(&args.log_level, args.log_format, bars.log_writer())
-        }
-        _ => logging::init(&args.log_level, args.log_format),
+fn main() -> ExitCode {
+    let args = match Args::parse_from(std::env::args_os()) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
     };
-    if let Err(e) = logs {
-        eprintln!("wolkvox-exporter: {e}");
-        std::process::exit(2);
-    }
-    let demo_operation = if args.demo {
-        let sim = demo::simulator::SimConfig::demo(chrono::Utc::now());
-        let handle = demo::start(sim, std::future::pending())
-            .await
-            .context("starting the demo's simulated Wolkvox")?;
-        tracing::info!(base_url = %handle.base_url, "demo mode: polling a simulated operation");
-        Some(handle.operation())
-    } else {
-        None
-    };
-    let config = match args.config(|k| std::env::var(k).ok(), demo_operation) {
-        Ok(c) => c,
+    let exit = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(wolkvox_exporter::command::run(args)),
         Err(e) => {
-            tracing::error!(error = %e, "invalid configuration");
-            eprintln!("wolkvox-exporter: invalid configuration: {e}");
-            std::process::exit(2);
+            eprintln!("wolkvox-exporter: cannot start the async runtime: {e}");
+            Exit::Failed
         }
     };
-    if let Some(Command::Backfill(backfill_args)) = &args.command {
-        let options = backfill_args.options();
-        let clock = std::sync::Arc::new(wolkvox_exporter::clock::SystemClock);
-        match backfill::run(&config, &options, clock, &bars, app::signal()).await {
-            Ok(summary) => {
-                let text = backfill::report(&summary, &options, &config.state_path);
-                let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
-                std::process::exit(if summary.done() { 0 } else { 1 });
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "backfill refused");
-                eprintln!("wolkvox-exporter: backfill: {e}");
-                let usage = matches!(
-                    e,
-                    backfill::BackfillError::Usage(_)
-                        | backfill::BackfillError::StateExists(_)
-                        | backfill::BackfillError::Progress(_)
-                );
-                std::process::exit(if usage { 2 } else { 1 });
-            }
-        }
-    }
-    if args.command == Some(Command::Check) {
-        let checked = check::run(&config, args.shard, chrono::Utc::now()).await;
-        // A closed stdout (`check | head -1`) is not worth a panic.
-        let _ = std::io::Write::write_all(&mut std::io::stdout(), checked.render().as_bytes());
-        std::process::exit(if checked.ok() { 0 } else { 1 });
-    }
-    let web = match &args.web_config_file {
-        Some(path) => match web::WebConfig::load(path) {
-            Ok(loaded) => web::WebConfigWatcher::start(path.clone(), loaded),
-            Err(e) => {
-                tracing::error!(error = %e, "invalid web configuration");
-                eprintln!("wolkvox-exporter: invalid web configuration: {e}");
-                std::process::exit(2);
-            }
-        },
-        None => web::WebConfigHandle::fixed(web::LoadedWebConfig::disabled()),
-    };
-    let listener = server::bind(&args.listen_address)
-        .await
-        .with_context(|| format!("listening on {}", args.listen_address))?;
-    tracing::info!(
-        address = %listener.local_addr()?,
-        operations = config.operations.len(),
-        version = wolkvox_exporter::metrics::VERSION,
-        "listening"
-    );
-    let mut options = app::Options::new(config);
-    options.telemetry_path = args.telemetry_path.clone();
-    options.web = web;
-    app::run(options, listener, app::signal()).await
+    ExitCode::from(match exit {
+        Exit::Done => 0,
+        Exit::Failed => 1,
+        Exit::Usage => 2,
+    })
 }

@@ -1,16 +1,16 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::reports::testing;
-use crate::reports::ReportName;
+use crate::engine::testing;
+use crate::reports::agent_13;
 
 /// An engine that panics is logged, marked down, counted and started again; one that is
 /// asked to stop is not restarted.
 #[tokio::test]
 async fn a_panicking_engine_is_restarted_and_shows_down() {
     let metrics = testing::metrics(&[60.0], 10);
-    let op = testing::operation(&metrics, &[ReportName::agent_13]);
-    op.data().report(ReportName::agent_13).health.up = true;
+    let op = testing::operation(&metrics, &[agent_13::NAME]);
+    op.data().reports[0].health.up = true;
     let (stop_tx, stop_rx) = watch::channel(false);
     let starts = Arc::new(AtomicUsize::new(0));
     let counter = starts.clone();

@@ -9,12 +9,8 @@ use std::sync::Arc;
 use super::options::Options;
 use super::timeline::{agents_history, History};
 use super::{lock, output, progress, BackfillError, Run};
-use crate::engine::limits::day_start;
 use crate::metrics::{render_data, DataPart};
-use crate::reports::agent_13::Agent13Counters;
-use crate::reports::ReportName;
 use crate::state::{self, StateFile};
-use crate::store::OperationStore;
 
 /// Saves the store and the histories, each operation's read together between two
 /// pages (its timelines are locked while a page is counted).
@@ -24,10 +20,7 @@ pub(super) async fn save_progress(run: &Arc<Run>) -> Result<(), BackfillError> {
         let mut guards = Vec::new();
         let mut operations = BTreeMap::new();
         for (op, timelines) in run.store.operations().iter().zip(&run.timelines) {
-            let locked: Vec<_> = timelines
-                .iter()
-                .filter_map(|(name, t)| t.as_ref().map(|t| (name, lock(t))))
-                .collect();
+            let locked: Vec<_> = timelines.iter().map(|(name, t)| (*name, lock(t))).collect();
             operations.insert(op.name.clone(), state::snapshot(op));
             guards.push((op.name.as_str(), locked));
         }
@@ -39,7 +32,7 @@ pub(super) async fn save_progress(run: &Arc<Run>) -> Result<(), BackfillError> {
         let histories = guards
             .iter()
             .map(|(name, locked)| {
-                let reports = locked.iter().map(|(r, t)| (*r, &t.history)).collect();
+                let reports = locked.iter().map(|(r, t)| (r.as_str(), &t.history)).collect();
                 (*name, reports)
             })
             .collect();
@@ -66,9 +59,6 @@ pub(super) async fn finish(
     let output_path = options.output.clone();
     tokio::task::spawn_blocking(move || {
         let written = write_output(&run, &output_path)?;
-        for op in run.store.operations() {
-            continue_reconciliation(op);
-        }
         let state_path = &run.config.state_path;
         if state_path.exists() {
             return Err(BackfillError::StateExists(state_path.clone()));
@@ -88,7 +78,7 @@ fn write_output(run: &Run, path: &Path) -> Result<output::Written, BackfillError
     let guards: Vec<Vec<_>> = run
         .timelines
         .iter()
-        .map(|t| t.values().flatten().map(|t| lock(t)).collect())
+        .map(|t| t.iter().map(|(_, t)| lock(t)).collect())
         .collect();
     let agents: Vec<History> = run
         .store
@@ -133,22 +123,4 @@ fn write_output(run: &Run, path: &Path) -> Result<output::Written, BackfillError
         .map_err(write_err)?;
     std::fs::rename(&tmp, path).map_err(write_err)?;
     Ok(written)
-}
-
-/// agent_12 compares only days whose agent_13 tallies are whole: the exporter starts
-/// reconciling at the first one the backfill kept, not at its range's first day.
-fn continue_reconciliation(op: &OperationStore) {
-    let whole_from = {
-        let data = op.read();
-        if data.reports[ReportName::agent_12].is_none() {
-            return;
-        }
-        data.reports[ReportName::agent_13]
-            .as_ref()
-            .and_then(|s| s.counters.as_any().downcast_ref::<Agent13Counters>())
-            .and_then(|c| c.days.whole_from)
-    };
-    if let Some(day) = whole_from {
-        op.ledger().reports[ReportName::agent_12].cursor = Some(day_start(day, op.timezone));
-    }
 }

@@ -24,17 +24,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use enum_map::EnumMap;
 use indicatif::ProgressBar;
 use tokio::sync::watch;
 
 pub use bars::Bars;
 pub use options::{parse_label, Bound, Options};
 
+use crate::app::Wiring;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::engine::limits::TokenLocks;
-use crate::engine::{Ended, Engine, Saver, Shared};
+use crate::engine::Ended;
 use crate::reports::ReportName;
 use crate::store::{OperationStore, Store};
 use progress::Settings;
@@ -89,9 +88,41 @@ struct Run {
     settings: Settings,
     grids: Vec<Grid>,
     /// Per operation, per report read, its timeline.
-    timelines: Vec<EnumMap<ReportName, Option<Arc<Mutex<ReportTimeline>>>>>,
+    timelines: Vec<Vec<(ReportName, Arc<Mutex<ReportTimeline>>)>>,
     progress_path: PathBuf,
     clock: Arc<dyn Clock>,
+}
+
+/// The `backfill` command: runs until done or stopped by a signal, prints what it did.
+/// Done is 0; stopped early, 1 (the same command resumes); refused, 2.
+pub async fn command(
+    config: Config,
+    options: Options,
+    clock: Arc<dyn Clock>,
+    bars: &Bars,
+) -> crate::app::Exit {
+    use crate::app::Exit;
+    match run(&config, &options, clock, bars, crate::app::signal()).await {
+        Ok(summary) => {
+            let text = report(&summary, &options, &config.state_path);
+            // A closed stdout is not worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            if summary.done() {
+                Exit::Done
+            } else {
+                Exit::Failed
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "backfill refused");
+            match e {
+                BackfillError::Usage(_) | BackfillError::StateExists(_) | BackfillError::Progress(_) => {
+                    Exit::Usage
+                }
+                BackfillError::Write { .. } => Exit::Failed,
+            }
+        }
+    }
 }
 
 /// Runs the backfill until it is done or `shutdown` resolves (then the progress is
@@ -126,17 +157,18 @@ pub async fn run(
     };
     let run = Arc::new(start::prepare(config, options, clock).await?);
     let (stop_tx, stop_rx) = watch::channel(stopping);
+    let wiring = Wiring::new(
+        Arc::new(run.config.clone()),
+        run.store.clone(),
+        run.clock.clone(),
+        None,
+        stop_rx,
+    );
     let mut tasks = tokio::task::JoinSet::new();
-    let mut locks = TokenLocks::default();
     for (index, op_config) in run.config.operations.iter().enumerate() {
-        let shared = Shared {
-            token_lock: locks.get(&op_config.token),
-            clock: run.clock.clone(),
-            saver: Arc::new(Saver::disabled(run.store.clone(), run.clock.clone())),
-            shutdown: stop_rx.clone(),
-        };
         let bar = bars.add(&op_config.name);
-        tasks.spawn(backfill_operation(run.clone(), index, shared, bar));
+        let engine = wiring.engine(index).for_backfill();
+        tasks.spawn(backfill_operation(run.clone(), index, engine, bar));
     }
     let mut results = Vec::new();
     let mut saves = tokio::time::interval_at(tokio::time::Instant::now() + SAVE_EVERY, SAVE_EVERY);
@@ -175,17 +207,11 @@ pub async fn run(
 async fn backfill_operation(
     run: Arc<Run>,
     index: usize,
-    shared: Shared,
+    mut engine: crate::engine::Engine,
     bar: ProgressBar,
 ) -> OperationResult {
     let op = run.store.operations()[index].clone();
     let grid = run.grids[index];
-    let mut engine = Engine::for_backfill(
-        op.clone(),
-        &run.config.operations[index],
-        &run.config,
-        shared,
-    );
     let reports = engine.windowed_reports();
     let show = |bar: &ProgressBar| {
         let (read, records, requests) = read_so_far(&op, &reports, grid);
@@ -195,7 +221,8 @@ async fn backfill_operation(
     show(&bar);
     let mut ended = Ended::Done;
     for &report in &reports {
-        let Some(timeline) = run.timelines[index][report].clone() else {
+        let Some((_, timeline)) = run.timelines[index].iter().find(|t| t.0 == report).cloned()
+        else {
             continue;
         };
         ended = engine
@@ -227,24 +254,19 @@ async fn backfill_operation(
 fn read_so_far(op: &OperationStore, reports: &[ReportName], grid: Grid) -> (u64, u64, u64) {
     let span = (grid.end - grid.start).num_seconds().max(1) as u128;
     let ledger = op.ledger();
-    let read: u128 = reports
-        .iter()
-        .map(|r| {
-            ledger.reports[*r].cursor.map_or(0, |c| {
-                (c.min(grid.end) - grid.start)
-                    .num_seconds()
-                    .clamp(0, span as i64) as u128
-            })
-        })
-        .sum();
-    drop(ledger);
     let data = op.read();
-    let (mut records, mut requests) = (0, 0);
-    for r in reports {
-        if let Some(slot) = &data.reports[*r] {
-            records += slot.health.received;
-            requests += slot.health.requests;
+    let (mut read, mut records, mut requests) = (0u128, 0, 0);
+    for (slot, l) in data.reports.iter().zip(&ledger.reports) {
+        if !reports.contains(&slot.name()) {
+            continue;
         }
+        read += l.cursor.map_or(0, |c| {
+            (c.min(grid.end) - grid.start)
+                .num_seconds()
+                .clamp(0, span as i64) as u128
+        });
+        records += slot.health.received;
+        requests += slot.health.requests;
     }
     let share = read * u128::from(bars::BAR_LEN) / (span * reports.len().max(1) as u128);
     (share as u64, records, requests)

@@ -10,7 +10,7 @@ use chrono::{DateTime, DurationRound, NaiveDate, Utc};
 
 use super::BackfillError;
 use crate::config::{Config, OperationConfig};
-use crate::engine::limits::day_start;
+use crate::calendar::day_start;
 
 /// Labels the exporter's own series carry: a target label of the same name would be
 /// renamed `exported_...` by Prometheus.

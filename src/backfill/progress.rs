@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::timeline::History;
-use crate::reports::ReportName;
 use crate::state::StateFile;
 
 const VERSION: u32 = 1;
@@ -48,7 +47,8 @@ pub struct Saved {
     version: u32,
     pub settings: Settings,
     pub state: StateFile,
-    pub histories: BTreeMap<String, BTreeMap<ReportName, History>>,
+    /// Per operation, per report name.
+    pub histories: BTreeMap<String, BTreeMap<String, History>>,
 }
 
 /// The file as written, borrowing what it saves.
@@ -57,14 +57,14 @@ pub struct ToSave<'a> {
     version: u32,
     pub settings: &'a Settings,
     pub state: &'a StateFile,
-    pub histories: BTreeMap<&'a str, BTreeMap<ReportName, &'a History>>,
+    pub histories: BTreeMap<&'a str, BTreeMap<&'a str, &'a History>>,
 }
 
 impl<'a> ToSave<'a> {
     pub fn new(
         settings: &'a Settings,
         state: &'a StateFile,
-        histories: BTreeMap<&'a str, BTreeMap<ReportName, &'a History>>,
+        histories: BTreeMap<&'a str, BTreeMap<&'a str, &'a History>>,
     ) -> Self {
         ToSave {
             version: VERSION,

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use enum_map::EnumMap;
 
 use super::options::{range, Options};
 use super::progress::{self, Settings};
@@ -13,7 +12,7 @@ use super::timeline::{Grid, ReportTimeline};
 use super::{BackfillError, Run};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::reports::ReportName;
+use crate::reports::Schedule;
 use crate::state;
 
 /// The range of each operation, its store and its timelines: new, or as an
@@ -73,26 +72,30 @@ pub(super) async fn prepare(
             timezone: op.timezone,
         };
         let mut saved = histories.remove(&op.name).unwrap_or_default();
-        let mut reports = EnumMap::default();
-        for name in op_config.report_names() {
-            if name == ReportName::agent_12 {
+        let mut reports = Vec::new();
+        let windowed: Vec<_> = op
+            .read()
+            .reports
+            .iter()
+            .filter(|s| s.schedule == Schedule::Windowed)
+            .map(|s| s.name())
+            .collect();
+        for (i, name) in op_config.report_names().into_iter().enumerate() {
+            if !windowed.contains(&name) {
                 continue;
             }
-            let restored = op.ledger().reports[name].cursor;
-            if restored != cursors.get(&(op.name.clone(), name)).copied().flatten() {
+            let restored = op.ledger().reports[i].cursor;
+            let key = (op.name.clone(), name.to_string());
+            if restored != cursors.get(&key).copied().flatten() {
                 return Err(BackfillError::Progress(format!(
                     "the configuration of operation {:?} changed since the backfill in {} was interrupted (report {name} cannot continue): delete the file to start over",
                     op.name,
                     progress_path.display()
                 )));
             }
-            let history = saved.remove(&name).unwrap_or_default();
-            reports[name] = Some(Arc::new(Mutex::new(ReportTimeline::new(
-                op.clone(),
-                name,
-                grid,
-                history,
-            ))));
+            let history = saved.remove(name.as_str()).unwrap_or_default();
+            let timeline = ReportTimeline::new(op.clone(), name, grid, history);
+            reports.push((name, Arc::new(Mutex::new(timeline))));
         }
         grids.push(grid);
         timelines.push(reports);
@@ -127,13 +130,13 @@ fn describe(s: &Settings) -> String {
 
 fn cursors_of(
     saved: &BTreeMap<String, state::OpState>,
-) -> BTreeMap<(String, ReportName), Option<DateTime<Utc>>> {
+) -> BTreeMap<(String, String), Option<DateTime<Utc>>> {
     saved
         .iter()
         .flat_map(|(op, s)| {
             s.reports
                 .iter()
-                .map(move |(name, r)| ((op.clone(), *name), r.cursor))
+                .map(move |(name, r)| ((op.clone(), name.clone()), r.cursor))
         })
         .collect()
 }

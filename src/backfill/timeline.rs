@@ -7,12 +7,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{render_data, DataPart};
-use crate::reports::{ReportName, Timeline};
+use crate::engine::Timeline;
+use crate::reports::ReportName;
 use crate::store::OperationStore;
 
 /// The boundaries of one operation's range.
@@ -48,12 +49,7 @@ impl Grid {
 
     /// The step of an operation-local date (the earlier instant of a repeated hour).
     pub fn step_of_local(&self, local: NaiveDateTime) -> u32 {
-        let unix = self
-            .timezone
-            .from_local_datetime(&local)
-            .earliest()
-            .map_or_else(|| local.and_utc().timestamp(), |t| t.timestamp());
-        self.step_at(unix)
+        self.step_at(crate::calendar::instant(local, self.timezone).timestamp())
     }
 }
 

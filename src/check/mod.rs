@@ -96,6 +96,18 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
+/// The `check` command: prints what it found; 0 when everything works, 1 otherwise.
+pub async fn command(config: &Config, shard: Shard) -> crate::app::Exit {
+    let checked = run(config, shard, Utc::now()).await;
+    // A closed stdout (`check | head -1`) is not worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), checked.render().as_bytes());
+    if checked.ok() {
+        crate::app::Exit::Done
+    } else {
+        crate::app::Exit::Failed
+    }
+}
+
 /// Checks every operation of `config` at `now`. Operations with different tokens are
 /// checked side by side; requests on one token go one at a time, ever.
 pub async fn run(config: &Config, shard: Shard, now: DateTime<Utc>) -> Checked {
@@ -131,7 +143,7 @@ async fn check_operation(
     now: DateTime<Utc>,
 ) -> OperationCheck {
     tracing::info!(operation = %op.name, reports = op.reports.len(), "checking the operation");
-    let client = Client::new(op, api.timeout, api.max_body_bytes);
+    let client = Client::new(&op.base_url, op.token.clone(), api.timeout, api.max_body_bytes);
     let pacer = limits::pacer(api.requests_per_second);
     let window = window(now, op.timezone);
     let mut reports = Vec::with_capacity(op.reports.len());

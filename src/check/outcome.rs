@@ -8,8 +8,7 @@ use chrono_tz::Tz;
 
 use super::info::TokenInfo;
 use crate::client::{ApiError, ErrorReason};
-use crate::config::ReportConfig;
-use crate::engine::{limits, plan};
+use crate::config::{plan, ReportConfig};
 
 /// How a report answered a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +153,7 @@ impl OperationCheck {
         let planned = plan::daily_requests(&reports);
         let (configured, api) = self.limits();
         let limit = api.map_or(configured, |api| api.min(configured));
-        let allowance = limits::daily_allowance(limit, self.reserve);
+        let allowance = plan::daily_allowance(limit, self.reserve);
         PlanVerdict {
             planned,
             allowance,

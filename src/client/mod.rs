@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use crate::config::{OperationConfig, Token};
+use crate::vocab::Token;
 pub use answer::{interpret, Answer, Item, Text};
-pub use error::{ApiError, ErrorReason};
+pub use crate::vocab::ErrorReason;
+pub use error::ApiError;
 
 /// The report path appended to an operation's base URL.
 pub const REPORT_PATH: &str = "/api/v2/reports_manager.php";
@@ -34,7 +35,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(op: &OperationConfig, timeout: Duration, max_body_bytes: u64) -> Self {
+    pub fn new(base_url: &str, token: Token, timeout: Duration, max_body_bytes: u64) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -45,8 +46,8 @@ impl Client {
             .expect("TLS backend and client settings are static");
         Client {
             http,
-            base_url: op.base_url.clone(),
-            token: op.token.clone(),
+            base_url: base_url.to_owned(),
+            token,
             max_body_bytes,
         }
     }
@@ -147,15 +148,7 @@ mod tests {
     use super::*;
 
     fn client(base_url: String) -> Client {
-        let op = OperationConfig {
-            name: "x".into(),
-            base_url,
-            token: Token::new("t"),
-            timezone: chrono_tz::America::Bogota,
-            licenses: 1,
-            reports: Vec::new(),
-        };
-        Client::new(&op, Duration::from_secs(5), 1 << 20)
+        Client::new(&base_url, Token::new("t"), Duration::from_secs(5), 1 << 20)
     }
 
     #[tokio::test]

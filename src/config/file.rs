@@ -38,7 +38,7 @@ pub struct FilePoll {
     #[serde(default, with = "humantime_serde")]
     pub catch_up: Option<Duration>,
     pub allow_fast: Option<bool>,
-    /// How long after a local day's end it is reconciled against agent_12.
+    /// How long after a local day's end a daily report compares it.
     #[serde(default, with = "humantime_serde")]
     pub reconcile_delay: Option<Duration>,
 }
@@ -96,12 +96,6 @@ pub struct FileOperation {
 pub struct FileReport {
     #[serde(default, with = "humantime_serde")]
     pub interval: Option<Duration>,
-}
-
-impl<'de> Deserialize<'de> for Token {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Token::new)
-    }
 }
 
 impl FileConfig {

@@ -5,10 +5,10 @@
 pub mod env;
 pub mod file;
 mod operation;
+pub mod plan;
 mod reports;
 mod validate;
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,31 +45,7 @@ pub mod defaults {
 /// The shortest poll interval accepted without `--poll.allow-fast`: the vendor's cadence.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
-/// A Wolkvox token. It never prints itself.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
-
-impl Token {
-    pub fn new(secret: impl Into<String>) -> Self {
-        Token(secret.into())
-    }
-    /// The secret itself, for the request header only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
-
-impl fmt::Display for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use crate::vocab::Token;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -82,8 +58,7 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct PollConfig {
-    /// How long after a local day's end agent_12's totals for it are compared with the
-    /// agent_13 records counted for it.
+    /// How long after a local day's end a daily report (`Schedule::DailyAfter`) reads it.
     pub reconcile_delay: Duration,
     pub interval: Duration,
     pub overlap: Duration,
@@ -115,6 +90,17 @@ pub struct MetricsConfig {
     pub max_flows: usize,
 }
 
+impl MetricsConfig {
+    /// What the reports are built from.
+    pub fn settings(&self) -> crate::reports::Settings {
+        crate::reports::Settings {
+            duration_buckets: self.duration_buckets.clone(),
+            exemplars: self.exemplars,
+            max_flows: self.max_flows,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct OperationConfig {
     pub name: String,
@@ -133,22 +119,21 @@ impl OperationConfig {
     }
 
     /// The reports the operation follows, in priority order.
-    pub fn report_names(&self) -> Vec<crate::reports::ReportName> {
+    pub fn report_names(&self) -> Vec<crate::vocab::ReportName> {
         self.reports.iter().map(|r| r.name).collect()
     }
 }
 
-/// Command-line values that override the file, as typed (durations are parsed when the
-/// configuration is built, so that an error names the flag).
+/// Command-line values that override the file: `Some` only for the flags given.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
-    pub interval: Option<String>,
-    pub overlap: Option<String>,
-    pub delay: Option<String>,
-    pub catch_up: Option<String>,
+    pub interval: Option<Duration>,
+    pub overlap: Option<Duration>,
+    pub delay: Option<Duration>,
+    pub catch_up: Option<Duration>,
     pub allow_fast: bool,
     pub state_path: Option<PathBuf>,
-    pub reconcile_delay: Option<String>,
+    pub reconcile_delay: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]

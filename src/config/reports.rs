@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::operation::Given;
 use super::{invalid, ConfigError, PollConfig, MIN_INTERVAL};
-use crate::reports::{self, ReportName, KINDS};
+use crate::reports::{self, ReportName, Schedule, KINDS};
 
 /// A report as a source named it; the interval defaults to the poll interval.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ pub(super) fn validate(
     }
     let mut out: Vec<ReportConfig> = Vec::with_capacity(value.len());
     for Given { key, value } in value {
-        let name = ReportName::parse(&value.name).ok_or_else(|| {
+        let name = reports::find(&value.name).map(|k| k.name).ok_or_else(|| {
             invalid(
                 &key,
                 format!(
@@ -73,19 +73,22 @@ pub(super) fn validate(
         };
         out.push(ReportConfig { name, interval });
     }
-    out.sort_by_key(|r| r.name);
-    let has = |name| out.iter().any(|r| r.name == name);
-    if has(ReportName::agent_12) && !has(ReportName::agent_13) {
-        return Err(invalid(
-            key,
-            "agent_12 is compared with the agent_13 records counted: follow agent_13 too",
-        ));
+    out.sort_by_key(|r| reports::priority(r.name));
+    for r in &out {
+        if let Schedule::DailyAfter { source } = reports::kind(r.name).schedule {
+            if !out.iter().any(|o| o.name == source) {
+                return Err(invalid(
+                    key,
+                    format!("{} is compared with the {source} records counted: follow {source} too", r.name),
+                ));
+            }
+        }
     }
     Ok(out)
 }
 
 fn known() -> String {
-    KINDS.iter().map(|k| k.api).collect::<Vec<_>>().join(", ")
+    KINDS.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -124,11 +127,11 @@ mod tests {
             c.operations[0].reports,
             vec![
                 ReportConfig {
-                    name: ReportName::agent_13,
+                    name: crate::reports::agent_13::NAME,
                     interval: super::super::defaults::INTERVAL
                 },
                 ReportConfig {
-                    name: ReportName::agent_13_1,
+                    name: crate::reports::agent_13_1::NAME,
                     interval: Duration::from_secs(3600)
                 },
             ]
@@ -167,7 +170,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.operations[0].report_names(),
-            vec![ReportName::agent_13, ReportName::agent_13_1]
+            vec![crate::reports::agent_13::NAME, crate::reports::agent_13_1::NAME]
         );
         for (value, expected) in [
             ("agent_13,cdr1", "WOLKVOX_REPORTS: unknown report \"cdr1\""),

@@ -10,24 +10,18 @@ use super::{
     defaults, env, invalid, ApiConfig, Config, ConfigError, FileConfig, MetricsConfig,
     OperationConfig, Overrides, PollConfig, MIN_INTERVAL,
 };
-use crate::engine::{limits, plan};
-
-/// Parses a flag's duration (`30s`, `5m`, `1h30m`).
-fn parse_flag_duration(flag: &str, value: &str) -> Result<Duration, ConfigError> {
-    humantime::parse_duration(value.trim())
-        .map_err(|e| invalid(flag, format!("invalid duration {value:?}: {e}")))
-}
+use super::plan;
 
 /// A poll duration from its flag, else the file, else the default, with the name of the
-/// source it came from for later range errors.
+/// source it came from for range errors.
 fn poll_duration(
-    flag: (&'static str, Option<&str>),
+    flag: (&'static str, Option<Duration>),
     file: (&'static str, Option<Duration>),
     default: Duration,
-) -> Result<(Duration, &'static str), ConfigError> {
+) -> (Duration, &'static str) {
     match flag {
-        (key, Some(value)) => Ok((parse_flag_duration(key, value)?, key)),
-        (_, None) => Ok((file.1.unwrap_or(default), file.0)),
+        (key, Some(value)) => (value, key),
+        (_, None) => (file.1.unwrap_or(default), file.0),
     }
 }
 
@@ -90,7 +84,7 @@ impl Config {
 /// day than its share of the allowance: it would run out every day.
 fn check_plan(op: &OperationConfig, api: &ApiConfig) -> Result<(), ConfigError> {
     let planned = plan::daily_requests(&op.reports);
-    let allowance = limits::daily_allowance(op.daily_limit(), api.daily_reserve);
+    let allowance = plan::daily_allowance(op.daily_limit(), api.daily_reserve);
     if planned <= allowance {
         return Ok(());
     }
@@ -110,25 +104,25 @@ fn check_plan(op: &OperationConfig, api: &ApiConfig) -> Result<(), ConfigError> 
 
 fn poll_config(file: &FileConfig, overrides: &Overrides) -> Result<PollConfig, ConfigError> {
     let (interval, interval_key) = poll_duration(
-        ("--poll.interval", overrides.interval.as_deref()),
+        ("--poll.interval", overrides.interval),
         ("poll.interval", file.poll.interval),
         defaults::INTERVAL,
-    )?;
+    );
     let (overlap, _) = poll_duration(
-        ("--poll.overlap", overrides.overlap.as_deref()),
+        ("--poll.overlap", overrides.overlap),
         ("poll.overlap", file.poll.overlap),
         defaults::OVERLAP,
-    )?;
+    );
     let (delay, _) = poll_duration(
-        ("--poll.delay", overrides.delay.as_deref()),
+        ("--poll.delay", overrides.delay),
         ("poll.delay", file.poll.delay),
         defaults::DELAY,
-    )?;
+    );
     let (catch_up, catch_up_key) = poll_duration(
-        ("--poll.catch-up", overrides.catch_up.as_deref()),
+        ("--poll.catch-up", overrides.catch_up),
         ("poll.catch_up", file.poll.catch_up),
         defaults::CATCH_UP,
-    )?;
+    );
     let allow_fast = overrides.allow_fast || file.poll.allow_fast.unwrap_or(false);
     if interval < MIN_INTERVAL && !allow_fast {
         return Err(invalid(
@@ -146,10 +140,10 @@ fn poll_config(file: &FileConfig, overrides: &Overrides) -> Result<PollConfig, C
         return Err(invalid(catch_up_key, "must be at least 1s"));
     }
     let (reconcile_delay, _) = poll_duration(
-        ("--reconcile.delay", overrides.reconcile_delay.as_deref()),
+        ("--reconcile.delay", overrides.reconcile_delay),
         ("poll.reconcile_delay", file.poll.reconcile_delay),
         defaults::RECONCILE_DELAY,
-    )?;
+    );
     Ok(PollConfig {
         reconcile_delay,
         interval,
@@ -264,14 +258,14 @@ mod tests {
     #[test]
     fn fast_interval_needs_the_flag() {
         let o = Overrides {
-            interval: Some("20s".into()),
+            interval: Some(Duration::from_secs(20)),
             allow_fast: true,
             ..Default::default()
         };
         let c = with_flags(OK, o).unwrap();
         assert_eq!(c.poll.interval, Duration::from_secs(20));
         let o = Overrides {
-            interval: Some("20s".into()),
+            interval: Some(Duration::from_secs(20)),
             ..Default::default()
         };
         let err = with_flags(OK, o).unwrap_err();
@@ -290,7 +284,7 @@ mod tests {
     fn flags_override_the_file_and_errors_name_the_flag() {
         let yaml = format!("poll:\n  overlap: 10m\n  catch_up: 1h\n{OK}");
         let o = Overrides {
-            overlap: Some("45m".into()),
+            overlap: Some(Duration::from_secs(45 * 60)),
             state_path: Some("/tmp/s.json".into()),
             ..Default::default()
         };
@@ -302,28 +296,14 @@ mod tests {
         let cases = [
             (
                 Overrides {
-                    overlap: Some("later".into()),
-                    ..Default::default()
-                },
-                "--poll.overlap: invalid duration \"later\"",
-            ),
-            (
-                Overrides {
-                    delay: Some("-1s".into()),
-                    ..Default::default()
-                },
-                "--poll.delay: invalid duration \"-1s\"",
-            ),
-            (
-                Overrides {
-                    catch_up: Some("0s".into()),
+                    catch_up: Some(Duration::ZERO),
                     ..Default::default()
                 },
                 "--poll.catch-up: must be at least 1s",
             ),
             (
                 Overrides {
-                    interval: Some("50ms".into()),
+                    interval: Some(Duration::from_millis(50)),
                     allow_fast: true,
                     ..Default::default()
                 },

@@ -56,7 +56,7 @@ impl DemoHandle {
             base_url: Some(self.base_url.clone()),
             token: Some(Token::new(self.token.clone())),
             licenses: Some(DEMO_LICENSES),
-            reports: Some(KINDS.iter().map(|k| (k.api.to_owned(), None)).collect()),
+            reports: Some(KINDS.iter().map(|k| (k.name.to_string(), None)).collect()),
             ..FileOperation::default()
         }
     }

@@ -7,10 +7,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, Stop};
-use crate::config::{Config, OperationConfig};
-use crate::reports::{ReportName, Timeline};
-use crate::store::OperationStore;
+use super::{Engine, Stop, Timeline};
+use crate::reports::ReportName;
 
 /// How a report's cycle (or backfill) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,26 +32,19 @@ impl Ended {
 }
 
 impl Engine {
-    /// An engine for the backfill: it spends only what leaves every report of the
-    /// operation its polling for the rest of the local day.
-    pub fn for_backfill(
-        op: Arc<OperationStore>,
-        config: &OperationConfig,
-        global: &Config,
-        shared: super::Shared,
-    ) -> Self {
-        let mut engine = Engine::new(op, config, global, shared);
-        engine.reserve_all = true;
-        engine
+    /// The engine as the backfill uses it: it spends only what leaves every report of
+    /// the operation its polling for the rest of the local day.
+    pub fn for_backfill(mut self) -> Self {
+        self.reserve_all = true;
+        self
     }
 
-    /// The reports a backfill reads, in priority order: those read in windows (not
-    /// agent_12, which compares whole days once the exporter runs).
+    /// The reports a backfill reads, in priority order: those read in windows (a daily
+    /// report compares whole days once the exporter runs).
     pub fn windowed_reports(&self) -> Vec<ReportName> {
-        self.reports
-            .iter()
-            .filter(|r| !r.ingest.daily())
-            .map(|r| r.ingest.name())
+        (0..self.reports.len())
+            .filter(|&i| self.windowed(i))
+            .map(|i| self.name(i))
             .collect()
     }
 
@@ -67,10 +58,10 @@ impl Engine {
         timeline: Arc<std::sync::Mutex<dyn Timeline>>,
         mut after_window: impl FnMut(),
     ) -> Ended {
-        let Some(i) = self.reports.iter().position(|r| r.ingest.name() == report) else {
+        let Some(i) = (0..self.reports.len()).find(|&i| self.name(i) == report) else {
             return Ended::Done;
         };
-        let cursor = self.op.ledger().reports[report].cursor;
+        let cursor = self.op.ledger().reports[i].cursor;
         let from = cursor.unwrap_or(start).max(start);
         if from >= end {
             return Ended::Done;
@@ -83,7 +74,7 @@ impl Engine {
             if let Err(Stop::Shutdown) = self.step(i).await {
                 break Ended::Interrupted;
             }
-            self.forget_read(report);
+            self.forget_read(i);
             after_window();
             if self.reports[i].cycle.is_none() {
                 break self.reports[i].ended.clone().unwrap_or(Ended::Done);

@@ -1,15 +1,15 @@
-//! Planning a report's cycle: the windows from its cursor to now (or the days a daily
-//! report reconciles), the parts of a window cut at the cap, and what a window read
-//! teaches: the row density and the cursor's next position.
+//! Planning a report's cycle from its schedule: the windows from its cursor to now, or
+//! the days a daily report may read; the parts of a window cut at the cap; and what a
+//! window read teaches: the row density and the cursor's next position.
 
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
 use tokio::time::Instant;
 
-use super::windows::{self, Window};
-use super::{limits, Engine};
-use crate::reports::ReportName;
+use super::Engine;
+use crate::calendar::{self, Window};
+use crate::reports::{ReportName, Schedule};
 
 /// One pass of a report from its cursor up to now.
 #[derive(Debug)]
@@ -33,16 +33,17 @@ impl Engine {
             .duration_trunc(chrono::Duration::seconds(1))
             .expect("truncating to seconds");
         let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or_default();
-        let cursor = self.op.ledger().reports[self.name(i)].cursor;
-        let pending = if self.reports[i].ingest.daily() {
-            self.days_to_reconcile(now)
-        } else {
-            let end = now - span(self.poll.delay);
-            let start = match cursor {
-                Some(c) => c - span(self.poll.overlap),
-                None => now - span(self.poll.catch_up),
-            };
-            self.planned_windows(i, start, end)
+        let cursor = self.op.ledger().reports[i].cursor;
+        let pending = match self.reports[i].schedule {
+            Schedule::DailyAfter { source } => self.days_due(i, source, now),
+            Schedule::Windowed => {
+                let end = now - span(self.poll.delay);
+                let start = match cursor {
+                    Some(c) => c - span(self.poll.overlap),
+                    None => now - span(self.poll.catch_up),
+                };
+                self.planned_windows(i, start, end)
+            }
         };
         self.begin_cycle(i, pending, cursor);
     }
@@ -56,8 +57,8 @@ impl Engine {
         end: DateTime<Utc>,
     ) -> Vec<Window> {
         let tz = self.op.timezone;
-        let density = self.op.ledger().reports[self.name(i)].density.clone();
-        windows::plan(start, end, tz)
+        let density = self.op.ledger().reports[i].density.clone();
+        calendar::plan(start, end, tz)
             .into_iter()
             .flat_map(|w| density.cut(w, tz))
             .collect()
@@ -79,45 +80,50 @@ impl Engine {
         });
     }
 
-    /// The local days a daily report (agent_12) may read now, oldest first, each one
-    /// window: after the one it read last (from the first day agent_13 read whole), each
-    /// whose end lies `reconcile_delay` in the past and before agent_13's cursor.
-    fn days_to_reconcile(&self, now: DateTime<Utc>) -> Vec<Window> {
+    /// The local days daily report `i` may read now, oldest first, each one window:
+    /// after the one it read last (from the first day its source read whole), each whose
+    /// end lies `reconcile_delay` in the past and before the source's cursor, and whose
+    /// tallies the source still keeps (an answer for any other day could not be used).
+    fn days_due(&self, i: usize, source: ReportName, now: DateTime<Utc>) -> Vec<Window> {
         let tz = self.op.timezone;
+        let Some(s) = self.reports.iter().position(|r| r.report.name() == source) else {
+            return Vec::new();
+        };
         let (since, through, done) = {
             let ledger = self.op.ledger();
-            let a13 = &ledger.reports[ReportName::agent_13];
-            (
-                a13.since,
-                a13.cursor,
-                ledger.reports[ReportName::agent_12].cursor,
-            )
+            let source = &ledger.reports[s];
+            (source.since, source.cursor, ledger.reports[i].cursor)
         };
         let (Some(since), Some(through)) = (since, through) else {
             return Vec::new();
         };
         let delay = chrono::Duration::from_std(self.poll.reconcile_delay).unwrap_or_default();
         let mut day = match done {
-            Some(next) => limits::local_day(next, tz),
+            Some(next) => calendar::local_day(next, tz),
             // The first day that begins at or after the first catch-up.
             None => {
-                let first = limits::local_day(since, tz);
-                if limits::day_start(first, tz) >= since {
+                let first = calendar::local_day(since, tz);
+                if calendar::day_start(first, tz) >= since {
                     first
                 } else {
                     first + chrono::Days::new(1)
                 }
             }
         };
+        let mut data = self.op.data();
+        let slot = &mut data.reports[s];
+        let Some(tallies) = slot.report.day_tallies(&mut slot.counters) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         loop {
-            let start = limits::day_start(day, tz);
-            let end =
-                limits::day_start(day + chrono::Days::new(1), tz) - chrono::Duration::seconds(1);
-            if end + delay > now || end >= through {
+            let w = calendar::day_window(day, tz);
+            if w.end + delay > now || w.end >= through {
                 return out;
             }
-            out.push(Window { start, end });
+            if tallies.kept(day) {
+                out.push(w);
+            }
             day = day + chrono::Days::new(1);
         }
     }
@@ -131,8 +137,7 @@ impl Engine {
         until: DateTime<Utc>,
         dates: &[chrono::NaiveDateTime],
     ) {
-        let name = self.name(i);
-        self.op.ledger().reports[name]
+        self.op.ledger().reports[i]
             .density
             .learn(w, until, dates, self.op.timezone);
     }
@@ -158,7 +163,7 @@ impl Engine {
             return halves(w);
         };
         // No offset change inside a window: local and UTC seconds run together.
-        let cut = w.start + (*last - windows::local(w.start, tz));
+        let cut = w.start + (*last - calendar::local(w.start, tz));
         if cut <= w.start || cut > w.end {
             return halves(w);
         }
@@ -172,7 +177,7 @@ impl Engine {
             start: cut,
             end: w.end,
         };
-        let density = self.op.ledger().reports[self.name(i)].density.clone();
+        let density = self.op.ledger().reports[i].density.clone();
         let mut parts = vec![left];
         parts.extend(density.cut(right, tz));
         parts
@@ -181,15 +186,14 @@ impl Engine {
     /// Moves report `i`'s cursor to `next` once every row before it, from the window
     /// starting at `start`, has been read.
     pub(super) fn advance(&mut self, i: usize, start: DateTime<Utc>, next: DateTime<Utc>) {
-        let name = self.name(i);
         let mut ledger = self.op.ledger();
-        let l = &mut ledger.reports[name];
+        let l = &mut ledger.reports[i];
         if l.cursor.is_none() && l.since.is_none() {
             l.since = Some(start);
         }
         if l.cursor.is_none_or(|c| c < next) {
             l.cursor = Some(next);
-            self.op.data().report(name).health.watermark = Some(next);
+            self.op.data().reports[i].health.watermark = Some(next);
         }
     }
 }

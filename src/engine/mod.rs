@@ -1,15 +1,16 @@
 //! One engine per operation: the loop that gives due reports turns a window at a time and
 //! ends their cycles, over what they share (windows, one request in flight, pacing, the
-//! allowance, retries, cursors, saves). It knows no report's fields, only [`Ingest`].
+//! allowance, retries, cursors, the ledger, health, saves). It knows no report's fields,
+//! only what [`DynReport`] and its [`Schedule`] say.
 
 mod backfill;
 mod cycle;
-pub mod density;
+mod ingest;
 pub mod limits;
-pub mod plan;
 mod request;
 mod saver;
-pub mod windows;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,15 +20,16 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use backfill::Ended;
+pub use ingest::{ingest, Outcome, PageSpec, Tally, Timeline};
 pub use saver::Saver;
 
 use cycle::Cycle;
 
+use crate::calendar;
 use crate::client::{ApiError, Client};
 use crate::clock::Clock;
-use crate::config::{ApiConfig, Config, OperationConfig, PollConfig, ReportConfig};
-use crate::reports::fields::local_secs;
-use crate::reports::{kind, Ingest, ReportName, Timeline};
+use crate::config::{ApiConfig, Config, OperationConfig, PollConfig};
+use crate::reports::{DynReport, ReportName, Schedule};
 use crate::store::OperationStore;
 
 /// Why a cycle stopped early.
@@ -45,13 +47,14 @@ enum Stop {
 enum Fetched {
     Done(Vec<chrono::NaiveDateTime>),
     /// Cut at the cap: the dates of the rows sent.
-    Truncated(Vec<chrono::NaiveDateTime>),
+    Cut(Vec<chrono::NaiveDateTime>),
 }
 
 /// A report of the operation and where its cycles stand.
 #[derive(Debug)]
 struct Scheduled {
-    ingest: Arc<dyn Ingest>,
+    report: Arc<dyn DynReport>,
+    schedule: Schedule,
     interval: Duration,
     /// When the next cycle may start.
     due: Instant,
@@ -75,9 +78,8 @@ pub struct Shared {
 pub struct Engine {
     op: Arc<OperationStore>,
     client: Client,
+    /// The operation's reports, in the store's (priority) order.
     reports: Vec<Scheduled>,
-    /// The reports' settings, in the same (priority) order.
-    plan: Vec<ReportConfig>,
     poll: PollConfig,
     api: ApiConfig,
     allowance: u64,
@@ -98,12 +100,14 @@ impl Engine {
         shared: Shared,
     ) -> Self {
         let now = Instant::now();
-        let reports = config
+        let reports = op
+            .read()
             .reports
             .iter()
-            .map(|r| Scheduled {
-                ingest: (kind(r.name).build)(&global.metrics),
-                interval: r.interval,
+            .map(|slot| Scheduled {
+                report: slot.report.clone(),
+                schedule: slot.schedule,
+                interval: slot.interval,
                 due: now,
                 cycle: None,
                 last_step: now,
@@ -111,14 +115,21 @@ impl Engine {
             })
             .collect();
         Engine {
-            op,
-            client: Client::new(config, global.api.timeout, global.api.max_body_bytes),
+            client: Client::new(
+                &config.base_url,
+                config.token.clone(),
+                global.api.timeout,
+                global.api.max_body_bytes,
+            ),
             reports,
-            plan: config.reports.clone(),
             poll: global.poll.clone(),
             api: global.api.clone(),
-            allowance: limits::daily_allowance(config.daily_limit(), global.api.daily_reserve),
+            allowance: crate::config::plan::daily_allowance(
+                op.daily_limit,
+                global.api.daily_reserve,
+            ),
             pacer: limits::pacer(global.api.requests_per_second),
+            op,
             shared,
             timeline: None,
             reserve_all: false,
@@ -164,7 +175,7 @@ impl Engine {
     }
 
     fn name(&self, i: usize) -> ReportName {
-        self.reports[i].ingest.name()
+        self.reports[i].report.name()
     }
 
     /// Reads the next window of report `i`'s cycle, starting the cycle if needed.
@@ -194,9 +205,9 @@ impl Engine {
                 }
                 Ok(())
             }
-            Ok(Fetched::Truncated(dates)) => {
+            Ok(Fetched::Cut(dates)) => {
                 let parts = self.split(i, w, &dates);
-                self.op.data().report(self.name(i)).health.splits += 1;
+                self.op.data().reports[i].health.splits += 1;
                 tracing::info!(
                     operation = %self.op.name,
                     report = %self.name(i),
@@ -216,7 +227,6 @@ impl Engine {
     }
 
     async fn end_cycle(&mut self, i: usize, result: Result<(), Stop>) -> Result<(), Stop> {
-        let name = self.name(i);
         let Some(cycle) = self.reports[i].cycle.take() else {
             return Ok(());
         };
@@ -230,10 +240,10 @@ impl Engine {
             Err(Stop::Quota) => {
                 let due = self.quota_pause();
                 let mut data = self.op.data();
-                for r in &mut self.reports {
+                for (r, slot) in self.reports.iter_mut().zip(&mut data.reports) {
                     r.due = r.due.max(due);
                     // Waiting for the next day is where every report stands now.
-                    data.report(r.ingest.name()).health.cycled = true;
+                    slot.health.cycled = true;
                 }
                 due
             }
@@ -242,7 +252,7 @@ impl Engine {
         self.reports[i].due = due;
         if matches!(result, Err(Stop::Paused)) {
             // Not a failure: the report waits, and its cycle starts again later.
-            self.op.data().report(name).health.cycled = true;
+            self.op.data().reports[i].health.cycled = true;
             return Ok(());
         }
         let ok = result.is_ok();
@@ -251,33 +261,33 @@ impl Engine {
             if ok {
                 data.last_error = None;
             }
-            let h = &mut data.report(name).health;
+            let h = &mut data.reports[i].health;
             h.up = ok;
             h.cycled = true;
             if ok {
                 h.last_success = Some(self.shared.clock.now());
             }
         }
-        self.forget_read(name);
-        let advanced = self.op.ledger().reports[name].cursor != cycle.cursor_before;
-        // (agent_12 often has no day to read: its cycle then saves nothing.)
+        self.forget_read(i);
+        let advanced = self.op.ledger().reports[i].cursor != cycle.cursor_before;
+        // (A daily report often has no day to read: its cycle then saves nothing.)
         if advanced || (ok && cycle.read) {
             self.shared.saver.save().await;
         }
         Ok(())
     }
 
-    /// Forgets the rows of report `name` that no later read can return: it keeps those
+    /// Forgets the rows of report `i` that no later read can return: it keeps those
     /// the next overlap re-read can, plus any DST step back.
-    fn forget_read(&self, name: ReportName) {
+    fn forget_read(&self, i: usize) {
         let tz = self.op.timezone;
         let mut ledger = self.op.ledger();
-        let l = &mut ledger.reports[name];
+        let l = &mut ledger.reports[i];
         if let Some(c) = l.cursor {
             let keep = c
                 - chrono::Duration::from_std(self.poll.overlap).unwrap_or_default()
-                - windows::max_backward_step(tz, c);
-            l.prune(local_secs(windows::local(keep, tz)));
+                - calendar::max_backward_step(tz, c);
+            l.prune(calendar::local_secs(calendar::local(keep, tz)));
         }
     }
 
@@ -285,7 +295,7 @@ impl Engine {
     /// local day, re-checked at least hourly since the clock may jump.
     fn quota_pause(&self) -> Instant {
         let now = self.shared.clock.now();
-        let until = limits::next_local_midnight(now, self.op.timezone);
+        let until = calendar::next_local_midnight(now, self.op.timezone);
         tracing::warn!(
             operation = %self.op.name,
             resume_at = %until,
@@ -293,5 +303,10 @@ impl Engine {
         );
         let left = (until - now).to_std().unwrap_or_default() + Duration::from_secs(1);
         Instant::now() + left.min(Duration::from_secs(3600))
+    }
+
+    /// The windowed reports, which a backfill reads.
+    fn windowed(&self, i: usize) -> bool {
+        self.reports[i].schedule == Schedule::Windowed
     }
 }

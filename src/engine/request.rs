@@ -5,11 +5,12 @@
 use rand::Rng;
 use tokio::time::Instant;
 
+use super::ingest::{ingest, Outcome, PageSpec, Tally, Timeline};
 use super::{Engine, Fetched, Stop};
+use crate::calendar::{self, Window};
 use crate::client::{ApiError, RECORD_CAP};
-use crate::engine::windows::Window;
-use crate::engine::{limits, plan};
-use crate::reports::{LocalWindow, PageOutcome, ReportName, Tally, Timeline};
+use crate::config::plan;
+use crate::reports::ReportName;
 use crate::store::API_LATENCY_BUCKETS;
 
 impl Engine {
@@ -45,10 +46,14 @@ impl Engine {
     fn spend(&mut self, i: usize) -> Result<(), Stop> {
         let name = self.name(i);
         let now = self.shared.clock.now();
-        let today = limits::local_day(now, self.op.timezone);
-        let left = (limits::next_local_midnight(now, self.op.timezone) - now).num_seconds();
-        let earlier = if self.reserve_all { self.plan.len() } else { i };
-        let reserved = plan::reserved_for_earlier(&self.plan, earlier, left.max(0) as u64);
+        let today = calendar::local_day(now, self.op.timezone);
+        let left = (calendar::next_local_midnight(now, self.op.timezone) - now).num_seconds();
+        let earlier = if self.reserve_all { self.reports.len() } else { i };
+        let polled: Vec<_> = self.reports[..earlier]
+            .iter()
+            .map(|r| (r.schedule, r.interval))
+            .collect();
+        let reserved = plan::reserved(&polled, left.max(0) as u64);
         let mut data = self.op.data();
         if !data.daily.may_request(today, self.allowance) {
             data.last_error = Some("daily request allowance spent".into());
@@ -56,7 +61,7 @@ impl Engine {
         }
         let used = data.daily.used;
         let paused = used + 1 + reserved > self.allowance;
-        let slot = data.report(name);
+        let slot = &mut data.reports[i];
         if paused != slot.health.paused {
             slot.health.paused = paused;
             if paused {
@@ -102,7 +107,7 @@ impl Engine {
                 // Abandoned at shutdown; it was sent, so it still cost a request.
                 let mut data = self.op.data();
                 data.daily.used += 1;
-                data.report(name).health.requests += 1;
+                data.reports[i].health.requests += 1;
                 return Err(Stop::Shutdown);
             }
         };
@@ -112,24 +117,28 @@ impl Engine {
             if fetched.as_ref().err().is_none_or(ApiError::was_sent) {
                 data.daily.used += 1;
             }
-            let h = &mut data.report(name).health;
+            let h = &mut data.reports[i].health;
             h.requests += 1;
             h.latency
                 .observe(&API_LATENCY_BUCKETS, started.elapsed().as_secs_f64());
         }
         let outcome = match fetched {
             Ok((status, body)) => {
-                let ingest = self.reports[i].ingest.clone();
+                let report = self.reports[i].report.clone();
                 let op = self.op.clone();
-                let window = LocalWindow { ini, end };
-                let may_split = w.seconds() > 1;
+                let spec = PageSpec {
+                    ini,
+                    end,
+                    may_split: w.seconds() > 1,
+                    late_before: self.late_before(i),
+                };
                 let timeline = self.timeline.clone();
                 let counted = tokio::task::spawn_blocking(move || {
                     let mut timeline = timeline
                         .as_ref()
                         .map(|t| t.lock().unwrap_or_else(|p| p.into_inner()));
                     let timeline = timeline.as_deref_mut().map(|t| t as &mut dyn Timeline);
-                    ingest.ingest(&op, status, &body, window, may_split, timeline)
+                    ingest(&op, i, &*report, status, &body, spec, timeline)
                 })
                 .await;
                 match counted {
@@ -141,14 +150,24 @@ impl Engine {
             Err(e) => Err(e),
         };
         match outcome {
-            Ok(PageOutcome::Truncated { dates, .. }) => Ok(Fetched::Truncated(dates)),
-            Ok(PageOutcome::Empty) => Ok(Fetched::Done(Vec::new())),
-            Ok(PageOutcome::Counted(tally)) => {
+            Ok(Outcome::Cut(dates)) => Ok(Fetched::Cut(dates)),
+            Ok(Outcome::Counted(tally)) => {
                 self.log_page(name, ini, &tally);
                 Ok(Fetched::Done(tally.dates))
             }
-            Err(e) => Err(self.failed(name, e, ini, end)),
+            Err(e) => Err(self.failed(i, e, ini, end)),
         }
+    }
+
+    /// Rows dated before this local time are late when counted now: more than two of the
+    /// report's polls and the delay after their date. A backfill counts nothing late.
+    fn late_before(&self, i: usize) -> Option<chrono::NaiveDateTime> {
+        if self.timeline.is_some() {
+            return None;
+        }
+        let after = self.poll.delay + 2 * self.reports[i].interval;
+        let before = self.shared.clock.now() - chrono::Duration::from_std(after).ok()?;
+        Some(calendar::local(before, self.op.timezone))
     }
 
     fn log_page(&self, name: ReportName, ini: chrono::NaiveDateTime, tally: &Tally) {
@@ -168,6 +187,13 @@ impl Engine {
                 "agents past max_agents; their records are counted under agent_id=\"_overflow\""
             );
         }
+        for notice in &tally.notices {
+            if notice.warning {
+                tracing::warn!(operation = %self.op.name, report = %name, "{}", notice.message);
+            } else {
+                tracing::info!(operation = %self.op.name, report = %name, "{}", notice.message);
+            }
+        }
         if tally.invalid.values().any(|n| *n > 0) {
             let invalid: Vec<_> = tally
                 .invalid
@@ -182,14 +208,15 @@ impl Engine {
     /// Counts and logs a failed request; what the cycle does next.
     fn failed(
         &self,
-        name: ReportName,
+        i: usize,
         e: ApiError,
         ini: chrono::NaiveDateTime,
         end: chrono::NaiveDateTime,
     ) -> Stop {
+        let name = self.name(i);
         {
             let mut data = self.op.data();
-            data.report(name).health.count_error(&e);
+            data.reports[i].health.errors[e.reason()] += 1;
             data.last_error = Some(format!("{name}: {e}"));
             if matches!(e, ApiError::QuotaExceeded(_)) {
                 data.daily.exhausted = true;

@@ -19,20 +19,12 @@ pub struct Saver {
 }
 
 impl Saver {
-    pub fn new(store: Arc<Store>, path: PathBuf, clock: Arc<dyn Clock>) -> Self {
+    /// A saver writing to `path`; `None` writes nothing (the backfill saves its own
+    /// progress).
+    pub fn new(store: Arc<Store>, path: Option<PathBuf>, clock: Arc<dyn Clock>) -> Self {
         Saver {
             store,
-            path: Some(path),
-            clock,
-            lock: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    /// A saver that writes nothing.
-    pub fn disabled(store: Arc<Store>, clock: Arc<dyn Clock>) -> Self {
-        Saver {
-            store,
-            path: None,
+            path,
             clock,
             lock: tokio::sync::Mutex::new(()),
         }

@@ -9,9 +9,10 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
-use super::labels::{AgentInfoLabels, OperationAgent};
-use crate::reports::{Exemplars, ReportName, KINDS};
-use crate::store::{OpData, OperationStore, Store, OVERFLOW_AGENT, OVERFLOW_NAME};
+use crate::reports::agents::{OVERFLOW_AGENT, OVERFLOW_NAME};
+use crate::reports::labels::{AgentInfoLabels, OperationAgent};
+use crate::reports::{Encoding, Exemplars, ReportName, KINDS};
+use crate::store::{OpData, OperationStore, Store};
 use crate::web::ReloadStats;
 
 /// The bucket lines of each histogram family that has exemplars, in encoding order.
@@ -76,7 +77,8 @@ impl Collector for DataCollector {
     }
 }
 
-/// Every report's families, or only those of report `only`.
+/// Every report's families, or only those of report `only`; a report no operation
+/// follows has none.
 fn encode_reports(
     e: &mut DescriptorEncoder,
     ops: &Ops,
@@ -84,7 +86,17 @@ fn encode_reports(
     only: Option<ReportName>,
 ) -> fmt::Result {
     for kind in KINDS.iter().filter(|k| only.is_none_or(|n| n == k.name)) {
-        for (f, family) in kind.families.iter().enumerate() {
+        let following: Vec<_> = ops
+            .iter()
+            .filter_map(|(op, data)| {
+                let slot = &data.reports[data.position(kind.name)?];
+                Some((op, data, slot))
+            })
+            .collect();
+        let Some((_, _, first)) = following.first() else {
+            continue;
+        };
+        for (id, family) in first.report.families() {
             let mut m = e.encode_descriptor(
                 family.name,
                 family.help,
@@ -93,12 +105,14 @@ fn encode_reports(
             )?;
             let mut lines = Exemplars::new();
             let want = exemplars.is_some() && family.metric_type == MetricType::Histogram;
-            for (op, data) in ops {
-                if let Some(slot) = &data.reports[kind.name] {
-                    let sink = want.then_some(&mut lines);
-                    slot.counters
-                        .encode(f, &op.name, &data.agents, &mut m, sink)?;
-                }
+            for (op, data, slot) in &following {
+                let out = Encoding {
+                    operation: &op.name,
+                    agents: &data.agents,
+                    encoder: &mut m,
+                    exemplars: want.then_some(&mut lines),
+                };
+                slot.report.encode(&slot.counters, id, out)?;
             }
             if let Some(all) = exemplars.as_deref_mut() {
                 if lines.iter().any(Option::is_some) {

@@ -8,11 +8,11 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
 use super::collector::Ops;
-use super::labels::{ErrorLabel, InvalidLabel, OperationLabel, OperationReport};
 use super::{REVISION, VERSION};
-use crate::client::ErrorReason;
-use crate::reports::InvalidReason;
-use crate::store::{OpData, OperationStore, ReportHealth, Store, API_LATENCY_BUCKETS};
+use crate::reports::labels::{ErrorLabel, InvalidLabel, OperationLabel, OperationReport};
+use crate::reports::Schedule;
+use crate::store::{OpData, OperationStore, ReportHealth, ReportSlot, Store, API_LATENCY_BUCKETS};
+use crate::vocab::{ErrorReason, InvalidReason};
 use crate::web::ReloadStats;
 
 /// A family with one series per operation.
@@ -41,17 +41,22 @@ pub(super) fn counter(m: &mut MetricEncoder, v: &u64) -> fmt::Result {
     m.encode_counter::<NoLabelSet, _, u64>(v, None)
 }
 
-/// Each enabled report of each operation, with its labels and health.
-fn reports<'a>(ops: &'a Ops) -> impl Iterator<Item = (OperationReport<'a>, &'a ReportHealth)> {
+/// Each enabled report of each operation, with its labels.
+fn slots<'a>(ops: &'a Ops) -> impl Iterator<Item = (OperationReport<'a>, &'a ReportSlot)> {
     ops.iter().flat_map(|(op, data)| {
-        data.enabled().map(move |(report, slot)| {
+        data.reports.iter().map(move |slot| {
             let labels = OperationReport {
                 operation: &op.name,
-                report,
+                report: slot.name(),
             };
-            (labels, &slot.health)
+            (labels, slot)
         })
     })
+}
+
+/// Each enabled report of each operation, with its labels and health.
+fn reports<'a>(ops: &'a Ops) -> impl Iterator<Item = (OperationReport<'a>, &'a ReportHealth)> {
+    slots(ops).map(|(labels, slot)| (labels, &slot.health))
 }
 
 /// A counter per operation and report.
@@ -229,6 +234,24 @@ pub(super) fn encode(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
                 &mut m.encode_family(&labels)?,
                 &f64::from(u8::from(h.paused)),
             )?;
+        }
+    }
+    report_counter(
+        e,
+        ops,
+        "wolkvox_records_late",
+        "Records counted more than two poll intervals and the poll delay after their own date: a catch-up after an outage or a restart, or records the API showed late.",
+        |h| h.late,
+    )?;
+    {
+        let mut m = e.encode_descriptor(
+            "wolkvox_poll_interval",
+            "How often each windowed report is polled (its configured interval).",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?;
+        for (labels, slot) in slots(ops).filter(|(_, s)| s.schedule == Schedule::Windowed) {
+            gauge(&mut m.encode_family(&labels)?, &slot.interval.as_secs_f64())?;
         }
     }
     report_counter(

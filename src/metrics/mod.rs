@@ -3,7 +3,6 @@
 
 mod collector;
 mod health;
-pub mod labels;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -262,30 +261,19 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::reports::testing::{self, day, ingest};
-    use crate::reports::{kind, ReportName};
-    use crate::store::{NewOperation, Store};
+    use crate::engine::testing::{self, day};
+    use crate::reports::agent_13;
 
     /// A store of one operation with two agent_13 records.
     fn store() -> Arc<Store> {
         let metrics = testing::metrics(&[60.0, 120.0], 10);
-        let op = testing::operation(&metrics, &[ReportName::agent_13]);
-        let report = (kind(ReportName::agent_13).build)(&metrics);
+        let store = testing::store(&metrics, &[agent_13::NAME]);
         let rows = [
             json!({"agent_name": "Ana", "agent_id": "1", "conn_id": "c\"1", "date": "2026-11-24 10:00:00", "type_interaction": "transfer", "time": "00:00:30"}),
             json!({"agent_name": "Ana", "agent_id": "1", "conn_id": "c2", "date": "2026-11-24 11:00:00", "type_interaction": "transfer", "time": "00:05:00"}),
         ];
-        ingest(&*report, &op, &rows, day());
-        // Moved into a store of its own: the renderer reads a whole store.
-        let ledger = std::mem::take(&mut *op.ledger());
-        let data = std::mem::replace(&mut *op.data(), testing::empty_data(&metrics, &[]));
-        Arc::new(Store::new(vec![NewOperation {
-            name: "op".into(),
-            timezone: op.timezone,
-            daily_limit: 1000,
-            ledger,
-            data,
-        }]))
+        testing::ingest(&store.operations()[0], agent_13::NAME, &rows, day());
+        store
     }
 
     #[test]

@@ -1,57 +1,48 @@
 //! `agent_12`, per-agent totals of transfers and conferences over a range. Read once for
 //! each local day, some time after the day's end, and compared with the agent_13 records
-//! the exporter counted with a date in that day: a proof, or a disproof, that it counted
+//! counted with a date in that day: a proof, or a disproof, that the exporter counted
 //! what Wolkvox reports.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::NaiveDate;
-use prometheus_client::encoding::{EncodeLabelSet, MetricEncoder};
+use chrono::{NaiveDate, NaiveDateTime};
+use enum_map::{Enum, EnumMap};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 use serde::{Deserialize, Serialize};
 
-use super::agent_13::{Agent13Counters, DayCount, Interaction};
-use super::fields::present;
+use super::agents::Agents;
+use super::days::DayCount;
+use super::fields::{present, Identity};
+use super::labels::{Interaction, InteractionLabel, OperationLabel};
 use super::{
-    Counters, Exemplars, Family, Ingest, InvalidReason, Kind, LocalWindow, PageOutcome, ReportName,
-    Tally,
+    agent_13, Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Notice, Report,
+    ReportName, Schedule, SourceDay,
 };
-use crate::client::{interpret, Answer, ApiError, Item, Text};
-use crate::metrics::labels::OperationLabel;
-use crate::store::{Agents, OperationStore};
+use crate::client::Text;
+
+pub const NAME: ReportName = ReportName::new("agent_12");
 
 pub const KIND: Kind = Kind {
-    name: ReportName::agent_12,
-    api: "agent_12",
-    families: &[
-        Family {
-            name: "wolkvox_reconciliation_difference",
-            help: "For the last reconciled local day: agent_12's total minus the agent_13 records the exporter counted with a date in that day (0 = they agree).",
-            unit: None,
-            metric_type: MetricType::Gauge,
-        },
-        Family {
-            name: "wolkvox_reconciliation_day_timestamp",
-            help: "Start (operation-local midnight, as Unix time) of the last reconciled local day.",
-            unit: Some(Unit::Seconds),
-            metric_type: MetricType::Gauge,
-        },
-        Family {
-            name: "wolkvox_reconciliation_agents_mismatched",
-            help: "Agents whose agent_12 totals differ from the agent_13 records counted for the last reconciled local day.",
-            unit: None,
-            metric_type: MetricType::Gauge,
-        },
-    ],
+    name: NAME,
+    schedule: Schedule::DailyAfter {
+        source: agent_13::NAME,
+    },
     default_on: true,
     build: |_| Arc::new(Reconciler),
 };
 
+#[derive(Debug, Clone, Copy, Enum)]
+pub enum Families {
+    Difference,
+    Day,
+    Mismatched,
+}
+
 /// One row: an agent's totals (one documentation table names the agent `skill_name`).
 #[derive(Debug, Deserialize)]
-struct Row<'a> {
+pub struct Row<'a> {
     #[serde(borrow, default)]
     agent_id: Text<'a>,
     #[serde(borrow, default)]
@@ -66,8 +57,9 @@ pub struct Reconciled {
     pub day: NaiveDate,
     /// The day's start as Unix time.
     pub day_start: i64,
-    /// agent_12 less agent_13, transfers then conferences.
-    pub difference: [i64; 2],
+    /// agent_12 less agent_13, per interaction.
+    #[serde(with = "pair")]
+    pub difference: EnumMap<Interaction, i64>,
     pub mismatched: u64,
 }
 
@@ -79,169 +71,165 @@ pub struct Reconciliation {
 #[derive(Debug)]
 pub struct Reconciler;
 
-#[derive(EncodeLabelSet)]
-struct InteractionLabel {
-    interaction: Interaction,
-}
+impl Report for Reconciler {
+    const NAME: ReportName = NAME;
+    type Record<'de> = Row<'de>;
+    type Change<'r> = (&'r str, DayCount);
+    type Counters = Reconciliation;
+    type Page = BTreeMap<Box<str>, DayCount>;
+    type Family = Families;
 
-impl Ingest for Reconciler {
-    fn name(&self) -> ReportName {
-        ReportName::agent_12
-    }
-
-    fn daily(&self) -> bool {
-        true
-    }
-
-    fn new_counters(&self) -> Box<dyn Counters> {
-        Box::new(Reconciliation::default())
-    }
-
-    fn restore(
-        &self,
-        saved: &serde_json::value::RawValue,
-    ) -> Result<(Box<dyn Counters>, Option<String>), String> {
-        let r: Reconciliation =
-            serde_json::from_str(saved.get()).map_err(|e| format!("unreadable: {e}"))?;
-        Ok((Box::new(r), None))
-    }
-
-    /// Compares agent_12's totals for the local day `window` covers with the agent_13
-    /// records counted for it; a 404 (no records) is a day of zeros.
-    fn ingest(
-        &self,
-        op: &OperationStore,
-        status: u16,
-        body: &[u8],
-        window: LocalWindow,
-        _may_split: bool,
-        _timeline: Option<&mut dyn super::Timeline>,
-    ) -> Result<PageOutcome, ApiError> {
-        let rows = match interpret::<Row>(status, body)? {
-            Answer::Empty => Vec::new(),
-            Answer::Records(rows) => rows,
+    fn family(family: Families) -> Family {
+        let (name, help, unit) = match family {
+            Families::Difference => ("wolkvox_reconciliation_difference", "For the last reconciled local day: agent_12's total minus the agent_13 records the exporter counted with a date in that day (0 = they agree).", None),
+            Families::Day => ("wolkvox_reconciliation_day_timestamp", "Start (operation-local midnight, as Unix time) of the last reconciled local day.", Some(Unit::Seconds)),
+            Families::Mismatched => ("wolkvox_reconciliation_agents_mismatched", "Agents whose agent_12 totals differ from the agent_13 records counted for the last reconciled local day.", None),
         };
-        let mut tally = Tally {
-            received: rows.len() as u64,
-            ..Tally::default()
+        Family {
+            name,
+            help,
+            unit,
+            metric_type: MetricType::Gauge,
+        }
+    }
+
+    fn new_counters(&self) -> Reconciliation {
+        Reconciliation::default()
+    }
+
+    fn identity(&self, r: &Row<'_>) -> Key {
+        Key::Complete(Identity::of(&[r.agent_id.get().unwrap_or("")]))
+    }
+
+    /// The rows are the totals of the day asked for: they carry no date.
+    fn date(&self, _: &Row<'_>) -> Option<NaiveDateTime> {
+        None
+    }
+
+    fn check<'r>(&self, r: &'r Row<'_>) -> Result<(&'r str, DayCount), InvalidReason> {
+        let number = |t: &Text<'_>| present(t).and_then(|n| n.parse::<u64>().ok());
+        let agent = present(&r.agent_id).ok_or(InvalidReason::missing_field)?;
+        let (Some(transfers), Some(conferences)) =
+            (number(&r.transfer_calls), number(&r.conference_calls))
+        else {
+            return Err(InvalidReason::missing_field);
         };
-        let mut totals: BTreeMap<&str, DayCount> = BTreeMap::new();
-        for item in &rows {
-            let counts = match item {
-                Item::Record(r) => parse(r),
-                Item::NotAnObject => None,
-            };
-            match counts {
-                Some((agent, n)) => {
-                    let t = totals.entry(agent).or_default();
-                    t[0] += n[0];
-                    t[1] += n[1];
-                    tally.counted += 1;
-                }
-                None => tally.invalid[InvalidReason::missing_field] += 1,
+        let mut count = DayCount::default();
+        count.0[Interaction::transfer] = transfers;
+        count.0[Interaction::conference] = conferences;
+        Ok((agent, count))
+    }
+
+    fn count(&self, rows: Vec<Counted<(&str, DayCount)>>) -> Self::Page {
+        let mut totals: Self::Page = BTreeMap::new();
+        for row in rows {
+            let (agent, n) = row.change;
+            let t = totals.entry(agent.into()).or_default();
+            for (interaction, k) in n.0 {
+                t.0[interaction] += k;
             }
         }
-        let day = window.ini.date();
-        let mut data = op.data();
-        let counted = data.reports[ReportName::agent_13]
-            .as_ref()
-            .and_then(|s| s.counters.as_any().downcast_ref::<Agent13Counters>())
-            .and_then(|c| c.days.day(day));
-        let Some(counted) = counted else {
-            tracing::warn!(operation = %op.name, day = %day, "agent_13's counts of the day are no longer kept; the day is not reconciled");
-            data.report(ReportName::agent_12).health.count_page(&tally);
-            return Ok(PageOutcome::Counted(tally));
+        totals
+    }
+
+    /// Compares the day's totals with the agent_13 records counted for it.
+    fn apply(
+        &self,
+        c: &mut Reconciliation,
+        _: &mut Agents,
+        totals: Self::Page,
+        source: Option<&SourceDay>,
+    ) -> Applied {
+        let Some(SourceDay { day, start, counts }) = source else {
+            return Applied::default();
+        };
+        let Some(counted) = counts else {
+            return notice(true, format!("agent_13's counts of {day} are no longer kept; the day is not reconciled"));
         };
         let agents: BTreeSet<&str> = totals
             .keys()
-            .copied()
-            .chain(counted.keys().map(|k| k.as_ref()))
+            .chain(counted.keys())
+            .map(|k| k.as_ref())
             .collect();
-        let mut difference = [0i64; 2];
+        let mut difference = EnumMap::default();
         let mut mismatched = Vec::new();
         for agent in agents {
             let theirs = totals.get(agent).copied().unwrap_or_default();
             let ours = counted.get(agent).copied().unwrap_or_default();
-            difference[0] += theirs[0] as i64 - ours[0] as i64;
-            difference[1] += theirs[1] as i64 - ours[1] as i64;
-            if theirs != ours {
-                mismatched.push(agent.to_owned());
+            for i in [Interaction::transfer, Interaction::conference] {
+                difference[i] += theirs.0[i] as i64 - ours.0[i] as i64;
+            }
+            if (theirs.0[Interaction::transfer], theirs.0[Interaction::conference])
+                != (ours.0[Interaction::transfer], ours.0[Interaction::conference])
+            {
+                mismatched.push(agent);
             }
         }
-        let day_start = data.agents.unix_time(window.ini);
-        let slot = data.report(ReportName::agent_12);
-        slot.health.count_page(&tally);
-        let reconciliation = slot
-            .counters
-            .as_any_mut()
-            .downcast_mut::<Reconciliation>()
-            .expect("agent_12's slot holds its reconciliation");
-        reconciliation.last = Some(Reconciled {
-            day,
-            day_start,
+        c.last = Some(Reconciled {
+            day: *day,
+            day_start: *start,
             difference,
             mismatched: mismatched.len() as u64,
         });
-        if let Some(c) = data.reports[ReportName::agent_13].as_mut() {
-            if let Some(c) = c.counters.as_any_mut().downcast_mut::<Agent13Counters>() {
-                c.days.forget_through(day);
-            }
-        }
-        drop(data);
         if mismatched.is_empty() {
-            tracing::info!(operation = %op.name, day = %day, "agent_12 agrees with the records counted for the day");
+            notice(false, format!("agent_12 agrees with the records counted for {day}"))
         } else {
-            tracing::warn!(
-                operation = %op.name,
-                day = %day,
-                transfers = difference[0],
-                conferences = difference[1],
-                agents = %mismatched.join(","),
-                "agent_12's totals differ from the records counted for the day"
-            );
+            notice(true, format!(
+                "agent_12's totals for {day} differ from the records counted: transfers {:+}, conferences {:+}, agents {}",
+                difference[Interaction::transfer],
+                difference[Interaction::conference],
+                mismatched.join(",")
+            ))
         }
-        Ok(PageOutcome::Counted(tally))
     }
-}
 
-/// An agent's transfers and conferences; `None` for a row without an id or numbers.
-fn parse<'r>(r: &'r Row<'_>) -> Option<(&'r str, DayCount)> {
-    let number = |t: &Text<'_>| present(t).and_then(|n| n.parse::<u64>().ok());
-    Some((
-        present(&r.agent_id)?,
-        [number(&r.transfer_calls)?, number(&r.conference_calls)?],
-    ))
-}
-
-impl Counters for Reconciliation {
-    fn encode(
-        &self,
-        family: usize,
-        operation: &str,
-        _: &Agents,
-        encoder: &mut MetricEncoder,
-        _: Option<&mut Exemplars>,
-    ) -> std::fmt::Result {
-        let Some(last) = &self.last else {
+    fn encode(&self, c: &Reconciliation, family: Families, out: Encoding) -> std::fmt::Result {
+        let Some(last) = &c.last else {
             return Ok(());
         };
-        let op = OperationLabel { operation };
+        let op = OperationLabel {
+            operation: out.operation,
+        };
+        let m = out.encoder;
         match family {
-            0 => {
-                for (interaction, d) in [
-                    (Interaction::transfer, last.difference[0]),
-                    (Interaction::conference, last.difference[1]),
-                ] {
-                    encoder
-                        .encode_family(&(op, InteractionLabel { interaction }))?
-                        .encode_gauge(&d)?;
+            Families::Difference => {
+                for interaction in [Interaction::transfer, Interaction::conference] {
+                    m.encode_family(&(op, InteractionLabel { interaction }))?
+                        .encode_gauge(&last.difference[interaction])?;
                 }
                 Ok(())
             }
-            1 => encoder.encode_family(&op)?.encode_gauge(&last.day_start),
-            _ => encoder
+            Families::Day => m.encode_family(&op)?.encode_gauge(&last.day_start),
+            Families::Mismatched => m
                 .encode_family(&op)?
                 .encode_gauge(&(last.mismatched as i64)),
         }
+    }
+}
+
+fn notice(warning: bool, message: String) -> Applied {
+    Applied {
+        overflowed: 0,
+        notices: vec![Notice { warning, message }],
+    }
+}
+
+/// The difference as saved: `[transfers, conferences]`, as earlier versions wrote it.
+mod pair {
+    use enum_map::EnumMap;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::reports::labels::Interaction;
+
+    pub fn serialize<S: Serializer>(d: &EnumMap<Interaction, i64>, s: S) -> Result<S::Ok, S::Error> {
+        [d[Interaction::transfer], d[Interaction::conference]].serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<EnumMap<Interaction, i64>, D::Error> {
+        let [transfers, conferences] = <[i64; 2]>::deserialize(d)?;
+        let mut m = EnumMap::default();
+        m[Interaction::transfer] = transfers;
+        m[Interaction::conference] = conferences;
+        Ok(m)
     }
 }

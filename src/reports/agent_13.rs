@@ -1,73 +1,46 @@
 //! `agent_13`, "transfers and detailed conferences": one row per transfer or conference,
 //! counted per agent and interaction, with its duration in a histogram whose buckets
-//! carry the newest call as an exemplar.
+//! carry the newest call as an exemplar, and its day tallies kept for a daily report.
 
 use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use enum_map::{Enum, EnumMap};
-use prometheus_client::encoding::EncodeLabelValue;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::agents::Agents;
 use super::by_agent::{AgentPages, ByAgent};
+use super::days::{DayCount, DayTallies, PageDays};
 use super::fields::{clean_label, parse_date, parse_duration, present, Identity};
-use super::{Exemplar, Family, InvalidReason, Key, Kind, Report, ReportName, Runner};
+use super::histogram::Histogram;
+use super::labels::Interaction;
+use super::{
+    Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule,
+    Settings, SourceDay,
+};
 use crate::client::Text;
-use crate::config::MetricsConfig;
-use crate::store::{Agents, Histogram};
+pub use counters::{Agent13Counters, Exemplar, Series};
 use counters::BucketCalls;
-pub use counters::{Agent13Counters, Series};
-use days::PageDays;
-pub use days::{DayCount, DayTallies};
 
 mod counters;
-mod days;
+
+pub const NAME: ReportName = ReportName::new("agent_13");
 
 pub const KIND: Kind = Kind {
-    name: ReportName::agent_13,
-    api: "agent_13",
-    families: &[
-        Family {
-            name: "wolkvox_agent_interactions",
-            help: "Transfer and conference records counted per agent, each record exactly once; grows when a record is ingested, not at the record's own time.",
-            unit: None,
-            metric_type: MetricType::Counter,
-        },
-        Family {
-            name: "wolkvox_agent_interaction_duration",
-            help: "Elapsed time of transfer and conference records per agent (the report's time field); observed when a record is ingested. In OpenMetrics each bucket carries the newest record's conn_id as an exemplar.",
-            unit: Some(Unit::Seconds),
-            metric_type: MetricType::Histogram,
-        },
-    ],
+    name: NAME,
+    schedule: Schedule::Windowed,
     default_on: true,
-    build: |metrics| Arc::new(Runner(Agent13::new(metrics))),
+    build: |settings| Arc::new(Agent13::new(settings)),
 };
 
-/// The `interaction` label: the row's `type_interaction`.
-#[allow(non_camel_case_types)]
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, Serialize, Deserialize,
-)]
-pub enum Interaction {
-    transfer,
-    conference,
-    other,
-}
-
-impl Interaction {
-    pub fn parse(text: &str) -> Interaction {
-        let t = text.trim();
-        if t.eq_ignore_ascii_case("transfer") {
-            Interaction::transfer
-        } else if t.eq_ignore_ascii_case("conference") {
-            Interaction::conference
-        } else {
-            Interaction::other
-        }
-    }
+/// The report's metric families.
+#[derive(Debug, Clone, Copy, Enum)]
+pub enum Families {
+    Interactions,
+    Duration,
+    Late,
 }
 
 /// One row as the API sends it; `telephone` is never decoded.
@@ -100,16 +73,16 @@ pub struct Change<'r> {
 #[derive(Debug)]
 pub struct Agent13 {
     bounds: Arc<[f64]>,
-    /// Whether the newest call of each bucket is kept for exemplars. With 10,000 agents
-    /// they are about 200,000 calls, some 16 MB resident: not kept when never shown.
+    /// Whether the newest call of each bucket is kept for exemplars: not kept when
+    /// never shown.
     exemplars: bool,
 }
 
 impl Agent13 {
-    pub fn new(metrics: &MetricsConfig) -> Self {
+    pub fn new(settings: &Settings) -> Self {
         Agent13 {
-            bounds: metrics.duration_buckets.clone().into(),
-            exemplars: metrics.exemplars,
+            bounds: settings.duration_buckets.clone().into(),
+            exemplars: settings.exemplars,
         }
     }
 }
@@ -132,19 +105,44 @@ struct Draft<'r> {
     calls: EnumMap<Interaction, Vec<NewestCall<'r>>>,
 }
 
-/// One page: what it adds to each agent, and to each day's tallies.
+/// One page: what it adds to each agent, to each day's tallies, and to the late rows.
 #[derive(Debug, Default)]
 pub struct Page {
     agents: AgentPages<AgentPage>,
     days: Vec<(NaiveDate, Box<str>, DayCount)>,
+    late: EnumMap<Interaction, u64>,
 }
 
 impl Report for Agent13 {
-    const NAME: ReportName = ReportName::agent_13;
+    const NAME: ReportName = NAME;
     type Record<'de> = Record<'de>;
     type Change<'r> = Change<'r>;
     type Counters = Agent13Counters;
     type Page = Page;
+    type Family = Families;
+
+    fn family(family: Families) -> Family {
+        match family {
+            Families::Interactions => Family {
+                name: "wolkvox_agent_interactions",
+                help: "Transfer and conference records counted per agent, each record exactly once; grows when a record is ingested, not at the record's own time.",
+                unit: None,
+                metric_type: MetricType::Counter,
+            },
+            Families::Duration => Family {
+                name: "wolkvox_agent_interaction_duration",
+                help: "Elapsed time of transfer and conference records per agent (the report's time field); observed when a record is ingested. In OpenMetrics each bucket carries the newest record's conn_id as an exemplar.",
+                unit: Some(Unit::Seconds),
+                metric_type: MetricType::Histogram,
+            },
+            Families::Late => Family {
+                name: "wolkvox_agent_interactions_late",
+                help: "Of those records, the ones counted late: more than two poll intervals and the poll delay after their own date (a catch-up after an outage or a restart, or a record the API showed late). Subtract it to get what arrived on time.",
+                unit: None,
+                metric_type: MetricType::Counter,
+            },
+        }
+    }
 
     fn new_counters(&self) -> Agent13Counters {
         Agent13Counters {
@@ -217,12 +215,14 @@ impl Report for Agent13 {
         })
     }
 
-    fn count(&self, rows: Vec<(Change<'_>, NaiveDateTime)>) -> Page {
+    fn count(&self, rows: Vec<Counted<Change<'_>>>) -> Page {
         let bounds = &self.bounds;
         let mut page: ByAgent<Draft> = ByAgent::new();
         let mut days = PageDays::default();
-        for (c, date) in rows {
+        let mut late = EnumMap::default();
+        for Counted { change: c, date, late: is_late } in rows {
             days.add(date, c.agent_id, c.interaction);
+            late[c.interaction] += u64::from(is_late);
             let draft = page.entry(c.agent_id, Some(c.name), date);
             let value = c.seconds as f64;
             let bucket = Histogram::bucket(bounds, value);
@@ -257,13 +257,17 @@ impl Report for Agent13 {
         Page {
             agents,
             days: days.finish(),
+            late,
         }
     }
 
-    fn apply(&self, c: &mut Agent13Counters, agents: &mut Agents, page: Page) -> u64 {
+    fn apply(&self, c: &mut Agent13Counters, agents: &mut Agents, page: Page, _: Option<&SourceDay>) -> Applied {
         c.days.merge(page.days);
+        for (interaction, n) in page.late {
+            c.late[interaction] += n;
+        }
         let calls = &mut c.calls;
-        page.agents.apply(
+        let overflowed = page.agents.apply(
             agents,
             &mut c.agents,
             &mut c.overflow,
@@ -297,7 +301,19 @@ impl Report for Agent13 {
                 }
                 rows
             },
-        )
+        );
+        Applied {
+            overflowed,
+            notices: Vec::new(),
+        }
+    }
+
+    fn day_tallies(c: &mut Agent13Counters) -> Option<&mut DayTallies> {
+        Some(&mut c.days)
+    }
+
+    fn encode(&self, c: &Agent13Counters, family: Families, out: Encoding) -> std::fmt::Result {
+        c.encode(family, out)
     }
 }
 

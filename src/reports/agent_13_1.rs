@@ -5,37 +5,40 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::NaiveDateTime;
 use enum_map::{Enum, EnumMap};
 use foldhash::fast::RandomState;
-use prometheus_client::encoding::{
-    EncodeLabelSet, EncodeLabelValue, LabelSetEncoder, MetricEncoder, NoLabelSet,
-};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelSetEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
 
+use chrono::NaiveDateTime;
+
+use super::agents::{Agents, OVERFLOW_AGENT};
 use super::by_agent::{AgentPages, ByAgent};
 use super::fields::{clean_label, id, parse_date, present, Identity, MAX_ID_BYTES};
-use super::{Counters, Exemplars, Family, InvalidReason, Key, Kind, Report, ReportName, Runner};
+use super::{
+    Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule,
+    SourceDay,
+};
 use crate::client::Text;
-use crate::store::{Agents, OVERFLOW_AGENT};
+
+pub const NAME: ReportName = ReportName::new("agent_13_1");
 
 pub const KIND: Kind = Kind {
-    name: ReportName::agent_13_1,
-    api: "agent_13_1",
-    families: &[Family {
-        name: "wolkvox_transfer_flows",
-        help: "Transfer and conference legs (agent_13_1 records) per origin agent, destination (an agent id, skill:<id> or external) and type, each record exactly once; past max_flows series, new ones count under destination=\"_overflow\".",
-        unit: None,
-        metric_type: MetricType::Counter,
-    }],
+    name: NAME,
+    schedule: Schedule::Windowed,
     default_on: false,
-    build: |metrics| {
-        Arc::new(Runner(Flows {
-            max_flows: metrics.max_flows,
-        }))
+    build: |settings| {
+        Arc::new(Flows {
+            max_flows: settings.max_flows,
+        })
     },
 };
+
+#[derive(Debug, Clone, Copy, Enum)]
+pub enum Families {
+    Flows,
+}
 
 /// The destination under which flows past `max_flows` are counted.
 pub const OVERFLOW_DESTINATION: &str = "_overflow";
@@ -168,18 +171,24 @@ pub struct Flows {
 }
 
 impl Report for Flows {
-    const NAME: ReportName = ReportName::agent_13_1;
+    const NAME: ReportName = NAME;
     type Record<'de> = Record<'de>;
     type Change<'r> = Change<'r>;
     type Counters = FlowCounters;
     type Page = Page;
+    type Family = Families;
+
+    fn family(_: Families) -> Family {
+        Family {
+            name: "wolkvox_transfer_flows",
+            help: "Transfer and conference legs (agent_13_1 records) per origin agent, destination (an agent id, skill:<id> or external) and type, each record exactly once; past max_flows series, new ones count under destination=\"_overflow\".",
+            unit: None,
+            metric_type: MetricType::Counter,
+        }
+    }
 
     fn new_counters(&self) -> FlowCounters {
         FlowCounters::default()
-    }
-
-    fn check_restored(&self, _: &FlowCounters) -> Result<Option<String>, String> {
-        Ok(None)
     }
 
     fn identity(&self, r: &Record<'_>) -> Key {
@@ -218,10 +227,10 @@ impl Report for Flows {
         })
     }
 
-    fn count(&self, rows: Vec<(Change<'_>, NaiveDateTime)>) -> Page {
+    fn count(&self, rows: Vec<Counted<Change<'_>>>) -> Page {
         let mut origins: ByAgent<OriginFlows> = ByAgent::new();
         let mut destinations: ByAgent<()> = ByAgent::new();
-        for (c, date) in rows {
+        for Counted { change: c, date, .. } in rows {
             origins
                 .entry(c.origin, c.origin_name, date)
                 .add((c.destination, c.kind));
@@ -240,13 +249,20 @@ impl Report for Flows {
         }
     }
 
-    fn apply(&self, c: &mut FlowCounters, agents: &mut Agents, page: Page) -> u64 {
+    fn apply(
+        &self,
+        c: &mut FlowCounters,
+        agents: &mut Agents,
+        page: Page,
+        _: Option<&SourceDay>,
+    ) -> Applied {
         for (raw_id, seen, ()) in page.destinations.0 {
             agents.admit(&raw_id, &seen);
         }
         let mut series = c.series();
         let max_flows = self.max_flows;
-        page.origins
+        let overflowed = page
+            .origins
             .apply(agents, &mut c.origins, &mut c.overflow, |flows, _, part| {
                 let mut rows = 0;
                 for ((destination, kind), n) in part {
@@ -264,7 +280,15 @@ impl Report for Flows {
                     counts[kind] += n;
                 }
                 rows
-            })
+            });
+        Applied {
+            overflowed,
+            notices: Vec::new(),
+        }
+    }
+
+    fn encode(&self, c: &FlowCounters, _: Families, out: Encoding) -> std::fmt::Result {
+        c.encode(out)
     }
 }
 
@@ -293,15 +317,9 @@ impl EncodeLabelSet for FlowLabels<'_> {
     }
 }
 
-impl Counters for FlowCounters {
-    fn encode(
-        &self,
-        _family: usize,
-        operation: &str,
-        _: &Agents,
-        encoder: &mut MetricEncoder,
-        _: Option<&mut Exemplars>,
-    ) -> std::fmt::Result {
+impl FlowCounters {
+    fn encode(&self, out: Encoding) -> std::fmt::Result {
+        let operation = out.operation;
         let overflow = (!self.overflow.is_empty()).then_some((OVERFLOW_AGENT, &self.overflow));
         let all = self
             .origins
@@ -320,7 +338,7 @@ impl Counters for FlowCounters {
                         destination,
                         kind,
                     };
-                    encoder
+                    out.encoder
                         .encode_family(&labels)?
                         .encode_counter::<NoLabelSet, _, u64>(n, None)?;
                 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDateTime;
 use foldhash::fast::RandomState;
 
-use crate::store::{Agents, Sighting, OVERFLOW_AGENT};
+use super::agents::{Agents, Sighting, OVERFLOW_AGENT};
 
 /// A page's rows per agent, borrowing the ids from the rows; `T` is what the report adds
 /// up per agent.

@@ -7,37 +7,34 @@ use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use enum_map::{Enum, EnumMap};
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, MetricEncoder, NoLabelSet};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
 
+use super::agents::{Agents, OVERFLOW_AGENT};
 use super::by_agent::{AgentPages, ByAgent};
 use super::fields::{id, parse_date, parse_seconds, present, Identity};
-use super::{Counters, Exemplars, Family, InvalidReason, Key, Kind, Report, ReportName, Runner};
+use super::labels::OperationAgent;
+use super::{
+    Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule,
+    SourceDay,
+};
 use crate::client::Text;
-use crate::metrics::labels::OperationAgent;
-use crate::store::{Agents, OVERFLOW_AGENT};
+
+pub const NAME: ReportName = ReportName::new("cdr_1");
 
 pub const KIND: Kind = Kind {
-    name: ReportName::cdr_1,
-    api: "cdr_1",
-    families: &[
-        Family {
-            name: "wolkvox_agent_calls",
-            help: "Call legs (cdr_1 records) per agent and direction, each record exactly once; grows when a record is ingested, not at the record's own time.",
-            unit: None,
-            metric_type: MetricType::Counter,
-        },
-        Family {
-            name: "wolkvox_agent_call_seconds",
-            help: "Sum of the call legs' durations (time_seg) per agent and direction; divided by wolkvox_agent_calls_total it is the average handle time.",
-            unit: None,
-            metric_type: MetricType::Counter,
-        },
-    ],
+    name: NAME,
+    schedule: Schedule::Windowed,
     default_on: true,
-    build: |_| Arc::new(Runner(Cdr1)),
+    build: |_| Arc::new(Cdr1),
 };
+
+#[derive(Debug, Clone, Copy, Enum)]
+pub enum Families {
+    Calls,
+    Seconds,
+}
 
 /// The `direction` label, from the row's `type_interaction`.
 #[allow(non_camel_case_types)]
@@ -119,18 +116,28 @@ pub struct Cdr1Counters {
 pub struct Cdr1;
 
 impl Report for Cdr1 {
-    const NAME: ReportName = ReportName::cdr_1;
+    const NAME: ReportName = NAME;
     type Record<'de> = Record<'de>;
     type Change<'r> = Change<'r>;
     type Counters = Cdr1Counters;
     type Page = AgentPages<Series>;
+    type Family = Families;
+
+    fn family(family: Families) -> Family {
+        let (name, help) = match family {
+            Families::Calls => ("wolkvox_agent_calls", "Call legs (cdr_1 records) per agent and direction, each record exactly once; grows when a record is ingested, not at the record's own time."),
+            Families::Seconds => ("wolkvox_agent_call_seconds", "Sum of the call legs' durations (time_seg) per agent and direction; divided by wolkvox_agent_calls_total it is the average handle time."),
+        };
+        Family {
+            name,
+            help,
+            unit: None,
+            metric_type: MetricType::Counter,
+        }
+    }
 
     fn new_counters(&self) -> Cdr1Counters {
         Cdr1Counters::default()
-    }
-
-    fn check_restored(&self, _: &Cdr1Counters) -> Result<Option<String>, String> {
-        Ok(None)
     }
 
     fn identity(&self, r: &Record<'_>) -> Key {
@@ -174,9 +181,9 @@ impl Report for Cdr1 {
         })
     }
 
-    fn count(&self, rows: Vec<(Change<'_>, NaiveDateTime)>) -> AgentPages<Series> {
+    fn count(&self, rows: Vec<Counted<Change<'_>>>) -> AgentPages<Series> {
         let mut page: ByAgent<Series> = ByAgent::new();
-        for (c, date) in rows {
+        for Counted { change: c, date, .. } in rows {
             let calls = &mut page.entry(c.agent_id, c.name, date)[c.direction];
             calls.calls += 1;
             calls.seconds += c.seconds;
@@ -184,8 +191,14 @@ impl Report for Cdr1 {
         page.finish(|s| s)
     }
 
-    fn apply(&self, c: &mut Cdr1Counters, agents: &mut Agents, page: AgentPages<Series>) -> u64 {
-        page.apply(agents, &mut c.agents, &mut c.overflow, |series, _, part| {
+    fn apply(
+        &self,
+        c: &mut Cdr1Counters,
+        agents: &mut Agents,
+        page: AgentPages<Series>,
+        _: Option<&SourceDay>,
+    ) -> Applied {
+        let overflowed = page.apply(agents, &mut c.agents, &mut c.overflow, |series, _, part| {
             let mut rows = 0;
             for (direction, add) in part {
                 series[direction].calls += add.calls;
@@ -193,29 +206,24 @@ impl Report for Cdr1 {
                 rows += add.calls;
             }
             rows
-        })
+        });
+        Applied {
+            overflowed,
+            notices: Vec::new(),
+        }
     }
-}
 
-impl Counters for Cdr1Counters {
-    fn encode(
-        &self,
-        family: usize,
-        operation: &str,
-        _: &Agents,
-        encoder: &mut MetricEncoder,
-        _: Option<&mut Exemplars>,
-    ) -> std::fmt::Result {
-        let overflow =
-            (self.overflow != Series::default()).then_some((OVERFLOW_AGENT, &self.overflow));
-        let all = self
+    fn encode(&self, c: &Cdr1Counters, family: Families, out: Encoding) -> std::fmt::Result {
+        let operation = out.operation;
+        let overflow = (c.overflow != Series::default()).then_some((OVERFLOW_AGENT, &c.overflow));
+        let all = c
             .agents
             .iter()
             .map(|(id, s)| (id.as_ref(), s))
             .chain(overflow);
         for (agent_id, series) in all {
-            for (direction, c) in series {
-                if c.calls == 0 {
+            for (direction, calls) in series {
+                if calls.calls == 0 {
                     continue;
                 }
                 let labels = (
@@ -225,8 +233,11 @@ impl Counters for Cdr1Counters {
                     },
                     DirectionLabel { direction },
                 );
-                let value = if family == 0 { c.calls } else { c.seconds };
-                encoder
+                let value = match family {
+                    Families::Calls => calls.calls,
+                    Families::Seconds => calls.seconds,
+                };
+                out.encoder
                     .encode_family(&labels)?
                     .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
             }
@@ -240,7 +251,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::reports::testing::{self, day, ingest};
+    use crate::engine::testing::{self, day};
 
     fn leg(agent: &str, conn: &str, kind: &str, date: &str, seg: &str) -> serde_json::Value {
         json!({"agent_id": agent, "agent_name": format!("Agent {agent}"), "conn_id": conn,
@@ -270,8 +281,7 @@ mod tests {
     #[test]
     fn legs_count_once_per_agent_and_direction_with_their_seconds() {
         let metrics = testing::metrics(&[60.0], 10);
-        let op = testing::operation(&metrics, &[ReportName::cdr_1]);
-        let report = (KIND.build)(&metrics);
+        let op = testing::operation(&metrics, &[NAME]);
         let page = vec![
             leg("1", "c1", "inbound", "2026-11-24 10:00:00", "120"),
             leg("1", "c2", "outbound_ma", "2026-11-24 10:05:00", "30"),
@@ -282,20 +292,14 @@ mod tests {
             leg("2", "c5", "inbound", "2026-11-24 10:08:00", "1.5"),
             leg("-", "c6", "inbound", "2026-11-24 10:09:00", "5"),
         ];
-        let out = ingest(&*report, &op, &page, day());
+        let out = testing::ingest(&op, NAME, &page, day());
         assert_eq!(out.counted, 5);
         assert_eq!(out.invalid[InvalidReason::bad_time], 1);
         assert_eq!(out.invalid[InvalidReason::missing_field], 1);
-        let again = ingest(&*report, &op, &page, day());
+        let again = testing::ingest(&op, NAME, &page, day());
         assert_eq!((again.counted, again.duplicate), (0, 7));
         let data = op.read();
-        let c: &Cdr1Counters = data.reports[ReportName::cdr_1]
-            .as_ref()
-            .unwrap()
-            .counters
-            .as_any()
-            .downcast_ref()
-            .unwrap();
+        let c: &Cdr1Counters = data.reports[0].counters.downcast_ref().unwrap();
         assert_eq!(
             c.agents["1"][Direction::inbound],
             Calls {

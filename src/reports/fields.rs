@@ -56,11 +56,6 @@ pub fn parse_seconds(text: &str) -> Option<u64> {
         .filter(|s| *s <= MAX_DURATION_SECS)
 }
 
-/// Seconds since the epoch of a wall-clock time read as UTC: an ordering key only.
-pub fn local_secs(t: NaiveDateTime) -> i64 {
-    t.and_utc().timestamp()
-}
-
 /// Makes free text safe and bounded as a label value: control characters become
 /// spaces, and the text is cut at a character boundary.
 pub fn clean_label(text: &str, max_bytes: usize) -> String {

@@ -1,91 +1,102 @@
-//! A report is data, the engine is behaviour. A report module says what its `api=` is,
-//! how a row decodes, what identifies a row and how a row changes the metrics; the
-//! engine (`crate::engine`) drives every report the same way through [`Ingest`].
+//! Reports are data, the engine is behaviour. A report module says what its `api=` is,
+//! how it is polled, how a row decodes, what identifies and dates a row, and how rows
+//! change its counters; [`KINDS`] is the registry. Nothing here sees the store.
 
 pub mod agent_12;
 pub mod agent_13;
 pub mod agent_13_1;
+pub mod agents;
 mod by_agent;
 pub mod cdr_1;
+pub mod days;
+mod erased;
 pub mod fields;
-mod runner;
-#[cfg(test)]
-pub(crate) mod testing;
+pub mod histogram;
+pub mod labels;
 
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use enum_map::Enum;
-use prometheus_client::encoding::{EncodeLabelValue, MetricEncoder};
+use prometheus_client::encoding::MetricEncoder;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::config::MetricsConfig;
-use crate::store::Agents;
+pub use crate::vocab::{InvalidReason, ReportName};
+use agents::Agents;
+use days::DayTallies;
+pub use erased::{Counters, DynReport, FamilyId, Folded, Read, Sieve, Verdict};
 pub use fields::Identity;
-pub use runner::{Ingest, LocalWindow, PageOutcome, Runner, Tally, Timeline};
 
-/// The reports the exporter reads; the `report` label. Declared in priority order:
-/// when the daily allowance runs short, earlier reports keep polling longest.
-#[allow(non_camel_case_types)]
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Enum,
-    EncodeLabelValue,
-    Serialize,
-    Deserialize,
-)]
-pub enum ReportName {
-    agent_13,
-    cdr_1,
-    agent_13_1,
-    agent_12,
+/// How a report is polled: data on its kind, from which the engine plans every report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Windows from the report's cursor up to now less `poll.delay`, every interval,
+    /// re-reading `poll.overlap`; rows are identified, so a re-read counts nothing twice.
+    Windowed,
+    /// Each operation-local day once, `poll.reconcile_delay` after it ends, once report
+    /// `source` has read the day whole while it still keeps the day's tallies, which
+    /// `apply` then receives. The rows are the day's totals.
+    DailyAfter { source: ReportName },
 }
 
-impl ReportName {
-    pub fn as_str(self) -> &'static str {
-        kind(self).api
-    }
-
-    pub fn parse(text: &str) -> Option<ReportName> {
-        KINDS.iter().find(|k| k.api == text.trim()).map(|k| k.name)
-    }
+/// What the reports are built from (the `metrics` part of the configuration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub duration_buckets: Vec<f64>,
+    /// OpenMetrics exemplars (`conn_id`) on the duration histogram's buckets.
+    pub exemplars: bool,
+    /// Series of `wolkvox_transfer_flows_total` before new ones count as `_overflow`.
+    pub max_flows: usize,
 }
 
-impl fmt::Display for ReportName {
+/// A report in the registry.
+pub struct Kind {
+    pub name: ReportName,
+    pub schedule: Schedule,
+    /// Enabled when the configuration names no reports.
+    pub default_on: bool,
+    pub build: fn(&Settings) -> Arc<dyn DynReport>,
+}
+
+impl fmt::Debug for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.name.as_str())
     }
 }
 
-/// Why a row was rejected: the `reason` label of `wolkvox_records_invalid_total`.
-#[allow(non_camel_case_types)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue)]
-pub enum InvalidReason {
-    bad_time,
-    bad_date,
-    missing_field,
-    outside_window,
+/// Every report the exporter knows, in priority order: when the daily allowance runs
+/// short, earlier reports keep polling longest.
+pub static KINDS: &[Kind] = &[
+    agent_13::KIND,
+    cdr_1::KIND,
+    agent_13_1::KIND,
+    agent_12::KIND,
+];
+
+/// The report called `name` (its `api=`), if it exists.
+pub fn find(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name.as_str() == name.trim())
 }
 
-impl InvalidReason {
-    pub const ALL: [InvalidReason; 4] = [
-        InvalidReason::bad_time,
-        InvalidReason::bad_date,
-        InvalidReason::missing_field,
-        InvalidReason::outside_window,
-    ];
+pub fn kind(name: ReportName) -> &'static Kind {
+    KINDS
+        .iter()
+        .find(|k| k.name == name)
+        .expect("every report name is registered")
+}
+
+/// A report's place in the priority order.
+pub fn priority(name: ReportName) -> usize {
+    KINDS.iter().position(|k| k.name == name).unwrap_or(usize::MAX)
+}
+
+/// The reports enabled when the configuration names none.
+pub fn defaults() -> Vec<ReportName> {
+    KINDS.iter().filter(|k| k.default_on).map(|k| k.name).collect()
 }
 
 /// What a report module implements. Everything here is pure: no I/O, no clock, no lock.
@@ -96,82 +107,66 @@ pub trait Report: Send + Sync + fmt::Debug + 'static {
     /// What a valid row changes, borrowing from the row.
     type Change<'r>;
     /// The report's counters for one operation: persisted in the state, rendered.
-    type Counters: Counters + Serialize + DeserializeOwned;
+    type Counters: Serialize + DeserializeOwned + Send + Sync + fmt::Debug + 'static;
     /// One page's worth of changes, folded outside the store's lock.
-    type Page: Send;
+    type Page: Send + 'static;
+    /// The metric families the report exports.
+    type Family: Enum + Copy + fmt::Debug;
 
+    fn family(family: Self::Family) -> Family;
     fn new_counters(&self) -> Self::Counters;
-    /// Checks restored counters against the configuration; `Err` says what is wrong
-    /// and they are discarded, `Ok(Some(_))` is a warning.
-    fn check_restored(&self, counters: &Self::Counters) -> Result<Option<String>, String>;
+    /// Checks restored counters against the settings; `Err` says what is wrong and they
+    /// are discarded, `Ok(Some(_))` is a warning.
+    fn check_restored(&self, _counters: &Self::Counters) -> Result<Option<String>, String> {
+        Ok(None)
+    }
     /// What makes a row unique: the same row read twice has the same identity.
     fn identity(&self, row: &Self::Record<'_>) -> Key;
     /// The row's operation-local date, `None` when missing or unreadable.
     fn date(&self, row: &Self::Record<'_>) -> Option<NaiveDateTime>;
     /// Checks the rest of the row.
     fn check<'r>(&self, row: &'r Self::Record<'_>) -> Result<Self::Change<'r>, InvalidReason>;
-    /// Folds the page's new, valid rows, each with its date, into one change.
-    fn count(&self, rows: Vec<(Self::Change<'_>, NaiveDateTime)>) -> Self::Page;
+    /// Folds the page's new, valid rows into one change.
+    fn count(&self, rows: Vec<Counted<Self::Change<'_>>>) -> Self::Page;
     /// Applies a page to the counters and the operation's agents, in one step under the
-    /// store's lock; returns the rows counted under the overflow agent.
-    fn apply(&self, counters: &mut Self::Counters, agents: &mut Agents, page: Self::Page) -> u64;
-}
-
-/// What the store asks of any report's counters, for every serializable type.
-pub trait StoredCounters: Any + Send + Sync + fmt::Debug {
-    fn as_any(&self) -> &dyn Any;
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-    /// The counters as the state file saves them.
-    fn save(&self) -> Box<serde_json::value::RawValue>;
-}
-
-impl<T: Any + Send + Sync + fmt::Debug + Serialize> StoredCounters for T {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn save(&self) -> Box<serde_json::value::RawValue> {
-        serde_json::value::to_raw_value(self).expect("counters serialize")
-    }
-}
-
-/// A report's counters for one operation, as the store keeps them.
-pub trait Counters: StoredCounters {
-    /// Encodes this operation's series of the report's `family`-th family. A histogram
-    /// family pushes one entry per bucket to `exemplars` when it is given.
-    fn encode(
+    /// store's lock. A daily report gets the day and its source's counts of it.
+    fn apply(
         &self,
-        family: usize,
-        operation: &str,
-        agents: &Agents,
-        encoder: &mut MetricEncoder,
-        exemplars: Option<&mut Exemplars>,
-    ) -> fmt::Result;
+        counters: &mut Self::Counters,
+        agents: &mut Agents,
+        page: Self::Page,
+        source: Option<&SourceDay>,
+    ) -> Applied;
+    /// Every row dated before `until` has been read (the watermark less the overlap):
+    /// whatever waited for that is counted now.
+    fn settle(&self, _counters: &mut Self::Counters, _: &mut Agents, _until: NaiveDateTime) -> Applied {
+        Applied::default()
+    }
+    /// The counts per local day that a daily report reads, for the reports that keep them.
+    fn day_tallies(_counters: &mut Self::Counters) -> Option<&mut DayTallies> {
+        None
+    }
+    /// Encodes one operation's series of `family`.
+    fn encode(&self, counters: &Self::Counters, family: Self::Family, out: Encoding) -> fmt::Result;
 }
 
-/// The newest row in a histogram bucket, shown as an OpenMetrics exemplar.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Exemplar {
-    pub conn_id: Box<str>,
-    pub value: f64,
-    /// The row's operation-local date.
+/// A row to count: what it changes, its local date, and whether it arrived late (more
+/// than two polls and the delay after its date).
+#[derive(Debug)]
+pub struct Counted<C> {
+    pub change: C,
     pub date: NaiveDateTime,
+    pub late: bool,
 }
 
-/// An exemplar as written: its row's instant as Unix time.
+/// What a daily report compares its page with: the local day, its start (Unix time),
+/// and the source report's counts of it per agent (`None`: no longer kept).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ExemplarLine {
-    pub conn_id: Box<str>,
-    pub value: f64,
-    pub timestamp: i64,
+pub struct SourceDay {
+    pub day: chrono::NaiveDate,
+    pub start: i64,
+    pub counts: Option<std::collections::BTreeMap<Box<str>, days::DayCount>>,
 }
-
-/// Exemplars of a histogram family, one entry per bucket line in encoding order.
-pub type Exemplars = Vec<Option<ExemplarLine>>;
 
 /// A row's identity, and whether the row has every field the report needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,8 +177,30 @@ pub enum Key {
     Incomplete(Identity),
 }
 
-/// A metric family a report exports.
-#[derive(Debug)]
+/// What applying a page or settling did besides changing the counters.
+#[derive(Debug, Default, PartialEq)]
+pub struct Applied {
+    /// Rows counted under the overflow agent (`max_agents` reached).
+    pub overflowed: u64,
+    /// What the engine logs for the report.
+    pub notices: Vec<Notice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub warning: bool,
+    pub message: String,
+}
+
+impl Applied {
+    pub fn add(&mut self, other: Applied) {
+        self.overflowed += other.overflowed;
+        self.notices.extend(other.notices);
+    }
+}
+
+/// A metric family's description.
+#[derive(Debug, Clone)]
 pub struct Family {
     pub name: &'static str,
     pub help: &'static str,
@@ -191,57 +208,39 @@ pub struct Family {
     pub metric_type: MetricType,
 }
 
-/// A report in the registry.
-#[derive(Debug)]
-pub struct Kind {
-    pub name: ReportName,
-    /// The `api=` parameter.
-    pub api: &'static str,
-    pub families: &'static [Family],
-    /// Enabled when the configuration names no reports.
-    pub default_on: bool,
-    pub build: fn(&MetricsConfig) -> Arc<dyn Ingest>,
+/// Where a report encodes one operation's series.
+pub struct Encoding<'a, 'e> {
+    pub operation: &'a str,
+    pub agents: &'a Agents,
+    pub encoder: &'a mut MetricEncoder<'e>,
+    /// For a histogram family in OpenMetrics: one entry per bucket line written.
+    pub exemplars: Option<&'a mut Exemplars>,
 }
 
-/// Every report the exporter knows, in [`ReportName`] order.
-pub static KINDS: &[Kind] = &[
-    agent_13::KIND,
-    cdr_1::KIND,
-    agent_13_1::KIND,
-    agent_12::KIND,
-];
-
-pub fn kind(name: ReportName) -> &'static Kind {
-    KINDS
-        .iter()
-        .find(|k| k.name == name)
-        .expect("every report name is registered")
+/// An exemplar as written: a row's `conn_id`, value and instant (Unix time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExemplarLine {
+    pub conn_id: Box<str>,
+    pub value: f64,
+    pub timestamp: i64,
 }
 
-/// The reports enabled when the configuration names none.
-pub fn defaults() -> Vec<ReportName> {
-    KINDS
-        .iter()
-        .filter(|k| k.default_on)
-        .map(|k| k.name)
-        .collect()
-}
+/// Exemplars of a histogram family, one entry per bucket line in encoding order.
+pub type Exemplars = Vec<Option<ExemplarLine>>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_registry_lists_every_name_once_in_order() {
-        let names: Vec<_> = KINDS.iter().map(|k| k.name).collect();
-        let all: Vec<_> = (0..ReportName::LENGTH)
-            .map(ReportName::from_usize)
-            .collect();
-        assert_eq!(names, all);
-        for k in KINDS {
-            assert_eq!(ReportName::parse(k.api), Some(k.name));
-            assert_eq!(format!("{:?}", k.name), k.api);
+    fn the_registry_names_each_report_once_and_dependencies_exist() {
+        for (i, k) in KINDS.iter().enumerate() {
+            assert_eq!(find(k.name.as_str()).map(|f| f.name), Some(k.name));
+            assert_eq!(priority(k.name), i);
+            if let Schedule::DailyAfter { source } = k.schedule {
+                assert!(priority(source) < i, "{} reads a later report", k.name);
+            }
         }
-        assert_eq!(ReportName::parse("agent_99"), None);
+        assert!(find("agent_99").is_none());
     }
 }

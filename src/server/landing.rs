@@ -33,7 +33,8 @@ pub(super) fn landing(site: &Site) -> Response<Full<Bytes>> {
     let mut rows = String::new();
     for op in site.store.operations() {
         let data = op.read();
-        for (report, slot) in data.enabled() {
+        for slot in &data.reports {
+            let report = slot.name();
             let h = &slot.health;
             rows.push_str(&format!(
                 "<tr><td>{}</td><td>{report}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td></tr>\n",

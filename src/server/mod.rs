@@ -74,7 +74,7 @@ impl Site {
                 .store
                 .operations()
                 .iter()
-                .all(|op| op.read().enabled().all(|(_, s)| s.health.cycled))
+                .all(|op| op.read().reports.iter().all(|s| s.health.cycled))
     }
 }
 

@@ -16,9 +16,8 @@ use serde_json::value::RawValue;
 
 pub use restore::{restore, restore_saved};
 
-use crate::engine::density::Density;
-use crate::reports::ReportName;
-use crate::store::{AgentInfo, DailyUse, OperationStore, Store};
+use crate::reports::agents::AgentInfo;
+use crate::store::{DailyUse, Density, OperationStore, Store};
 
 pub const VERSION: u32 = 2;
 
@@ -40,7 +39,8 @@ pub struct OpState {
     pub daily: Option<DailyUse>,
     pub agents: Vec<(String, AgentInfo)>,
     pub overflow_records: u64,
-    pub reports: BTreeMap<ReportName, ReportState>,
+    /// By report name.
+    pub reports: BTreeMap<String, ReportState>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -89,17 +89,18 @@ pub fn snapshot(op: &OperationStore) -> OpState {
     let ledger = op.ledger();
     let data = op.read();
     let reports = data
-        .enabled()
-        .map(|(name, slot)| {
-            let l = &ledger.reports[name];
+        .reports
+        .iter()
+        .zip(&ledger.reports)
+        .map(|(slot, l)| {
             let state = ReportState {
                 cursor: l.cursor,
                 since: l.since,
                 density: l.density.clone(),
                 seen: l.seen.iter().map(|(k, d)| (k.0, k.1, *d)).collect(),
-                counters: slot.counters.save(),
+                counters: slot.report.save(&slot.counters),
             };
-            (name, state)
+            (slot.name().to_string(), state)
         })
         .collect();
     OpState {

@@ -4,15 +4,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use enum_map::EnumMap;
 
 use super::{load, Loaded, OpState};
-use crate::config::{Config, OperationConfig};
-use crate::engine::limits::local_day;
-use crate::engine::plan;
-use crate::reports::{kind, Identity, ReportName};
+use crate::calendar::local_day;
+use crate::config::{plan, Config, OperationConfig};
+use crate::reports::agents::Agents;
+use crate::reports::{kind, Identity};
 use crate::store::{
-    Agents, DailyUse, Ledger, NewOperation, OpData, ReportHealth, ReportSlot, Store,
+    DailyUse, Ledger, NewOperation, OpData, ReportHealth, ReportLedger, ReportSlot, Store,
 };
 
 /// The store for `config`, with what the state file at `config.state_path` holds.
@@ -65,15 +64,22 @@ fn operation(
     saved: Option<OpState>,
     now: DateTime<Utc>,
 ) -> NewOperation {
-    let enabled = op.report_names();
-    let mut reports = EnumMap::default();
-    for &name in &enabled {
-        let counters = (kind(name).build)(&config.metrics).new_counters();
-        reports[name] = Some(ReportSlot {
-            counters,
-            health: ReportHealth::default(),
-        });
-    }
+    let settings = config.metrics.settings();
+    let reports = op
+        .reports
+        .iter()
+        .map(|r| {
+            let kind = kind(r.name);
+            let report = (kind.build)(&settings);
+            ReportSlot {
+                counters: report.new_counters(),
+                report,
+                schedule: kind.schedule,
+                interval: r.interval,
+                health: ReportHealth::default(),
+            }
+        })
+        .collect();
     let mut data = OpData {
         agents: Agents::new(config.metrics.max_agents, op.timezone),
         reports,
@@ -82,10 +88,12 @@ fn operation(
         last_error: None,
         restarts: 0,
     };
-    let mut ledger = Ledger::default();
+    let mut ledger = Ledger {
+        reports: op.reports.iter().map(|_| ReportLedger::default()).collect(),
+    };
     match saved {
         None => tracing::info!(operation = %op.name, "new operation; starting with catch-up"),
-        Some(saved) => restore_operation(config, op, saved, &mut data, &mut ledger),
+        Some(saved) => restore_operation(op, saved, &mut data, &mut ledger),
     }
     NewOperation {
         name: op.name.clone(),
@@ -97,7 +105,6 @@ fn operation(
 }
 
 fn restore_operation(
-    config: &Config,
     op: &OperationConfig,
     saved: OpState,
     data: &mut OpData,
@@ -113,7 +120,7 @@ fn restore_operation(
         .collect();
     data.agents.overflow_records = saved.overflow_records;
     for (name, state) in saved.reports {
-        let Some(slot) = data.reports[name].as_mut() else {
+        let Some(i) = data.reports.iter().position(|s| s.name().as_str() == name) else {
             tracing::warn!(
                 operation = %op.name,
                 report = %name,
@@ -122,14 +129,15 @@ fn restore_operation(
             );
             continue;
         };
-        match (kind(name).build)(&config.metrics).restore(&state.counters) {
+        let slot = &mut data.reports[i];
+        match slot.report.restore(&state.counters) {
             Ok((counters, warning)) => {
                 if let Some(w) = warning {
                     tracing::warn!(operation = %op.name, report = %name, "{w}");
                 }
                 slot.counters = counters;
                 slot.health.watermark = state.cursor;
-                let l = &mut ledger.reports[name];
+                let l = &mut ledger.reports[i];
                 l.cursor = state.cursor;
                 l.since = state.since;
                 l.density = state.density;
@@ -148,23 +156,19 @@ fn restore_operation(
             ),
         }
     }
-    let cursors: Vec<_> = enabled_cursors(ledger, &op.report_names());
+    let cursors: Vec<String> = data
+        .reports
+        .iter()
+        .zip(&ledger.reports)
+        .map(|(slot, l)| {
+            let c = l.cursor.map_or("none".to_owned(), |c| c.to_rfc3339());
+            format!("{}={c}", slot.name())
+        })
+        .collect();
     tracing::info!(
         operation = %op.name,
         agents = data.agents.known.len(),
         cursors = ?cursors,
         "state restored"
     );
-}
-
-fn enabled_cursors(ledger: &Ledger, names: &[ReportName]) -> Vec<String> {
-    names
-        .iter()
-        .map(|n| {
-            let c = ledger.reports[*n]
-                .cursor
-                .map_or("none".to_owned(), |c| c.to_rfc3339());
-            format!("{n}={c}")
-        })
-        .collect()
 }

@@ -4,9 +4,9 @@ use serde_json::json;
 
 use super::*;
 use crate::config::{Config, FileConfig, Overrides};
-use crate::reports::agent_13::{Agent13Counters, Interaction};
-use crate::reports::testing::{day, ingest};
-use crate::reports::{kind, ReportName};
+use crate::engine::testing::{day, ingest};
+use crate::reports::agent_13::{Agent13Counters, NAME};
+use crate::reports::labels::Interaction;
 
 fn config(state: &Path) -> Config {
     let yaml = format!(
@@ -36,8 +36,8 @@ fn rows() -> Vec<serde_json::Value> {
 
 fn counters_json(store: &Store) -> String {
     let data = store.operations()[0].read();
-    let slot = data.reports[ReportName::agent_13].as_ref().unwrap();
-    slot.counters.save().get().to_owned()
+    let slot = &data.reports[0];
+    slot.report.save(&slot.counters).get().to_owned()
 }
 
 #[test]
@@ -47,9 +47,8 @@ fn round_trip() {
     let config = config(&path);
     let store = restore(&config, now());
     let op = &store.operations()[0];
-    let report = (kind(ReportName::agent_13).build)(&config.metrics);
-    ingest(&*report, op, &rows(), day());
-    op.ledger().reports[ReportName::agent_13].cursor = Some(now());
+    ingest(op, NAME, &rows(), day());
+    op.ledger().reports[0].cursor = Some(now());
     op.data().daily.used = 7;
     save(&store, &path, now()).unwrap();
 
@@ -60,13 +59,13 @@ fn round_trip() {
     assert_eq!(restored.read().daily, op.read().daily);
     let (a, b) = (restored.ledger(), op.ledger());
     let (a, b) = (
-        &a.reports[ReportName::agent_13],
-        &b.reports[ReportName::agent_13],
+        &a.reports[0],
+        &b.reports[0],
     );
     assert_eq!((a.cursor, &a.seen), (b.cursor, &b.seen));
     // The watermark shows at once, before the first cycle.
     let data = restored.read();
-    let slot = data.reports[ReportName::agent_13].as_ref().unwrap();
+    let slot = &data.reports[0];
     assert_eq!(slot.health.watermark, Some(now()));
 }
 
@@ -97,9 +96,8 @@ fn inconsistent_counters_are_discarded_with_their_cursor() {
     let path = dir.path().join("state.json");
     let config = config(&path);
     let store = restore(&config, now());
-    let report = (kind(ReportName::agent_13).build)(&config.metrics);
-    ingest(&*report, &store.operations()[0], &rows(), day());
-    store.operations()[0].ledger().reports[ReportName::agent_13].cursor = Some(now());
+    ingest(&store.operations()[0], NAME, &rows(), day());
+    store.operations()[0].ledger().reports[0].cursor = Some(now());
     save(&store, &path, now()).unwrap();
     // Break one histogram: its buckets no longer add up to its count.
     let text = fs::read_to_string(&path).unwrap();
@@ -108,16 +106,10 @@ fn inconsistent_counters_are_discarded_with_their_cursor() {
     let again = restore(&config, now());
     let op = &again.operations()[0];
     let l = op.ledger();
-    assert_eq!(l.reports[ReportName::agent_13].cursor, None);
-    assert!(l.reports[ReportName::agent_13].seen.is_empty());
+    assert_eq!(l.reports[0].cursor, None);
+    assert!(l.reports[0].seen.is_empty());
     let data = op.read();
-    let c: &Agent13Counters = data.reports[ReportName::agent_13]
-        .as_ref()
-        .unwrap()
-        .counters
-        .as_any()
-        .downcast_ref()
-        .unwrap();
+    let c: &Agent13Counters = data.reports[0].counters.downcast_ref().unwrap();
     assert!(c.agents.is_empty());
 }
 
@@ -147,7 +139,7 @@ fn a_version_1_state_is_carried_over() {
     let store = restore(&config(&path), now());
     let op = &store.operations()[0];
     let l = op.ledger();
-    let l = &l.reports[ReportName::agent_13];
+    let l = &l.reports[0];
     assert_eq!(l.cursor, Some("2026-11-25T10:59:00Z".parse().unwrap()));
     assert_eq!(
         l.seen.get(&crate::reports::Identity(1, 2)),
@@ -157,13 +149,7 @@ fn a_version_1_state_is_carried_over() {
     assert_eq!(data.daily.used, 12);
     assert_eq!(data.agents.known["1001"].name.as_ref(), "Ana");
     assert_eq!(data.agents.known["1001"].first_seen, 0);
-    let c: &Agent13Counters = data.reports[ReportName::agent_13]
-        .as_ref()
-        .unwrap()
-        .counters
-        .as_any()
-        .downcast_ref()
-        .unwrap();
+    let c: &Agent13Counters = data.reports[0].counters.downcast_ref().unwrap();
     assert_eq!(c.bounds, vec![30.0, 60.0]);
     let transfer = c.agents["1001"][Interaction::transfer].as_ref().unwrap();
     assert_eq!(

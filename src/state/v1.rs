@@ -7,9 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{OpState, ReportState, StateFile, VERSION};
-use crate::reports::agent_13::{Agent13Counters, Series};
-use crate::reports::ReportName;
-use crate::store::{AgentInfo, DailyUse, Histogram};
+use crate::reports::agent_13::{self, Agent13Counters, Series};
+use crate::reports::agents::AgentInfo;
+use crate::reports::histogram::Histogram;
+use crate::reports::labels::Interaction;
+use crate::store::DailyUse;
 
 #[derive(Deserialize)]
 struct V1File {
@@ -39,9 +41,9 @@ struct V1Agent {
 fn series(v1: [Option<Histogram>; 3]) -> Series {
     let [transfer, conference, other] = v1;
     let mut s = Series::default();
-    s[crate::reports::agent_13::Interaction::transfer] = transfer;
-    s[crate::reports::agent_13::Interaction::conference] = conference;
-    s[crate::reports::agent_13::Interaction::other] = other;
+    s[Interaction::transfer] = transfer;
+    s[Interaction::conference] = conference;
+    s[Interaction::other] = other;
     s
 }
 
@@ -84,7 +86,7 @@ pub fn convert(text: &[u8]) -> Result<StateFile, serde_json::Error> {
             daily: op.daily,
             agents,
             overflow_records: op.overflow_records,
-            reports: BTreeMap::from([(ReportName::agent_13, report)]),
+            reports: BTreeMap::from([(agent_13::NAME.to_string(), report)]),
         };
         operations.insert(name, state);
     }

@@ -5,9 +5,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use enum_map::EnumMap;
 use serde::{Deserialize, Serialize};
 
-use super::Histogram;
-use crate::client::{ApiError, ErrorReason};
-use crate::reports::{InvalidReason, Tally};
+use crate::reports::histogram::Histogram;
+use crate::vocab::{ErrorReason, InvalidReason};
 
 /// Buckets of `wolkvox_api_request_duration_seconds`.
 pub const API_LATENCY_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
@@ -32,6 +31,8 @@ pub struct ReportHealth {
     pub received: u64,
     pub duplicate: u64,
     pub invalid: EnumMap<InvalidReason, u64>,
+    /// Rows counted more than two polls and the delay after their date.
+    pub late: u64,
     pub splits: u64,
 }
 
@@ -50,21 +51,8 @@ impl Default for ReportHealth {
             received: 0,
             duplicate: 0,
             invalid: EnumMap::default(),
+            late: 0,
             splits: 0,
-        }
-    }
-}
-
-impl ReportHealth {
-    pub fn count_error(&mut self, e: &ApiError) {
-        self.errors[e.reason()] += 1;
-    }
-
-    pub fn count_page(&mut self, tally: &Tally) {
-        self.received += tally.received;
-        self.duplicate += tally.duplicate;
-        for (reason, n) in &tally.invalid {
-            self.invalid[reason] += n;
         }
     }
 }

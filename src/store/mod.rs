@@ -1,32 +1,31 @@
-//! The exporter's own store, one entry per operation: the data the reports count and
-//! the agents they name, the health figures, and the ledger of cursors and remembered
-//! rows. Metrics are rendered from it; the state file is a snapshot of it.
+//! The exporter's own store, one entry per operation: each enabled report's counters and
+//! health, the agents the reports name, the day's request count, and the ledger of
+//! cursors and remembered rows. Metrics are rendered from it; the state file is a
+//! snapshot of it.
 
-mod agents;
+mod density;
 mod health;
-mod histogram;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use enum_map::EnumMap;
 use foldhash::fast::RandomState;
 
-pub use agents::{AgentInfo, Agents, Sighting, OVERFLOW_AGENT, OVERFLOW_NAME};
+pub use density::{Density, TARGET_ROWS};
 pub use health::{DailyUse, ReportHealth, API_LATENCY_BUCKETS};
-pub use histogram::Histogram;
 
-use crate::engine::density::Density;
-use crate::reports::{Counters, Identity, ReportName};
+use crate::reports::agents::Agents;
+use crate::reports::{Counters, DynReport, Identity, ReportName, Schedule};
 
-/// What the engine alone reads and writes (and the state saves): per report, the cursor
-/// and the rows already read.
+/// What the engine alone writes (and the state saves): per report, in the operation's
+/// report order, the cursor and the rows already read.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    pub reports: EnumMap<ReportName, ReportLedger>,
+    pub reports: Vec<ReportLedger>,
 }
 
 #[derive(Debug, Default)]
@@ -56,16 +55,26 @@ impl ReportLedger {
 /// One enabled report of an operation.
 #[derive(Debug)]
 pub struct ReportSlot {
-    pub counters: Box<dyn Counters>,
+    pub report: Arc<dyn DynReport>,
+    pub schedule: Schedule,
+    /// How often its cycle starts.
+    pub interval: Duration,
+    pub counters: Counters,
     pub health: ReportHealth,
+}
+
+impl ReportSlot {
+    pub fn name(&self) -> ReportName {
+        self.report.name()
+    }
 }
 
 /// What the renderer reads.
 #[derive(Debug)]
 pub struct OpData {
     pub agents: Agents,
-    /// `Some` for the enabled reports.
-    pub reports: EnumMap<ReportName, Option<ReportSlot>>,
+    /// The enabled reports, in priority order.
+    pub reports: Vec<ReportSlot>,
     pub daily: DailyUse,
     /// Requests a day the configured reports will spend at steady state.
     pub planned_daily: u64,
@@ -76,25 +85,18 @@ pub struct OpData {
 }
 
 impl OpData {
-    /// An enabled report's slot.
-    pub fn report(&mut self, name: ReportName) -> &mut ReportSlot {
-        self.reports[name]
-            .as_mut()
-            .expect("only enabled reports are asked for")
-    }
-
-    pub fn enabled(&self) -> impl Iterator<Item = (ReportName, &ReportSlot)> {
-        self.reports
-            .iter()
-            .filter_map(|(name, slot)| slot.as_ref().map(|s| (name, s)))
+    /// The position of report `name`, when enabled.
+    pub fn position(&self, name: ReportName) -> Option<usize> {
+        self.reports.iter().position(|s| s.name() == name)
     }
 
     /// 1 when the last cycle of every enabled report succeeded; a report paused to keep
     /// the allowance for the reports before it has not failed.
     pub fn up(&self) -> bool {
-        self.enabled()
-            .filter(|(_, s)| !s.health.paused)
-            .all(|(_, s)| s.health.up)
+        self.reports
+            .iter()
+            .filter(|s| !s.health.paused)
+            .all(|s| s.health.up)
     }
 }
 

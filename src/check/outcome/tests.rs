@@ -37,8 +37,8 @@ fn healthy() -> OperationCheck {
         licenses: 1,
         reserve: 0.1,
         reports: vec![
-            report(ReportName::agent_13, 5, Ok(Answered::Records(37))),
-            report(ReportName::cdr_1, 5, Ok(Answered::NoRecords)),
+            report(crate::reports::agent_13::NAME, 5, Ok(Answered::Records(37))),
+            report(crate::reports::cdr_1::NAME, 5, Ok(Answered::NoRecords)),
         ],
         info: Ok(info(1000, 120)),
     }
@@ -151,7 +151,7 @@ fn the_plan_is_held_against_the_smaller_of_the_two_limits() {
     let mut op = healthy();
     op.licenses = 5;
     op.reports
-        .push(report(ReportName::agent_13_1, 5, Ok(Answered::Records(1))));
+        .push(report(crate::reports::agent_13_1::NAME, 5, Ok(Answered::Records(1))));
     let plan = op.plan();
     assert_eq!(
         plan,

@@ -1,25 +1,33 @@
 //! agent_13's counters: a duration histogram per agent and interaction with the newest
-//! call of each bucket, saved in the state and encoded as the report's two families.
+//! call of each bucket, the late rows and the day tallies; saved in the state and
+//! encoded as the report's families.
 
 use std::collections::{BTreeMap, HashMap};
 
+use chrono::NaiveDateTime;
 use enum_map::EnumMap;
 use foldhash::fast::RandomState;
-use prometheus_client::encoding::{EncodeLabelSet, MetricEncoder, NoLabelSet};
+use prometheus_client::encoding::NoLabelSet;
 use serde::{Deserialize, Serialize};
 
-use super::{DayTallies, Interaction};
-use crate::metrics::labels::OperationAgent;
-use crate::reports::{Counters, Exemplar, ExemplarLine, Exemplars};
-use crate::store::{Agents, Histogram, OVERFLOW_AGENT};
-
-#[derive(Debug, EncodeLabelSet)]
-struct InteractionLabel {
-    interaction: Interaction,
-}
+use super::Families;
+use crate::reports::agents::OVERFLOW_AGENT;
+use crate::reports::days::DayTallies;
+use crate::reports::histogram::Histogram;
+use crate::reports::labels::{Interaction, InteractionLabel, OperationAgent, OperationLabel};
+use crate::reports::{Encoding, ExemplarLine};
 
 /// One agent's (or the overflow's) series: a histogram per interaction seen.
 pub type Series = EnumMap<Interaction, Option<Histogram>>;
+
+/// The newest row in a histogram bucket, shown as an OpenMetrics exemplar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar {
+    pub conn_id: Box<str>,
+    pub value: f64,
+    /// The row's operation-local date.
+    pub date: NaiveDateTime,
+}
 
 /// The newest call in each bucket of a series, for exemplars; not persisted.
 pub(super) type BucketCalls = EnumMap<Interaction, Vec<Option<Exemplar>>>;
@@ -29,26 +37,24 @@ pub struct Agent13Counters {
     pub bounds: Vec<f64>,
     pub agents: BTreeMap<Box<str>, Series>,
     pub overflow: Series,
-    /// Counts per local day, for the reconciliation with agent_12.
+    /// Counts per local day, for a daily report to compare with.
     #[serde(default)]
     pub days: DayTallies,
+    /// Rows counted late, per interaction.
+    #[serde(default)]
+    pub late: EnumMap<Interaction, u64>,
     #[serde(skip)]
     pub(super) calls: HashMap<Box<str>, BucketCalls, RandomState>,
 }
 
 impl Agent13Counters {
     /// Counters carried over from an earlier state format.
-    pub fn from_parts(
-        bounds: Vec<f64>,
-        agents: BTreeMap<Box<str>, Series>,
-        overflow: Series,
-    ) -> Self {
+    pub fn from_parts(bounds: Vec<f64>, agents: BTreeMap<Box<str>, Series>, overflow: Series) -> Self {
         Agent13Counters {
             bounds,
             agents,
             overflow,
-            calls: HashMap::default(),
-            days: DayTallies::default(),
+            ..Agent13Counters::default()
         }
     }
 
@@ -64,17 +70,23 @@ impl Agent13Counters {
             .map(|(id, s)| (id.as_ref(), s))
             .chain(overflow)
     }
-}
 
-impl Counters for Agent13Counters {
-    fn encode(
-        &self,
-        family: usize,
-        operation: &str,
-        agents: &Agents,
-        encoder: &mut MetricEncoder,
-        mut exemplars: Option<&mut Exemplars>,
-    ) -> std::fmt::Result {
+    pub(super) fn encode(&self, family: Families, out: Encoding) -> std::fmt::Result {
+        let Encoding {
+            operation,
+            agents,
+            encoder,
+            mut exemplars,
+        } = out;
+        if let Families::Late = family {
+            for (interaction, n) in &self.late {
+                let labels = (OperationLabel { operation }, InteractionLabel { interaction });
+                encoder
+                    .encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(n, None)?;
+            }
+            return Ok(());
+        }
         for (agent_id, series) in self.sorted() {
             for (interaction, h) in series {
                 let Some(h) = h else { continue };
@@ -86,7 +98,7 @@ impl Counters for Agent13Counters {
                     InteractionLabel { interaction },
                 );
                 let mut m = encoder.encode_family(&labels)?;
-                if family == 0 {
+                if let Families::Interactions = family {
                     m.encode_counter::<NoLabelSet, _, u64>(&h.count, None)?;
                     continue;
                 }

@@ -1,29 +1,32 @@
 use serde_json::{json, Value};
 
 use super::*;
-use crate::reports::testing::{self, day, ingest, local};
-use crate::reports::Ingest;
+use crate::engine::testing::{self, day, local};
+use crate::engine::Tally;
+use crate::reports::histogram::Histogram;
+use crate::store::OperationStore;
 
 fn rec(id: &str, conn: &str, kind: &str, date: &str, time: &str, name: &str) -> Value {
     json!({"agent_name": name, "agent_id": id, "conn_id": conn, "date": date,
            "telephone": "3001234567", "type_interaction": kind, "time": time})
 }
 
-fn setup(max_agents: usize) -> (Arc<dyn Ingest>, Arc<crate::store::OperationStore>) {
+fn setup(max_agents: usize) -> Arc<OperationStore> {
     let metrics = testing::metrics(&[60.0, 120.0], max_agents);
-    let op = testing::operation(&metrics, &[ReportName::agent_13]);
-    ((KIND.build)(&metrics), op)
+    testing::operation(&metrics, &[NAME])
 }
 
-fn with_counters<T>(op: &crate::store::OperationStore, f: impl FnOnce(&Agent13Counters) -> T) -> T {
-    let data = op.read();
-    let slot = data.reports[ReportName::agent_13].as_ref().unwrap();
-    f(slot.counters.as_any().downcast_ref().unwrap())
+fn ingest(op: &OperationStore, rows: &[Value], spec: crate::engine::PageSpec) -> Tally {
+    testing::ingest(op, NAME, rows, spec)
+}
+
+fn with_counters<T>(op: &OperationStore, f: impl FnOnce(&Agent13Counters) -> T) -> T {
+    testing::with_counters(op, NAME, f)
 }
 
 #[test]
 fn each_record_counts_once_and_rejects_are_reasoned() {
-    let (report, op) = setup(10);
+    let op = setup(10);
     let page = vec![
         rec(
             "1",
@@ -70,7 +73,7 @@ fn each_record_counts_once_and_rejects_are_reasoned() {
         ),
         json!(7),
     ];
-    let out = ingest(&*report, &op, &page, day());
+    let out = ingest(&op, &page, day());
     assert_eq!((out.received, out.counted), (9, 4));
     let invalid: Vec<u64> = InvalidReason::ALL.iter().map(|r| out.invalid[*r]).collect();
     assert_eq!(invalid, [1, 1, 2, 1]);
@@ -91,7 +94,7 @@ fn each_record_counts_once_and_rejects_are_reasoned() {
 
     // The same page again: everything already seen, nothing counted or rejected twice,
     // but for the item that is not an object (it has nothing to remember it by).
-    let again = ingest(&*report, &op, &page, day());
+    let again = ingest(&op, &page, day());
     assert_eq!((again.counted, again.duplicate), (0, 8));
     assert_eq!(again.invalid[InvalidReason::missing_field], 1);
     assert_eq!(again.invalid.values().sum::<u64>(), 1);
@@ -102,13 +105,13 @@ fn each_record_counts_once_and_rejects_are_reasoned() {
         )
     });
     let data = op.read();
-    let h = &data.reports[ReportName::agent_13].as_ref().unwrap().health;
+    let h = &data.reports[0].health;
     assert_eq!((h.received, h.duplicate), (18, 8));
 }
 
 #[test]
 fn a_record_twice_on_one_page_counts_once() {
-    let (report, op) = setup(10);
+    let op = setup(10);
     let r = rec(
         "1",
         "c1",
@@ -117,13 +120,13 @@ fn a_record_twice_on_one_page_counts_once() {
         "00:00:30",
         "Ana",
     );
-    let out = ingest(&*report, &op, &[r.clone(), r], day());
+    let out = ingest(&op, &[r.clone(), r], day());
     assert_eq!((out.counted, out.duplicate), (1, 1));
 }
 
 #[test]
 fn newest_name_wins_and_is_cleaned() {
-    let (report, op) = setup(10);
+    let op = setup(10);
     let page = vec![
         rec(
             "1",
@@ -142,7 +145,7 @@ fn newest_name_wins_and_is_cleaned() {
             "Old Name",
         ),
     ];
-    ingest(&*report, &op, &page, day());
+    ingest(&op, &page, day());
     assert_eq!(op.read().agents.known["1"].name.as_ref(), "Ana María R.");
     let long = "é".repeat(100_000);
     let page = [rec(
@@ -153,13 +156,13 @@ fn newest_name_wins_and_is_cleaned() {
         "00:00:30",
         &long,
     )];
-    ingest(&*report, &op, &page, day());
+    ingest(&op, &page, day());
     assert!(op.read().agents.known["2"].name.len() <= crate::reports::fields::MAX_NAME_BYTES);
 }
 
 #[test]
 fn agents_past_the_limit_overflow_but_totals_hold() {
-    let (report, op) = setup(2);
+    let op = setup(2);
     let page: Vec<_> = (0..5)
         .map(|i| {
             rec(
@@ -172,7 +175,7 @@ fn agents_past_the_limit_overflow_but_totals_hold() {
             )
         })
         .collect();
-    let out = ingest(&*report, &op, &page, day());
+    let out = ingest(&op, &page, day());
     assert_eq!((out.counted, out.overflowed), (5, 3));
     assert_eq!(op.read().agents.overflow_records, 3);
     with_counters(&op, |c| {
@@ -183,7 +186,7 @@ fn agents_past_the_limit_overflow_but_totals_hold() {
 
 #[test]
 fn rejected_dates_are_remembered_until_the_window_ends() {
-    let (report, op) = setup(10);
+    let op = setup(10);
     let page = vec![
         rec(
             "1",
@@ -195,14 +198,14 @@ fn rejected_dates_are_remembered_until_the_window_ends() {
         ),
         rec("1", "c2", "transfer", "garbage", "00:00:30", "A"),
     ];
-    let out = ingest(&*report, &op, &page, day());
+    let out = ingest(&op, &page, day());
     assert_eq!(out.invalid[InvalidReason::outside_window], 1);
     assert_eq!(out.invalid[InvalidReason::bad_date], 1);
     // The overlap's start has moved past the window's start, not past its end.
-    op.ledger().reports[ReportName::agent_13].prune(crate::reports::fields::local_secs(local(
+    op.ledger().reports[0].prune(crate::calendar::local_secs(local(
         "2026-11-24 23:30:00",
     )));
-    let again = ingest(&*report, &op, &page, day());
+    let again = ingest(&op, &page, day());
     assert_eq!(
         (again.duplicate, again.invalid.values().sum::<u64>()),
         (2, 0)
@@ -211,7 +214,7 @@ fn rejected_dates_are_remembered_until_the_window_ends() {
 
 #[test]
 fn pruning_forgets_only_old_identities() {
-    let (report, op) = setup(10);
+    let op = setup(10);
     let r1 = rec(
         "1",
         "c1",
@@ -228,17 +231,17 @@ fn pruning_forgets_only_old_identities() {
         "00:00:30",
         "A",
     );
-    ingest(&*report, &op, &[r1, r2.clone()], day());
-    op.ledger().reports[ReportName::agent_13].prune(crate::reports::fields::local_secs(local(
+    ingest(&op, &[r1, r2.clone()], day());
+    op.ledger().reports[0].prune(crate::calendar::local_secs(local(
         "2026-11-24 11:00:00",
     )));
-    assert_eq!(op.ledger().reports[ReportName::agent_13].seen.len(), 1);
-    assert_eq!(ingest(&*report, &op, &[r2], day()).duplicate, 1);
+    assert_eq!(op.ledger().reports[0].seen.len(), 1);
+    assert_eq!(ingest(&op, &[r2], day()).duplicate, 1);
 }
 
 #[test]
 fn each_bucket_keeps_its_newest_call_and_first_seen_its_earliest() {
-    let (report, op) = setup(10);
+    let op = setup(10);
     let page = vec![
         rec(
             "1",
@@ -265,9 +268,8 @@ fn each_bucket_keeps_its_newest_call_and_first_seen_its_earliest() {
             "A",
         ),
     ];
-    ingest(&*report, &op, &page, day());
+    ingest(&op, &page, day());
     ingest(
-        &*report,
         &op,
         &[rec(
             "1",
@@ -296,8 +298,7 @@ fn each_bucket_keeps_its_newest_call_and_first_seen_its_earliest() {
 fn no_calls_are_kept_when_exemplars_are_off() {
     let mut metrics = testing::metrics(&[60.0, 120.0], 10);
     metrics.exemplars = false;
-    let op = testing::operation(&metrics, &[ReportName::agent_13]);
-    let report = (KIND.build)(&metrics);
+    let op = testing::operation(&metrics, &[NAME]);
     let page = [
         rec("1", "a", "transfer", "2026-11-24 10:00:00", "00:00:30", "A"),
         rec(
@@ -309,7 +310,7 @@ fn no_calls_are_kept_when_exemplars_are_off() {
             "B",
         ),
     ];
-    ingest(&*report, &op, &page, day());
+    ingest(&op, &page, day());
     with_counters(&op, |c| {
         assert!(c.calls.is_empty());
         assert_eq!(c.agents.len(), 2);
@@ -321,7 +322,7 @@ fn no_calls_are_kept_when_exemplars_are_off() {
 #[test]
 fn restored_counters_keep_their_buckets_or_are_refused() {
     let metrics = testing::metrics(&[60.0, 120.0], 10);
-    let report = Agent13::new(&metrics);
+    let report = Agent13::new(&metrics.settings());
     let mut saved = report.new_counters();
     saved.bounds = vec![30.0];
     let mut h = Histogram::new(&[30.0]);

@@ -1,7 +1,7 @@
 use serde_json::{json, Value};
 
 use super::*;
-use crate::reports::testing::{self, day, ingest};
+use crate::engine::testing::{self, day};
 
 #[allow(clippy::too_many_arguments)]
 fn leg(
@@ -20,14 +20,7 @@ fn leg(
 }
 
 fn flows(op: &crate::store::OperationStore) -> Vec<(String, String, FlowType, u64)> {
-    let data = op.read();
-    let c: &FlowCounters = data.reports[ReportName::agent_13_1]
-        .as_ref()
-        .unwrap()
-        .counters
-        .as_any()
-        .downcast_ref()
-        .unwrap();
+    testing::with_counters(op, NAME, |c: &FlowCounters| {
     let overflow = (!c.overflow.is_empty()).then_some((OVERFLOW_AGENT, &c.overflow));
     c.origins
         .iter()
@@ -42,13 +35,13 @@ fn flows(op: &crate::store::OperationStore) -> Vec<(String, String, FlowType, u6
             })
         })
         .collect()
+    })
 }
 
 #[test]
 fn destinations_are_an_agent_a_skill_or_outside() {
     let metrics = testing::metrics(&[60.0], 10);
-    let op = testing::operation(&metrics, &[ReportName::agent_13_1]);
-    let report = (KIND.build)(&metrics);
+    let op = testing::operation(&metrics, &[NAME]);
     let page = vec![
         leg(
             "t1",
@@ -89,7 +82,7 @@ fn destinations_are_an_agent_a_skill_or_outside() {
             "transfer",
         ),
     ];
-    let out = ingest(&*report, &op, &page, day());
+    let out = testing::ingest(&op, NAME, &page, day());
     assert_eq!(
         (out.counted, out.invalid[InvalidReason::missing_field]),
         (5, 1)
@@ -105,7 +98,7 @@ fn destinations_are_an_agent_a_skill_or_outside() {
     );
     // The agent who received the transfers is an agent of the operation too.
     assert_eq!(op.read().agents.known["2"].name.as_ref(), "Bea");
-    let again = ingest(&*report, &op, &page, day());
+    let again = testing::ingest(&op, NAME, &page, day());
     assert_eq!((again.counted, again.duplicate), (0, 6));
 }
 
@@ -113,8 +106,7 @@ fn destinations_are_an_agent_a_skill_or_outside() {
 fn flows_past_the_limit_go_to_the_overflow_destination() {
     let mut metrics = testing::metrics(&[60.0], 100);
     metrics.max_flows = 3;
-    let op = testing::operation(&metrics, &[ReportName::agent_13_1]);
-    let report = (KIND.build)(&metrics);
+    let op = testing::operation(&metrics, &[NAME]);
     let page: Vec<_> = (0..6)
         .map(|i| {
             leg(
@@ -128,7 +120,7 @@ fn flows_past_the_limit_go_to_the_overflow_destination() {
             )
         })
         .collect();
-    let out = ingest(&*report, &op, &page, day());
+    let out = testing::ingest(&op, NAME, &page, day());
     assert_eq!(out.counted, 6);
     let got = flows(&op);
     let total: u64 = got.iter().map(|f| f.3).sum();
@@ -150,6 +142,6 @@ fn flows_past_the_limit_go_to_the_overflow_destination() {
         "-",
         "transfer",
     )];
-    ingest(&*report, &op, &more, day());
+    testing::ingest(&op, NAME, &more, day());
     assert!(flows(&op).contains(&("1".into(), "90".into(), FlowType::transfer, 2)));
 }

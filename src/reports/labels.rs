@@ -1,10 +1,41 @@
 //! The exposition's label sets: typed, with enums for every fixed set of values, and
 //! borrowing their text from the store so that rendering allocates no label strings.
 
-use prometheus_client::encoding::{EncodeLabelSet, LabelSetEncoder};
+use enum_map::Enum;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelSetEncoder};
+use serde::{Deserialize, Serialize};
 
-use crate::client::ErrorReason;
-use crate::reports::{InvalidReason, ReportName};
+use crate::vocab::{ErrorReason, InvalidReason, ReportName};
+
+/// The `interaction` label: a transfer or conference record's `type_interaction`.
+#[allow(non_camel_case_types)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, Serialize, Deserialize,
+)]
+pub enum Interaction {
+    transfer,
+    conference,
+    other,
+}
+
+impl Interaction {
+    pub fn parse(text: &str) -> Interaction {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("transfer") {
+            Interaction::transfer
+        } else if t.eq_ignore_ascii_case("conference") {
+            Interaction::conference
+        } else {
+            Interaction::other
+        }
+    }
+}
+
+/// `{interaction}`
+#[derive(Debug, Clone, Copy, EncodeLabelSet)]
+pub struct InteractionLabel {
+    pub interaction: Interaction,
+}
 
 /// `{operation}`
 #[derive(Debug, Clone, Copy)]

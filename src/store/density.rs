@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::windows::{local, Window};
+use crate::calendar::{local, Window};
 
 /// Rows a planned window is expected to carry at most: 13% under the cap, room for the
 /// estimate's error (a history's hours vary by a few percent from one day to the next),

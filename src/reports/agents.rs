@@ -4,12 +4,13 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use chrono::{NaiveDateTime, TimeZone};
+use chrono::NaiveDateTime;
 use chrono_tz::Tz;
 use foldhash::fast::RandomState;
 use serde::{Deserialize, Serialize};
 
-use crate::reports::fields::{clean_label, local_secs, MAX_ID_BYTES, MAX_NAME_BYTES};
+use super::fields::{clean_label, MAX_ID_BYTES, MAX_NAME_BYTES};
+use crate::calendar::local_secs;
 
 /// The agent id under which agents past `max_agents` are counted.
 pub const OVERFLOW_AGENT: &str = "_overflow";
@@ -121,10 +122,7 @@ impl Agents {
 
     /// A local date as Unix time (the earlier instant of a repeated DST hour).
     pub fn unix_time(&self, local: NaiveDateTime) -> i64 {
-        self.timezone
-            .from_local_datetime(&local)
-            .earliest()
-            .map_or_else(|| local.and_utc().timestamp(), |t| t.timestamp())
+        crate::calendar::instant(local, self.timezone).timestamp()
     }
 
     /// Agents in label order, the overflow agent last when it has records.
@@ -143,6 +141,7 @@ impl Agents {
 mod tests {
     use super::*;
     use crate::reports::fields::parse_date;
+    use chrono::TimeZone;
 
     fn at(s: &str) -> NaiveDateTime {
         parse_date(s).unwrap()

@@ -1,8 +1,8 @@
-//! Plans request windows: a time range cut into requests of at most 31 days, with no
-//! gap and no overlap between neighbours, and no UTC-offset change inside one request,
-//! so that its operation-local bounds cover exactly its instants.
+//! Operation-local time: windows of whole seconds cut into requests (at most 31 days, no
+//! gap, no overlap, no UTC-offset change inside one, so that a window's local bounds cover
+//! exactly its instants), local days and their starts, and how far DST steps back.
 
-use chrono::{DateTime, Duration, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Days, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// The longest span one request may cover, both ends inclusive.
@@ -47,6 +47,47 @@ impl Window {
 
 pub fn local(t: DateTime<Utc>, tz: Tz) -> NaiveDateTime {
     t.with_timezone(&tz).naive_local()
+}
+
+/// A local wall-clock time as an instant (the earlier one of a repeated DST hour).
+pub fn instant(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
+    tz.from_local_datetime(&local)
+        .earliest()
+        .map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc))
+}
+
+/// Seconds since the epoch of a wall-clock time read as UTC: an ordering key only.
+pub fn local_secs(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp()
+}
+
+pub fn local_day(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    now.with_timezone(&tz).date_naive()
+}
+
+/// The instant the operation's next local day begins.
+pub fn next_local_midnight(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    day_start(local_day(now, tz) + Days::new(1), tz)
+}
+
+/// The first instant of a local day (a zone may skip its midnight: DST).
+pub fn day_start(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+    (0..4)
+        .find_map(|h| {
+            tz.from_local_datetime(&(midnight + Duration::hours(h)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
+}
+
+/// The local day `day` as one window, both ends inclusive.
+pub fn day_window(day: NaiveDate, tz: Tz) -> Window {
+    Window {
+        start: day_start(day, tz),
+        end: day_start(day + Days::new(1), tz) - Duration::seconds(1),
+    }
 }
 
 fn offset_secs(t: DateTime<Utc>, tz: Tz) -> i32 {
@@ -177,6 +218,19 @@ mod tests {
         assert_eq!((l.seconds(), r.seconds()), (2, 3));
         assert_eq!(l.end + Duration::seconds(1), r.start);
         assert!(plan(s, s - Duration::seconds(1), Bogota).is_empty());
+    }
+
+    #[test]
+    fn days_roll_over_in_local_time() {
+        // 04:59 UTC is still the previous day in Bogota (UTC-5).
+        let t = at("2026-11-25T04:59:00Z");
+        assert_eq!(
+            local_day(t, Bogota),
+            NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+        );
+        assert_eq!(next_local_midnight(t, Bogota), at("2026-11-25T05:00:00Z"));
+        let w = day_window(local_day(t, Bogota), Bogota);
+        assert_eq!((w.start, w.seconds()), (at("2026-11-24T05:00:00Z"), 86_400));
     }
 
     #[test]

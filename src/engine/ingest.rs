@@ -1,0 +1,263 @@
+//! One answer through its report: the engine's sieve decides which rows count (the
+//! ledger's identities, the window, the backfill's steps, lateness); the report decodes,
+//! checks and folds outside the store's lock; each fold is applied in one step, and the
+//! page is counted in the report's health here, once.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use enum_map::EnumMap;
+use foldhash::fast::RandomState;
+
+use crate::calendar::local_secs;
+use crate::client::{ApiError, RECORD_CAP};
+use crate::reports::{
+    DynReport, Folded, Identity, InvalidReason, Key, Notice, Read, Schedule, Sieve, SourceDay,
+    Verdict,
+};
+use crate::store::{OpData, OperationStore};
+
+/// The window a page was asked for, in operation-local time (both ends inclusive), and
+/// how it is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSpec {
+    pub ini: NaiveDateTime,
+    pub end: NaiveDateTime,
+    /// A full page is not counted but cut, to be read again in parts.
+    pub may_split: bool,
+    /// Rows dated before this arrived late; `None`: none is (a backfill).
+    pub late_before: Option<NaiveDateTime>,
+}
+
+/// Takes a page's rows in time order, one step of the backfill's `--step` at a time, so
+/// that it can see the store as it stood at each step's start (`crate::backfill`).
+pub trait Timeline: Send + fmt::Debug {
+    /// The step a row dated `date` (operation-local) falls in.
+    fn step_of(&self, date: NaiveDateTime) -> u32;
+    /// The rows of `step` are counted next: the store holds every row of the earlier
+    /// steps read so far. Called with no store lock held.
+    fn next_step(&mut self, step: u32);
+}
+
+/// How a page ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A full page, not counted: the local dates of its rows, in the order sent.
+    Cut(Vec<NaiveDateTime>),
+    Counted(Tally),
+}
+
+/// How a page's rows ended.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// The 404 "no records" answer.
+    pub empty: bool,
+    pub received: u64,
+    pub counted: u64,
+    pub duplicate: u64,
+    pub invalid: EnumMap<InvalidReason, u64>,
+    pub late: u64,
+    /// Counted under the overflow agent (`max_agents` reached).
+    pub overflowed: u64,
+    /// The local dates of the page's rows (those that have one), to learn the density.
+    pub dates: Vec<NaiveDateTime>,
+    pub notices: Vec<Notice>,
+}
+
+/// The engine's judgement of a page's rows against the report's ledger.
+struct LedgerSieve<'a> {
+    seen: &'a HashMap<Identity, i64, RandomState>,
+    on_page: HashSet<Identity, RandomState>,
+    /// Identities to remember, with the local date after which they may be forgotten.
+    remember: Vec<(Identity, i64)>,
+    /// A daily report's rows are the totals of the window's day: not identified.
+    daily: bool,
+    spec: PageSpec,
+    timeline: Option<&'a dyn Timeline>,
+    tally: Tally,
+}
+
+impl Sieve for LedgerSieve<'_> {
+    fn whole(&mut self, dates: &[Option<NaiveDateTime>]) -> bool {
+        self.tally.received = dates.len() as u64;
+        !(self.spec.may_split && dates.len() >= RECORD_CAP)
+    }
+
+    fn judge(&mut self, key: Option<Key>, date: Option<NaiveDateTime>) -> Verdict {
+        let invalid = &mut self.tally.invalid;
+        let Some(key) = key else {
+            // Nothing to identify it by: rejected again on every re-read.
+            invalid[InvalidReason::missing_field] += 1;
+            return Verdict::Skip;
+        };
+        if self.daily {
+            let date = self.spec.ini;
+            return Verdict::Count {
+                date,
+                in_window: true,
+            };
+        }
+        let (id, complete) = match key {
+            Key::Complete(id) => (id, true),
+            Key::Incomplete(id) => (id, false),
+        };
+        if self.seen.contains_key(&id) || !self.on_page.insert(id) {
+            self.tally.duplicate += 1;
+            return Verdict::Skip;
+        }
+        let (ini, end) = (local_secs(self.spec.ini), local_secs(self.spec.end));
+        if !complete {
+            self.remember.push((id, end));
+            invalid[InvalidReason::missing_field] += 1;
+            return Verdict::Skip;
+        }
+        // A row is remembered even when rejected, so a re-read of the overlap neither
+        // counts it twice nor rejects it twice. It is forgotten after its date when that
+        // lies in the window; otherwise after the window's end, since any later read
+        // overlapping this window may return it again.
+        let in_window = date.map(local_secs).filter(|d| (ini..=end).contains(d));
+        self.remember.push((id, in_window.unwrap_or(end)));
+        match date {
+            None => {
+                invalid[InvalidReason::bad_date] += 1;
+                Verdict::Skip
+            }
+            Some(date) => Verdict::Count {
+                date,
+                in_window: in_window.is_some(),
+            },
+        }
+    }
+
+    fn rejected(&mut self, reason: InvalidReason) {
+        self.tally.invalid[reason] += 1;
+    }
+
+    fn place(&mut self, date: NaiveDateTime) -> (u32, bool) {
+        let late = self.spec.late_before.is_some_and(|before| date < before);
+        self.tally.counted += 1;
+        self.tally.late += u64::from(late);
+        (self.timeline.map_or(0, |t| t.step_of(date)), late)
+    }
+}
+
+/// Reads one answer for report `index` of `op` (whose object is `report`) and counts its
+/// new rows; with a `timeline`, a step at a time.
+pub fn ingest(
+    op: &OperationStore,
+    index: usize,
+    report: &dyn DynReport,
+    status: u16,
+    body: &[u8],
+    spec: PageSpec,
+    mut timeline: Option<&mut dyn Timeline>,
+) -> Result<Outcome, ApiError> {
+    let daily = matches!(op.read().reports[index].schedule, Schedule::DailyAfter { .. });
+    // The engine is the only writer of its operation's ledger: holding it for the page
+    // keeps a state save from seeing the rows counted but not remembered.
+    let mut ledger = op.ledger();
+    let mut sieve = LedgerSieve {
+        seen: &ledger.reports[index].seen,
+        on_page: HashSet::default(),
+        remember: Vec::new(),
+        daily,
+        spec,
+        timeline: timeline.as_deref().map(|t| t as &dyn Timeline),
+        tally: Tally::default(),
+    };
+    let read = report.read(status, body, &mut sieve)?;
+    let LedgerSieve {
+        remember,
+        mut tally,
+        ..
+    } = sieve;
+    let steps = match read {
+        Read::Cut { dates } => {
+            op.data().reports[index].health.received += tally.received;
+            return Ok(Outcome::Cut(dates));
+        }
+        Read::Empty(fold) => {
+            tally.empty = true;
+            if daily {
+                vec![(0, fold)]
+            } else {
+                Vec::new()
+            }
+        }
+        Read::Counted { steps, dates, .. } => {
+            tally.dates = dates;
+            steps
+        }
+    };
+    // The last fold and the page's health are applied under one lock: a save sees both
+    // or neither.
+    let n = steps.len();
+    let mut last = None;
+    for (k, (step, fold)) in steps.into_iter().enumerate() {
+        if let Some(t) = timeline.as_deref_mut() {
+            t.next_step(step);
+        }
+        let mut data = op.data();
+        apply(&mut data, index, report, fold, spec, &mut tally);
+        if k + 1 == n {
+            last = Some(data);
+        }
+    }
+    let mut data = last.unwrap_or_else(|| op.data());
+    let h = &mut data.reports[index].health;
+    h.received += tally.received;
+    h.duplicate += tally.duplicate;
+    h.late += tally.late;
+    h.empty_responses += u64::from(tally.empty);
+    for (reason, n) in &tally.invalid {
+        h.invalid[reason] += n;
+    }
+    drop(data);
+    ledger.reports[index].seen.extend(remember);
+    Ok(Outcome::Counted(tally))
+}
+
+/// Applies one fold to report `index`'s counters; a daily report gets its source's
+/// counts of the day, which the source then forgets.
+fn apply(
+    data: &mut OpData,
+    index: usize,
+    report: &dyn DynReport,
+    fold: Folded,
+    spec: PageSpec,
+    tally: &mut Tally,
+) {
+    let source = match data.reports[index].schedule {
+        Schedule::DailyAfter { source } => data.position(source).map(|s| {
+            let day = spec.ini.date();
+            let start = data.agents.unix_time(spec.ini);
+            let slot = &mut data.reports[s];
+            let counts = slot
+                .report
+                .day_tallies(&mut slot.counters)
+                .and_then(|t| t.day(day));
+            (s, SourceDay { day, start, counts })
+        }),
+        Schedule::Windowed => None,
+    };
+    let OpData {
+        agents, reports, ..
+    } = data;
+    let slot = &mut reports[index];
+    let applied = report.apply(
+        &mut slot.counters,
+        agents,
+        fold,
+        source.as_ref().map(|(_, d)| d),
+    );
+    agents.overflow_records += applied.overflowed;
+    tally.overflowed += applied.overflowed;
+    tally.notices.extend(applied.notices);
+    if let Some((s, SourceDay { day, counts: Some(_), .. })) = source {
+        let slot = &mut reports[s];
+        if let Some(t) = slot.report.day_tallies(&mut slot.counters) {
+            t.forget_through(day);
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The words every layer shares and none owns: report names, why a request failed, why a
+//! row was rejected, and the token. Imports nothing from the crate.
+
+use std::fmt;
+
+use enum_map::Enum;
+use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
+
+/// A report's name: its `api=` parameter and its `report` label. The names that exist are
+/// the registry's (`reports::KINDS`); each report module holds its own as a constant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReportName(&'static str);
+
+impl ReportName {
+    pub const fn new(name: &'static str) -> Self {
+        ReportName(name)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Display for ReportName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl EncodeLabelValue for ReportName {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
+        fmt::Write::write_str(encoder, self.0)
+    }
+}
+
+impl serde::Serialize for ReportName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+/// Why a row was rejected: the `reason` label of `wolkvox_records_invalid_total`.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue)]
+pub enum InvalidReason {
+    bad_time,
+    bad_date,
+    missing_field,
+    outside_window,
+}
+
+impl InvalidReason {
+    pub const ALL: [InvalidReason; 4] = [
+        InvalidReason::bad_time,
+        InvalidReason::bad_date,
+        InvalidReason::missing_field,
+        InvalidReason::outside_window,
+    ];
+}
+
+/// Why a request failed: the `reason` label of `wolkvox_api_request_errors_total`.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue)]
+pub enum ErrorReason {
+    timeout,
+    connect,
+    http_5xx,
+    bad_request,
+    unauthorized,
+    invalid_token,
+    quota_exceeded,
+    concurrency_limit,
+    maintenance,
+    forbidden,
+    bad_response,
+    too_large,
+}
+
+impl ErrorReason {
+    /// Every reason, in label order, so each series exists from the start.
+    pub const ALL: [ErrorReason; 12] = [
+        ErrorReason::timeout,
+        ErrorReason::connect,
+        ErrorReason::http_5xx,
+        ErrorReason::bad_request,
+        ErrorReason::unauthorized,
+        ErrorReason::invalid_token,
+        ErrorReason::quota_exceeded,
+        ErrorReason::concurrency_limit,
+        ErrorReason::maintenance,
+        ErrorReason::forbidden,
+        ErrorReason::bad_response,
+        ErrorReason::too_large,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        const NAMES: [&str; 12] = [
+            "timeout",
+            "connect",
+            "http_5xx",
+            "bad_request",
+            "unauthorized",
+            "invalid_token",
+            "quota_exceeded",
+            "concurrency_limit",
+            "maintenance",
+            "forbidden",
+            "bad_response",
+            "too_large",
+        ];
+        NAMES[self.into_usize()]
+    }
+}
+
+/// A Wolkvox token. It never prints itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Token(secret.into())
+    }
+
+    /// The secret itself, for the request header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Token {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Token::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_print_as_their_labels_and_tokens_never_print() {
+        for r in ErrorReason::ALL {
+            assert_eq!(r.as_str(), format!("{r:?}"));
+        }
+        let t = Token::new("SUPERSECRET");
+        assert!(!format!("{t:?} {t}").contains("SUPERSECRET"));
+        assert_eq!(t.expose(), "SUPERSECRET");
+    }
+}
