@@ -30,3 +30,6 @@ pub mod state;
 pub mod store;
 pub mod vocab;
 pub mod web;
+
+#[cfg(test)]
+mod layers;

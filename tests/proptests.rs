@@ -22,11 +22,11 @@ use support::exposition::Exposition;
 use support::prometheus::{check_metrics, Prometheus};
 use support::scripted_api::{Schedule, ScriptedApi};
 use wolkvox_exporter::client::ErrorReason;
-use wolkvox_exporter::engine::windows::{self, Window, MAX_SPAN};
+use wolkvox_exporter::calendar::{self as windows, Window, MAX_SPAN};
 use wolkvox_exporter::metrics::{Format, Renderer};
 use wolkvox_exporter::reports::agent_13::Agent13Counters;
 use wolkvox_exporter::reports::fields::{clean_label, MAX_ID_BYTES, MAX_NAME_BYTES};
-use wolkvox_exporter::reports::{kind, LocalWindow, PageOutcome, ReportName};
+use wolkvox_exporter::engine::{Outcome, PageSpec};
 use wolkvox_exporter::store::Store;
 use wolkvox_exporter::web::ReloadStats;
 
@@ -195,11 +195,23 @@ fn store(name: &str, max_agents: usize) -> Arc<Store> {
     Arc::new(wolkvox_exporter::state::restore(&config, restored_at))
 }
 
-fn day() -> LocalWindow {
-    LocalWindow {
+fn day() -> PageSpec {
+    PageSpec {
         ini: local("2026-11-24 00:00:00"),
         end: local("2026-11-24 23:59:59"),
+        may_split: false,
+        late_before: None,
     }
+}
+
+/// Feeds an answer to the operation's first report (agent_13).
+fn ingest(
+    op: &wolkvox_exporter::store::OperationStore,
+    status: u16,
+    body: &[u8],
+) -> Result<Outcome, wolkvox_exporter::client::ApiError> {
+    let report = op.read().reports[0].report.clone();
+    wolkvox_exporter::engine::ingest(op, 0, &*report, status, body, day(), None)
 }
 
 /// Feeds an answer to a fresh store through the agent_13 report and checks the
@@ -208,17 +220,10 @@ fn day() -> LocalWindow {
 fn check_answer(status: u16, body: &[u8]) -> Option<u64> {
     let store = store("op", 50);
     let op = &store.operations()[0];
-    let metrics = wolkvox_exporter::config::MetricsConfig {
-        duration_buckets: vec![30.0, 60.0],
-        max_agents: 50,
-        exemplars: true,
-        max_flows: 20_000,
-    };
-    let report = (kind(ReportName::agent_13).build)(&metrics);
-    let out = match report.ingest(op, status, body, day(), false, None) {
-        Ok(PageOutcome::Counted(out)) => out,
-        Ok(PageOutcome::Empty) => return Some(0),
-        Ok(PageOutcome::Truncated { .. }) => panic!("a page that may not be split is counted"),
+    let out = match ingest(op, status, body) {
+        Ok(Outcome::Counted(out)) if out.empty => return Some(0),
+        Ok(Outcome::Counted(out)) => out,
+        Ok(Outcome::Cut(_)) => panic!("a page that may not be split is counted"),
         Err(e) => {
             assert!(ErrorReason::ALL.contains(&e.reason()), "{e:?}");
             return None;
@@ -234,8 +239,7 @@ fn check_answer(status: u16, body: &[u8]) -> Option<u64> {
         assert!(id.len() <= MAX_ID_BYTES && !id.chars().any(char::is_control));
         assert!(agent.name.len() <= MAX_NAME_BYTES && !agent.name.chars().any(char::is_control));
     }
-    let slot = data.reports[ReportName::agent_13].as_ref().unwrap();
-    let counters: &Agent13Counters = slot.counters.as_any().downcast_ref().unwrap();
+    let counters: &Agent13Counters = data.reports[0].counters.downcast_ref().unwrap();
     let mut counted = 0;
     for series in counters.agents.values().chain([&counters.overflow]) {
         for h in series.values().flatten() {
@@ -452,16 +456,7 @@ fn store_with_names(names: &[String]) -> (Arc<Store>, Vec<(String, String)>) {
         })
         .collect();
     let body = serde_json::to_vec(&json!({"code": 200, "data": records})).unwrap();
-    let metrics = wolkvox_exporter::config::MetricsConfig {
-        duration_buckets: vec![30.0, 60.0],
-        max_agents: names.len() + 1,
-        exemplars: true,
-        max_flows: 20_000,
-    };
-    let report = (kind(ReportName::agent_13).build)(&metrics);
-    let Ok(PageOutcome::Counted(out)) =
-        report.ingest(&store.operations()[0], 200, &body, day(), false, None)
-    else {
+    let Ok(Outcome::Counted(out)) = ingest(&store.operations()[0], 200, &body) else {
         panic!("records expected")
     };
     assert_eq!(out.counted, names.len() as u64);
