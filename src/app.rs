@@ -164,7 +164,12 @@ pub async fn run(
     for (index, op) in store.operations().iter().enumerate() {
         let wiring = wiring.clone();
         let engine = move || wiring.engine(index).run();
-        pollers.spawn(supervise(op.clone(), engine, stop_rx.clone(), restart_delay));
+        pollers.spawn(supervise(
+            op.clone(),
+            engine,
+            stop_rx.clone(),
+            restart_delay,
+        ));
     }
 
     shutdown.await;

@@ -245,8 +245,15 @@ mod tests {
         assert_eq!(after.command, Some(Command::Check));
         assert_eq!(after.shard, Shard::new(1, 3).unwrap());
         assert_eq!(after.log_level, "debug");
-        assert_eq!(after.overrides().reconcile_delay, Some(Duration::from_secs(3 * 3600)));
-        assert_eq!(after.overrides().overlap, None, "not given: the file decides");
+        assert_eq!(
+            after.overrides().reconcile_delay,
+            Some(Duration::from_secs(3 * 3600))
+        );
+        assert_eq!(
+            after.overrides().overlap,
+            None,
+            "not given: the file decides"
+        );
         // A flag given again wins, wherever it is.
         let again = parse(&["--log.level=info", "check", "--log.level=warn"]);
         assert_eq!(again.log_level, "warn");
@@ -260,10 +267,19 @@ mod tests {
             let err = Args::parse_from(["wolkvox-exporter", &format!("{flag}={bad}")]).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{flag}");
             let text = err.to_string();
-            assert!(text.contains(&format!("'{flag} <DURATION>'")) && text.contains(bad), "{text}");
+            assert!(
+                text.contains(&format!("'{flag} <DURATION>'")) && text.contains(bad),
+                "{text}"
+            );
         }
         let help = Args::command().render_long_help().to_string();
-        for default in ["[default: 5m]", "[default: 30m]", "[default: 1m]", "[default: 1day]", "[default: 2h]"] {
+        for default in [
+            "[default: 5m]",
+            "[default: 30m]",
+            "[default: 1m]",
+            "[default: 1day]",
+            "[default: 2h]",
+        ] {
             assert!(help.contains(default), "--help misses {default}");
         }
     }

@@ -19,7 +19,10 @@ pub async fn run(args: Args) -> Exit {
         _ => logging::init(&args.log_level, args.log_format),
     };
     if let Err(e) = logs {
-        eprintln!("wolkvox-exporter: {e}");
+        eprint!(
+            "{}",
+            logging::line("error", "invalid command line", &[("error", &e)])
+        );
         return Exit::Usage;
     }
     let demo_operation = if args.demo {

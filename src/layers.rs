@@ -14,7 +14,11 @@ fn dependencies(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
             continue;
         }
-        let relative = path.strip_prefix(src).unwrap().to_string_lossy().into_owned();
+        let relative = path
+            .strip_prefix(src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let test_only = ["tests.rs", "testing.rs", "layers.rs"];
         if !relative.ends_with(".rs")
             || ["lib.rs", "main.rs"].contains(&relative.as_str())
@@ -109,7 +113,11 @@ fn no_top_level_module_imports_one_that_imports_it_back() {
     }
     // The leaves import nothing from the crate.
     for leaf in ["vocab", "clock", "calendar"] {
-        assert_eq!(graph[leaf], BTreeSet::new(), "{leaf} imports from the crate");
+        assert_eq!(
+            graph[leaf],
+            BTreeSet::new(),
+            "{leaf} imports from the crate"
+        );
     }
 }
 

@@ -10,12 +10,31 @@ use wolkvox_exporter::cli::Args;
 fn main() -> ExitCode {
     let args = match Args::parse_from(std::env::args_os()) {
         Ok(args) => args,
-        Err(e) => e.exit(),
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // One logfmt line, as every other error: clap's own first line, less its
+            // `error: ` and the pointer to --help.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let error = wolkvox_exporter::command::shown(first.trim_start_matches("error: "));
+            let line = wolkvox_exporter::logging::line(
+                "error",
+                "invalid command line",
+                &[("error", &error)],
+            );
+            eprint!("{line}");
+            return ExitCode::from(2);
+        }
     };
-    let exit = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let exit = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime.block_on(wolkvox_exporter::command::run(args)),
         Err(e) => {
-            eprintln!("wolkvox-exporter: cannot start the async runtime: {e}");
+            let e = e.to_string();
+            let line = wolkvox_exporter::logging::line("error", "cannot start", &[("error", &e)]);
+            eprint!("{line}");
             Exit::Failed
         }
     };

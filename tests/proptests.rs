@@ -21,12 +21,12 @@ use support::exporter::Exporter;
 use support::exposition::Exposition;
 use support::prometheus::{check_metrics, Prometheus};
 use support::scripted_api::{Schedule, ScriptedApi};
-use wolkvox_exporter::client::ErrorReason;
 use wolkvox_exporter::calendar::{self as windows, Window, MAX_SPAN};
+use wolkvox_exporter::client::ErrorReason;
+use wolkvox_exporter::engine::{Outcome, PageSpec};
 use wolkvox_exporter::metrics::{Format, Renderer};
 use wolkvox_exporter::reports::agent_13::Agent13Counters;
 use wolkvox_exporter::reports::fields::{clean_label, MAX_ID_BYTES, MAX_NAME_BYTES};
-use wolkvox_exporter::engine::{Outcome, PageSpec};
 use wolkvox_exporter::store::Store;
 use wolkvox_exporter::web::ReloadStats;
 

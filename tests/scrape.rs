@@ -285,9 +285,12 @@ fn start_up_validation_names_the_bad_key() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
+        // One logfmt line, naming the flag or variable.
         let err = String::from_utf8_lossy(&out.stderr);
+        let errors: Vec<&str> = err.lines().filter(|l| l.contains("level=error")).collect();
+        assert_eq!(errors.len(), 1, "{args:?} {env:?} -> {err}");
         assert!(
-            err.contains(&format!("{key}:")),
+            errors[0].contains(&format!("{key}:")) || errors[0].contains(&format!("'{key} <")),
             "{args:?} {env:?} -> {err}"
         );
     }
@@ -323,7 +326,8 @@ fn a_plan_over_the_allowance_is_refused_at_start_up() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    // The logfmt line's error, its quotes unescaped.
+    let err = String::from_utf8_lossy(&out.stderr).replace("\\\"", "\"");
     assert!(
         err.contains(
             "operation \"0042\": its reports would spend 1080 requests a day (agent_13 every 4m: \

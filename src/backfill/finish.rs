@@ -32,7 +32,10 @@ pub(super) async fn save_progress(run: &Arc<Run>) -> Result<(), BackfillError> {
         let histories = guards
             .iter()
             .map(|(name, locked)| {
-                let reports = locked.iter().map(|(r, t)| (r.as_str(), &t.history)).collect();
+                let reports = locked
+                    .iter()
+                    .map(|(r, t)| (r.as_str(), &t.history))
+                    .collect();
                 (*name, reports)
             })
             .collect();

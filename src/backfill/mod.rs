@@ -116,9 +116,9 @@ pub async fn command(
         Err(e) => {
             tracing::error!(error = %e, "backfill refused");
             match e {
-                BackfillError::Usage(_) | BackfillError::StateExists(_) | BackfillError::Progress(_) => {
-                    Exit::Usage
-                }
+                BackfillError::Usage(_)
+                | BackfillError::StateExists(_)
+                | BackfillError::Progress(_) => Exit::Usage,
                 BackfillError::Write { .. } => Exit::Failed,
             }
         }

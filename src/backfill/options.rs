@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, NaiveDate, Utc};
 
 use super::BackfillError;
-use crate::config::{Config, OperationConfig};
 use crate::calendar::day_start;
+use crate::config::{Config, OperationConfig};
 
 /// Labels the exporter's own series carry: a target label of the same name would be
 /// renamed `exported_...` by Prometheus.

@@ -11,8 +11,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{render_data, DataPart};
 use crate::engine::Timeline;
+use crate::metrics::{render_data, DataPart};
 use crate::reports::ReportName;
 use crate::store::OperationStore;
 

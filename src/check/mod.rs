@@ -143,7 +143,12 @@ async fn check_operation(
     now: DateTime<Utc>,
 ) -> OperationCheck {
     tracing::info!(operation = %op.name, reports = op.reports.len(), "checking the operation");
-    let client = Client::new(&op.base_url, op.token.clone(), api.timeout, api.max_body_bytes);
+    let client = Client::new(
+        &op.base_url,
+        op.token.clone(),
+        api.timeout,
+        api.max_body_bytes,
+    );
     let pacer = limits::pacer(api.requests_per_second);
     let window = window(now, op.timezone);
     let mut reports = Vec::with_capacity(op.reports.len());

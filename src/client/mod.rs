@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
+pub use crate::vocab::ErrorReason;
 use crate::vocab::Token;
 pub use answer::{interpret, Answer, Item, Text};
-pub use crate::vocab::ErrorReason;
 pub use error::ApiError;
 
 /// The report path appended to an operation's base URL.

@@ -79,7 +79,10 @@ pub(super) fn validate(
             if !out.iter().any(|o| o.name == source) {
                 return Err(invalid(
                     key,
-                    format!("{} is compared with the {source} records counted: follow {source} too", r.name),
+                    format!(
+                        "{} is compared with the {source} records counted: follow {source} too",
+                        r.name
+                    ),
                 ));
             }
         }
@@ -88,7 +91,11 @@ pub(super) fn validate(
 }
 
 fn known() -> String {
-    KINDS.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
+    KINDS
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -170,7 +177,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.operations[0].report_names(),
-            vec![crate::reports::agent_13::NAME, crate::reports::agent_13_1::NAME]
+            vec![
+                crate::reports::agent_13::NAME,
+                crate::reports::agent_13_1::NAME
+            ]
         );
         for (value, expected) in [
             ("agent_13,cdr1", "WOLKVOX_REPORTS: unknown report \"cdr1\""),

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::operation::validate_operation;
+use super::plan;
 use super::{
     defaults, env, invalid, ApiConfig, Config, ConfigError, FileConfig, MetricsConfig,
     OperationConfig, Overrides, PollConfig, MIN_INTERVAL,
 };
-use super::plan;
 
 /// A poll duration from its flag, else the file, else the default, with the name of the
 /// source it came from for range errors.

@@ -153,7 +153,10 @@ pub fn ingest(
     spec: PageSpec,
     mut timeline: Option<&mut dyn Timeline>,
 ) -> Result<Outcome, ApiError> {
-    let daily = matches!(op.read().reports[index].schedule, Schedule::DailyAfter { .. });
+    let daily = matches!(
+        op.read().reports[index].schedule,
+        Schedule::DailyAfter { .. }
+    );
     // The engine is the only writer of its operation's ledger: holding it for the page
     // keeps a state save from seeing the rows counted but not remembered.
     let mut ledger = op.ledger();
@@ -254,7 +257,15 @@ fn apply(
     agents.overflow_records += applied.overflowed;
     tally.overflowed += applied.overflowed;
     tally.notices.extend(applied.notices);
-    if let Some((s, SourceDay { day, counts: Some(_), .. })) = source {
+    if let Some((
+        s,
+        SourceDay {
+            day,
+            counts: Some(_),
+            ..
+        },
+    )) = source
+    {
         let slot = &mut reports[s];
         if let Some(t) = slot.report.day_tallies(&mut slot.counters) {
             t.forget_through(day);

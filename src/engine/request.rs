@@ -48,7 +48,11 @@ impl Engine {
         let now = self.shared.clock.now();
         let today = calendar::local_day(now, self.op.timezone);
         let left = (calendar::next_local_midnight(now, self.op.timezone) - now).num_seconds();
-        let earlier = if self.reserve_all { self.reports.len() } else { i };
+        let earlier = if self.reserve_all {
+            self.reports.len()
+        } else {
+            i
+        };
         let polled: Vec<_> = self.reports[..earlier]
             .iter()
             .map(|r| (r.schedule, r.interval))

@@ -11,8 +11,8 @@ use crate::reports::agents::Agents;
 use crate::reports::fields::parse_date;
 use crate::reports::{kind, ReportName};
 use crate::store::{
-    DailyUse, Ledger, NewOperation, OpData, OperationStore, ReportHealth, ReportLedger,
-    ReportSlot, Store,
+    DailyUse, Ledger, NewOperation, OpData, OperationStore, ReportHealth, ReportLedger, ReportSlot,
+    Store,
 };
 
 pub fn metrics(bounds: &[f64], max_agents: usize) -> MetricsConfig {

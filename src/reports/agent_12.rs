@@ -144,7 +144,10 @@ impl Report for Reconciler {
             return Applied::default();
         };
         let Some(counted) = counts else {
-            return notice(true, format!("agent_13's counts of {day} are no longer kept; the day is not reconciled"));
+            return notice(
+                true,
+                format!("agent_13's counts of {day} are no longer kept; the day is not reconciled"),
+            );
         };
         let agents: BTreeSet<&str> = totals
             .keys()
@@ -159,9 +162,13 @@ impl Report for Reconciler {
             for i in [Interaction::transfer, Interaction::conference] {
                 difference[i] += theirs.0[i] as i64 - ours.0[i] as i64;
             }
-            if (theirs.0[Interaction::transfer], theirs.0[Interaction::conference])
-                != (ours.0[Interaction::transfer], ours.0[Interaction::conference])
-            {
+            if (
+                theirs.0[Interaction::transfer],
+                theirs.0[Interaction::conference],
+            ) != (
+                ours.0[Interaction::transfer],
+                ours.0[Interaction::conference],
+            ) {
                 mismatched.push(agent);
             }
         }
@@ -172,7 +179,10 @@ impl Report for Reconciler {
             mismatched: mismatched.len() as u64,
         });
         if mismatched.is_empty() {
-            notice(false, format!("agent_12 agrees with the records counted for {day}"))
+            notice(
+                false,
+                format!("agent_12 agrees with the records counted for {day}"),
+            )
         } else {
             notice(true, format!(
                 "agent_12's totals for {day} differ from the records counted: transfers {:+}, conferences {:+}, agents {}",
@@ -221,11 +231,16 @@ mod pair {
 
     use crate::reports::labels::Interaction;
 
-    pub fn serialize<S: Serializer>(d: &EnumMap<Interaction, i64>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        d: &EnumMap<Interaction, i64>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         [d[Interaction::transfer], d[Interaction::conference]].serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<EnumMap<Interaction, i64>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<EnumMap<Interaction, i64>, D::Error> {
         let [transfers, conferences] = <[i64; 2]>::deserialize(d)?;
         let mut m = EnumMap::default();
         m[Interaction::transfer] = transfers;

@@ -21,8 +21,8 @@ use super::{
     Settings, SourceDay,
 };
 use crate::client::Text;
-pub use counters::{Agent13Counters, Exemplar, Series};
 use counters::BucketCalls;
+pub use counters::{Agent13Counters, Exemplar, Series};
 
 mod counters;
 
@@ -220,7 +220,12 @@ impl Report for Agent13 {
         let mut page: ByAgent<Draft> = ByAgent::new();
         let mut days = PageDays::default();
         let mut late = EnumMap::default();
-        for Counted { change: c, date, late: is_late } in rows {
+        for Counted {
+            change: c,
+            date,
+            late: is_late,
+        } in rows
+        {
             days.add(date, c.agent_id, c.interaction);
             late[c.interaction] += u64::from(is_late);
             let draft = page.entry(c.agent_id, Some(c.name), date);
@@ -261,7 +266,13 @@ impl Report for Agent13 {
         }
     }
 
-    fn apply(&self, c: &mut Agent13Counters, agents: &mut Agents, page: Page, _: Option<&SourceDay>) -> Applied {
+    fn apply(
+        &self,
+        c: &mut Agent13Counters,
+        agents: &mut Agents,
+        page: Page,
+        _: Option<&SourceDay>,
+    ) -> Applied {
         c.days.merge(page.days);
         for (interaction, n) in page.late {
             c.late[interaction] += n;

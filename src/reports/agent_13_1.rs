@@ -230,7 +230,10 @@ impl Report for Flows {
     fn count(&self, rows: Vec<Counted<Change<'_>>>) -> Page {
         let mut origins: ByAgent<OriginFlows> = ByAgent::new();
         let mut destinations: ByAgent<()> = ByAgent::new();
-        for Counted { change: c, date, .. } in rows {
+        for Counted {
+            change: c, date, ..
+        } in rows
+        {
             origins
                 .entry(c.origin, c.origin_name, date)
                 .add((c.destination, c.kind));
@@ -261,26 +264,26 @@ impl Report for Flows {
         }
         let mut series = c.series();
         let max_flows = self.max_flows;
-        let overflowed = page
-            .origins
-            .apply(agents, &mut c.origins, &mut c.overflow, |flows, _, part| {
-                let mut rows = 0;
-                for ((destination, kind), n) in part {
-                    rows += n;
-                    let known = flows.get(destination.as_str()).is_some_and(|t| t[kind] > 0);
-                    let key = if known || series < max_flows {
-                        destination
-                    } else {
-                        OVERFLOW_DESTINATION.to_owned()
-                    };
-                    let counts = flows.entry(key.into_boxed_str()).or_default();
-                    if counts[kind] == 0 {
-                        series += 1;
+        let overflowed =
+            page.origins
+                .apply(agents, &mut c.origins, &mut c.overflow, |flows, _, part| {
+                    let mut rows = 0;
+                    for ((destination, kind), n) in part {
+                        rows += n;
+                        let known = flows.get(destination.as_str()).is_some_and(|t| t[kind] > 0);
+                        let key = if known || series < max_flows {
+                            destination
+                        } else {
+                            OVERFLOW_DESTINATION.to_owned()
+                        };
+                        let counts = flows.entry(key.into_boxed_str()).or_default();
+                        if counts[kind] == 0 {
+                            series += 1;
+                        }
+                        counts[kind] += n;
                     }
-                    counts[kind] += n;
-                }
-                rows
-            });
+                    rows
+                });
         Applied {
             overflowed,
             notices: Vec::new(),

@@ -183,7 +183,10 @@ impl Report for Cdr1 {
 
     fn count(&self, rows: Vec<Counted<Change<'_>>>) -> AgentPages<Series> {
         let mut page: ByAgent<Series> = ByAgent::new();
-        for Counted { change: c, date, .. } in rows {
+        for Counted {
+            change: c, date, ..
+        } in rows
+        {
             let calls = &mut page.entry(c.agent_id, c.name, date)[c.direction];
             calls.calls += 1;
             calls.seconds += c.seconds;

@@ -99,7 +99,12 @@ impl DayTallies {
     /// Forgets `day` and every day before it: they are compared.
     pub fn forget_through(&mut self, day: NaiveDate) {
         self.days.retain(|d, _| *d > day);
-        self.whole_from = Some(self.whole_from.map_or(day, |w| w.max(day)).succ_opt().unwrap_or(day));
+        self.whole_from = Some(
+            self.whole_from
+                .map_or(day, |w| w.max(day))
+                .succ_opt()
+                .unwrap_or(day),
+        );
     }
 }
 
@@ -121,7 +126,10 @@ mod tests {
         for d in 1..=10 {
             t.merge(vec![(day(d), "1".into(), count(d.into(), 1))]);
         }
-        t.merge(vec![(day(10), "1".into(), count(5, 0)), (day(1), "1".into(), count(9, 9))]);
+        t.merge(vec![
+            (day(10), "1".into(), count(5, 0)),
+            (day(1), "1".into(), count(9, 9)),
+        ]);
         assert_eq!(t.days.len(), KEPT_DAYS);
         assert_eq!(t.whole_from, Some(day(3)));
         assert_eq!(t.day(day(10)).unwrap()["1"], count(15, 1));

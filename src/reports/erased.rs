@@ -11,7 +11,9 @@ use serde_json::value::RawValue;
 
 use super::agents::Agents;
 use super::days::DayTallies;
-use super::{Applied, Counted, Encoding, Family, InvalidReason, Key, Report, ReportName, SourceDay};
+use super::{
+    Applied, Counted, Encoding, Family, InvalidReason, Key, Report, ReportName, SourceDay,
+};
 use crate::client::{interpret, Answer, ApiError, Item};
 
 /// A report's counters for one operation, its type known to the report alone.
@@ -155,7 +157,8 @@ impl<R: Report> DynReport for R {
                 Item::Record(row) => Some(self.identity(row)),
                 Item::NotAnObject => None,
             };
-            let (Verdict::Count { date, in_window }, Item::Record(row)) = (sieve.judge(key, date), item)
+            let (Verdict::Count { date, in_window }, Item::Record(row)) =
+                (sieve.judge(key, date), item)
             else {
                 continue;
             };
@@ -196,7 +199,12 @@ impl<R: Report> DynReport for R {
         Report::apply(self, typed_mut::<R>(counters), agents, *page, source)
     }
 
-    fn settle(&self, counters: &mut Counters, agents: &mut Agents, until: NaiveDateTime) -> Applied {
+    fn settle(
+        &self,
+        counters: &mut Counters,
+        agents: &mut Agents,
+        until: NaiveDateTime,
+    ) -> Applied {
         Report::settle(self, typed_mut::<R>(counters), agents, until)
     }
 
@@ -205,6 +213,11 @@ impl<R: Report> DynReport for R {
     }
 
     fn encode(&self, counters: &Counters, family: FamilyId, out: Encoding) -> fmt::Result {
-        Report::encode(self, typed::<R>(counters), R::Family::from_usize(family.0), out)
+        Report::encode(
+            self,
+            typed::<R>(counters),
+            R::Family::from_usize(family.0),
+            out,
+        )
     }
 }

@@ -104,12 +104,7 @@ fn operation(
     }
 }
 
-fn restore_operation(
-    op: &OperationConfig,
-    saved: OpState,
-    data: &mut OpData,
-    ledger: &mut Ledger,
-) {
+fn restore_operation(op: &OperationConfig, saved: OpState, data: &mut OpData, ledger: &mut Ledger) {
     if let Some(daily) = saved.daily {
         data.daily = daily;
     }

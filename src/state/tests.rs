@@ -58,10 +58,7 @@ fn round_trip() {
     assert_eq!(restored.read().agents.known, op.read().agents.known);
     assert_eq!(restored.read().daily, op.read().daily);
     let (a, b) = (restored.ledger(), op.ledger());
-    let (a, b) = (
-        &a.reports[0],
-        &b.reports[0],
-    );
+    let (a, b) = (&a.reports[0], &b.reports[0]);
     assert_eq!((a.cursor, &a.seen), (b.cursor, &b.seen));
     // The watermark shows at once, before the first cycle.
     let data = restored.read();

@@ -150,8 +150,11 @@ fn the_plan_is_held_against_the_smaller_of_the_two_limits() {
     // The configuration says 5 licences, the API 1000 a day: the API's limit binds.
     let mut op = healthy();
     op.licenses = 5;
-    op.reports
-        .push(report(crate::reports::agent_13_1::NAME, 5, Ok(Answered::Records(1))));
+    op.reports.push(report(
+        crate::reports::agent_13_1::NAME,
+        5,
+        Ok(Answered::Records(1)),
+    ));
     let plan = op.plan();
     assert_eq!(
         plan,

@@ -49,7 +49,11 @@ pub struct Agent13Counters {
 
 impl Agent13Counters {
     /// Counters carried over from an earlier state format.
-    pub fn from_parts(bounds: Vec<f64>, agents: BTreeMap<Box<str>, Series>, overflow: Series) -> Self {
+    pub fn from_parts(
+        bounds: Vec<f64>,
+        agents: BTreeMap<Box<str>, Series>,
+        overflow: Series,
+    ) -> Self {
         Agent13Counters {
             bounds,
             agents,
@@ -80,7 +84,10 @@ impl Agent13Counters {
         } = out;
         if let Families::Late = family {
             for (interaction, n) in &self.late {
-                let labels = (OperationLabel { operation }, InteractionLabel { interaction });
+                let labels = (
+                    OperationLabel { operation },
+                    InteractionLabel { interaction },
+                );
                 encoder
                     .encode_family(&labels)?
                     .encode_counter::<NoLabelSet, _, u64>(n, None)?;

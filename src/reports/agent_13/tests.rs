@@ -202,9 +202,7 @@ fn rejected_dates_are_remembered_until_the_window_ends() {
     assert_eq!(out.invalid[InvalidReason::outside_window], 1);
     assert_eq!(out.invalid[InvalidReason::bad_date], 1);
     // The overlap's start has moved past the window's start, not past its end.
-    op.ledger().reports[0].prune(crate::calendar::local_secs(local(
-        "2026-11-24 23:30:00",
-    )));
+    op.ledger().reports[0].prune(crate::calendar::local_secs(local("2026-11-24 23:30:00")));
     let again = ingest(&op, &page, day());
     assert_eq!(
         (again.duplicate, again.invalid.values().sum::<u64>()),
@@ -232,9 +230,7 @@ fn pruning_forgets_only_old_identities() {
         "A",
     );
     ingest(&op, &[r1, r2.clone()], day());
-    op.ledger().reports[0].prune(crate::calendar::local_secs(local(
-        "2026-11-24 11:00:00",
-    )));
+    op.ledger().reports[0].prune(crate::calendar::local_secs(local("2026-11-24 11:00:00")));
     assert_eq!(op.ledger().reports[0].seen.len(), 1);
     assert_eq!(ingest(&op, &[r2], day()).duplicate, 1);
 }

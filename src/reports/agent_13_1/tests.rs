@@ -21,20 +21,20 @@ fn leg(
 
 fn flows(op: &crate::store::OperationStore) -> Vec<(String, String, FlowType, u64)> {
     testing::with_counters(op, NAME, |c: &FlowCounters| {
-    let overflow = (!c.overflow.is_empty()).then_some((OVERFLOW_AGENT, &c.overflow));
-    c.origins
-        .iter()
-        .map(|(o, d)| (o.as_ref(), d))
-        .chain(overflow)
-        .flat_map(|(o, dests)| {
-            dests.iter().flat_map(move |(d, types)| {
-                types
-                    .iter()
-                    .filter(|(_, n)| **n > 0)
-                    .map(move |(t, n)| (o.to_owned(), d.to_string(), t, *n))
+        let overflow = (!c.overflow.is_empty()).then_some((OVERFLOW_AGENT, &c.overflow));
+        c.origins
+            .iter()
+            .map(|(o, d)| (o.as_ref(), d))
+            .chain(overflow)
+            .flat_map(|(o, dests)| {
+                dests.iter().flat_map(move |(d, types)| {
+                    types
+                        .iter()
+                        .filter(|(_, n)| **n > 0)
+                        .map(move |(t, n)| (o.to_owned(), d.to_string(), t, *n))
+                })
             })
-        })
-        .collect()
+            .collect()
     })
 }
 
