@@ -12,6 +12,7 @@ use support::prometheus::promtool;
 
 const RULES: &str = "alerts/wolkvox.rules.yml";
 const RUNBOOK: &str = "docs/runbook.md";
+const ALERTS_PAGE: &str = "docs/dashboards.md";
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -263,16 +264,15 @@ fn recording_rules_follow_the_naming_convention() {
 }
 
 #[test]
-fn readme_section_lists_every_alert() {
-    let text: String = ["README.md"]
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(root().join(p)).ok())
-        .collect();
-    for alert in alerts() {
+fn the_alerts_page_lists_every_alert() {
+    let text = std::fs::read_to_string(root().join(ALERTS_PAGE)).expect(ALERTS_PAGE);
+    let alerts = alerts();
+    assert!(!alerts.is_empty(), "no alert read from the rules");
+    for alert in alerts {
         let name = alert["alert"].as_str().unwrap();
         assert!(
-            text.contains(&format!("`{name}`")),
-            "{name} is not listed in the README"
+            text.contains(&format!("| `{name}` |")),
+            "{name} is not listed in the table of {ALERTS_PAGE}"
         );
     }
 }

@@ -383,15 +383,15 @@ fn bad_bcrypt_hashes_name_the_user() {
 }
 
 #[test]
-fn the_readme_example_loads() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README");
-    let section = readme
-        .find("## TLS and basic authentication")
-        .expect("the README's TLS section");
-    let readme = &readme[section..];
-    let start = readme.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
-    let yaml = &readme[start..];
+fn the_tls_page_example_loads() {
+    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tls.md"))
+        .expect("docs/tls.md");
+    let section = page
+        .find("## An example")
+        .expect("the page's example section");
+    let page = &page[section..];
+    let start = page.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let yaml = &page[start..];
     let yaml = &yaml[..yaml.find("```").expect("end of block")];
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -404,7 +404,7 @@ fn the_readme_example_loads() {
     ] {
         std::fs::copy(fixtures().join(from), tls.join(to)).expect("copy");
     }
-    let config = WebConfig::load(write(dir.path(), "web.yml", yaml)).expect("README example");
+    let config = WebConfig::load(write(dir.path(), "web.yml", yaml)).expect("docs/tls.md example");
     assert!(config.tls_enabled() && config.basic_auth_enabled());
     assert!(config
         .check_basic_auth(Some(&basic("prometheus", "example-password")))
