@@ -77,7 +77,7 @@ async fn a_thirty_hour_catch_up_costs_at_most_a_quarter_over_the_floor() {
         .skip(before as usize)
         .scan(false, |done, r| {
             let keep = !*done;
-            *done |= r.end == Some(last) && r.status == Some(200);
+            *done |= r.end == Some(last) && r.status == Some(200) && !r.truncated;
             keep.then_some(r)
         })
         .collect();

@@ -48,8 +48,9 @@ impl Engine {
         self.begin_cycle(i, pending, cursor);
     }
 
-    /// The windows of `[start, end]` for report `i`, oldest first, each cut to about the
-    /// rows a request should carry by the density learned so far.
+    /// The windows of `[start, end]` for report `i`, oldest first: as long as the API
+    /// allows, since a full page in date order is read on from its last second; cut to
+    /// the rows per hour learned where the API sent a full page out of order.
     pub(super) fn planned_windows(
         &self,
         i: usize,
@@ -60,7 +61,10 @@ impl Engine {
         let density = self.op.ledger().reports[i].density.clone();
         calendar::plan(start, end, tz)
             .into_iter()
-            .flat_map(|w| density.cut(w, tz))
+            .flat_map(|w| match density.unordered {
+                true => density.cut(w, tz),
+                false => vec![w],
+            })
             .collect()
     }
 
@@ -142,45 +146,51 @@ impl Engine {
             .learn(w, until, dates, self.op.timezone);
     }
 
-    /// The parts to read instead of a window cut at the cap. When the page's dates come
-    /// in order, as the API sends them, every row before the last date is in it: that
-    /// part is read as one window, and the rest cut to the learned density. Otherwise
-    /// the window is halved. Either way every part is read in full again, so no count
-    /// depends on the order the API sends rows in.
+    /// The rows of `w` dated before `until` are all counted: learn from their `dates`,
+    /// move the cursor, and re-plan the windows still to read with what was learned.
+    pub(super) fn read(
+        &mut self,
+        i: usize,
+        w: Window,
+        until: DateTime<Utc>,
+        dates: &[chrono::NaiveDateTime],
+    ) {
+        self.learn(i, w, until, dates);
+        self.advance(i, w.start, until);
+        let tz = self.op.timezone;
+        let density = self.op.ledger().reports[i].density.clone();
+        let Some(c) = self.reports[i].cycle.as_mut() else {
+            return;
+        };
+        c.read = true;
+        if let (true, Some(first), Some(last)) =
+            (density.unordered, c.pending.last(), c.pending.first())
+        {
+            let (start, end) = (first.start, last.end);
+            let mut again: Vec<_> = calendar::plan(start, end, tz)
+                .into_iter()
+                .flat_map(|w| density.cut(w, tz))
+                .collect();
+            again.reverse();
+            c.pending = again;
+        }
+    }
+
+    /// The parts to read instead of a window cut at the cap whose dates were out of order
+    /// (or all in one second): its halves, each read in full again. From then on the
+    /// report's windows are planned by the rows per hour learned.
     pub(super) fn split(
         &mut self,
         i: usize,
         w: Window,
         dates: &[chrono::NaiveDateTime],
     ) -> Vec<Window> {
-        let tz = self.op.timezone;
-        let halves = |w: Window| {
-            let (left, right) = w.split().expect("one-second windows are never truncated");
-            vec![left, right]
-        };
         let in_order = dates.windows(2).all(|d| d[0] <= d[1]);
-        let (Some(last), true) = (dates.last(), in_order) else {
-            return halves(w);
-        };
-        // No offset change inside a window: local and UTC seconds run together.
-        let cut = w.start + (*last - calendar::local(w.start, tz));
-        if cut <= w.start || cut > w.end {
-            return halves(w);
+        if !in_order {
+            self.op.ledger().reports[i].density.unordered = true;
         }
-        let before: Vec<_> = dates.iter().copied().filter(|d| d < last).collect();
-        self.learn(i, w, cut, &before);
-        let left = Window {
-            start: w.start,
-            end: cut - chrono::Duration::seconds(1),
-        };
-        let right = Window {
-            start: cut,
-            end: w.end,
-        };
-        let density = self.op.ledger().reports[i].density.clone();
-        let mut parts = vec![left];
-        parts.extend(density.cut(right, tz));
-        parts
+        let (left, right) = w.split().expect("one-second windows are never cut");
+        vec![left, right]
     }
 
     /// Moves report `i`'s cursor to `next` once every row before it, from the window

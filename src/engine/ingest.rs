@@ -60,6 +60,10 @@ pub struct Tally {
     pub late: u64,
     /// Counted under the overflow agent (`max_agents` reached).
     pub overflowed: u64,
+    /// A full page whose dates came in order: only its rows dated before this were
+    /// counted (`deferred` the others); the window goes on from here.
+    pub before: Option<NaiveDateTime>,
+    pub deferred: u64,
     /// The local dates of the page's rows (those that have one), to learn the density.
     pub dates: Vec<NaiveDateTime>,
     pub notices: Vec<Notice>,
@@ -79,9 +83,24 @@ struct LedgerSieve<'a> {
 }
 
 impl Sieve for LedgerSieve<'_> {
+    /// A full page is cut: when its dates come in order (as the API sends them), every
+    /// row dated before its last second is in it and counts now, the window going on from
+    /// that second; otherwise nothing counts and the window is split.
     fn whole(&mut self, dates: &[Option<NaiveDateTime>]) -> bool {
         self.tally.received = dates.len() as u64;
-        !(self.spec.may_split && dates.len() >= RECORD_CAP)
+        if !self.spec.may_split || dates.len() < RECORD_CAP {
+            return true;
+        }
+        let in_order = dates
+            .windows(2)
+            .all(|d| matches!(d, [Some(a), Some(b)] if a <= b));
+        match (dates.first(), dates.last()) {
+            (Some(Some(first)), Some(Some(last))) if in_order && first < last => {
+                self.tally.before = Some(*last);
+                true
+            }
+            _ => false,
+        }
     }
 
     fn judge(&mut self, key: Option<Key>, date: Option<NaiveDateTime>) -> Verdict {
@@ -97,6 +116,13 @@ impl Sieve for LedgerSieve<'_> {
                 date,
                 in_window: true,
             };
+        }
+        if let Some(before) = self.tally.before {
+            if date.is_none_or(|d| d >= before) {
+                // Read again with the rest of the window.
+                self.tally.deferred += 1;
+                return Verdict::Skip;
+            }
         }
         let (id, complete) = match key {
             Key::Complete(id) => (id, true),

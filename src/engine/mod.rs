@@ -46,7 +46,9 @@ enum Stop {
 /// A window read, with the local dates of the rows it held.
 enum Fetched {
     Done(Vec<chrono::NaiveDateTime>),
-    /// Cut at the cap: the dates of the rows sent.
+    /// Cut at the cap, dates in order: the rows before the local date given are counted.
+    Partial(Vec<chrono::NaiveDateTime>, chrono::NaiveDateTime),
+    /// Cut at the cap, nothing counted: the dates of the rows sent.
     Cut(Vec<chrono::NaiveDateTime>),
 }
 
@@ -190,18 +192,34 @@ impl Engine {
         };
         match self.fetch_window(i, w).await {
             Ok(Fetched::Done(dates)) => {
-                if let Some(c) = self.reports[i].cycle.as_mut() {
-                    c.read = true;
-                }
                 let next = w.end + chrono::Duration::seconds(1);
-                self.learn(i, w, next, &dates);
-                self.advance(i, w.start, next);
+                self.read(i, w, next, &dates);
                 let done = self.reports[i]
                     .cycle
                     .as_ref()
                     .is_some_and(|c| c.pending.is_empty());
                 if done {
                     self.end_cycle(i, Ok(())).await?;
+                }
+                Ok(())
+            }
+            Ok(Fetched::Partial(dates, before)) => {
+                // No offset change inside a window: local and UTC seconds run together.
+                let cut = w.start + (before - calendar::local(w.start, self.op.timezone));
+                self.read(i, w, cut, &dates);
+                self.op.data().reports[i].health.splits += 1;
+                tracing::info!(
+                    operation = %self.op.name,
+                    report = %self.name(i),
+                    counted_until = %before,
+                    window_end = %w.end,
+                    "response hit the 60,000-record cap in date order; reading on from its last second"
+                );
+                if let Some(c) = self.reports[i].cycle.as_mut() {
+                    c.pending.push(calendar::Window {
+                        start: cut,
+                        end: w.end,
+                    });
                 }
                 Ok(())
             }
@@ -214,7 +232,7 @@ impl Engine {
                     window_start = %w.start,
                     window_end = %w.end,
                     parts = parts.len(),
-                    "response hit the 60,000-record cap; splitting the window"
+                    "response hit the 60,000-record cap out of date order; splitting the window"
                 );
                 if let Some(c) = self.reports[i].cycle.as_mut() {
                     c.pending.extend(parts.into_iter().rev());

@@ -157,7 +157,10 @@ impl Engine {
             Ok(Outcome::Cut(dates)) => Ok(Fetched::Cut(dates)),
             Ok(Outcome::Counted(tally)) => {
                 self.log_page(name, ini, &tally);
-                Ok(Fetched::Done(tally.dates))
+                Ok(match tally.before {
+                    Some(before) => Fetched::Partial(tally.dates, before),
+                    None => Fetched::Done(tally.dates),
+                })
             }
             Err(e) => Err(self.failed(i, e, ini, end)),
         }

@@ -20,6 +20,10 @@ const LEARNING: f64 = 0.3;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Density {
     pub per_hour: Vec<Option<f64>>,
+    /// The API sent a full page out of date order: windows are planned from the rows per
+    /// hour, since they cannot be read on from a page's last second.
+    #[serde(default)]
+    pub unordered: bool,
 }
 
 impl Density {
