@@ -478,12 +478,13 @@ async fn attempts_that_never_connect_cost_none_of_the_quota() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_exporter_stops_at_its_share_of_the_daily_limit() {
     let clock = TestClock::at(reference_end() + chrono::Duration::minutes(1));
-    // Past the cap: three requests read this history (the window and its two halves).
+    // Twice past the cap: three requests read this history (the window, then twice on
+    // from the last second of a full page).
     let mut history = fake_until_reference(chrono::Duration::hours(2), &clock);
     history.sim.bursts = vec![Burst {
         start: reference_end() - chrono::Duration::minutes(30),
         duration: chrono::Duration::minutes(10),
-        records: 61_000,
+        records: 121_000,
     }];
     let fake = FakeWolkvox::start(history);
     let tick = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));

@@ -201,6 +201,7 @@ fn day() -> PageSpec {
         end: local("2026-11-24 23:59:59"),
         may_split: false,
         late_before: None,
+        overlap: chrono::Duration::minutes(30),
     }
 }
 

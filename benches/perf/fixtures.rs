@@ -6,17 +6,18 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde_json::json;
-use wolkvox_exporter::config::{Config, FileConfig, MetricsConfig, Overrides};
+use wolkvox_exporter::config::{Config, FileConfig, Overrides};
 use wolkvox_exporter::demo::answer::{self, Format};
 use wolkvox_exporter::demo::simulator::{Burst, SimConfig, Simulator};
-use wolkvox_exporter::reports::{kind, Identity, Ingest, LocalWindow, PageOutcome, ReportName};
+use wolkvox_exporter::engine::{Outcome, PageSpec, Tally};
+use wolkvox_exporter::reports::Identity;
 use wolkvox_exporter::store::{OperationStore, Store};
 
 /// One API answer at the record cap, and the local window it answers.
 pub struct Page {
     pub body: Vec<u8>,
     pub records: usize,
-    pub window: LocalWindow,
+    pub window: PageSpec,
 }
 
 pub fn t(s: &str) -> DateTime<Utc> {
@@ -46,7 +47,7 @@ pub fn busy_page() -> Page {
     Page {
         body: body.into_bytes(),
         records: count,
-        window: LocalWindow { ini, end },
+        window: spec(ini, end),
     }
 }
 
@@ -64,8 +65,25 @@ pub fn config(max_agents: usize) -> Config {
     .unwrap()
 }
 
-pub fn agent_13(metrics: &MetricsConfig) -> Arc<dyn Ingest> {
-    (kind(ReportName::agent_13).build)(metrics)
+/// A local window, both ends inclusive, counted as a page that may not be split.
+pub fn spec(ini: NaiveDateTime, end: NaiveDateTime) -> PageSpec {
+    PageSpec {
+        ini,
+        end,
+        may_split: false,
+        late_before: None,
+        overlap: Duration::minutes(30),
+    }
+}
+
+/// One answer through the operation's agent_13 report, as the engine counts it.
+pub fn ingest(store: &Store, body: &[u8], window: PageSpec) -> Tally {
+    let op = &store.operations()[0];
+    let report = op.read().reports[0].report.clone();
+    match wolkvox_exporter::engine::ingest(op, 0, &*report, 200, body, window, None) {
+        Ok(Outcome::Counted(t)) => t,
+        other => panic!("the page counts: {other:?}"),
+    }
 }
 
 /// An empty store of one operation, as a first start builds it.
@@ -88,14 +106,10 @@ fn local(s: &str) -> NaiveDateTime {
 pub fn store(agents: usize, identities: usize) -> Arc<Store> {
     let store = empty_store(agents.max(10_000));
     let op: &OperationStore = &store.operations()[0];
-    let report = agent_13(&config(agents.max(10_000)).metrics);
     let mut sim_config = SimConfig::bounded(t("2025-03-10T00:00:00Z"), t("2025-03-11T00:00:00Z"));
     sim_config.agents = agents;
     let sim = Simulator::new(sim_config);
-    let window = LocalWindow {
-        ini: local("2025-03-10 00:00:00"),
-        end: local("2025-03-10 23:59:59"),
-    };
+    let window = spec(local("2025-03-10 00:00:00"), local("2025-03-10 23:59:59"));
     let mut rows = Vec::new();
     let mut n = 0u64;
     for (i, a) in sim.agents().iter().enumerate() {
@@ -113,16 +127,12 @@ pub fn store(agents: usize, identities: usize) -> Arc<Store> {
         }
         if rows.len() > 50_000 || i + 1 == agents {
             let body = json!({"code": 200, "data": rows}).to_string();
-            let Ok(PageOutcome::Counted(_)) =
-                report.ingest(op, 200, body.as_bytes(), window, false, None)
-            else {
-                panic!("the fixture page counts")
-            };
+            ingest(&store, body.as_bytes(), window);
             rows.clear();
         }
     }
     let mut ledger = op.ledger();
-    let seen = &mut ledger.reports[ReportName::agent_13].seen;
+    let seen = &mut ledger.reports[0].seen;
     seen.clear();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     for i in 0..identities {

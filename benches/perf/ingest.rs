@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use serde::de::IgnoredAny;
 use wolkvox_exporter::client::{interpret, Answer};
+use wolkvox_exporter::engine::Tally;
 use wolkvox_exporter::reports::agent_13::Record;
-use wolkvox_exporter::reports::{Ingest, PageOutcome, Tally};
 use wolkvox_exporter::store::Store;
 
 use crate::common::{median, median_ratio, peak_extra, rounds, Goal, Report, MB};
@@ -17,11 +17,8 @@ const RUNS: usize = 15;
 
 /// The agent_13 report's whole page step: decode, set aside duplicates, count outside
 /// the lock and apply under it.
-fn decode_and_count(report: &dyn Ingest, store: &Store, page: &Page, body: &[u8]) -> Tally {
-    match report.ingest(&store.operations()[0], 200, body, page.window, false, None) {
-        Ok(PageOutcome::Counted(t)) => t,
-        other => panic!("the page counts: {other:?}"),
-    }
+fn decode_and_count(store: &Store, page: &Page, body: &[u8]) -> Tally {
+    fixtures::ingest(store, body, page.window)
 }
 
 pub fn run(report: &mut Report) {
@@ -31,11 +28,10 @@ pub fn run(report: &mut Report) {
         "(1) one page: {n} records, {:.1} MB of JSON",
         page.body.len() as f64 / MB
     );
-    let agent_13 = fixtures::agent_13(&fixtures::config(10_000).metrics);
     let fresh = || fixtures::empty_store(10_000);
 
     let seen = fresh();
-    decode_and_count(&*agent_13, &seen, &page, &page.body);
+    decode_and_count(&seen, &page, &page.body);
     // Timed round by round, side by side, so the ratios hold on a noisy machine.
     let times = rounds(
         RUNS,
@@ -58,14 +54,14 @@ pub fn run(report: &mut Report) {
             &mut || {
                 let store = fresh();
                 let t = Instant::now();
-                let out = decode_and_count(&*agent_13, &store, &page, black_box(&page.body));
+                let out = decode_and_count(&store, &page, black_box(&page.body));
                 let elapsed = t.elapsed();
                 assert_eq!(out.counted as usize, n, "every record of the page counts");
                 elapsed
             },
             &mut || {
                 let t = Instant::now();
-                let out = decode_and_count(&*agent_13, &seen, &page, black_box(&page.body));
+                let out = decode_and_count(&seen, &page, black_box(&page.body));
                 let elapsed = t.elapsed();
                 assert_eq!(out.duplicate as usize, n, "every record is a duplicate");
                 elapsed
@@ -77,7 +73,7 @@ pub fn run(report: &mut Report) {
         // The body as the client receives it, the decoded page and the new state.
         let body = page.body.clone();
         let store = fresh();
-        decode_and_count(&*agent_13, &store, &page, &body);
+        decode_and_count(&store, &page, &body);
         (body, store)
     });
 

@@ -3,7 +3,6 @@
 
 use std::hint::black_box;
 
-use wolkvox_exporter::reports::ReportName;
 use wolkvox_exporter::state;
 
 use crate::common::{median_time, ms, Goal, Report, MB};
@@ -26,7 +25,7 @@ pub fn run(report: &mut Report) {
         let restored = state::restore(&config, now);
         let op = &restored.operations()[0];
         assert_eq!(op.read().agents.known.len(), 10_000);
-        assert_eq!(op.ledger().reports[ReportName::agent_13].seen.len(), 60_000);
+        assert_eq!(op.ledger().reports[0].seen.len(), 60_000);
         black_box(restored);
     });
     report.add(

@@ -171,6 +171,12 @@ impl Timeline for ReportTimeline {
         self.grid.step_of_local(date)
     }
 
+    fn step_start(&self, step: u32) -> NaiveDateTime {
+        let unix = self.grid.time(step);
+        let t = DateTime::from_timestamp(unix, 0).unwrap_or(self.grid.start);
+        crate::calendar::local(t, self.grid.timezone)
+    }
+
     fn next_step(&mut self, step: u32) {
         match self.history.pending {
             // The rows of the pending step are all counted: the store is as it stood

@@ -203,7 +203,13 @@ impl Engine {
         }
         if l.cursor.is_none_or(|c| c < next) {
             l.cursor = Some(next);
-            self.op.data().reports[i].health.watermark = Some(next);
+            let until = next - chrono::Duration::from_std(self.poll.overlap).unwrap_or_default();
+            let until = calendar::local(until, self.op.timezone);
+            let mut data = self.op.data();
+            data.reports[i].health.watermark = Some(next);
+            let applied = super::ingest::settle(&mut data, i, until);
+            drop(data);
+            self.log_notices(i, &applied.notices);
         }
     }
 }

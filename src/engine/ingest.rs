@@ -13,8 +13,8 @@ use foldhash::fast::RandomState;
 use crate::calendar::local_secs;
 use crate::client::{ApiError, RECORD_CAP};
 use crate::reports::{
-    DynReport, Folded, Identity, InvalidReason, Key, Notice, Read, Schedule, Sieve, SourceDay,
-    Verdict,
+    Applied, DynReport, Folded, Identity, InvalidReason, Key, Notice, Read, Schedule, Sieve,
+    SourceDay, Verdict,
 };
 use crate::store::{OpData, OperationStore};
 
@@ -28,6 +28,9 @@ pub struct PageSpec {
     pub may_split: bool,
     /// Rows dated before this arrived late; `None`: none is (a backfill).
     pub late_before: Option<NaiveDateTime>,
+    /// `poll.overlap`: what waits for every row before an instant is counted once the
+    /// reading has passed that instant by this much (a backfill's steps).
+    pub overlap: chrono::Duration,
 }
 
 /// Takes a page's rows in time order, one step of the backfill's `--step` at a time, so
@@ -35,6 +38,8 @@ pub struct PageSpec {
 pub trait Timeline: Send + fmt::Debug {
     /// The step a row dated `date` (operation-local) falls in.
     fn step_of(&self, date: NaiveDateTime) -> u32;
+    /// The operation-local time `step` begins at.
+    fn step_start(&self, step: u32) -> NaiveDateTime;
     /// The rows of `step` are counted next: the store holds every row of the earlier
     /// steps read so far. Called with no store lock held.
     fn next_step(&mut self, step: u32);
@@ -225,6 +230,12 @@ pub fn ingest(
     let mut last = None;
     for (k, (step, fold)) in steps.into_iter().enumerate() {
         if let Some(t) = timeline.as_deref_mut() {
+            // The store as it stands at the step's start: rows before it counted, and
+            // what waited for them settled.
+            let until = t.step_start(step) - spec.overlap;
+            let applied = settle(&mut op.data(), index, until);
+            tally.overflowed += applied.overflowed;
+            tally.notices.extend(applied.notices);
             t.next_step(step);
         }
         let mut data = op.data();
@@ -245,6 +256,17 @@ pub fn ingest(
     drop(data);
     ledger.reports[index].seen.extend(remember);
     Ok(Outcome::Counted(tally))
+}
+
+/// Lets report `index` count what waited for every row dated before `until` to be read.
+pub(super) fn settle(data: &mut OpData, index: usize, until: NaiveDateTime) -> Applied {
+    let OpData {
+        agents, reports, ..
+    } = data;
+    let slot = &mut reports[index];
+    let applied = slot.report.settle(&mut slot.counters, agents, until);
+    agents.overflow_records += applied.overflowed;
+    applied
 }
 
 /// Applies one fold to report `index`'s counters; a daily report gets its source's
@@ -298,3 +320,6 @@ fn apply(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

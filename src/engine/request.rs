@@ -135,6 +135,7 @@ impl Engine {
                     end,
                     may_split: w.seconds() > 1,
                     late_before: self.late_before(i),
+                    overlap: chrono::Duration::from_std(self.poll.overlap).unwrap_or_default(),
                 };
                 let timeline = self.timeline.clone();
                 let counted = tokio::task::spawn_blocking(move || {
@@ -194,13 +195,7 @@ impl Engine {
                 "agents past max_agents; their records are counted under agent_id=\"_overflow\""
             );
         }
-        for notice in &tally.notices {
-            if notice.warning {
-                tracing::warn!(operation = %self.op.name, report = %name, "{}", notice.message);
-            } else {
-                tracing::info!(operation = %self.op.name, report = %name, "{}", notice.message);
-            }
-        }
+        self.log_notices_of(name, &tally.notices);
         if tally.invalid.values().any(|n| *n > 0) {
             let invalid: Vec<_> = tally
                 .invalid
@@ -209,6 +204,21 @@ impl Engine {
                 .map(|(r, n)| format!("{r:?}={n}"))
                 .collect();
             tracing::debug!(operation = %self.op.name, report = %name, invalid = %invalid.join(","), "records rejected");
+        }
+    }
+
+    /// Logs what a report said it did besides counting.
+    pub(super) fn log_notices(&self, i: usize, notices: &[crate::reports::Notice]) {
+        self.log_notices_of(self.name(i), notices);
+    }
+
+    fn log_notices_of(&self, name: ReportName, notices: &[crate::reports::Notice]) {
+        for notice in notices {
+            if notice.warning {
+                tracing::warn!(operation = %self.op.name, report = %name, "{}", notice.message);
+            } else {
+                tracing::info!(operation = %self.op.name, report = %name, "{}", notice.message);
+            }
         }
     }
 

@@ -82,6 +82,7 @@ pub fn day() -> PageSpec {
         end: local("2026-11-24 23:59:59"),
         may_split: true,
         late_before: None,
+        overlap: chrono::Duration::minutes(30),
     }
 }
 

@@ -1,6 +1,7 @@
 //! How many rows a report holds per hour of the operation's local day, learned from
-//! every page read and kept in the state, so that a catch-up asks for windows expected to
-//! carry about [`TARGET_ROWS`] each instead of hitting the 60,000-row cap and halving.
+//! every page read and kept in the state. Where the API sends full pages out of date
+//! order (so that a page cannot be read on from its last second), a catch-up asks for
+//! windows expected to carry about [`TARGET_ROWS`] each instead of hitting the cap.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Timelike, Utc};
 use chrono_tz::Tz;
@@ -9,9 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::{local, Window};
 
 /// Rows a planned window is expected to carry at most: 13% under the cap, room for the
-/// estimate's error (a history's hours vary by a few percent from one day to the next),
-/// while a catch-up stays within a quarter of the fewest requests possible. (At 45,000
-/// the 30-hour history of the cost test takes 9 requests where 7 is the floor.)
+/// estimate's error (a history's hours vary by a few percent from one day to the next).
 pub const TARGET_ROWS: f64 = 52_000.0;
 /// Weight of a new observation of an hour of the day.
 const LEARNING: f64 = 0.3;
