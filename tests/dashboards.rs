@@ -799,7 +799,10 @@ fn check_types(args: &[&Path]) -> (Option<i32>, String) {
 fn dashboards_match_grafana_12_published_types() {
     let (status, out) = check_types(&[]);
     assert_eq!(status, Some(0), "{out}");
-    assert!(out.contains("@grafana/schema 12."), "not Grafana 12's types: {out}");
+    assert!(
+        out.contains("@grafana/schema 12."),
+        "not Grafana 12's types: {out}"
+    );
     assert!(out.contains("2 dashboard(s)"), "{out}");
 }
 

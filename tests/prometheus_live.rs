@@ -102,8 +102,7 @@ const NO_15_MINUTES_OF_HISTORY: &str = "absent_over_time(up{job=\"wolkvox\"}[5m]
 // The late counters exist from the start at 0: the condition holds only where they do.
 const NO_INTERACTION_LATE: &str =
     "sum(increase(wolkvox_agent_interactions_late_total{job=\"wolkvox\"}[1h])) == 0";
-const NO_RECORD_LATE: &str =
-    "sum(increase(wolkvox_records_late_total{job=\"wolkvox\"}[1h])) == 0";
+const NO_RECORD_LATE: &str = "sum(increase(wolkvox_records_late_total{job=\"wolkvox\"}[1h])) == 0";
 const NO_MEDIAN_YET: &str = "absent(operation_interaction:wolkvox_agent_interactions:median_increase1h{job=\"wolkvox\",interaction=\"transfer\"} > 0)";
 const NO_AGENT_ACTIVE: &str =
     "sum(increase(wolkvox_agent_interactions_total{job=\"wolkvox\"}[1h])) == 0";
