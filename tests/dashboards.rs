@@ -44,6 +44,10 @@ const CONTRACT_METRICS: &[&str] = &[
     "wolkvox_reconciliation_difference",
     "wolkvox_reconciliation_day_timestamp_seconds",
     "wolkvox_reconciliation_agents_mismatched",
+    // Added: late records and poll intervals (issue 19), for catch-ups and current reports.
+    "wolkvox_agent_interactions_late_total",
+    "wolkvox_records_late_total",
+    "wolkvox_poll_interval_seconds",
     // Prometheus' own per-target series.
     "up",
 ];
@@ -402,6 +406,31 @@ fn check_dashboard(file: &str, d: &Value, known: &HashSet<String>) -> Vec<String
         }
     }
 
+    // Annotations of the dashboard's own (the built-in one queries Grafana, not Prometheus).
+    for a in grafana::annotations(d)
+        .iter()
+        .filter(|a| a["builtIn"].as_u64().unwrap_or(0) == 0)
+    {
+        let origin = format!("annotation {:?}", a["name"].as_str().unwrap_or("<unnamed>"));
+        if !non_empty_str(&a["name"]) {
+            problem(format!("{origin}: no name"));
+        }
+        if !uses_datasource_variable(&a["datasource"]) {
+            problem(format!("{origin}: does not use the `$datasource` variable"));
+        }
+        if !non_empty_str(&a["target"]["refId"]) {
+            problem(format!("{origin}: no target.refId"));
+        }
+        for p in check_expr(
+            &origin,
+            a["target"]["expr"].as_str().unwrap_or_default(),
+            &defined,
+            known,
+        ) {
+            problem(p);
+        }
+    }
+
     // Variables referenced anywhere else (titles, legends, links...).
     let mut all = Vec::new();
     strings(d, String::new(), &mut all);
@@ -680,6 +709,32 @@ fn the_lint_rejects_broken_dashboards() {
         "does not show them (exemplar: true)",
     );
 
+    let annotation = |d: &mut Value| -> Value {
+        d["annotations"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["builtIn"].as_u64().unwrap_or(0) == 0)
+            .expect("an annotation of the dashboard's own")
+            .clone()
+    };
+    assert_rejected(
+        &problems_after(|d| {
+            let mut a = annotation(d);
+            a["target"]["expr"] = json!("increase(wolkvox_records_late_total[5m]) > 0");
+            d["annotations"]["list"].as_array_mut().unwrap().push(a);
+        }),
+        "annotation \"Catch-ups (counted late)\": increase() over [300s, hard-coded]",
+    );
+    assert_rejected(
+        &problems_after(|d| {
+            let mut a = annotation(d);
+            a["datasource"] = json!({"type": "prometheus", "uid": "abc123"});
+            d["annotations"]["list"].as_array_mut().unwrap().push(a);
+        }),
+        "annotation \"Catch-ups (counted late)\": does not use the `$datasource` variable",
+    );
+
     let mut dashboards = grafana::load_dashboards();
     dashboards[0].1["links"] = json!([]);
     assert_rejected(&check_links(&dashboards), "no link to dashboard");
@@ -712,4 +767,77 @@ fn variable_references_are_found_in_every_form() {
         Some(r#"wolkvox_up{job=~"$job", x=","}"#)
     );
     assert_eq!(grafana::promql_of_variable_query("label_values(job)"), None);
+}
+
+/// `node scripts/check-dashboard-types.mjs` with `args`: its exit status and output.
+/// Node and the packages of scripts/setup/30-grafana-schema.sh must be there: a missing
+/// tool fails the test, it never skips it.
+fn check_types(args: &[&Path]) -> (Option<i32>, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = std::process::Command::new("node")
+        .arg(root.join("scripts/check-dashboard-types.mjs"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node (install Node.js): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_ne!(
+        output.status.code(),
+        Some(2),
+        "the type check's tools are missing (run scripts/setup/30-grafana-schema.sh):\n{text}"
+    );
+    (output.status.code(), text)
+}
+
+/// Both dashboards type-check against Grafana 12's published types (@grafana/schema):
+/// the dashboard, every variable, annotation and panel, and each panel's options and
+/// custom field config against its plugin's types.
+#[test]
+fn dashboards_match_grafana_12_published_types() {
+    let (status, out) = check_types(&[]);
+    assert_eq!(status, Some(0), "{out}");
+    assert!(
+        out.contains("@grafana/schema 12."),
+        "not Grafana 12's types: {out}"
+    );
+    assert!(out.contains("2 dashboard(s)"), "{out}");
+}
+
+/// The type check fails on what Grafana 12 no longer has: the heatmap's old
+/// `tooltip.show`, an unknown panel key, an enum value that does not exist.
+#[test]
+fn the_type_check_rejects_what_grafana_12_does_not_know() {
+    let (file, mut d) = grafana::load_dashboards()
+        .into_iter()
+        .find(|(f, _)| f == "wolkvox-transfers.json")
+        .expect("supervisor dashboard");
+    let panels = d["panels"].as_array_mut().unwrap();
+    let heatmap = panels
+        .iter_mut()
+        .find(|p| p["type"] == "heatmap")
+        .expect("a heatmap");
+    heatmap["options"]["tooltip"]["show"] = json!(true);
+    let timeseries = panels
+        .iter_mut()
+        .find(|p| p["type"] == "timeseries")
+        .expect("a time series");
+    timeseries["options"]["legend"]["displayMode"] = json!("lists");
+    timeseries["colour"] = json!("red");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(&file);
+    std::fs::write(&path, serde_json::to_string_pretty(&d).unwrap()).unwrap();
+
+    let (status, out) = check_types(&[&path]);
+    assert_eq!(status, Some(1), "{out}");
+    for needle in [
+        "\"Duration distribution\" (heatmap) options: TS2353",
+        "'\"show\"' does not exist",
+        "'\"lists\"' is not assignable",
+        "'\"colour\"' does not exist",
+    ] {
+        assert!(out.contains(needle), "expected {needle:?} in:\n{out}");
+    }
 }

@@ -1,6 +1,7 @@
 //! End to end against a real Prometheus: the exporter in demo mode is scraped every
-//! second with the rules loaded, then every dashboard query (Grafana variables
-//! substituted) and every rule expression runs through the Prometheus HTTP API.
+//! second with the rules loaded, then every dashboard query (panels, variables and
+//! annotations, Grafana variables substituted) and every rule expression runs through
+//! the Prometheus HTTP API.
 
 mod support;
 
@@ -34,14 +35,39 @@ const ALLOWED_EMPTY: &[(&str, &str, &str)] = &[
         NO_WEEK_OF_HISTORY,
     ),
     (
-        "wolkvox-transfers / Interactions per hour against the baseline / B",
+        "wolkvox-transfers / On-time interactions in 15 minutes against the baseline / A",
+        "the difference of the counters 15 minutes apart; Prometheus has run for a minute",
+        NO_15_MINUTES_OF_HISTORY,
+    ),
+    (
+        "rule operation_interaction:wolkvox_agent_interactions:ontime_increase15m",
+        "the difference of the counters 15 minutes apart; Prometheus has run for a minute",
+        NO_15_MINUTES_OF_HISTORY,
+    ),
+    (
+        "wolkvox-transfers / On-time interactions in 15 minutes against the baseline / B",
         "the baseline needs a day (or a week) of history",
         NO_DAY_OF_HISTORY,
     ),
     (
-        "rule operation_interaction:wolkvox_agent_interactions:rate1h_baseline",
+        "wolkvox-transfers / On-time interactions in 15 minutes against the baseline / C",
         "the baseline needs a day (or a week) of history",
         NO_DAY_OF_HISTORY,
+    ),
+    (
+        "rule operation_interaction:wolkvox_agent_interactions:increase15m_baseline",
+        "the baseline needs a day (or a week) of history",
+        NO_DAY_OF_HISTORY,
+    ),
+    (
+        "wolkvox-transfers / annotation Catch-ups (counted late) / Anno",
+        "marks catch-ups; a healthy demo has none",
+        NO_INTERACTION_LATE,
+    ),
+    (
+        "wolkvox-exporter / annotation Catch-ups (counted late) / Anno",
+        "marks catch-ups; a healthy demo has none",
+        NO_RECORD_LATE,
     ),
     (
         "rule operation_interaction:wolkvox_agent_interactions:median_increase1h",
@@ -72,6 +98,11 @@ const NO_AGENT_WITH_20_CALLS: &str =
     "absent(operation_agent:wolkvox_agent_calls:increase1h{job=\"wolkvox\"} >= 20)";
 const NO_WEEK_OF_HISTORY: &str = "absent_over_time(up{job=\"wolkvox\"}[1h] offset 1w)";
 const NO_DAY_OF_HISTORY: &str = "absent_over_time(up{job=\"wolkvox\"}[1h] offset 1d)";
+const NO_15_MINUTES_OF_HISTORY: &str = "absent_over_time(up{job=\"wolkvox\"}[5m] offset 15m)";
+// The late counters exist from the start at 0: the condition holds only where they do.
+const NO_INTERACTION_LATE: &str =
+    "sum(increase(wolkvox_agent_interactions_late_total{job=\"wolkvox\"}[1h])) == 0";
+const NO_RECORD_LATE: &str = "sum(increase(wolkvox_records_late_total{job=\"wolkvox\"}[1h])) == 0";
 const NO_MEDIAN_YET: &str = "absent(operation_interaction:wolkvox_agent_interactions:median_increase1h{job=\"wolkvox\",interaction=\"transfer\"} > 0)";
 const NO_AGENT_ACTIVE: &str =
     "sum(increase(wolkvox_agent_interactions_total{job=\"wolkvox\"}[1h])) == 0";
@@ -148,6 +179,7 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
         for q in grafana::panel_queries(dashboard)
             .into_iter()
             .chain(grafana::variable_queries(dashboard))
+            .chain(grafana::annotation_queries(dashboard))
         {
             checks.push((q.key(), q.expr, true));
         }

@@ -85,6 +85,13 @@ fn promtool_unit_tests_pass() {
     assert_eq!(out.matches("SUCCESS").count(), files.len(), "{out}");
 }
 
+/// The two-week histories of the spike alert's tests are what their script writes, so a
+/// change to the script cannot leave a stale test behind.
+#[test]
+fn generated_spike_histories_are_current() {
+    run(Command::new("python3").args(["alerts/tests/spike_histories.py", "--check"]));
+}
+
 /// Every alert is tested both firing and silent by `alert_rule_test` cases.
 #[test]
 fn unit_tests_cover_every_alert_firing_and_silent() {

@@ -88,6 +88,31 @@ pub fn panel_queries(dashboard: &Value) -> Vec<Query> {
         .collect()
 }
 
+/// The queries of the dashboard's own annotations (`annotations.list`; Grafana's built-in
+/// "Annotations & Alerts" has none): the PromQL in each one's `target.expr`.
+pub fn annotation_queries(dashboard: &Value) -> Vec<Query> {
+    let uid = dashboard["uid"].as_str().unwrap_or("?").to_string();
+    annotations(dashboard)
+        .iter()
+        .filter(|a| a["builtIn"].as_u64().unwrap_or(0) == 0)
+        .map(|a| Query {
+            dashboard: uid.clone(),
+            source: format!("annotation {}", a["name"].as_str().unwrap_or("?")),
+            ref_id: a["target"]["refId"].as_str().unwrap_or("?").to_string(),
+            expr: a["target"]["expr"].as_str().unwrap_or_default().to_string(),
+            instant: false,
+        })
+        .collect()
+}
+
+/// The annotation definitions (`annotations.list`), the built-in one included.
+pub fn annotations(dashboard: &Value) -> &[Value] {
+    dashboard["annotations"]["list"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
 /// The template variables (`templating.list`).
 pub fn variables(dashboard: &Value) -> &[Value] {
     dashboard["templating"]["list"]
