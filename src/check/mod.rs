@@ -6,23 +6,22 @@ mod info;
 mod outcome;
 
 use std::fmt::Write as _;
-use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
-use governor::DefaultDirectRateLimiter;
 use serde::de::IgnoredAny;
-use tokio::sync::Mutex;
 
 pub use info::TokenInfo;
 pub use outcome::{
     Answered, CallerVerdict, OperationCheck, PlanVerdict, ReportCheck, TokenVerdict,
 };
 
-use crate::client::{interpret, Answer, ApiError, Client};
+use crate::app::Wiring;
+use crate::client::{interpret, Answer};
+use crate::clock::SystemClock;
 use crate::config::{ApiConfig, Config, OperationConfig};
-use crate::engine::limits::{self, TokenLocks};
+use crate::engine::Engine;
 use crate::shard::Shard;
 
 /// How much of each report is asked for: a short window, so that the answer is small.
@@ -108,15 +107,21 @@ pub async fn command(config: &Config, shard: Shard) -> crate::app::Exit {
     }
 }
 
-/// Checks every operation of `config` at `now`. Operations with different tokens are
-/// checked side by side; requests on one token go one at a time, ever.
+/// Checks every operation of `config` at `now`, each through its engine: operations
+/// with different tokens side by side, requests on one token one at a time, ever.
 pub async fn run(config: &Config, shard: Shard, now: DateTime<Utc>) -> Checked {
-    let mut locks = TokenLocks::default();
+    let config = Arc::new(config.clone());
+    let store = Arc::new(crate::state::restore_saved(
+        &config,
+        Default::default(),
+        now,
+    ));
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let wiring = Wiring::new(config.clone(), store, Arc::new(SystemClock), None, shutdown);
     let mut tasks = tokio::task::JoinSet::new();
     for (index, op) in config.operations.iter().enumerate() {
-        let token = locks.get(&op.token);
-        let (op, api) = (op.clone(), config.api.clone());
-        tasks.spawn(async move { (index, check_operation(&op, &api, token, now).await) });
+        let (engine, op, api) = (wiring.engine(index), op.clone(), config.api.clone());
+        tasks.spawn(async move { (index, check_operation(&engine, &op, &api, now).await) });
     }
     let mut done = Vec::with_capacity(config.operations.len());
     while let Some(joined) = tasks.join_next().await {
@@ -137,42 +142,34 @@ pub fn window(now: DateTime<Utc>, tz: Tz) -> (NaiveDateTime, NaiveDateTime) {
 }
 
 async fn check_operation(
+    engine: &Engine,
     op: &OperationConfig,
     api: &ApiConfig,
-    token: Arc<Mutex<()>>,
     now: DateTime<Utc>,
 ) -> OperationCheck {
     tracing::info!(operation = %op.name, reports = op.reports.len(), "checking the operation");
-    let client = Client::new(
-        &op.base_url,
-        op.token.clone(),
-        api.timeout,
-        api.max_body_bytes,
-    );
-    let pacer = limits::pacer(api.requests_per_second);
     let window = window(now, op.timezone);
     let mut reports = Vec::with_capacity(op.reports.len());
-    for report in &op.reports {
-        let name = report.name.as_str();
-        let sent = one_at_a_time(&pacer, &token, client.fetch(name, window.0, window.1)).await;
-        let answer = sent
+    for (i, report) in op.reports.iter().enumerate() {
+        let answer = engine
+            .probe(Some(i), window.0, window.1)
+            .await
             .and_then(
                 |(status, body)| match interpret::<IgnoredAny>(status, &body)? {
                     Answer::Records(rows) => Ok(Answered::Records(rows.len())),
                     Answer::Empty => Ok(Answered::NoRecords),
                 },
-            )
-            .map_err(|e| client.redact(e));
-        tracing::debug!(operation = %op.name, report = name, answer = ?answer, "report checked");
+            );
+        tracing::debug!(operation = %op.name, report = %report.name, answer = ?answer, "report checked");
         reports.push(ReportCheck {
             report: report.clone(),
             answer,
         });
     }
-    let info = one_at_a_time(&pacer, &token, client.token_info())
+    let info = engine
+        .probe(None, window.0, window.1)
         .await
-        .and_then(|(status, body)| info::read(status, &body))
-        .map_err(|e| client.redact(e));
+        .and_then(|(status, body)| info::read(status, &body));
     tracing::debug!(operation = %op.name, answered = info.is_ok(), "token_info checked");
     OperationCheck {
         name: op.name.clone(),
@@ -183,17 +180,6 @@ async fn check_operation(
         reports,
         info,
     }
-}
-
-/// Sends `request` at the pace allowed, holding the token's lock while it is in flight.
-async fn one_at_a_time<T>(
-    pacer: &DefaultDirectRateLimiter,
-    token: &Mutex<()>,
-    request: impl Future<Output = Result<T, ApiError>>,
-) -> Result<T, ApiError> {
-    pacer.until_ready().await;
-    let _in_flight = token.lock().await;
-    request.await
 }
 
 #[cfg(test)]

@@ -176,7 +176,7 @@ impl Engine {
         }
     }
 
-    fn name(&self, i: usize) -> ReportName {
+    pub fn name(&self, i: usize) -> ReportName {
         self.reports[i].report.name()
     }
 

@@ -40,6 +40,24 @@ impl Engine {
         }
     }
 
+    /// One request outside any cycle, for `check`: report `i` over the local window
+    /// `[ini, end]`, or the token's information when `i` is `None`; sent at the pace
+    /// allowed, holding the token's lock. Nothing is counted; errors hold no token.
+    pub async fn probe(
+        &self,
+        i: Option<usize>,
+        ini: chrono::NaiveDateTime,
+        end: chrono::NaiveDateTime,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        self.pacer.until_ready().await;
+        let _in_flight = self.shared.token_lock.lock().await;
+        let answer = match i {
+            Some(i) => self.client.fetch(self.name(i).as_str(), ini, end).await,
+            None => self.client.token_info().await,
+        };
+        answer.map_err(|e| self.client.redact(e))
+    }
+
     /// Takes one request of the day's allowance for report `i`, unless it is spent, or
     /// unless what is left is what the earlier reports need for the rest of the day
     /// (then report `i` pauses, which shows in `wolkvox_report_paused` and the log).

@@ -33,6 +33,13 @@ pub fn restore(config: &Config, now: DateTime<Utc>) -> Store {
         }
         Loaded::Restored(file) => file.operations,
     };
+    for op in config
+        .operations
+        .iter()
+        .filter(|op| !saved.contains_key(&op.name))
+    {
+        tracing::info!(operation = %op.name, "new operation; starting with catch-up");
+    }
     restore_saved(config, saved, now)
 }
 
@@ -91,9 +98,8 @@ fn operation(
     let mut ledger = Ledger {
         reports: op.reports.iter().map(|_| ReportLedger::default()).collect(),
     };
-    match saved {
-        None => tracing::info!(operation = %op.name, "new operation; starting with catch-up"),
-        Some(saved) => restore_operation(op, saved, &mut data, &mut ledger),
+    if let Some(saved) = saved {
+        restore_operation(op, saved, &mut data, &mut ledger);
     }
     NewOperation {
         name: op.name.clone(),
