@@ -130,7 +130,7 @@ fn static_server(body: Bytes, format: Format, gzip: bool) -> Server {
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(Limits::default().header_read_timeout)
+                    .header_read_timeout(Limits::default().idle_timeout)
                     .serve_connection(TokioIo::new(stream), svc)
                     .await;
             });

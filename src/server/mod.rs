@@ -1,38 +1,40 @@
 //! The HTTP server: `/metrics`, `/-/healthy`, `/-/ready` and a landing page, with a cap
-//! on connections, a header read timeout and a bounded response time.
+//! on connections that sheds idle ones, request-head timeouts and a bounded response time.
 
-use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::header;
-use hyper::{Request, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
 
 use crate::metrics::Renderer;
 use crate::store::Store;
-use crate::web::{unauthorized_response, AuthResult, WebConfigHandle};
-use routes::{handle, text};
+use crate::web::WebConfigHandle;
+use shedding::Connections;
 
 pub use scrape::accepts_gzip;
 
+mod connection;
 mod landing;
 mod routes;
 mod scrape;
+mod shedding;
 
-/// Limits that keep slow or idle clients from exhausting the server.
+/// Limits that keep slow or idle clients from exhausting the server or delaying a scrape.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// Connections held open at once. A new connection is still accepted at the limit:
+    /// the one idle longest is closed for it, those that never sent a request first and
+    /// then kept-alive ones; it is refused only while every one is answering a request.
     pub max_connections: usize,
-    pub header_read_timeout: Duration,
+    /// From accept to a complete first request head, the TLS handshake included.
+    pub first_request_timeout: Duration,
+    /// How long a kept-alive connection may take to send its next complete request head
+    /// after a response; longer than common scrape intervals, so Prometheus can reuse it.
+    pub idle_timeout: Duration,
+    /// How long a request may take to be answered; a 503 after that.
     pub response_timeout: Duration,
 }
 
@@ -40,7 +42,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 512,
-            header_read_timeout: Duration::from_secs(10),
+            first_request_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(90),
             response_timeout: Duration::from_secs(30),
         }
     }
@@ -78,21 +81,52 @@ impl Site {
     }
 }
 
+/// Connections the kernel queues before the server accepts them. Past it a client's
+/// SYN is dropped and waits a 1 s retransmit, so a burst of idle connections would delay
+/// a scrape; tokio's default is 128. The kernel caps it at `net.core.somaxconn`.
+const ACCEPT_QUEUE: u32 = 4096;
+
 /// Binds a Prometheus-style listen address; `:9798` means every interface.
 pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
     if let Some(port) = address.strip_prefix(':') {
-        match TcpListener::bind(format!("[::]:{port}")).await {
+        match listen(&format!("[::]:{port}")).await {
             Ok(l) => Ok(l),
-            Err(_) => TcpListener::bind(format!("0.0.0.0:{port}")).await,
+            Err(_) => listen(&format!("0.0.0.0:{port}")).await,
         }
     } else {
-        TcpListener::bind(address).await
+        listen(address).await
     }
 }
 
+/// [`TcpListener::bind`] with a longer accept queue: the first address `address`
+/// resolves to that can be bound.
+async fn listen(address: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(address).await? {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(ACCEPT_QUEUE)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "could not resolve to any address",
+        )
+    }))
+}
+
 /// Serves until `shutdown` resolves; open connections get a short grace period.
-/// TLS and basic auth come from the current web configuration: TLS settings per
-/// connection, authentication per request, so a reload reaches open connections.
+/// Every connection is accepted: at the connection limit an idle one makes room (see
+/// [`Limits`]), so a scrape never waits behind idle or slow clients. TLS and basic auth
+/// come from the current web configuration: TLS settings per connection,
+/// authentication per request, so a reload reaches open connections.
 pub async fn serve(
     listener: TcpListener,
     site: Arc<Site>,
@@ -100,15 +134,12 @@ pub async fn serve(
     web: WebConfigHandle,
     shutdown: impl Future<Output = ()>,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let open = Connections::new(limits.max_connections);
+    let shared = Arc::new(connection::Shared { site, limits, web });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
-            _ = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
@@ -121,54 +152,12 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         while connections.try_join_next().is_some() {}
-        let site = site.clone();
-        let limits = limits.clone();
-        let stop = stop_rx.clone();
-        let web = web.clone();
-        connections.spawn(async move {
-            let _permit = permit;
-            let tls = web.current().tls_acceptor().cloned();
-            let svc = {
-                let limits = limits.clone();
-                hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let site = site.clone();
-                    let config = web.current();
-                    let timeout = limits.response_timeout;
-                    async move {
-                        let auth = config
-                            .clone()
-                            .authorize(req.headers().get(header::AUTHORIZATION).cloned())
-                            .await;
-                        if let AuthResult::Denied(why) = auth {
-                            tracing::debug!(%peer, reason = why.as_str(), "unauthorized request");
-                            return Ok::<_, Infallible>(unauthorized_response());
-                        }
-                        let mut resp = match tokio::time::timeout(timeout, handle(&site, &req))
-                            .await
-                        {
-                            Ok(r) => r,
-                            Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "response timed out\n"),
-                        };
-                        config.apply_headers(resp.headers_mut());
-                        Ok(resp)
-                    }
-                })
-            };
-            match tls {
-                None => serve_connection(TokioIo::new(stream), svc, &limits, stop, peer).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls)) => {
-                            serve_connection(TokioIo::new(tls), svc, &limits, stop, peer).await
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
-            }
-        });
+        let Some((ticket, shed)) = open.admit() else {
+            tracing::debug!(%peer, "connection refused: every connection is answering a request");
+            continue;
+        };
+        let (shared, stop) = (shared.clone(), stop_rx.clone());
+        connections.spawn(connection::run(stream, peer, shared, ticket, shed, stop));
     }
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(3), async {
@@ -178,35 +167,20 @@ pub async fn serve(
     connections.abort_all();
 }
 
-async fn serve_connection<I, S>(
-    io: I,
-    svc: S,
-    limits: &Limits,
-    mut stop: watch::Receiver<bool>,
-    peer: SocketAddr,
-) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: hyper::service::HttpService<Incoming, ResBody = Full<Bytes>>,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .serve_connection(io, svc);
-    tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => log_conn_error(r, peer),
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn log_conn_error(r: Result<(), hyper::Error>, peer: SocketAddr) {
-    if let Err(e) = r {
-        if !e.is_incomplete_message() {
-            tracing::debug!(%peer, error = %e, "connection ended with an error");
+    #[tokio::test]
+    async fn bind_takes_a_port_alone_an_address_or_a_name() {
+        for address in [":0", "127.0.0.1:0", "localhost:0"] {
+            let listener = bind(address).await.expect(address);
+            let addr = listener.local_addr().unwrap();
+            let client = tokio::net::TcpStream::connect(("localhost", addr.port()));
+            let (accepted, connected) = tokio::join!(listener.accept(), client);
+            assert!(accepted.is_ok() && connected.is_ok(), "{address}");
         }
+        assert!(bind("nonsense").await.is_err());
+        assert!(bind(":99999").await.is_err());
     }
 }

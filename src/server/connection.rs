@@ -1,0 +1,152 @@
+//! One connection: the TLS handshake when configured, HTTP/1 with keep-alive and basic
+//! auth per request, and the deadline and shedding that stop an idle client holding it.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header;
+use hyper::service::HttpService;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tokio::sync::{oneshot, watch};
+
+use super::routes::{handle, text};
+use super::shedding::Ticket;
+use super::{Limits, Site};
+use crate::web::{unauthorized_response, AuthResult, WebConfigHandle};
+
+/// The largest request head, and so the most a connection buffers from its client.
+/// hyper's default (about 400 KiB) is far beyond what a scraper sends.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+
+/// What every connection reads.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub site: Arc<Site>,
+    pub limits: Limits,
+    pub web: WebConfigHandle,
+}
+
+/// Serves one connection until it ends, is shed (`shed` resolves), sends no complete
+/// request head within the first-request timeout, or the server stops.
+pub(super) async fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    ticket: Ticket,
+    shed: oneshot::Receiver<()>,
+    stop: watch::Receiver<bool>,
+) {
+    let ticket = Arc::new(ticket);
+    let first_request = first_request(&ticket, shared.limits.first_request_timeout);
+    tokio::select! {
+        () = serve(stream, peer, &shared, ticket.clone(), stop) => {}
+        _ = shed => tracing::debug!(%peer, "idle connection closed to admit a new one"),
+        () = first_request => tracing::debug!(%peer, "no request in time: connection closed"),
+    }
+}
+
+/// Resolves at the deadline if no complete request head has arrived by then.
+async fn first_request(ticket: &Ticket, timeout: Duration) {
+    tokio::time::sleep(timeout).await;
+    if ticket.has_requested() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    ticket: Arc<Ticket>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let svc = service(shared, peer, ticket);
+    let Some(acceptor) = shared.web.current().tls_acceptor().cloned() else {
+        return http(TokioIo::new(stream), svc, &shared.limits, stop, peer).await;
+    };
+    let handshake = tokio::select! {
+        r = acceptor.accept(stream) => r,
+        _ = stop.changed() => return,
+    };
+    match handshake {
+        Ok(tls) => http(TokioIo::new(tls), svc, &shared.limits, stop, peer).await,
+        Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+    }
+}
+
+/// Answers the requests of one connection: authentication against the web
+/// configuration current at each request, then the route, within the response timeout.
+fn service(
+    shared: &Shared,
+    peer: SocketAddr,
+    ticket: Arc<Ticket>,
+) -> impl HttpService<Incoming, ResBody = Full<Bytes>, Error = Infallible, Future: Send> + Send {
+    let (site, web, timeout) = (
+        shared.site.clone(),
+        shared.web.clone(),
+        shared.limits.response_timeout,
+    );
+    hyper::service::service_fn(move |req: Request<Incoming>| {
+        let (site, config, ticket) = (site.clone(), web.current(), ticket.clone());
+        async move {
+            let _answering = ticket.answering();
+            let auth = config
+                .clone()
+                .authorize(req.headers().get(header::AUTHORIZATION).cloned())
+                .await;
+            if let AuthResult::Denied(why) = auth {
+                tracing::debug!(%peer, reason = why.as_str(), "unauthorized request");
+                return Ok(unauthorized_response());
+            }
+            let mut resp = match tokio::time::timeout(timeout, handle(&site, &req)).await {
+                Ok(r) => r,
+                Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "response timed out\n"),
+            };
+            config.apply_headers(resp.headers_mut());
+            Ok(resp)
+        }
+    })
+}
+
+async fn http<I, S>(
+    io: I,
+    svc: S,
+    limits: &Limits,
+    mut stop: watch::Receiver<bool>,
+    peer: SocketAddr,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: HttpService<Incoming, ResBody = Full<Bytes>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // hyper's header read timeout starts again each time the connection goes idle, so
+    // it bounds the wait for every request after the first.
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.idle_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .serve_connection(io, svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => log_conn_error(r, peer),
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
+        }
+    }
+}
+
+fn log_conn_error(r: Result<(), hyper::Error>, peer: SocketAddr) {
+    if let Err(e) = r {
+        if !e.is_incomplete_message() {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+}
