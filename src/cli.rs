@@ -141,9 +141,31 @@ impl BackfillArgs {
 
 /// The demo polls every 15 s unless told otherwise.
 pub const DEMO_INTERVAL: &str = "15s";
-/// The demo reads its whole history on the first start (see `demo::simulator::DEMO_HISTORY`).
+/// The demo reads its whole history on the first start (see `wolkvox_sim::DEMO_HISTORY`).
 pub const DEMO_CATCH_UP: &str = "35d";
 pub const DEMO_STATE_PATH: &str = "data/demo-state.json";
+/// The demo operation's licenses: a daily limit of 1,000,000 requests, what the
+/// simulated API reports for a token without a limit, and enough for 1 s cycles of
+/// every report.
+pub const DEMO_LICENSES: u32 = 1000;
+
+/// The demo's operation, as a configuration file would give it: every report, served by
+/// the simulated API at `base_url`.
+pub fn demo_operation(base_url: &str, token: &str) -> crate::config::FileOperation {
+    crate::config::FileOperation {
+        name: Some("demo".into()),
+        base_url: Some(base_url.to_owned()),
+        token: Some(crate::config::Token::new(token.to_owned())),
+        licenses: Some(DEMO_LICENSES),
+        reports: Some(
+            crate::reports::KINDS
+                .iter()
+                .map(|k| (k.api.to_owned(), None))
+                .collect(),
+        ),
+        ..crate::config::FileOperation::default()
+    }
+}
 
 impl Args {
     pub fn overrides(&self) -> Overrides {

@@ -15,7 +15,6 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod engine;
 pub mod logging;
 pub mod metrics;

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use clap::Parser;
 use wolkvox_exporter::cli::{Args, Command};
-use wolkvox_exporter::{app, backfill, check, demo, logging, server, web};
+use wolkvox_exporter::{app, backfill, check, logging, server, web};
 
 fn main() -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
@@ -28,13 +28,25 @@ async fn run() -> anyhow::Result<()> {
         eprintln!("wolkvox-exporter: {e}");
         std::process::exit(2);
     }
+    // The demo's simulated Wolkvox serves until `run` returns.
+    #[cfg(feature = "demo")]
+    let demo = if args.demo {
+        let sim = wolkvox_sim::WolkvoxConfig::demo(chrono::Utc::now());
+        let api =
+            wolkvox_sim::Wolkvox::spawn(sim).context("starting the demo's simulated Wolkvox")?;
+        tracing::info!(base_url = %api.base_url(), "demo mode: polling a simulated operation");
+        Some(api)
+    } else {
+        None
+    };
+    #[cfg(feature = "demo")]
+    let demo_operation = demo
+        .as_ref()
+        .map(|api| wolkvox_exporter::cli::demo_operation(api.base_url(), api.token()));
+    #[cfg(not(feature = "demo"))]
     let demo_operation = if args.demo {
-        let sim = demo::simulator::SimConfig::demo(chrono::Utc::now());
-        let handle = demo::start(sim, std::future::pending())
-            .await
-            .context("starting the demo's simulated Wolkvox")?;
-        tracing::info!(base_url = %handle.base_url, "demo mode: polling a simulated operation");
-        Some(handle.operation())
+        eprintln!("wolkvox-exporter: --demo: this build has no demo (cargo feature `demo`)");
+        std::process::exit(2);
     } else {
         None
     };

@@ -1,5 +1,7 @@
+use super::agent_13::Transfers;
 use super::*;
-use crate::demo::simulator::{Burst, SimConfig};
+use crate::model::{Burst, SimConfig, SimRecord};
+use wolkvox_api::text::{BAD_REQUEST, UNKNOWN_API};
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -44,7 +46,7 @@ fn body_matches_the_vendor_shape() {
     assert_eq!(v["code"], 200);
     assert!(v["error"].is_null());
     let data = v["data"].as_array().unwrap();
-    let records = select(&sim, &Query::parse(q).unwrap(), now).0;
+    let records = Transfers::rows(&sim, &Query::parse(q).unwrap(), now, RECORD_CAP);
     assert_eq!(data.len(), records.len());
     assert_eq!(answer.ids.len(), records.len());
     assert_eq!(
@@ -86,7 +88,7 @@ fn variants_and_escaping() {
         single_object_data: true,
         shift_hours: 1,
     };
-    let answer = records_answer(vec![record.clone()], &format);
+    let answer = page::<Transfers>(&[record.clone()], &format);
     let v: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
     assert_eq!(v["code"], "200");
     assert_eq!(v["data"]["agent_name"], record.agent_name.as_str());
@@ -103,14 +105,22 @@ fn cuts_at_sixty_thousand() {
     config.bursts.push(Burst {
         start: t("2025-03-10T13:20:00Z"),
         duration: Duration::minutes(5),
-        records: MAX_RECORDS + 500,
+        records: RECORD_CAP + 500,
     });
     let sim = Simulator::new(config);
     let query =
         Query::parse("api=agent_13&date_ini=20250310082000&date_end=20250310082459").unwrap();
-    let (records, truncated) = select(&sim, &query, t("2025-03-11T00:00:00Z"));
-    assert!(truncated);
-    assert_eq!(records.len(), MAX_RECORDS);
+    let answer = answer(&sim, &query, t("2025-03-11T00:00:00Z"), &Format::default());
+    assert!(answer.truncated);
+    assert_eq!(answer.ids.len(), RECORD_CAP);
+    let records: Vec<SimRecord> =
+        Transfers::rows(&sim, &query, t("2025-03-11T00:00:00Z"), RECORD_CAP);
+    assert_eq!(records.len(), RECORD_CAP + 1);
+    assert!(answer
+        .ids
+        .iter()
+        .zip(&records)
+        .all(|(id, r)| *id == r.conn_id));
     assert!(records
         .windows(2)
         .all(|w| w[0].local_date <= w[1].local_date));

@@ -1,13 +1,13 @@
-//! A deterministic simulated contact center: the agent_13 records of one operation,
-//! generated minute by minute from a seed. The `--demo` mode and the tests' fake
-//! Wolkvox share it, so what the demo shows is what the tests check.
+//! The call model: a deterministic simulated contact center whose transfers, calls and
+//! transfer legs are generated minute by minute from a seed, so any range can be asked
+//! in any order with the same result. Every report's rows and truth come from it.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 pub use calls::{SimCall, SimDestination, SimLeg};
 pub use config::{Burst, Newcomer, Rename, SimConfig, DEMO_HISTORY};
 use names::{FIRST_NAMES, LAST_NAMES};
-use rng::{mix, Rng};
+use rng::{mix, splitmix, Rng};
 use select::Cache;
 pub use select::Timed;
 pub use transfers::SimRecord;
@@ -15,7 +15,7 @@ pub use transfers::SimRecord;
 mod calls;
 mod config;
 mod names;
-mod rng;
+pub(crate) mod rng;
 mod select;
 mod transfers;
 
@@ -94,6 +94,22 @@ impl Simulator {
     /// [`SimConfig::anchor`]).
     pub fn reference(&self, at: DateTime<Utc>) -> DateTime<Utc> {
         at + Duration::minutes(self.shift_minutes)
+    }
+
+    /// Whether agent_13's answers leave this record out (agent_12 still counts it): a
+    /// share [`SimConfig::hidden_share`] of the records, chosen by conn_id.
+    pub fn hidden(&self, record: &SimRecord) -> bool {
+        let share = self.config.hidden_share;
+        if share <= 0.0 {
+            return false;
+        }
+        let h = record
+            .conn_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+        (splitmix(h) >> 11) as f64 / (1u64 << 53) as f64 <= share
     }
 
     /// Whether agent `index` has joined by `at`.

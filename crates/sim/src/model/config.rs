@@ -57,6 +57,9 @@ pub struct SimConfig {
     /// Skills that receive transfers, with their weights (a transfer goes to another
     /// agent, a skill or outside).
     pub skills: Vec<(String, f64)>,
+    /// Share of agent_13 records that agent_13's answers leave out while agent_12 still
+    /// counts them (see [`Simulator::hidden`](super::Simulator::hidden)).
+    pub hidden_share: f64,
 }
 
 /// An agent with no record before `joined`, whose share of the transfers starts
@@ -130,6 +133,7 @@ impl SimConfig {
                 start_weight: 8.0,
             }),
             skills: default_skills(),
+            hidden_share: 0.0,
         }
     }
 
@@ -153,6 +157,7 @@ impl SimConfig {
             calls_per_transfer: 4.0,
             newcomer: None,
             skills: default_skills(),
+            hidden_share: 0.0,
         }
     }
 }
