@@ -19,10 +19,10 @@ use support::clock::anchored;
 use support::config::{Operation, TestConfig};
 use support::exporter::{rss_kib, Exporter};
 use support::exposition::Exposition;
-use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
 use support::http;
 use support::inproc::{assert_exact, total};
 use wolkvox_exporter::config::defaults::BUCKETS;
+use wolkvox_sim::{TransfersTruth, Wolkvox, WolkvoxConfig};
 
 const SCRAPERS: usize = 200;
 const IDLE_CONNECTIONS: usize = 100;
@@ -44,11 +44,11 @@ fn two_hundred_scrapers_and_a_hundred_idle_connections_hold() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
     let (sim, _) = anchored(chrono::Duration::hours(12));
-    let mut cfg = FakeConfig::new(sim);
+    let mut cfg = WolkvoxConfig::new(sim);
     cfg.sim.agents = AGENTS;
     cfg.sim.peak_per_agent_hour = 3.0;
-    let fake = FakeWolkvox::start(cfg);
-    let truth = fake.truth();
+    let fake = Wolkvox::start(cfg);
+    let truth = fake.truth::<TransfersTruth>();
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("state.json"))
         .op(Operation::fake("load", &fake))

@@ -4,23 +4,21 @@
 //! an interrupted backfill resumes; and a real Prometheus, given the history as blocks
 //! by a real `promtool`, sees one series across the seam.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::clock::{anchored, TestClock};
+use crate::support::config::{Operation, TestConfig};
+use crate::support::exporter::{run_to_exit, Exporter};
+use crate::support::exposition::{parse_sample, Sample};
+use crate::support::inproc::{assert_calls_exact, assert_exact, assert_flows_exact, total, InProc};
+use crate::support::prometheus::Prometheus;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use support::clock::{anchored, TestClock};
-use support::config::{Operation, TestConfig};
-use support::exporter::{run_to_exit, Exporter};
-use support::exposition::{parse_sample, Sample};
-use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
-use support::inproc::{assert_calls_exact, assert_exact, assert_flows_exact, total, InProc};
-use support::prometheus::Prometheus;
-use support::truth::direction;
 use wolkvox_exporter::backfill::{self, BackfillError, Bars, Bound, Options};
 use wolkvox_exporter::config::defaults::BUCKETS;
+use wolkvox_sim::direction;
+use wolkvox_sim::{CallsTruth, FlowsTruth, TransfersTruth, Wolkvox, WolkvoxConfig};
 
 const TZ: chrono_tz::Tz = chrono_tz::America::Bogota;
 const STEP: i64 = 300;
@@ -132,9 +130,9 @@ fn events_of(pairs: impl IntoIterator<Item = (Vec<String>, i64)>) -> Events {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_step_holds_what_was_dated_before_it_and_the_exporter_continues() {
     let clock = TestClock::at(local(13, 9));
-    let mut cfg = FakeConfig::bounded(local(10, 0), local(13, 6));
-    cfg.clock = Some(clock.clone());
-    let fake = FakeWolkvox::start(cfg);
+    let mut cfg = WolkvoxConfig::bounded(local(10, 0), local(13, 6));
+    cfg.clock = clock.sim_clock();
+    let fake = Wolkvox::start(cfg);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let config = TestConfig::new(&state)
@@ -254,7 +252,7 @@ async fn every_step_holds_what_was_dated_before_it_and_the_exporter_continues() 
     // The exporter on the written state reads on from the range's end: with what it
     // reads, every counter equals the whole history, nothing twice.
     let exporter = InProc::start(config.clone(), &clock).await;
-    let truth = fake.truth();
+    let truth = fake.truth::<TransfersTruth>();
     let m = exporter
         .wait_for("the rest of the history", Duration::from_secs(60), |m| {
             total(m, "main") >= truth.total()
@@ -265,8 +263,8 @@ async fn every_step_holds_what_was_dated_before_it_and_the_exporter_continues() 
         })
         .await;
     assert_exact(&m, "main", &truth, &BUCKETS);
-    assert_calls_exact(&m, "main", &fake.calls_truth());
-    assert_flows_exact(&m, "main", &fake.flows_truth());
+    assert_calls_exact(&m, "main", &fake.truth::<CallsTruth>());
+    assert_flows_exact(&m, "main", &fake.truth::<FlowsTruth>());
     // The backfill's day tallies carried over: agent_12 agrees with the days it read.
     for interaction in ["transfer", "conference"] {
         assert_eq!(
@@ -285,11 +283,11 @@ async fn every_step_holds_what_was_dated_before_it_and_the_exporter_continues() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_backfill_resumes_where_it_stopped() {
     let clock = TestClock::at(local(13, 9));
-    let mut cfg = FakeConfig::bounded(local(10, 0), local(13, 0));
+    let mut cfg = WolkvoxConfig::bounded(local(10, 0), local(13, 0));
     cfg.sim.agents = 90;
     cfg.daily_limit = Some(1);
-    cfg.clock = Some(clock.clone());
-    let fake = FakeWolkvox::start(cfg);
+    cfg.clock = clock.sim_clock();
+    let fake = Wolkvox::start(cfg);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let config = TestConfig::new(&state)
@@ -374,9 +372,9 @@ async fn an_interrupted_backfill_resumes_where_it_stopped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn it_refuses_an_existing_state_and_series_without_target_labels() {
     let clock = TestClock::at(local(13, 9));
-    let mut cfg = FakeConfig::bounded(local(10, 0), local(13, 0));
-    cfg.clock = Some(clock.clone());
-    let fake = FakeWolkvox::start(cfg);
+    let mut cfg = WolkvoxConfig::bounded(local(10, 0), local(13, 0));
+    cfg.clock = clock.sim_clock();
+    let fake = Wolkvox::start(cfg);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let config = TestConfig::new(&state)
@@ -432,7 +430,7 @@ async fn it_refuses_an_existing_state_and_series_without_target_labels() {
 fn prometheus_sees_one_series_across_the_seam() {
     let (mut sim, end) = anchored(chrono::Duration::days(4));
     sim.agents = 6;
-    let fake = FakeWolkvox::start(FakeConfig::new(sim));
+    let fake = Wolkvox::start(WolkvoxConfig::new(sim));
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let config = TestConfig::new(&state)
@@ -483,7 +481,7 @@ fn prometheus_sees_one_series_across_the_seam() {
         )
         .start();
     // The history begins a day before the backfill's first day: that day is not read.
-    let truth = fake.truth_between(midnight(3), end);
+    let truth = fake.truth_between::<TransfersTruth>(midnight(3), end);
     let latest = "sum(wolkvox_agent_interactions_total{job=\"wolkvox\"})";
     prometheus.wait_until(latest, Duration::from_secs(60), |d| {
         scalar(d) == Some(truth.total() as f64)
@@ -492,7 +490,8 @@ fn prometheus_sees_one_series_across_the_seam() {
     // backfilled samples exist; each of those series is scraped now under the same
     // labels, not lower, and no series of the family resets over the whole range.
     let seam = midnight(0);
-    let before_seam = fake.truth_between(midnight(3), seam - chrono::Duration::seconds(1));
+    let before_seam =
+        fake.truth_between::<TransfersTruth>(midnight(3), seam - chrono::Duration::seconds(1));
     let d = prometheus.query_at(latest, seam.timestamp()).unwrap();
     assert_eq!(
         scalar(&d),
@@ -523,7 +522,7 @@ fn prometheus_sees_one_series_across_the_seam() {
     }
     for days_before in [0, 1, 2] {
         let t = midnight(days_before);
-        let day_truth = fake.truth_between(
+        let day_truth = fake.truth_between::<TransfersTruth>(
             t - chrono::Duration::days(1),
             t - chrono::Duration::seconds(1),
         );
@@ -548,9 +547,9 @@ fn prometheus_sees_one_series_across_the_seam() {
 #[test]
 fn sigterm_saves_the_progress_and_the_same_command_finishes() {
     let (sim, end) = anchored(chrono::Duration::days(2));
-    let mut cfg = FakeConfig::new(sim);
+    let mut cfg = WolkvoxConfig::new(sim);
     cfg.latency = Duration::from_millis(300);
-    let fake = FakeWolkvox::start(cfg);
+    let fake = Wolkvox::start(cfg);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let config = TestConfig::new(&state)
@@ -570,13 +569,13 @@ fn sigterm_saves_the_progress_and_the_same_command_finishes() {
         "--label=job=wolkvox".to_owned(),
         "--label=instance=exporter:9798".to_owned(),
     ];
-    let mut child = std::process::Command::new(support::exporter::exporter_bin())
+    let mut child = std::process::Command::new(crate::support::exporter::exporter_bin())
         .args(&args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    support::wait::Wait::new("the first request", Duration::from_secs(30)).until(|| {
+    crate::support::wait::Wait::new("the first request", Duration::from_secs(30)).until(|| {
         if fake.requests() >= 1 {
             Ok(())
         } else {
@@ -588,7 +587,7 @@ fn sigterm_saves_the_progress_and_the_same_command_finishes() {
         .status()
         .unwrap();
     assert!(sent.success());
-    let stopped = support::wait::Wait::new("the backfill to stop", Duration::from_secs(30))
+    let stopped = crate::support::wait::Wait::new("the backfill to stop", Duration::from_secs(30))
         .until(|| child.try_wait().unwrap().ok_or("running"));
     let mut stdout = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
@@ -617,7 +616,7 @@ fn sigterm_saves_the_progress_and_the_same_command_finishes() {
             .map(|s| s.last().unwrap().1.value)
             .sum()
     };
-    let truth = fake.truth_between(from, to - chrono::Duration::seconds(1));
+    let truth = fake.truth_between::<TransfersTruth>(from, to - chrono::Duration::seconds(1));
     assert_eq!(
         last("wolkvox_agent_interactions_total"),
         truth.total() as f64

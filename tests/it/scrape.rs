@@ -3,18 +3,16 @@
 //! metric, `promtool check metrics` accepts the exposition, and SIGTERM saves state
 //! and exits 0 in time. Also the flag and environment interface of `metrics.md`.
 
-mod support;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::clock::anchored;
+use crate::support::exporter::{exporter_bin, Exporter};
+use crate::support::exposition::Exposition;
+use crate::support::prometheus::Prometheus;
 use serde_json::Value;
-use support::clock::anchored;
-use support::exporter::{exporter_bin, Exporter};
-use support::exposition::Exposition;
-use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
-use support::prometheus::Prometheus;
 use wolkvox_exporter::config::defaults::BUCKETS;
+use wolkvox_sim::{TransfersTruth, Wolkvox, WolkvoxConfig};
 
 /// Every `(labels, value)` of an instant vector, labels as `agent_id/interaction[/le]`.
 fn vector(data: &Value, keys: &[&str]) -> Vec<(String, f64)> {
@@ -39,8 +37,8 @@ fn vector(data: &Value, keys: &[&str]) -> Vec<(String, f64)> {
 fn real_prometheus_scrapes_exact_values() {
     // The binary reads the real clock: the history is placed before it, anchored.
     let (sim, _) = anchored(chrono::Duration::hours(12));
-    let fake = FakeWolkvox::start(FakeConfig::new(sim));
-    let truth = fake.truth();
+    let fake = Wolkvox::start(WolkvoxConfig::new(sim));
+    let truth = fake.truth::<TransfersTruth>();
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, fake.token()).unwrap();
@@ -66,7 +64,7 @@ fn real_prometheus_scrapes_exact_values() {
     });
 
     // promtool accepts the exposition as served.
-    support::prometheus::check_metrics(&text);
+    crate::support::prometheus::check_metrics(&text);
 
     let prom = Prometheus::builder()
         .scrape(
@@ -141,7 +139,8 @@ fn real_prometheus_scrapes_exact_values() {
     );
 
     let mut names: Vec<(String, f64)> = fake
-        .latest_names()
+        .truth::<TransfersTruth>()
+        .names
         .into_iter()
         .map(|(id, name)| (format!("{id}/{name}"), 1.0))
         .collect();
@@ -187,7 +186,7 @@ fn real_prometheus_scrapes_exact_values() {
 #[test]
 fn openmetrics_and_gzip_are_negotiated() {
     let (sim, _) = anchored(chrono::Duration::hours(2));
-    let fake = FakeWolkvox::start(FakeConfig::new(sim));
+    let fake = Wolkvox::start(WolkvoxConfig::new(sim));
     let dir = tempfile::tempdir().unwrap();
     let exporter = Exporter::start_with_env(
         &[
@@ -205,7 +204,7 @@ fn openmetrics_and_gzip_are_negotiated() {
     exporter.wait_for_metrics(Duration::from_secs(30), |t| {
         Exposition::parse(t).get("wolkvox_up", &[]) == Some(1.0)
     });
-    let om = support::http::get_with_headers(
+    let om = crate::support::http::get_with_headers(
         &exporter.url("/custom"),
         &[(
             "Accept",
@@ -222,9 +221,11 @@ fn openmetrics_and_gzip_are_negotiated() {
     assert!(body.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
     assert!(body.contains("# TYPE wolkvox_agent_interactions counter"));
 
-    let gz =
-        support::http::get_with_headers(&exporter.url("/custom"), &[("Accept-Encoding", "gzip")])
-            .unwrap();
+    let gz = crate::support::http::get_with_headers(
+        &exporter.url("/custom"),
+        &[("Accept-Encoding", "gzip")],
+    )
+    .unwrap();
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
     let mut plain = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.body[..]), &mut plain)
@@ -239,7 +240,9 @@ fn openmetrics_and_gzip_are_negotiated() {
         ("/metrics", 404),
     ] {
         assert_eq!(
-            support::http::get(&exporter.url(path)).unwrap().status,
+            crate::support::http::get(&exporter.url(path))
+                .unwrap()
+                .status,
             status,
             "{path}"
         );
@@ -340,7 +343,7 @@ fn a_plan_over_the_allowance_is_refused_at_start_up() {
 #[test]
 fn a_prometheus_with_exemplar_storage_returns_conn_id_exemplars() {
     let (sim, end) = anchored(chrono::Duration::hours(3));
-    let fake = FakeWolkvox::start(FakeConfig::new(sim));
+    let fake = Wolkvox::start(WolkvoxConfig::new(sim));
     let dir = tempfile::tempdir().unwrap();
     let exporter = Exporter::start_with_env(
         &[
@@ -366,23 +369,25 @@ fn a_prometheus_with_exemplar_storage_returns_conn_id_exemplars() {
             Duration::from_secs(1),
         )
         .start();
-    let query = support::prometheus::percent_encode(
+    let query = crate::support::prometheus::percent_encode(
         "wolkvox_agent_interaction_duration_seconds_bucket{job=\"wolkvox\"}",
     );
     let (from, to) = (
         (end - chrono::Duration::days(1)).timestamp(),
         end.timestamp() + 3600,
     );
-    let served = fake.served_conn_ids();
-    let data = support::wait::until("exemplars in Prometheus", Duration::from_secs(30), || {
-        let data = prom
-            .api(&format!(
-                "/api/v1/query_exemplars?query={query}&start={from}&end={to}"
-            ))
-            .unwrap_or(Value::Null);
-        let found = data.as_array().is_some_and(|series| !series.is_empty());
-        support::wait::check(found, || format!("no exemplars yet: {data}")).map(|()| data)
-    });
+    let served = fake.served_ids("agent_13");
+    let data =
+        crate::support::wait::until("exemplars in Prometheus", Duration::from_secs(30), || {
+            let data = prom
+                .api(&format!(
+                    "/api/v1/query_exemplars?query={query}&start={from}&end={to}"
+                ))
+                .unwrap_or(Value::Null);
+            let found = data.as_array().is_some_and(|series| !series.is_empty());
+            crate::support::wait::check(found, || format!("no exemplars yet: {data}"))
+                .map(|()| data)
+        });
     let exemplars: Vec<&Value> = data
         .as_array()
         .unwrap()

@@ -2,18 +2,15 @@
 //! second with the rules loaded, then every dashboard query (Grafana variables
 //! substituted) and every rule expression runs through the Prometheus HTTP API.
 
-mod support;
-
-#[path = "support/grafana.rs"]
-mod grafana;
+use crate::support::grafana;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::exporter::Exporter;
+use crate::support::prometheus::{result_len, Prometheus};
 use serde_json::Value;
-use support::exporter::Exporter;
-use support::prometheus::{result_len, Prometheus};
 
 const JOB: &str = "wolkvox";
 const SCRAPE_EVERY: Duration = Duration::from_secs(1);

@@ -2,16 +2,14 @@
 //! of agent_13's answers while agent_12 still counts them, and the exporter reports,
 //! for each reconciled local day, exactly what was left out.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::clock::TestClock;
+use crate::support::config::{Operation, TestConfig};
+use crate::support::exposition::Exposition;
+use crate::support::inproc::InProc;
 use chrono::{DateTime, TimeZone, Utc};
-use support::clock::TestClock;
-use support::config::{Operation, TestConfig};
-use support::exposition::Exposition;
-use support::fake_wolkvox::{hidden, FakeConfig, FakeWolkvox};
-use support::inproc::InProc;
+use wolkvox_sim::{Difference, TotalsTruth, TransfersTruth, Wolkvox, WolkvoxConfig};
 
 const TZ: chrono_tz::Tz = chrono_tz::America::Bogota;
 
@@ -21,24 +19,21 @@ fn local(d: u32, h: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// What agent_12 counts and agent_13 did not show on local day `day` of March 2025:
-/// per interaction, and the agents concerned.
-fn dropped(fake: &FakeWolkvox, share: f64, day: u32) -> ([u64; 2], usize) {
-    let records = fake.simulator().records_between(
+/// The day `day` of March 2025, local: its first and last second.
+fn day_span(day: u32) -> (DateTime<Utc>, DateTime<Utc>) {
+    (
         local(day, 0),
         local(day + 1, 0) - chrono::Duration::seconds(1),
-    );
-    let mut n = [0u64; 2];
-    let mut agents = std::collections::BTreeSet::new();
-    for r in records.iter().filter(|r| hidden(share, &r.conn_id)) {
-        match r.interaction {
-            "transfer" => n[0] += 1,
-            "conference" => n[1] += 1,
-            _ => continue,
-        }
-        agents.insert(r.agent_id.clone());
-    }
-    (n, agents.len())
+    )
+}
+
+/// What agent_12 counts and agent_13 did not show on local day `day`, by the
+/// simulator's truth: per interaction, and the agents concerned.
+fn dropped(fake: &Wolkvox, day: u32) -> Difference {
+    let (from, to) = day_span(day);
+    let shown: TransfersTruth = fake.truth_between(from, to);
+    let counted: TotalsTruth = fake.truth_between(from, to);
+    counted.beyond(&shown)
 }
 
 fn reconciled(m: &Exposition, op: &str) -> Option<(f64, [f64; 2], f64)> {
@@ -70,11 +65,11 @@ async fn the_difference_is_what_agent_13_left_out_per_day_and_interaction() {
     let clock = TestClock::at(local(12, 3));
     let share = 0.05;
     let fake = |hide: f64| {
-        let mut cfg = FakeConfig::bounded(local(10, 0), local(13, 3));
+        let mut cfg = WolkvoxConfig::bounded(local(10, 0), local(13, 3));
         cfg.sim.seed = 12;
-        cfg.hidden_share = hide;
-        cfg.clock = Some(clock.clone());
-        FakeWolkvox::start(cfg)
+        cfg.sim.hidden_share = hide;
+        cfg.clock = clock.sim_clock();
+        Wolkvox::start(cfg)
     };
     let (lossy, whole) = (fake(share), fake(0.0));
     let dir = tempfile::tempdir().unwrap();
@@ -97,11 +92,12 @@ async fn the_difference_is_what_agent_13_left_out_per_day_and_interaction() {
                     .all(|op| reconciled(m, op).is_some_and(|r| r.0 == start))
             })
             .await;
-        let (n, agents) = dropped(&lossy, share, day);
+        let d = dropped(&lossy, day);
+        let n = [d.transfers, d.conferences];
         assert!(n[0] > 0 && n[1] > 0, "records were left out: {n:?}");
         assert_eq!(
             reconciled(&m, "lossy"),
-            Some((start, [n[0] as f64, n[1] as f64], agents as f64)),
+            Some((start, [n[0] as f64, n[1] as f64], d.agents as f64)),
             "March {day}"
         );
         assert_eq!(reconciled(&m, "whole"), Some((start, [0.0, 0.0], 0.0)));
@@ -111,8 +107,8 @@ async fn the_difference_is_what_agent_13_left_out_per_day_and_interaction() {
     let asked: Vec<_> = lossy
         .served_log()
         .into_iter()
-        .filter(|r| r.api.as_deref() == Some("agent_12"))
-        .map(|r| r.ini.map(|d| d.to_string()))
+        .filter(|r| r.request.api.as_deref() == Some("agent_12"))
+        .map(|r| r.request.ini.map(|d| d.to_string()))
         .collect();
     assert_eq!(
         asked,

@@ -2,28 +2,26 @@
 //! a bad token, a refused caller address, a report that answers 404 on every window, and
 //! `--shard`; the words printed, the exit status, and no token anywhere.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::support::clock::anchored;
+use crate::support::config::{Operation, TestConfig};
+use crate::support::exporter::{run_to_exit, Finished};
 use chrono::TimeDelta;
-use support::clock::anchored;
-use support::config::{Operation, TestConfig};
-use support::exporter::{run_to_exit, Finished};
-use support::fake_wolkvox::{FakeConfig, FakeWolkvox, CALLER_REFUSED};
 use wolkvox_exporter::shard::Shard;
+use wolkvox_sim::{Wolkvox, WolkvoxConfig, CALLER_REFUSED};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const ALL_REPORTS: [&str; 3] = ["agent_13", "cdr_1", "agent_13_1"];
 
 /// A fake with two hours of a working morning's records, ending a minute before now.
-fn fake(tweak: impl FnOnce(&mut FakeConfig)) -> FakeWolkvox {
+fn fake(tweak: impl FnOnce(&mut WolkvoxConfig)) -> Wolkvox {
     let (sim, _) = anchored(TimeDelta::hours(2));
-    let mut config = FakeConfig::new(sim);
+    let mut config = WolkvoxConfig::new(sim);
     config.daily_limit = Some(1000);
     tweak(&mut config);
-    FakeWolkvox::start(config)
+    Wolkvox::start(config)
 }
 
 /// One licence and every report every 5 minutes: 864 of the 900 a day allowed.
@@ -105,13 +103,16 @@ fn a_healthy_operation_passes_with_one_request_per_report() {
     let asked: Vec<_> = fake
         .served_log()
         .into_iter()
-        .filter(|r| r.api.as_deref() != Some("token_info"))
+        .filter(|r| r.request.api.as_deref() != Some("token_info"))
         .collect();
     for r in &asked {
-        let (ini, end) = (r.ini.unwrap(), r.end.unwrap());
-        assert_eq!((ini, end), (asked[0].ini.unwrap(), asked[0].end.unwrap()));
+        let (ini, end) = (r.request.ini.unwrap(), r.request.end.unwrap());
+        assert_eq!(
+            (ini, end),
+            (asked[0].request.ini.unwrap(), asked[0].request.end.unwrap())
+        );
         assert_eq!(end - ini, TimeDelta::minutes(10));
-        let expected_end = (r.received_at - TimeDelta::minutes(1))
+        let expected_end = (r.request.received_at - TimeDelta::minutes(1))
             .with_timezone(&chrono_tz::America::Bogota)
             .naive_local();
         let off = (expected_end - end).num_seconds();

@@ -2,8 +2,7 @@
 //! links, and every PromQL expression (parsed with promql-parser after substituting
 //! Grafana variables, with rate/increase windows and counter use checked on the AST).
 
-#[path = "support/grafana.rs"]
-mod grafana;
+use crate::support::grafana;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;

@@ -3,16 +3,14 @@
 //! CRD models, systemd-analyze. The tools come from scripts/setup/20-deploy-tools.sh;
 //! a missing tool fails the test.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::wait::{check, Wait};
 use serde_yaml_ng::Value;
-use support::wait::{check, Wait};
 
 /// The Kubernetes version the manifests are validated against.
 const KUBERNETES_VERSION: &str = "1.30.0";
@@ -215,18 +213,38 @@ fn dockerfile_builds_a_small_non_root_image_with_a_cached_dependency_layer() {
 
 #[test]
 fn dockerfile_dependency_stage_works_with_only_the_manifests() {
-    // The RUN after `COPY Cargo.toml Cargo.lock ./`, replayed on a copy of just those two
-    // files. `cargo build` becomes a build of a bin target that does not exist: cargo
-    // then parses the manifest (which fails without a file for every declared bench,
-    // example or test), resolves the lock file and stops before compiling anything.
+    // The RUN after `COPY Cargo.toml Cargo.lock ./` and the copies of the workspace
+    // members' manifests, replayed on a copy of just those files. `cargo build` becomes
+    // a build of a bin target that does not exist: cargo then parses the manifests
+    // (which fails without a file for every declared bench, example or test, or
+    // without a member's sources), resolves the lock file and stops before compiling
+    // anything.
     let text = read("Dockerfile");
     let lines: Vec<&str> = text.lines().collect();
     let copy = lines
         .iter()
         .position(|l| l.trim() == "COPY Cargo.toml Cargo.lock ./")
         .expect("COPY Cargo.toml Cargo.lock ./");
+    let mut manifests = vec!["Cargo.toml".to_owned(), "Cargo.lock".to_owned()];
+    let mut next = copy + 1;
+    while let Some(member) = lines[next]
+        .trim()
+        .strip_prefix("COPY ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .filter(|source| source.ends_with("/Cargo.toml"))
+    {
+        manifests.push(member.to_owned());
+        next += 1;
+    }
+    // Every workspace member's manifest is copied before the dependency build.
+    for member in ["crates/api/Cargo.toml", "crates/sim/Cargo.toml"] {
+        assert!(
+            manifests.iter().any(|m| m == member),
+            "{member} is not copied"
+        );
+    }
     let mut run = String::new();
-    for line in &lines[copy + 1..] {
+    for line in &lines[next..] {
         let (body, more) = match line.trim_end().strip_suffix('\\') {
             Some(body) => (body, true),
             None => (line.trim_end(), false),
@@ -250,8 +268,10 @@ fn dockerfile_dependency_stage_works_with_only_the_manifests() {
                  || grep -q 'no bin target named .manifest-probe.' probe.log; }";
     let run = run.replace(build, probe);
     let dir = tempfile::tempdir().unwrap();
-    for file in ["Cargo.toml", "Cargo.lock"] {
-        std::fs::copy(repo().join(file), dir.path().join(file)).unwrap();
+    for file in &manifests {
+        let to = dir.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(repo().join(file), to).unwrap();
     }
     let script = format!(
         "export CARGO_TARGET_DIR='{0}/target' && cd '{0}' && {run}",
@@ -269,6 +289,12 @@ fn dockerfile_dependency_stage_works_with_only_the_manifests() {
         !dir.path().join("src").exists(),
         "placeholders left in src/"
     );
+    for member in ["crates/api", "crates/sim"] {
+        assert!(
+            !dir.path().join(member).join("src").exists(),
+            "placeholders left in {member}/src/"
+        );
+    }
     assert!(
         !dir.path().join("target").exists(),
         "the probe compiled something"
@@ -307,7 +333,14 @@ fn dockerignore_keeps_what_the_dockerfile_copies() {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
     assert_eq!(rules.first(), Some(&"*"), "the context starts from nothing");
-    for kept in ["!Cargo.toml", "!Cargo.lock", "!src/", "!src/**"] {
+    for kept in [
+        "!Cargo.toml",
+        "!Cargo.lock",
+        "!src/",
+        "!src/**",
+        "!crates/",
+        "!crates/**",
+    ] {
         assert!(rules.contains(&kept), ".dockerignore does not keep {kept}");
     }
     // Every COPY from the context names only kept paths.
@@ -320,9 +353,13 @@ fn dockerignore_keeps_what_the_dockerfile_copies() {
         }
         let parts: Vec<&str> = rest.split_whitespace().collect();
         for src in &parts[..parts.len() - 1] {
+            // Kept by its own rule, or by a rule keeping everything under a folder.
             let kept = rules.iter().any(|r| {
-                r.strip_prefix('!')
-                    .is_some_and(|k| k.trim_end_matches('/') == src.trim_end_matches('/'))
+                r.strip_prefix('!').is_some_and(|k| {
+                    k.trim_end_matches('/') == src.trim_end_matches('/')
+                        || k.strip_suffix("/**")
+                            .is_some_and(|dir| src.starts_with(&format!("{dir}/")))
+                })
             });
             assert!(kept, "COPY {src} is excluded by .dockerignore");
         }
@@ -523,7 +560,7 @@ impl ComposePrometheus {
             let config = dir.path().join("prometheus.yml");
             std::fs::write(&config, config_for(port)).unwrap();
             let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-            let child = Command::new(support::prometheus::prometheus_bin())
+            let child = Command::new(crate::support::prometheus::prometheus_bin())
                 .arg(format!("--config.file={}", config.display()))
                 .arg(format!(
                     "--storage.tsdb.path={}",
@@ -542,7 +579,7 @@ impl ComposePrometheus {
                     if let Ok(Some(status)) = prometheus.child.try_wait() {
                         return Err(Some(status));
                     }
-                    let ready = support::http::get(&prometheus.url("/-/ready"))
+                    let ready = crate::support::http::get(&prometheus.url("/-/ready"))
                         .is_ok_and(|r| r.status == 200);
                     check(ready, || None)
                 });
@@ -570,7 +607,7 @@ impl ComposePrometheus {
 
     /// `data` of a successful API answer.
     fn api(&self, path: &str) -> Option<serde_json::Value> {
-        let response = support::http::get(&self.url(path)).ok()?;
+        let response = crate::support::http::get(&self.url(path)).ok()?;
         let body: serde_json::Value = serde_json::from_slice(&response.body).ok()?;
         (body["status"] == "success").then(|| body["data"].clone())
     }
@@ -620,7 +657,7 @@ fn compose_prometheus_scrapes_the_exporter_in_demo_mode() {
     ));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let exporter = support::exporter::Exporter::start_with_env(&args, &env);
+    let exporter = crate::support::exporter::Exporter::start_with_env(&args, &env);
 
     // Nothing listens on the Alertmanager port: alerts are not what this test is about.
     let alertmanager = format!("127.0.0.1:{}", free_loopback_port());

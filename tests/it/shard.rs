@@ -2,16 +2,14 @@
 //! disjoint sets of operations that together are all of them; a replica whose shard
 //! holds no operation still starts, serves its own metrics and is ready.
 
-mod support;
-
 use std::time::Duration;
 
-use support::clock::anchored;
-use support::config::{Operation, TestConfig};
-use support::exporter::Exporter;
-use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
-use support::wait::{check, Wait};
+use crate::support::clock::anchored;
+use crate::support::config::{Operation, TestConfig};
+use crate::support::exporter::Exporter;
+use crate::support::wait::{check, Wait};
 use wolkvox_exporter::shard::Shard;
+use wolkvox_sim::{Wolkvox, WolkvoxConfig};
 
 const NAMES: [&str; 2] = ["cdmx", "bogota"];
 const REPLICAS: u32 = 3;
@@ -21,9 +19,9 @@ fn replicas_split_the_operations_and_an_empty_shard_is_ready() {
     // The names land in shards 0 and 1 of 3 (pinned in the unit tests); shard 2 is empty.
     let owners: Vec<u32> = NAMES.iter().map(|n| Shard::of(n, REPLICAS)).collect();
     assert_eq!(owners, [0, 1]);
-    let fakes: Vec<FakeWolkvox> = NAMES
+    let fakes: Vec<Wolkvox> = NAMES
         .iter()
-        .map(|_| FakeWolkvox::start(FakeConfig::new(anchored(chrono::Duration::hours(1)).0)))
+        .map(|_| Wolkvox::start(WolkvoxConfig::new(anchored(chrono::Duration::hours(1)).0)))
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let mut config = TestConfig::new(&dir.path().join("unused.json"));
@@ -40,7 +38,7 @@ fn replicas_split_the_operations_and_an_empty_shard_is_ready() {
             format!("--state.path={}", state.display()),
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let before: Vec<u64> = fakes.iter().map(FakeWolkvox::requests).collect();
+        let before: Vec<u64> = fakes.iter().map(Wolkvox::requests).collect();
         let mut exporter = Exporter::start(&args);
         let mine: Vec<usize> = (0..NAMES.len()).filter(|&i| owners[i] == index).collect();
         if mine.is_empty() {

@@ -1,19 +1,17 @@
 //! The exporter behind `--web.config.file`: TLS with a verified certificate, basic auth
 //! on every endpoint, and a bad file refused at start naming the key.
 
-mod support;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use support::clock::{reference_end, TestClock};
-use support::config::{Operation, TestConfig};
-use support::exporter::exporter_bin;
-use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
-use support::inproc::InProc;
-use support::wait::{check, Wait};
+use crate::support::clock::{reference_end, TestClock};
+use crate::support::config::{Operation, TestConfig};
+use crate::support::exporter::exporter_bin;
+use crate::support::inproc::InProc;
+use crate::support::wait::{check, Wait};
 use wolkvox_exporter::web::{WebConfig, WebConfigHandle};
+use wolkvox_sim::{Wolkvox, WolkvoxConfig};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls")
@@ -46,9 +44,9 @@ async fn tls_and_basic_auth_guard_every_endpoint() {
     .unwrap();
     let end = reference_end();
     let clock = TestClock::at(end + chrono::Duration::minutes(1));
-    let mut fake_config = FakeConfig::bounded(end - chrono::Duration::hours(1), end);
-    fake_config.clock = Some(clock.clone());
-    let fake = FakeWolkvox::start(fake_config);
+    let mut fake_config = WolkvoxConfig::bounded(end - chrono::Duration::hours(1), end);
+    fake_config.clock = clock.sim_clock();
+    let fake = Wolkvox::start(fake_config);
     let config = TestConfig::new(&dir.path().join("s.json"))
         .op(Operation::fake("op", &fake))
         .catch_up("2h")

@@ -4,20 +4,18 @@
 //! token is searched for in the logs, the exposition, the landing page and every error
 //! body. A token file readable by others is warned about.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use support::clock::{anchored, TestClock};
-use support::config::{Operation, TestConfig};
-use support::exporter::Exporter;
-use support::exposition::Exposition;
-use support::fake_wolkvox::{FakeConfig, FakeWolkvox, Fault};
-use support::http;
-use support::scripted_api::{Reply, ScriptedApi};
+use crate::support::clock::{anchored, TestClock};
+use crate::support::config::{Operation, TestConfig};
+use crate::support::exporter::Exporter;
+use crate::support::exposition::Exposition;
+use crate::support::http;
+use wolkvox_sim::Reply;
+use wolkvox_sim::{Fault, Wolkvox, WolkvoxConfig};
 
 /// Every token carries this marker, so a leak of any of them, or of a part, is found.
 const MARKER: &str = "wvx-SECRET";
@@ -29,7 +27,7 @@ fn token(kind: &str) -> String {
 
 /// The scripted API answers in turn with each error the vendor documents, most of them
 /// echoing the caller's token in their text, as careless servers do.
-fn echoing_errors(req: &support::scripted_api::Request) -> Reply {
+fn echoing_errors(req: &wolkvox_sim::Request) -> Reply {
     let t = req.token.clone().unwrap_or_default();
     match req.number % 11 {
         0 => Reply::error(
@@ -78,7 +76,7 @@ fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {
 fn run(log_level: &str) {
     // The binary reads the real clock: histories are placed before it, anchored.
     let (sim, end) = anchored(chrono::Duration::hours(3));
-    let bounded = || FakeConfig::new(sim.clone());
+    let bounded = || WolkvoxConfig::new(sim.clone());
 
     let mut chaos_cfg = bounded();
     chaos_cfg.token = token("chaos");
@@ -86,21 +84,21 @@ fn run(log_level: &str) {
     chaos_cfg.fault_kinds = Fault::ALL.to_vec();
     chaos_cfg.fault_kinds.push(Fault::Simultaneous);
     chaos_cfg.timeout_delay = Duration::from_secs(3);
-    let chaos = FakeWolkvox::start(chaos_cfg);
+    let chaos = Wolkvox::start(chaos_cfg);
 
     let mut invalid_cfg = bounded();
     invalid_cfg.token = token("invalid");
     invalid_cfg.invalid_token = true;
-    let invalid = FakeWolkvox::start(invalid_cfg);
+    let invalid = Wolkvox::start(invalid_cfg);
 
     let mut quota_cfg = bounded();
     quota_cfg.token = token("quota");
     quota_cfg.daily_limit = Some(1);
     // Its day stays the one the test began in: no new allowance at the local midnight.
-    quota_cfg.clock = Some(TestClock::at(end));
-    let quota = FakeWolkvox::start(quota_cfg);
+    quota_cfg.clock = TestClock::at(end).sim_clock();
+    let quota = Wolkvox::start(quota_cfg);
 
-    let echo = ScriptedApi::start(echoing_errors);
+    let echo = Wolkvox::start(WolkvoxConfig::scripted(echoing_errors));
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -4,27 +4,25 @@
 //! directory, a DST zone across both transitions, and a server answering in another
 //! zone.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Offset, TimeZone, Utc};
-use chrono_tz::Tz;
-use support::clock::{self, anchored, reference_end, TestClock};
-use support::config::{Operation, TestConfig};
-use support::exporter::Exporter;
-use support::exposition::Exposition;
-use support::fake_wolkvox::{FakeConfig, FakeWolkvox, Fault};
-use support::inproc::{
+use crate::support::clock::{self, anchored, reference_end, TestClock};
+use crate::support::config::{Operation, TestConfig};
+use crate::support::exporter::Exporter;
+use crate::support::exposition::Exposition;
+use crate::support::inproc::{
     assert_calls_exact, assert_exact, assert_exact_indexed, assert_flows_exact, total, InProc,
 };
-use support::wait::{self, check, Wait};
+use crate::support::wait::{self, check, Wait};
+use chrono::{DateTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
 use wolkvox_exporter::config::defaults::BUCKETS;
-use wolkvox_exporter::demo::simulator::{Burst, SimConfig};
+use wolkvox_sim::{Burst, SimConfig};
+use wolkvox_sim::{CallsTruth, Fault, FlowsTruth, TransfersTruth, Wolkvox, WolkvoxConfig};
 
 fn minute_floor(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp() / 60 * 60, 0).unwrap()
@@ -78,7 +76,7 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
         duration: chrono::Duration::minutes(10),
         records: 61_000,
     }];
-    let mut cfg = FakeConfig::new(sim);
+    let mut cfg = WolkvoxConfig::new(sim);
     cfg.fault_probability = 0.3;
     cfg.fault_kinds = Fault::ALL.to_vec();
     cfg.fault_kinds.push(Fault::Simultaneous);
@@ -92,9 +90,13 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
     // Far above the client's timeout, which is far above a loaded machine's slowest
     // answer: only injected timeouts may count as timeouts.
     cfg.timeout_delay = Duration::from_secs(9);
-    cfg.clock = Some(clock.clone());
-    let fake = FakeWolkvox::start(cfg);
-    let (truth, calls, flows) = (fake.truth(), fake.calls_truth(), fake.flows_truth());
+    cfg.clock = clock.sim_clock();
+    let fake = Wolkvox::start(cfg);
+    let (truth, calls, flows) = (
+        fake.truth::<TransfersTruth>(),
+        fake.truth::<CallsTruth>(),
+        fake.truth::<FlowsTruth>(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("state.json"))
         .op(Operation::fake("chaos", &fake).reports(&REPORTS))
@@ -119,6 +121,7 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
     assert_exact(&m, "chaos", &truth, &BUCKETS);
     assert_calls_exact(&m, "chaos", &calls);
     assert_flows_exact(&m, "chaos", &flows);
+
     for report in REPORTS {
         let labels = [("operation", "chaos"), ("report", report)];
         assert!(
@@ -196,13 +199,17 @@ fn sigkill_ten_times_during_catch_up_then_exact() {
     // Many agents make a large state, so saves take long enough to be hit.
     sim.agents = 4_000;
     sim.peak_per_agent_hour = 0.004;
-    let mut cfg = FakeConfig::new(sim);
+    let mut cfg = WolkvoxConfig::new(sim);
     cfg.latency = Duration::from_millis(350);
     // Failing requests end cycles early, so a catch-up saves its progress many times.
     cfg.fault_probability = 0.35;
     cfg.fault_kinds = vec![Fault::ServerError(503), Fault::Maintenance];
-    let fake = FakeWolkvox::start(cfg);
-    let (truth, calls, flows) = (fake.truth(), fake.calls_truth(), fake.flows_truth());
+    let fake = Wolkvox::start(cfg);
+    let (truth, calls, flows) = (
+        fake.truth::<TransfersTruth>(),
+        fake.truth::<CallsTruth>(),
+        fake.truth::<FlowsTruth>(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let tmp = dir.path().join("state.json.tmp");
@@ -313,7 +320,7 @@ fn saved_at(state: &Path) -> Option<DateTime<Utc>> {
 
 /// Waits until the failures counter has grown by `by`, checking that the exporter
 /// keeps polling and serving meanwhile.
-fn wait_failures(e: &Exporter, from: f64, by: f64, fake: &FakeWolkvox) -> f64 {
+fn wait_failures(e: &Exporter, from: f64, by: f64, fake: &Wolkvox) -> f64 {
     let requests = fake.requests();
     let failures = wait::until("state saves to fail", Duration::from_secs(30), || {
         let failures = save_failures(e);
@@ -325,7 +332,7 @@ fn wait_failures(e: &Exporter, from: f64, by: f64, fake: &FakeWolkvox) -> f64 {
     wait::until("polling to go on", Duration::from_secs(30), || {
         check(fake.requests() > requests, || fake.requests())
     });
-    let health = support::http::get(&e.url("/-/healthy")).unwrap();
+    let health = crate::support::http::get(&e.url("/-/healthy")).unwrap();
     assert_eq!(health.status, 200);
     failures
 }
@@ -344,8 +351,8 @@ fn wait_saved_after(e: &Exporter, state: &Path, after: DateTime<Utc>) {
 #[test]
 fn unusable_then_full_state_directory_keeps_serving_and_recovers() {
     let (sim, end) = anchored(chrono::Duration::hours(6));
-    let fake = FakeWolkvox::start(FakeConfig::new(sim));
-    let truth = fake.truth();
+    let fake = Wolkvox::start(WolkvoxConfig::new(sim));
+    let truth = fake.truth::<TransfersTruth>();
     let dir = tempfile::tempdir().unwrap();
     let state_dir = dir.path().join("state");
     let state = state_dir.join("state.json");
@@ -458,9 +465,9 @@ async fn new_york_across_spring_forward_and_fall_back_is_exact() {
         s.agents = 12;
         // Busy at night too, so the repeated and the skipped hour hold records.
         s.peak_per_agent_hour = 40.0;
-        let mut cfg = FakeConfig::new(s);
-        cfg.clock = Some(clock.clone());
-        FakeWolkvox::start(cfg)
+        let mut cfg = WolkvoxConfig::new(s);
+        cfg.clock = clock.sim_clock();
+        Wolkvox::start(cfg)
     };
     let fall_fake = fake_for(fall, 41);
     let spring_fake = fake_for(spring, 42);
@@ -476,7 +483,10 @@ async fn new_york_across_spring_forward_and_fall_back_is_exact() {
         .catch_up(&format!("{catch_up}h"))
         .config();
     let exporter = InProc::start(config, &clock).await;
-    let truths = [fall_fake.truth(), spring_fake.truth()];
+    let truths = [
+        fall_fake.truth::<TransfersTruth>(),
+        spring_fake.truth::<TransfersTruth>(),
+    ];
     let m = exporter
         .wait_for("both catch-ups", Duration::from_secs(120), |m| {
             ["fall", "spring"]
@@ -493,11 +503,11 @@ async fn new_york_across_spring_forward_and_fall_back_is_exact() {
     let repeated_start = local(fall); // 01:00 EST, the second pass
     let log = fall_fake.served_log();
     assert!(
-        log.iter().any(|r| r.end
+        log.iter().any(|r| r.request.end
             == Some(repeated_start + chrono::Duration::hours(1) - chrono::Duration::seconds(1))),
         "a window ends just before the clocks fall back"
     );
-    assert!(log.iter().any(|r| r.ini == Some(repeated_start)));
+    assert!(log.iter().any(|r| r.request.ini == Some(repeated_start)));
     let first_pass = fall_fake
         .simulator()
         .records_between(
@@ -519,7 +529,7 @@ async fn new_york_across_spring_forward_and_fall_back_is_exact() {
     assert!(spring_fake
         .served_log()
         .iter()
-        .any(|r| r.end == Some(skipped)));
+        .any(|r| r.request.end == Some(skipped)));
     for fake in [&fall_fake, &spring_fake] {
         assert!(fake.max_range_seconds() <= 31 * 86_400);
         assert_eq!(fake.concurrent_violations(), 0);
@@ -540,12 +550,12 @@ async fn a_server_answering_in_another_zone_is_counted_not_lost() {
     let start = end - chrono::Duration::hours(8);
     let clock = TestClock::at(end + chrono::Duration::minutes(1));
     let fake_with_shift = |hours: i64, seed: u64| {
-        let mut cfg = FakeConfig::bounded(start, end);
-        cfg.clock = Some(clock.clone());
+        let mut cfg = WolkvoxConfig::bounded(start, end);
+        cfg.clock = clock.sim_clock();
         cfg.sim.seed = seed;
         cfg.sim.peak_per_agent_hour = 30.0;
-        cfg.tz_shift_hours = hours;
-        FakeWolkvox::start(cfg)
+        cfg.format.shift_hours = hours;
+        Wolkvox::start(cfg)
     };
     let ahead = fake_with_shift(3, 51);
     let behind = fake_with_shift(-3, 52);
@@ -555,7 +565,10 @@ async fn a_server_answering_in_another_zone_is_counted_not_lost() {
         .op(Operation::fake("behind", &behind).reports(&["agent_13"]))
         .config();
     let exporter = InProc::start(config, &clock).await;
-    let (n_ahead, n_behind) = (ahead.truth().total(), behind.truth().total());
+    let (n_ahead, n_behind) = (
+        ahead.truth::<TransfersTruth>().total(),
+        behind.truth::<TransfersTruth>().total(),
+    );
 
     // Ahead: the newest three hours carry dates past the window's end. Each record is
     // either counted or reported once as outside the window.
@@ -576,7 +589,7 @@ async fn a_server_answering_in_another_zone_is_counted_not_lost() {
         n_ahead as f64,
         "nothing lost or counted twice"
     );
-    let truth = ahead.truth();
+    let truth = ahead.truth::<TransfersTruth>();
     for s in m.select(
         "wolkvox_agent_interactions_total",
         &[("operation", "ahead")],
@@ -593,7 +606,7 @@ async fn a_server_answering_in_another_zone_is_counted_not_lost() {
             |m| total(m, "behind") == n_behind && invalid(m, "behind", "outside_window") > 0.0,
         )
         .await;
-    assert_exact(&m, "behind", &behind.truth(), &BUCKETS);
+    assert_exact(&m, "behind", &behind.truth::<TransfersTruth>(), &BUCKETS);
     let outside_behind = invalid(&m, "behind", "outside_window");
     let requests = behind.requests();
     Wait::new("five more cycles", Duration::from_secs(30))

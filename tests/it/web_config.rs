@@ -1,14 +1,12 @@
 //! `--web.config.file`: parsing and its error messages, basic auth, real TLS handshakes
 //! on loopback against the committed test PKI, and reloading.
 
-#[path = "support/wait.rs"]
-mod wait;
-
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::wait::{check, Wait};
 use hyper::header::{HeaderMap, HeaderValue};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -16,7 +14,6 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
-use wait::{check, Wait};
 use wolkvox_exporter::web::{
     unauthorized_response, AuthDenied, AuthResult, ClientAuthType, LoadedWebConfig, WatchOptions,
     WebConfig, WebConfigWatcher,

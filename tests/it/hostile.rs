@@ -3,20 +3,18 @@
 //! an oversized body, and 200,000 distinct agent ids against the `max_agents` guard.
 //! Every record ends counted or rejected under a reason, exactly, re-reads included.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::support::clock::wall_second;
+use crate::support::config::{Operation, TestConfig};
+use crate::support::exporter::{rss_kib, Exporter};
+use crate::support::exposition::Exposition;
+use crate::support::wait;
 use chrono::NaiveDateTime;
 use serde_json::{json, Value};
-use support::clock::wall_second;
-use support::config::{Operation, TestConfig};
-use support::exporter::{rss_kib, Exporter};
-use support::exposition::Exposition;
-use support::scripted_api::{Reply, Schedule, ScriptedApi};
-use support::wait;
 use wolkvox_exporter::reports::fields::{clean_label, MAX_ID_BYTES, MAX_NAME_BYTES};
+use wolkvox_sim::{Reply, Schedule, Wolkvox, WolkvoxConfig};
 
 const TZ: chrono_tz::Tz = chrono_tz::America::Bogota;
 
@@ -213,17 +211,17 @@ fn hostile_records_end_counted_or_rejected_exactly() {
     let mut expected = cases.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>();
     expected.push(counted("7040", "transfer", 60));
     let schedule = Schedule::new(entries);
-    let api = ScriptedApi::start(move |req| schedule.reply(req));
+    let api = Wolkvox::start(WolkvoxConfig::scripted(move |req| schedule.reply(req)));
 
     // A second operation whose every answer is over the body cap.
-    let huge = ScriptedApi::start(|_| {
+    let huge = Wolkvox::start(WolkvoxConfig::scripted(|_| {
         let name = "x".repeat(3 * 1024 * 1024);
         Reply::records([
             record(1, "2026-11-24 10:00:00", &[("agent_name", json!(name))])
                 .to_string()
                 .as_str(),
         ])
-    });
+    }));
 
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("s.json"))
@@ -380,7 +378,7 @@ fn two_hundred_thousand_agents_stay_within_max_agents() {
         .collect();
     let schedule = Schedule::new(entries);
     assert_eq!(schedule.len(), AGENTS);
-    let api = ScriptedApi::start(move |req| schedule.reply(req));
+    let api = Wolkvox::start(WolkvoxConfig::scripted(move |req| schedule.reply(req)));
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s.json");
     let config = TestConfig::new(&state)

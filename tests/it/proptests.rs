@@ -3,24 +3,21 @@
 //! values with hostile text through our parser, `promtool check metrics` and a real
 //! Prometheus scrape.
 
-mod support;
-
 use std::collections::BTreeSet;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::config::{Operation, TestConfig};
+use crate::support::exporter::Exporter;
+use crate::support::exposition::Exposition;
+use crate::support::prometheus::{check_metrics, Prometheus};
 use chrono::{DateTime, Duration as Span, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use serde_json::{json, Value};
-use support::config::{Operation, TestConfig};
-use support::exporter::Exporter;
-use support::exposition::Exposition;
-use support::prometheus::{check_metrics, Prometheus};
-use support::scripted_api::{Schedule, ScriptedApi};
 use wolkvox_exporter::client::ErrorReason;
 use wolkvox_exporter::engine::windows::{self, Window, MAX_SPAN};
 use wolkvox_exporter::metrics::{Format, Renderer};
@@ -29,6 +26,7 @@ use wolkvox_exporter::reports::fields::{clean_label, MAX_ID_BYTES, MAX_NAME_BYTE
 use wolkvox_exporter::reports::{kind, LocalWindow, PageOutcome, ReportName};
 use wolkvox_exporter::store::Store;
 use wolkvox_exporter::web::ReloadStats;
+use wolkvox_sim::{Schedule, Wolkvox, WolkvoxConfig};
 
 // ---------------------------------------------------------------- window planner
 
@@ -558,7 +556,7 @@ fn promtool_accepts_hostile_label_values() {
 #[test]
 fn a_real_prometheus_scrapes_hostile_label_values() {
     let names = sample_names(60);
-    let now = support::clock::real_now();
+    let now = crate::support::clock::real_now();
     let tz = chrono_tz::America::Bogota;
     let serve_at = now.with_timezone(&tz).naive_local() - Span::hours(2);
     let entries = names
@@ -572,7 +570,7 @@ fn a_real_prometheus_scrapes_hostile_label_values() {
         })
         .collect();
     let schedule = Schedule::new(entries);
-    let api = ScriptedApi::start(move |req| schedule.reply(req));
+    let api = Wolkvox::start(WolkvoxConfig::scripted(move |req| schedule.reply(req)));
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("s.json"))
         .op(Operation::new(

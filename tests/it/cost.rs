@@ -1,17 +1,15 @@
 //! What a catch-up costs: windows planned from the density the exporter learned, and
 //! split at a cut page's last date, read a history in about the fewest requests.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::clock::TestClock;
+use crate::support::config::{Operation, TestConfig};
+use crate::support::inproc::{assert_exact, total, InProc};
 use chrono::{DateTime, TimeZone, Utc};
-use support::clock::TestClock;
-use support::config::{Operation, TestConfig};
-use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
-use support::inproc::{assert_exact, total, InProc};
 use wolkvox_exporter::config::defaults::BUCKETS;
-use wolkvox_exporter::demo::simulator::Burst;
+use wolkvox_sim::Burst;
+use wolkvox_sim::{TransfersTruth, Wolkvox, WolkvoxConfig};
 
 fn local(d: u32, h: u32) -> DateTime<Utc> {
     chrono_tz::America::Bogota
@@ -26,7 +24,7 @@ fn local(d: u32, h: u32) -> DateTime<Utc> {
 async fn a_thirty_hour_catch_up_costs_at_most_a_quarter_over_the_floor() {
     let (start, down, end) = (local(11, 0), local(12, 0), local(13, 6));
     let clock = TestClock::at(down);
-    let mut cfg = FakeConfig::bounded(start, end);
+    let mut cfg = WolkvoxConfig::bounded(start, end);
     cfg.sim.seed = 361;
     cfg.sim.agents = 1_000;
     cfg.sim.peak_per_agent_hour = 36.6;
@@ -35,8 +33,8 @@ async fn a_thirty_hour_catch_up_costs_at_most_a_quarter_over_the_floor() {
         duration: chrono::Duration::minutes(5),
         records: 61_000,
     }];
-    cfg.clock = Some(clock.clone());
-    let fake = FakeWolkvox::start(cfg);
+    cfg.clock = clock.sim_clock();
+    let fake = Wolkvox::start(cfg);
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("state.json"))
         .op(Operation::fake("op", &fake).reports(&["agent_13"]))
@@ -44,7 +42,7 @@ async fn a_thirty_hour_catch_up_costs_at_most_a_quarter_over_the_floor() {
         .config();
 
     // The first day, read once: the exporter learns how many records each hour holds.
-    let first = fake.truth_between(start, down);
+    let first = fake.truth_between::<TransfersTruth>(start, down);
     let exporter = InProc::start(config.clone(), &clock).await;
     exporter
         .wait_for("the first day read", Duration::from_secs(120), |m| {
@@ -57,8 +55,10 @@ async fn a_thirty_hour_catch_up_costs_at_most_a_quarter_over_the_floor() {
     clock.set(end);
     let before = fake.requests();
     let overlap = chrono::Duration::minutes(30);
-    let read = fake.truth_between(down - overlap, end).total();
-    let truth = fake.truth();
+    let read = fake
+        .truth_between::<TransfersTruth>(down - overlap, end)
+        .total();
+    let truth = fake.truth::<TransfersTruth>();
     let exporter = InProc::start(config, &clock).await;
     let m = exporter
         .wait_for("the catch-up", Duration::from_secs(180), |m| {
@@ -77,7 +77,7 @@ async fn a_thirty_hour_catch_up_costs_at_most_a_quarter_over_the_floor() {
         .skip(before as usize)
         .scan(false, |done, r| {
             let keep = !*done;
-            *done |= r.end == Some(last) && r.status == Some(200);
+            *done |= r.request.end == Some(last) && r.status == Some(200);
             keep.then_some(r)
         })
         .collect();
@@ -85,8 +85,8 @@ async fn a_thirty_hour_catch_up_costs_at_most_a_quarter_over_the_floor() {
     for r in &catch_up {
         println!(
             "  {:?} .. {:?}: {} records{}",
-            r.ini,
-            r.end,
+            r.request.ini,
+            r.request.end,
             r.records,
             if r.truncated { ", cut" } else { "" }
         );

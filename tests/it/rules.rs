@@ -1,14 +1,12 @@
 //! The Prometheus rules: `promtool check rules`, the `promtool test rules` unit tests,
 //! and the conventions of every alert (severity, summary, description, runbook link).
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::prometheus::promtool;
 use serde_json::Value;
-use support::prometheus::promtool;
 
 const RULES: &str = "alerts/wolkvox.rules.yml";
 const RUNBOOK: &str = "docs/runbook.md";

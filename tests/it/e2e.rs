@@ -4,33 +4,31 @@
 //! ground truth. Histories end at a fixed date and the exporter and the fakes share a
 //! test clock, so the result is the same on any day at any hour.
 
-mod support;
-
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use support::clock::{reference_end, TestClock};
-use support::config::{Operation, TestConfig};
-use support::fake_wolkvox::{FakeConfig, FakeWolkvox, Fault};
-use support::inproc::{
+use crate::support::clock::{reference_end, TestClock};
+use crate::support::config::{Operation, TestConfig};
+use crate::support::inproc::{
     assert_calls_exact, assert_exact, assert_flows_exact, calls_total, flows_total, total, InProc,
 };
-use support::wait::{check, Wait};
+use crate::support::wait::{check, Wait};
+use chrono::{DateTime, Utc};
 use wolkvox_exporter::config::defaults::BUCKETS;
-use wolkvox_exporter::demo::simulator::{Burst, Rename, SimConfig};
+use wolkvox_sim::{Burst, Rename, SimConfig};
+use wolkvox_sim::{CallsTruth, Fault, FlowsTruth, TransfersTruth, Wolkvox, WolkvoxConfig};
 
 /// A closed history of `span` up to the reference end, on the test clock.
-fn fake_until_reference(span: chrono::Duration, clock: &TestClock) -> FakeConfig {
+fn fake_until_reference(span: chrono::Duration, clock: &TestClock) -> WolkvoxConfig {
     let end = reference_end();
-    let mut cfg = FakeConfig::bounded(end - span, end);
-    cfg.clock = Some(clock.clone());
+    let mut cfg = WolkvoxConfig::bounded(end - span, end);
+    cfg.clock = clock.sim_clock();
     cfg
 }
 
 /// Waits until `tick`, polled by the same exporter in each of its cycles, has answered
 /// `cycles` more requests: the exporter has gone on cycling that long, so an operation
 /// that should stay quiet has had every chance to send something.
-async fn wait_cycles(tick: &FakeWolkvox, cycles: u64) {
+async fn wait_cycles(tick: &Wolkvox, cycles: u64) {
     let from = tick.requests();
     Wait::new(format!("{cycles} more cycles"), Duration::from_secs(30))
         .until_async(|| async {
@@ -84,12 +82,12 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
     // ends at the late-morning peak, so its last minutes hold some.
     a.late_fraction = 0.2;
     a.late_by = (Duration::from_secs(60), Duration::from_secs(600));
-    let mut fa = FakeConfig::new(a);
-    fa.clock = Some(clock.clone());
-    let fake_a = FakeWolkvox::start(fa);
+    let mut fa = WolkvoxConfig::new(a);
+    fa.clock = clock.sim_clock();
+    let fake_a = Wolkvox::start(fa);
 
     // Operation B: 60 agents in Mexico City, `code` as a string, some faults.
-    let mut fb = FakeConfig::new(sim(
+    let mut fb = WolkvoxConfig::new(sim(
         22,
         60,
         5001,
@@ -97,21 +95,25 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
         start,
         end,
     ));
-    fb.clock = Some(clock.clone());
-    fb.code_as_string = true;
+    fb.clock = clock.sim_clock();
+    fb.format.code_as_string = true;
     fb.fault_probability = 0.15;
-    let fake_b = FakeWolkvox::start(fb);
+    let fake_b = Wolkvox::start(fb);
 
     // Operation C: 40 agents, 30% of requests fail in every way the fake knows.
-    let mut fc = FakeConfig::new(sim(33, 40, 9001, chrono_tz::America::Bogota, start, end));
-    fc.clock = Some(clock.clone());
+    let mut fc = WolkvoxConfig::new(sim(33, 40, 9001, chrono_tz::America::Bogota, start, end));
+    fc.clock = clock.sim_clock();
     fc.fault_probability = 0.3;
     fc.fault_kinds = Fault::ALL.to_vec();
     fc.fault_kinds.push(Fault::Simultaneous);
     fc.timeout_delay = Duration::from_secs(3);
-    let fake_c = FakeWolkvox::start(fc);
+    let fake_c = Wolkvox::start(fc);
 
-    let truths = [fake_a.truth(), fake_b.truth(), fake_c.truth()];
+    let truths = [
+        fake_a.truth::<TransfersTruth>(),
+        fake_b.truth::<TransfersTruth>(),
+        fake_c.truth::<TransfersTruth>(),
+    ];
     let all: u64 = truths.iter().map(|t| t.total()).sum();
     assert!(all > 100_000, "history holds {all} records");
     let agents: usize = truths
@@ -134,14 +136,14 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
     assert!(hidden > 0, "some records must arrive late");
 
     let calls = [
-        fake_a.calls_truth(),
-        fake_b.calls_truth(),
-        fake_c.calls_truth(),
+        fake_a.truth::<CallsTruth>(),
+        fake_b.truth::<CallsTruth>(),
+        fake_c.truth::<CallsTruth>(),
     ];
     let flows = [
-        fake_a.flows_truth(),
-        fake_b.flows_truth(),
-        fake_c.flows_truth(),
+        fake_a.truth::<FlowsTruth>(),
+        fake_b.truth::<FlowsTruth>(),
+        fake_c.truth::<FlowsTruth>(),
     ];
     let reports = ["agent_13", "cdr_1", "agent_13_1"];
     let dir = tempfile::tempdir().unwrap();
@@ -211,7 +213,7 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
     );
     assert!(flaky_errors > 0.0, "faults were injected and counted");
     // The newest name of every agent, from any report, is on the info metric.
-    for (id, name) in fake_a.latest_call_names() {
+    for (id, name) in fake_a.truth::<CallsTruth>().names {
         assert_eq!(
             m.get(
                 "wolkvox_agent_info",
@@ -255,12 +257,12 @@ async fn graceful_stop_mid_catch_up_then_restart_is_exact() {
     let clock = TestClock::at(end + chrono::Duration::minutes(1));
     let mut s = sim(5, 8, 1001, chrono_tz::America::Bogota, start, end);
     s.peak_per_agent_hour = 2.0;
-    let mut fc = FakeConfig::new(s);
-    fc.clock = Some(clock.clone());
+    let mut fc = WolkvoxConfig::new(s);
+    fc.clock = clock.sim_clock();
     // Slow answers, so the stop lands in the middle of the three 31-day windows.
     fc.latency = Duration::from_millis(700);
-    let fake = FakeWolkvox::start(fc);
-    let truth = fake.truth();
+    let fake = Wolkvox::start(fc);
+    let truth = fake.truth::<TransfersTruth>();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let config = TestConfig::new(&state)
@@ -295,8 +297,8 @@ async fn graceful_stop_mid_catch_up_then_restart_is_exact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_state_is_moved_aside_and_counting_starts_over() {
     let clock = TestClock::at(reference_end() + chrono::Duration::minutes(1));
-    let fake = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(6), &clock));
-    let truth = fake.truth();
+    let fake = Wolkvox::start(fake_until_reference(chrono::Duration::hours(6), &clock));
+    let truth = fake.truth::<TransfersTruth>();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     std::fs::write(
@@ -328,18 +330,18 @@ async fn corrupt_state_is_moved_aside_and_counting_starts_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_token_marks_its_operation_down_and_the_others_go_on() {
     let clock = TestClock::at(reference_end() + chrono::Duration::minutes(1));
-    let good = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(6), &clock));
+    let good = Wolkvox::start(fake_until_reference(chrono::Duration::hours(6), &clock));
     let mut bad_cfg = fake_until_reference(chrono::Duration::hours(6), &clock);
     bad_cfg.invalid_token = true;
-    let bad = FakeWolkvox::start(bad_cfg);
-    let truth = good.truth();
+    let bad = Wolkvox::start(bad_cfg);
+    let truth = good.truth::<TransfersTruth>();
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("state.json"))
         .op(Operation::fake("good", &good))
         .op(Operation::fake("bad", &bad))
         .config();
     let exporter = InProc::start(config, &clock).await;
-    let invalid = |m: &support::exposition::Exposition| {
+    let invalid = |m: &crate::support::exposition::Exposition| {
         m.sum(
             "wolkvox_api_request_errors_total",
             &[("operation", "bad"), ("reason", "invalid_token")],
@@ -377,8 +379,8 @@ async fn quota_answer_stops_requests_for_the_day() {
     let clock = TestClock::at(reference_end() + chrono::Duration::minutes(1));
     let mut cfg = fake_until_reference(chrono::Duration::hours(2), &clock);
     cfg.daily_limit = Some(3);
-    let fake = FakeWolkvox::start(cfg);
-    let tick = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
+    let fake = Wolkvox::start(cfg);
+    let tick = Wolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("s.json"))
         .op(Operation::fake("op", &fake))
@@ -409,7 +411,7 @@ async fn quota_answer_stops_requests_for_the_day() {
 async fn attempts_that_never_connect_cost_none_of_the_quota() {
     // The daily counts are read on the test clock, far from the operation's midnight.
     let clock = TestClock::at(reference_end() + chrono::Duration::minutes(1));
-    let fake = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
+    let fake = Wolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
     // A port nothing listens on: every attempt is refused before a request goes out.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_url = format!("http://{}", closed.local_addr().unwrap());
@@ -485,8 +487,8 @@ async fn the_exporter_stops_at_its_share_of_the_daily_limit() {
         duration: chrono::Duration::minutes(10),
         records: 61_000,
     }];
-    let fake = FakeWolkvox::start(history);
-    let tick = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
+    let fake = Wolkvox::start(history);
+    let tick = Wolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
     let dir = tempfile::tempdir().unwrap();
     // 1 license = 1000 a day; keeping 99.8% for other clients leaves 2 requests, and a
     // report read once a day plans 1, so the configuration is accepted. The ticking
@@ -529,7 +531,7 @@ async fn a_nearly_spent_allowance_pauses_the_later_reports_first() {
     // 11:01 in Bogota: 12 h 59 min, 46,740 s, are left of the day.
     let now = reference_end() + chrono::Duration::minutes(1);
     let clock = TestClock::at(now);
-    let fake = FakeWolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
+    let fake = Wolkvox::start(fake_until_reference(chrono::Duration::hours(2), &clock));
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     // 300 licenses less 10%: 270,000 a day, and two reports at 1 s plan 172,800. The
@@ -550,7 +552,7 @@ async fn a_nearly_spent_allowance_pauses_the_later_reports_first() {
             .reports(&["agent_13", "cdr_1"]))
         .config();
     let exporter = InProc::start(config, &clock).await;
-    let paused = |m: &support::exposition::Exposition, report: &str| {
+    let paused = |m: &crate::support::exposition::Exposition, report: &str| {
         m.get(
             "wolkvox_report_paused",
             &[("operation", "op"), ("report", report)],
