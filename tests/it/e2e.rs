@@ -13,6 +13,7 @@ use crate::support::inproc::{
 };
 use crate::support::wait::{check, Wait};
 use chrono::{DateTime, Utc};
+use wolkvox_exporter::client::RECORD_CAP;
 use wolkvox_exporter::config::defaults::BUCKETS;
 use wolkvox_sim::{Burst, Rename, SimConfig};
 use wolkvox_sim::{CallsTruth, Fault, FlowsTruth, TransfersTruth, Wolkvox, WolkvoxConfig};
@@ -197,21 +198,66 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
             );
         }
     }
-    // The burst fills a window past the cap in every report.
+    // A moment with no request in flight: each fake's log then holds exactly the
+    // requests the exporter counted, and the figures below are exact.
+    let fakes = [&fake_a, &fake_b, &fake_c];
+    let (m, logs) = Wait::new("a moment between requests", Duration::from_secs(60))
+        .every(Duration::from_millis(50))
+        .until_async(|| async {
+            let m = exporter.metrics().await;
+            let logs = fakes.map(|f| f.served_log());
+            let counted = names.map(|n| m.sum("wolkvox_api_requests_total", &[("operation", n)]));
+            let seen = logs.each_ref().map(|l| l.len() as f64);
+            check(counted == seen, || {
+                format!("counted {counted:?}, served {seen:?}")
+            })
+            .map(|()| (m, logs))
+        })
+        .await;
+    let from_log = |i: usize, report: &str, keep: &dyn Fn(&wolkvox_sim::Served) -> bool| {
+        logs[i]
+            .iter()
+            .filter(|r| r.request.api.as_deref() == Some(report) && keep(r))
+            .collect::<Vec<_>>()
+    };
+    // The burst fills a window past the cap in every report: one split per answer at
+    // the cap.
     for report in reports {
         let labels = [("operation", "bogota"), ("report", report)];
-        assert!(
-            m.get("wolkvox_window_splits_total", &labels).unwrap() >= 1.0,
-            "{report} split its windows"
+        let full = from_log(0, report, &|r| {
+            r.status == Some(200) && r.records >= RECORD_CAP
+        });
+        assert!(!full.is_empty(), "{report} split its windows");
+        assert_eq!(
+            m.get("wolkvox_window_splits_total", &labels),
+            Some(full.len() as f64),
+            "{report} split once per answer at the cap"
         );
     }
+    // The overlap's re-reads: every record served in a page not split is counted once,
+    // the rest are duplicates.
     let labels = [("operation", "bogota"), ("report", "agent_13")];
-    assert!(m.get("wolkvox_records_duplicate_total", &labels).unwrap() > 0.0);
+    let read: usize = from_log(0, "agent_13", &|r| {
+        r.status == Some(200) && r.records < RECORD_CAP
+    })
+    .iter()
+    .map(|r| r.records)
+    .sum();
+    let duplicates = read as u64 - truths[0].total();
+    assert!(duplicates > 0);
+    assert_eq!(m.sum("wolkvox_records_invalid_total", &labels), 0.0);
+    assert_eq!(
+        m.get("wolkvox_records_duplicate_total", &labels),
+        Some(duplicates as f64)
+    );
+    // Every failed answer of the flaky operation is counted, once.
     let flaky_errors = m.sum(
         "wolkvox_api_request_errors_total",
         &[("operation", "flaky")],
     );
+    let failed = logs[2].iter().filter(|r| r.failed()).count();
     assert!(flaky_errors > 0.0, "faults were injected and counted");
+    assert_eq!(flaky_errors, failed as f64, "flaky's failed answers");
     // The newest name of every agent, from any report, is on the info metric.
     for (id, name) in fake_a.truth::<CallsTruth>().names {
         assert_eq!(
@@ -238,8 +284,20 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
         vec!["Renamed \"Agent\" Five".to_owned()]
     );
     // Within the API's limits, always: one request in flight per token, across reports.
-    for fake in [&fake_a, &fake_b, &fake_c] {
-        assert!(reports.iter().all(|r| fake.requests_for(r) > 0));
+    for (i, fake) in fakes.iter().enumerate() {
+        for report in reports {
+            let asked = from_log(i, report, &|_| true).len();
+            assert!(asked > 0);
+            assert_eq!(
+                m.get(
+                    "wolkvox_api_requests_total",
+                    &[("operation", names[i]), ("report", report)]
+                ),
+                Some(asked as f64),
+                "{} {report}",
+                names[i]
+            );
+        }
         assert_eq!(fake.concurrent_violations(), 0);
         assert!(
             fake.max_range_seconds() <= 31 * 86400,

@@ -20,6 +20,7 @@ use crate::support::inproc::{
 use crate::support::wait::{self, check, Wait};
 use chrono::{DateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
+use wolkvox_exporter::client::RECORD_CAP;
 use wolkvox_exporter::config::defaults::BUCKETS;
 use wolkvox_sim::{Burst, SimConfig};
 use wolkvox_sim::{CallsTruth, Fault, FlowsTruth, TransfersTruth, Wolkvox, WolkvoxConfig};
@@ -122,19 +123,26 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
     assert_calls_exact(&m, "chaos", &calls);
     assert_flows_exact(&m, "chaos", &flows);
 
-    for report in REPORTS {
-        let labels = [("operation", "chaos"), ("report", report)];
-        assert!(
-            metric(&m, "wolkvox_window_splits_total", &labels) >= 1.0,
-            "{report}"
-        );
-    }
-
     // Every request the fake saw was counted, and every failure under its reason.
     // One request at a time: the first N answers logged are the N counted.
     let counted = metric(&m, "wolkvox_api_requests_total", &[("operation", "chaos")]);
     let mut log = fake.served_log();
     log.truncate(counted as usize);
+    // Each answer at the cap split its window, once.
+    for report in REPORTS {
+        let labels = [("operation", "chaos"), ("report", report)];
+        let full = log
+            .iter()
+            .filter(|r| r.request.api.as_deref() == Some(report))
+            .filter(|r| r.status == Some(200) && r.records >= RECORD_CAP)
+            .count();
+        assert!(full >= 1, "{report}");
+        assert_eq!(
+            metric(&m, "wolkvox_window_splits_total", &labels),
+            full as f64,
+            "{report}"
+        );
+    }
     let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
     for r in &log {
         if let Some(f) = r.fault {
@@ -584,6 +592,32 @@ async fn a_server_answering_in_another_zone_is_counted_not_lost() {
         counted > 0 && outside > 0.0,
         "{counted} counted, {outside} outside"
     );
+    // A record counts when the first answer that carried it was for a window holding
+    // the date written on it, three hours late; otherwise it is outside that window.
+    let answers: Vec<_> = ahead
+        .served_log()
+        .into_iter()
+        .filter(|r| r.request.api.as_deref() == Some("agent_13") && r.status == Some(200))
+        .collect();
+    let in_time = ahead
+        .simulator()
+        .records_between(start, end)
+        .iter()
+        .filter(|r| {
+            let first = answers
+                .iter()
+                .find(|a| {
+                    a.request.ini <= Some(r.local_date) && Some(r.local_date) <= a.request.end
+                })
+                .expect("every record was served");
+            Some(r.local_date + chrono::Duration::hours(3)) <= first.request.end
+        })
+        .count() as u64;
+    assert_eq!(
+        counted, in_time,
+        "counted: the records written inside their window"
+    );
+    assert_eq!(outside, (n_ahead - in_time) as f64);
     assert_eq!(
         counted as f64 + outside,
         n_ahead as f64,

@@ -36,6 +36,19 @@ fn dropped(fake: &Wolkvox, day: u32) -> Difference {
     counted.beyond(&shown)
 }
 
+/// The records of local day `day` that no agent_13 answer carried, per interaction.
+fn never_served(fake: &Wolkvox, day: u32) -> [u64; 2] {
+    let (from, to) = day_span(day);
+    let served = fake.served_ids("agent_13");
+    let mut n = [0u64; 2];
+    for r in fake.simulator().records_between(from, to) {
+        if !served.contains(&r.conn_id) {
+            n[usize::from(r.interaction == "conference")] += 1;
+        }
+    }
+    n
+}
+
 fn reconciled(m: &Exposition, op: &str) -> Option<(f64, [f64; 2], f64)> {
     let get = |name: &str, extra: &[(&str, &str)]| {
         let mut labels = vec![("operation", op)];
@@ -95,6 +108,9 @@ async fn the_difference_is_what_agent_13_left_out_per_day_and_interaction() {
         let d = dropped(&lossy, day);
         let n = [d.transfers, d.conferences];
         assert!(n[0] > 0 && n[1] > 0, "records were left out: {n:?}");
+        // Exactly the records agent_13 never served that day were left out.
+        assert_eq!(n, never_served(&lossy, day), "March {day}");
+        assert_eq!(never_served(&whole, day), [0, 0], "March {day}");
         assert_eq!(
             reconciled(&m, "lossy"),
             Some((start, [n[0] as f64, n[1] as f64], d.agents as f64)),

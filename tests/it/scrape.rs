@@ -377,6 +377,12 @@ fn a_prometheus_with_exemplar_storage_returns_conn_id_exemplars() {
         end.timestamp() + 3600,
     );
     let served = fake.served_ids("agent_13");
+    let durations: std::collections::HashMap<String, u64> = fake
+        .simulator()
+        .records_between(fake.simulator().config().start, end)
+        .into_iter()
+        .map(|r| (r.conn_id, r.duration_secs))
+        .collect();
     let data =
         crate::support::wait::until("exemplars in Prometheus", Duration::from_secs(30), || {
             let data = prom
@@ -403,5 +409,9 @@ fn a_prometheus_with_exemplar_storage_returns_conn_id_exemplars() {
         );
         let value: f64 = e["value"].as_str().unwrap().parse().unwrap();
         assert!(value > 0.0, "{e}");
+        assert_eq!(
+            value, durations[conn_id] as f64,
+            "the duration of {conn_id}"
+        );
     }
 }
