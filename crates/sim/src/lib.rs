@@ -10,7 +10,7 @@
 //! also need a generator in the model.
 #![forbid(unsafe_code)]
 
-pub mod answer;
+mod answer;
 pub mod model;
 pub mod reports;
 mod server;
