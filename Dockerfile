@@ -15,13 +15,17 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 
 # Dependencies first, against placeholder sources: this layer is rebuilt only when
-# Cargo.toml or Cargo.lock change, not on every source edit. The manifest does not
-# parse without a file for each [[bench]], [[example]] and [[test]] it declares, so
-# those get placeholders too (they are never built here).
+# the manifests or Cargo.lock change, not on every source edit. The manifest does not
+# parse without a file for each [[bench]], [[example]] and [[test]] it declares, nor
+# without the workspace's member crates, so those get placeholders too (the
+# declared targets are never built here).
 COPY Cargo.toml Cargo.lock ./
+COPY crates/api/Cargo.toml crates/api/
+COPY crates/sim/Cargo.toml crates/sim/
 RUN mkdir -p src \
     && echo 'fn main() {}' > src/main.rs \
     && : > src/lib.rs \
+    && for member in crates/*/; do mkdir -p "${member}src" && : > "${member}src/lib.rs"; done \
     && for kind in bench:benches example:examples test:tests; do \
          sed -n "/^\[\[${kind%%:*}\]\]/,/^\[/ s/^name *= *\"\(.*\)\"/\1/p" Cargo.toml \
          | while read -r name; do \
@@ -29,15 +33,16 @@ RUN mkdir -p src \
            done; \
        done \
     && cargo build --release --locked \
-    && rm -rf src
+    && rm -rf src crates/*/src
 
 # The project itself. COPY keeps the files' own mtimes, which can be older than the
 # placeholder build: touch them so cargo rebuilds the crate instead of reusing it.
 COPY src ./src
+COPY crates ./crates
 # The revision label of wolkvox_exporter_build_info (read at compile time).
 ARG REVISION=unknown
 ENV WOLKVOX_BUILD_REVISION=${REVISION}
-RUN touch src/main.rs src/lib.rs \
+RUN touch src/main.rs src/lib.rs crates/*/src/lib.rs \
     && cargo build --release --locked \
     && install -D -m 0755 target/release/wolkvox-exporter /out/usr/local/bin/wolkvox-exporter \
     && install -d -m 0750 /out/var/lib/wolkvox-exporter /out/etc/wolkvox-exporter

@@ -35,7 +35,7 @@ echo "==> building the test binaries (real clock)"
 build_log=$(mktemp)
 run_log=$(mktemp)
 trap 'rm -f "$build_log" "$run_log"' EXIT
-cargo test --locked --no-run --lib --bins --tests 2>&1 | tee "$build_log"
+cargo test --locked --no-run --workspace --lib --bins --tests 2>&1 | tee "$build_log"
 mapfile -t binaries < <(sed -n 's/^ *Executable .*(\(target\/[^)]*\))$/\1/p' "$build_log")
 if [ "${#binaries[@]}" -eq 0 ]; then
   echo "no test binary found in cargo's output" >&2

@@ -15,7 +15,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # Integration tests start servers and Prometheus instances; two at a time fit 2 cores.
 status=0
-cargo test --locked --no-fail-fast --lib --bins --tests "$@" -- --test-threads=2 2>&1 | tee "$log" || status=$?
+cargo test --locked --no-fail-fast --workspace --lib --bins --tests "$@" -- --test-threads=2 2>&1 | tee "$log" || status=$?
 
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ {

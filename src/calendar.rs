@@ -6,7 +6,7 @@ use chrono::{DateTime, Days, Duration, NaiveDate, NaiveDateTime, Offset, TimeZon
 use chrono_tz::Tz;
 
 /// The longest span one request may cover, both ends inclusive.
-pub const MAX_SPAN: Duration = Duration::days(31);
+pub const MAX_SPAN: Duration = Duration::days(wolkvox_api::MAX_RANGE_DAYS);
 
 /// An inclusive range of whole seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -143,10 +143,32 @@ impl BackfillArgs {
 }
 
 /// The demo's settings where no flag says otherwise: 15 s cycles, its whole history read
-/// on the first start (`DEMO_HISTORY` of the simulator), its own state file.
+/// on the first start (`wolkvox_sim::DEMO_HISTORY`), its own state file.
 const DEMO_INTERVAL: Duration = Duration::from_secs(15);
 const DEMO_CATCH_UP: Duration = Duration::from_secs(35 * 86_400);
 const DEMO_STATE_PATH: &str = "data/demo-state.json";
+/// The demo operation's licenses: a daily limit of 1,000,000 requests, what the
+/// simulated API reports for a token without a limit, and enough for 1 s cycles of
+/// every report.
+pub const DEMO_LICENSES: u32 = 1000;
+
+/// The demo's operation, as a configuration file would give it: every report, served by
+/// the simulated API at `base_url`.
+pub fn demo_operation(base_url: &str, token: &str) -> crate::config::FileOperation {
+    crate::config::FileOperation {
+        name: Some("demo".into()),
+        base_url: Some(base_url.to_owned()),
+        token: Some(crate::config::Token::new(token.to_owned())),
+        licenses: Some(DEMO_LICENSES),
+        reports: Some(
+            crate::reports::KINDS
+                .iter()
+                .map(|k| (k.name.to_string(), None))
+                .collect(),
+        ),
+        ..crate::config::FileOperation::default()
+    }
+}
 
 impl Args {
     /// Parses a command line, noting which flags it gave.

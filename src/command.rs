@@ -25,18 +25,27 @@ pub async fn run(args: Args) -> Exit {
         );
         return Exit::Usage;
     }
-    let demo_operation = if args.demo {
-        let sim = crate::demo::simulator::SimConfig::demo(chrono::Utc::now());
-        match crate::demo::start(sim, std::future::pending()).await {
-            Ok(handle) => {
-                tracing::info!(base_url = %handle.base_url, "demo mode: polling a simulated operation");
-                Some(handle.operation())
+    // The demo's simulated Wolkvox serves until the command returns.
+    #[cfg(feature = "demo")]
+    let demo = match args.demo {
+        false => None,
+        true => match wolkvox_sim::Wolkvox::spawn(wolkvox_sim::WolkvoxConfig::demo(chrono::Utc::now())) {
+            Ok(api) => {
+                tracing::info!(base_url = %api.base_url(), "demo mode: polling a simulated operation");
+                Some(api)
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the demo's simulated Wolkvox");
                 return Exit::Failed;
             }
-        }
+        },
+    };
+    #[cfg(feature = "demo")]
+    let demo_operation = demo.as_ref().map(|api| crate::cli::demo_operation(api.base_url(), api.token()));
+    #[cfg(not(feature = "demo"))]
+    let demo_operation = if args.demo {
+        tracing::error!(flag = "--demo", "this build has no demo (cargo feature `demo`)");
+        return Exit::Usage;
     } else {
         None
     };

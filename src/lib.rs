@@ -19,7 +19,6 @@ pub mod client;
 pub mod clock;
 pub mod command;
 pub mod config;
-pub mod demo;
 pub mod engine;
 pub mod logging;
 pub mod metrics;

@@ -23,7 +23,7 @@ pub fn filter(level: &str) -> Result<EnvFilter, String> {
     } else {
         match level {
             "trace" | "debug" | "info" | "warn" | "error" => {
-                format!("warn,wolkvox_exporter={level},wolkvox_exporter::demo=warn")
+                format!("warn,wolkvox_exporter={level}")
             }
             other => {
                 return Err(format!(

@@ -19,10 +19,11 @@ use support::clock::anchored;
 use support::config::{Operation, TestConfig};
 use support::exporter::{rss_kib, Exporter};
 use support::exposition::Exposition;
-use support::fake_wolkvox::{FakeConfig, FakeWolkvox};
 use support::http;
 use support::inproc::{assert_exact, total};
+use support::wait::{check, Wait};
 use wolkvox_exporter::config::defaults::BUCKETS;
+use wolkvox_sim::{TransfersTruth, Wolkvox, WolkvoxConfig};
 
 const SCRAPERS: usize = 200;
 const IDLE_CONNECTIONS: usize = 100;
@@ -44,11 +45,11 @@ fn two_hundred_scrapers_and_a_hundred_idle_connections_hold() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
     let (sim, _) = anchored(chrono::Duration::hours(12));
-    let mut cfg = FakeConfig::new(sim);
+    let mut cfg = WolkvoxConfig::new(sim);
     cfg.sim.agents = AGENTS;
     cfg.sim.peak_per_agent_hour = 3.0;
-    let fake = FakeWolkvox::start(cfg);
-    let truth = fake.truth();
+    let fake = Wolkvox::start(cfg);
+    let truth = fake.truth::<TransfersTruth>();
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("state.json"))
         .op(Operation::fake("load", &fake))
@@ -81,19 +82,22 @@ fn two_hundred_scrapers_and_a_hundred_idle_connections_hold() {
             };
             let mut conns: Vec<TcpStream> = (0..IDLE_CONNECTIONS).map(|_| open()).collect();
             let mut byte = [0u8; 1];
-            while !stop.load(Ordering::SeqCst) {
-                for c in &mut conns {
-                    let closed = match c.read(&mut byte) {
-                        Ok(_) => true,
-                        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
-                    };
-                    if closed {
-                        *c = open();
-                        reopened.fetch_add(1, Ordering::SeqCst);
+            // Until the load is over, looking every 100 ms for connections to reopen.
+            Wait::new("the end of the load", Duration::from_secs(seconds + 60))
+                .every(Duration::from_millis(100))
+                .until(|| {
+                    for c in &mut conns {
+                        let closed = match c.read(&mut byte) {
+                            Ok(_) => true,
+                            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                        };
+                        if closed {
+                            *c = open();
+                            reopened.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
-                }
-                thread::sleep(Duration::from_millis(100));
-            }
+                    check(stop.load(Ordering::SeqCst), || "the load goes on")
+                });
         })
     };
 
@@ -138,11 +142,15 @@ fn two_hundred_scrapers_and_a_hundred_idle_connections_hold() {
         })
         .collect();
 
+    // Resident memory sampled until every scraper has stopped (at the deadline).
     let mut rss_peak = rss_before;
-    while Instant::now() < deadline {
-        rss_peak = rss_peak.max(rss_kib(exporter.pid()).0);
-        thread::sleep(Duration::from_millis(250));
-    }
+    Wait::new("the scrapers to stop", Duration::from_secs(seconds + 60))
+        .every(Duration::from_millis(250))
+        .until(|| {
+            rss_peak = rss_peak.max(rss_kib(exporter.pid()).0);
+            let running = scrapers.iter().filter(|s| !s.is_finished()).count();
+            check(running == 0, || format!("{running} scrapers running"))
+        });
     for s in scrapers {
         s.join().expect("scraper thread");
     }

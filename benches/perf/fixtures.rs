@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde_json::json;
+use wolkvox_exporter::client::RECORD_CAP;
 use wolkvox_exporter::config::{Config, FileConfig, Overrides};
-use wolkvox_exporter::demo::answer::{self, Format};
-use wolkvox_exporter::demo::simulator::{Burst, SimConfig, Simulator};
 use wolkvox_exporter::engine::{Outcome, PageSpec, Tally};
 use wolkvox_exporter::reports::Identity;
 use wolkvox_exporter::store::{OperationStore, Store};
+use wolkvox_sim::reports::{agent_13::Transfers, page};
+use wolkvox_sim::{Burst, Format, SimConfig, Simulator};
 
 /// One API answer at the record cap, and the local window it answers.
 pub struct Page {
@@ -36,14 +37,14 @@ pub fn busy_page() -> Page {
     config.bursts.push(Burst {
         start,
         duration: Duration::minutes(5),
-        records: answer::MAX_RECORDS,
+        records: RECORD_CAP,
     });
     let sim = Simulator::new(config);
     let (ini, end) = (sim.local(start), sim.local(end));
     let mut records = sim.records_local(ini, end, None);
-    records.truncate(answer::MAX_RECORDS);
+    records.truncate(RECORD_CAP);
     let count = records.len();
-    let body = answer::records_answer(records, &Format::default()).body;
+    let body = page::<Transfers>(&records, &Format::default()).body;
     Page {
         body: body.into_bytes(),
         records: count,

@@ -1,16 +1,14 @@
 //! Scenarios 4 and 5: the exporter binary as a child process, catching up from the
-//! demo's simulated Wolkvox on loopback (no added latency), measured from /proc: CPU
+//! simulated Wolkvox on loopback (no added latency), measured from /proc: CPU
 //! time and peak resident memory during the catch-up, resident memory once idle.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::oneshot;
-use wolkvox_exporter::demo::{self, simulator::SimConfig, simulator::Simulator};
+use wolkvox_sim::{SimConfig, Simulator, Wolkvox, WolkvoxConfig};
 
 use crate::common::{proc_stats, Goal, ProcStats, Report, MB};
 
@@ -28,67 +26,22 @@ struct CatchUp {
 
 /// A simulated operation of `agents` agents whose `span` of history holds about
 /// `records` records, at the usual working-day and weekday shape.
-fn simulator(agents: usize, span: chrono::Duration, records: f64) -> (Arc<Simulator>, usize) {
+fn simulation(agents: usize, span: chrono::Duration, records: f64) -> SimConfig {
     let now = DateTime::from_timestamp(Utc::now().timestamp() / 60 * 60, 0).unwrap();
     let mut config = SimConfig::bounded(now - span, now - chrono::Duration::minutes(2));
     config.agents = agents;
     config.peak_per_agent_hour = 1.0;
-    let minutes = || (config.start.timestamp() / 60)..=(config.end.unwrap().timestamp() / 60);
     let unit = Simulator::new(config.clone());
-    let per_unit: f64 = minutes()
+    let per_unit: f64 = minutes(&config)
         .map(|m| unit.expected_per_minute(DateTime::from_timestamp(m * 60 + 30, 0).unwrap()))
         .sum();
     config.peak_per_agent_hour = records / per_unit;
-    let sim = Simulator::new(config.clone());
-    // Generates (and caches) every minute up front, so the server answers fast.
-    let count = minutes().map(|m| sim.minute(m).len()).sum();
-    (Arc::new(sim), count)
+    config
 }
 
-/// The demo's Wolkvox server on its own runtime thread.
-struct Api {
-    base_url: String,
-    token: String,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Api {
-    fn start(sim: Arc<Simulator>) -> Api {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let token = "bench-token".to_owned();
-        let t = token.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                demo::server::serve(listener, sim, t, async {
-                    let _ = stopped.await;
-                })
-                .await;
-            });
-        });
-        let addr: SocketAddr = rx.recv().unwrap();
-        Api {
-            base_url: format!("http://{addr}"),
-            token,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        let _ = self.stop.take().map(|s| s.send(()));
-        let _ = self.thread.take().map(|t| t.join());
-    }
+/// The minutes of a bounded simulation.
+fn minutes(config: &SimConfig) -> std::ops::RangeInclusive<i64> {
+    (config.start.timestamp() / 60)..=(config.end.unwrap().timestamp() / 60)
 }
 
 /// A blocking HTTP/1.1 GET with `Connection: close`; returns the body.
@@ -111,8 +64,13 @@ fn get(addr: SocketAddr, path: &str, headers: &str) -> Vec<u8> {
 }
 
 fn catch_up(agents: usize, span: chrono::Duration, records: f64) -> CatchUp {
-    let (sim, truth) = simulator(agents, span, records);
-    let api = Api::start(sim);
+    let sim = simulation(agents, span, records);
+    let mut server = WolkvoxConfig::new(sim.clone());
+    // Nothing reads the log here: the server keeps none, as the demo's.
+    server.keep_log = false;
+    let api = Wolkvox::start(server);
+    // Generates (and caches) every minute up front, so the server answers fast.
+    let truth: usize = minutes(&sim).map(|m| api.simulator().minute(m).len()).sum();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yaml");
     let catch_up = span.num_seconds() + 600;
@@ -131,8 +89,8 @@ fn catch_up(agents: usize, span: chrono::Duration, records: f64) -> CatchUp {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wolkvox-exporter"))
         .arg(format!("--config.file={}", config.display()))
         .arg("--web.listen-address=127.0.0.1:0")
-        .env("WOLKVOX_BASE_URL", &api.base_url)
-        .env("WOLKVOX_TOKEN", &api.token)
+        .env("WOLKVOX_BASE_URL", api.base_url())
+        .env("WOLKVOX_TOKEN", api.token())
         .env("WOLKVOX_OPERATION", "bench")
         .env("WOLKVOX_TIMEZONE", "America/Bogota")
         .env("WOLKVOX_LICENSES", "100")

@@ -201,8 +201,8 @@ impl OperationCheck {
             "operation {} ({}), window {} to {} local time",
             self.name,
             self.timezone,
-            ini.format("%Y-%m-%d %H:%M:%S"),
-            end.format("%Y-%m-%d %H:%M:%S")
+            ini.format(wolkvox_api::DATE_FORMAT),
+            end.format(wolkvox_api::DATE_FORMAT)
         );
         let mut line = |text: String| {
             out.push_str("  ");

@@ -2,7 +2,6 @@ use chrono::NaiveDate;
 
 use super::*;
 use crate::config::{FileConfig, Overrides};
-use crate::demo::{self, simulator::SimConfig};
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339)
@@ -33,14 +32,9 @@ fn the_window_is_ten_minutes_ending_a_minute_ago_in_local_time() {
 #[tokio::test]
 async fn the_demo_operation_checks_out() {
     let now = Utc::now();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = demo::start(SimConfig::demo(now), async {
-        let _ = stopped.await;
-    })
-    .await
-    .unwrap();
+    let api = wolkvox_sim::Wolkvox::spawn(wolkvox_sim::WolkvoxConfig::demo(now)).unwrap();
     let file = FileConfig {
-        operations: vec![handle.operation()],
+        operations: vec![crate::cli::demo_operation(api.base_url(), api.token())],
         ..FileConfig::default()
     };
     let config = Config::build(file, &Overrides::default(), |_| None).unwrap();
@@ -58,7 +52,12 @@ async fn the_demo_operation_checks_out() {
     }
     let reports = op.reports.len() as u64;
     let info = op.info.clone().unwrap();
-    assert_eq!(info.limit, Some(demo::server::DAILY_LIMIT));
+    assert_eq!(info.limit, Some(wolkvox_sim::UNLIMITED_TOKEN_LIMIT));
+    assert_eq!(
+        info.limit,
+        Some(u64::from(crate::cli::DEMO_LICENSES) * 1000),
+        "the demo operation's licenses match its API's limit"
+    );
     assert_eq!(info.token_today, Some(reports + 1), "{text}");
     assert_eq!(checked.spent(), reports + 1);
     assert!(
@@ -68,9 +67,7 @@ async fn the_demo_operation_checks_out() {
         )),
         "{text}"
     );
-    assert!(!text.contains(&handle.token), "{text}");
-    stop.send(()).unwrap();
-    handle.task.await.unwrap();
+    assert!(!text.contains(api.token()), "{text}");
 }
 
 #[test]

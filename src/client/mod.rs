@@ -14,14 +14,8 @@ use crate::vocab::Token;
 pub use answer::{interpret, Answer, Item, Text};
 pub use error::ApiError;
 
-/// The report path appended to an operation's base URL.
-pub const REPORT_PATH: &str = "/api/v2/reports_manager.php";
-/// The token information path.
-pub const INFO_PATH: &str = "/api/v2/information.php";
-/// The API's date parameter format (`YYYYmmddHHiiss`).
-pub const PARAM_FORMAT: &str = "%Y%m%d%H%M%S";
-/// An answer with this many rows may have been cut by the API.
-pub const RECORD_CAP: usize = 60_000;
+pub use wolkvox_api::{INFO_PATH, PARAM_FORMAT, RECORD_CAP, REPORT_PATH};
+use wolkvox_api::{TOKEN_HEADER, TOKEN_INFO};
 /// Error bodies are short; more than this is not read.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
@@ -79,7 +73,7 @@ impl Client {
 
     /// Asks for the token's information (`token_info`): limit and use today.
     pub async fn token_info(&self) -> Result<(u16, Vec<u8>), ApiError> {
-        self.get(format!("{}{INFO_PATH}?api=token_info", self.base_url))
+        self.get(format!("{}{INFO_PATH}?api={TOKEN_INFO}", self.base_url))
             .await
     }
 
@@ -87,7 +81,7 @@ impl Client {
         let mut resp = self
             .http
             .get(url)
-            .header("wolkvox-token", self.token.expose())
+            .header(TOKEN_HEADER, self.token.expose())
             .send()
             .await
             .map_err(transport_error)?;

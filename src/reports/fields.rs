@@ -6,8 +6,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::client::Text;
 
-/// The API's record date format.
-pub const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+pub use wolkvox_api::DATE_FORMAT;
 /// Longest id kept in a label; longer ids are cut (at a character boundary).
 pub const MAX_ID_BYTES: usize = 128;
 /// Longest name kept in a label.

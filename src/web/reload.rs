@@ -20,6 +20,8 @@ pub struct ReloadStats {
     pub failures: AtomicU64,
     /// 1 when the latest reload attempt succeeded (or none failed yet), else 0.
     pub last_reload_successful: AtomicU64,
+    /// Times the watcher looked at the files (each poll and each SIGHUP).
+    pub checks: AtomicU64,
 }
 
 impl Default for ReloadStats {
@@ -28,6 +30,7 @@ impl Default for ReloadStats {
             successes: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             last_reload_successful: AtomicU64::new(1),
+            checks: AtomicU64::new(0),
         }
     }
 }
@@ -43,6 +46,10 @@ impl ReloadStats {
 
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+
+    pub fn checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
     }
 }
 
@@ -191,6 +198,7 @@ async fn watch_loop(
             _ = next_hangup(&mut hangup) => true,
         };
         let seen = digests(&watched).await;
+        stats.checks.fetch_add(1, Ordering::Relaxed);
         if !forced {
             if seen == last_seen {
                 continue;

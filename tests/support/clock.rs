@@ -1,18 +1,18 @@
 //! Time under the tests' control: a clock the test sets and moves (shared by the
-//! in-process exporter and the fakes), fixed reference dates, and histories anchored to
-//! them for the exporter binary, which reads the real clock. The only place a test
-//! reads the real date.
+//! in-process exporter and the simulated Wolkvox), fixed reference dates, and histories
+//! anchored to them for the exporter binary, which reads the real clock. The only place
+//! a test reads the real date.
 
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use wolkvox_exporter::clock::Clock;
-use wolkvox_exporter::demo::simulator::SimConfig;
+use wolkvox_sim::SimConfig;
 
 /// A clock that stands still until the test moves it. Clones share the time, so one
-/// clock can drive the exporter (`app::Options::clock`) and the fakes
-/// (`FakeConfig::clock`) together.
+/// clock can drive the exporter (`app::Options::clock`) and the simulated Wolkvox
+/// (`WolkvoxConfig::clock`, through [`TestClock::sim_clock`]) together.
 #[derive(Debug, Clone)]
 pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
 
@@ -36,6 +36,12 @@ impl TestClock {
     /// The clock as the exporter takes it.
     pub fn shared(&self) -> Arc<dyn Clock> {
         Arc::new(self.clone())
+    }
+
+    /// The clock as the simulated Wolkvox takes it.
+    pub fn sim_clock(&self) -> wolkvox_sim::Clock {
+        let clock = self.clone();
+        Arc::new(move || clock.now())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, DateTime<Utc>> {
@@ -72,7 +78,7 @@ pub fn reference_end() -> DateTime<Utc> {
     local(BOGOTA, 2025, 3, 13, 11, 0)
 }
 
-/// The real clock, for a fake serving an exporter binary; see [`wall_minute`].
+/// The real clock, for tests of the exporter binary; see [`wall_minute`].
 pub fn real_now() -> DateTime<Utc> {
     Utc::now()
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use wolkvox_exporter::config::{Config, FileConfig, Overrides};
 
-use super::fake_wolkvox::FakeWolkvox;
+use wolkvox_sim::Wolkvox;
 
 /// Where an operation's token comes from.
 #[derive(Debug, Clone)]
@@ -40,8 +40,8 @@ impl Operation {
         }
     }
 
-    /// An operation on Colombia time served by `fake`.
-    pub fn fake(name: &str, fake: &FakeWolkvox) -> Operation {
+    /// An operation on Colombia time served by the simulated Wolkvox `fake`.
+    pub fn fake(name: &str, fake: &Wolkvox) -> Operation {
         Operation::new(name, fake.base_url(), fake.token(), "America/Bogota")
     }
 

@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use super::http;
 use super::wait::Wait;
 
-/// How long the exporter may take to log its listen address and answer `/-/ready`.
-pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the exporter may take to log its listen address and answer `/-/ready`. The
+/// demo is ready after its 35-day catch-up, about 50 s alone on two cores; the tests
+/// share one process, so it may run beside another test's catch-up.
+pub const START_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long the exporter may take to exit after SIGTERM (the contract says 10 s).
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 

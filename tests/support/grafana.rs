@@ -1,7 +1,7 @@
 //! Reading the shipped Grafana dashboards: their panels, their PromQL, their variables,
 //! and the substitution of Grafana variables into PromQL.
 //!
-//! Included with `#[path]` by `tests/dashboards.rs` and `tests/prometheus_live.rs`.
+//! Used by the dashboards lint and the live Prometheus test.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

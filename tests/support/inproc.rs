@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use wolkvox_exporter::config::Config;
+use wolkvox_sim::{CallsTruth, FlowsTruth, TransfersTruth};
 
 use super::clock::TestClock;
 use super::exposition::Exposition;
-use super::truth::{CallsTruth, FlowsTruth, Truth};
 use super::wait::Wait;
 
 /// A running in-process exporter; `stop` shuts it down gracefully (state saved).
@@ -115,7 +115,7 @@ pub fn total(m: &Exposition, op: &str) -> u64 {
 
 /// Asserts that every counter and histogram of `op` equals the truth exactly, and that
 /// there is no series the truth does not have.
-pub fn assert_exact(m: &Exposition, op: &str, truth: &Truth, bounds: &[f64]) {
+pub fn assert_exact(m: &Exposition, op: &str, truth: &TransfersTruth, bounds: &[f64]) {
     let mut seen = 0;
     for ((agent, interaction), t) in &truth.series {
         let labels = [
@@ -170,7 +170,7 @@ fn format_le(b: f64) -> String {
 
 /// Like [`assert_exact`], with the exposition indexed first, for expositions of
 /// thousands of agents.
-pub fn assert_exact_indexed(m: &Exposition, op: &str, truth: &Truth, bounds: &[f64]) {
+pub fn assert_exact_indexed(m: &Exposition, op: &str, truth: &TransfersTruth, bounds: &[f64]) {
     use std::collections::HashMap;
     let mut index: HashMap<(&str, &str, &str, &str), f64> = HashMap::new();
     for s in &m.samples {

@@ -1,16 +1,15 @@
 //! Helpers shared by the integration tests: the clock and reference dates, waits with a
 //! deadline, the configuration builder, the exporter (binary or in-process), a real
-//! Prometheus, the fake Wolkvox, an HTTP client and an exposition parser.
+//! Prometheus, an HTTP client, an exposition parser and the dashboards' PromQL. The
+//! simulated Wolkvox is the `wolkvox-sim` crate.
 #![allow(dead_code)]
 
 pub mod clock;
 pub mod config;
 pub mod exporter;
 pub mod exposition;
-pub mod fake_wolkvox;
+pub mod grafana;
 pub mod http;
 pub mod inproc;
 pub mod prometheus;
-pub mod scripted_api;
-pub mod truth;
 pub mod wait;
