@@ -17,6 +17,9 @@ pub struct Answer {
     pub ids: Vec<String>,
     /// More rows matched than [`RECORD_CAP`](wolkvox_api::RECORD_CAP).
     pub truncated: bool,
+    /// In a truncated answer, the rows of its last second: a client reading on from
+    /// that second gets them again.
+    pub last_second: usize,
 }
 
 /// The variations seen across the vendor's reports, which a client must accept.
@@ -75,6 +78,7 @@ pub fn envelope<T>(
         body,
         ids,
         truncated,
+        last_second: 0,
     }
 }
 
@@ -93,6 +97,7 @@ pub fn error(status: u16, text: &str) -> Answer {
         body: error_body(status, text, false),
         ids: Vec::new(),
         truncated: false,
+        last_second: 0,
     }
 }
 
@@ -121,6 +126,7 @@ pub fn token_info(limit: u64, token_today: u64, all_today: u64, format: &Format)
         ),
         ids: Vec::new(),
         truncated: false,
+        last_second: 0,
     }
 }
 

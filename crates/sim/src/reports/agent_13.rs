@@ -25,6 +25,10 @@ impl Report for Transfers {
         &row.conn_id
     }
 
+    fn date(row: &SimRecord) -> Option<chrono::NaiveDateTime> {
+        Some(row.local_date)
+    }
+
     fn write(body: &mut String, r: &SimRecord, shift_hours: i64) {
         body.push('{');
         field(body, true, "agent_name", |b| push_str(b, &r.agent_name));

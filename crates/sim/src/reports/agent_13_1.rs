@@ -25,6 +25,10 @@ impl Report for Legs {
         &row.leg_id
     }
 
+    fn date(row: &SimLeg) -> Option<chrono::NaiveDateTime> {
+        Some(row.local_date)
+    }
+
     fn write(body: &mut String, l: &SimLeg, shift_hours: i64) {
         let (dest_id, dest_name, skill) = match &l.destination {
             SimDestination::Agent { id, name } => (id.as_str(), name.as_str(), "-"),

@@ -24,6 +24,10 @@ impl Report for Calls {
         &row.conn_id
     }
 
+    fn date(row: &SimCall) -> Option<chrono::NaiveDateTime> {
+        Some(row.local_date)
+    }
+
     fn write(body: &mut String, c: &SimCall, shift_hours: i64) {
         let skill = c.skill_id.as_deref().unwrap_or("-");
         let skill_name = if skill == "-" {

@@ -24,6 +24,10 @@ pub trait Report {
     fn rows(model: &Simulator, query: &Query, now: DateTime<Utc>, cap: usize) -> Vec<Self::Row>;
     /// What identifies a row in the served-ids log (a conn_id, a leg id, an agent id).
     fn id(row: &Self::Row) -> &str;
+    /// The row's operation-local date, when it has one.
+    fn date(_row: &Self::Row) -> Option<chrono::NaiveDateTime> {
+        None
+    }
     /// Writes the row as the vendor does, every value a string, dates `shift_hours` off.
     fn write(body: &mut String, row: &Self::Row, shift_hours: i64);
 }
@@ -145,6 +149,10 @@ fn answer_of<R: Report>(
     rows.truncate(RECORD_CAP);
     let mut answer = page::<R>(&rows, format);
     answer.truncated = truncated;
+    if truncated {
+        let last = rows.last().and_then(R::date);
+        answer.last_second = rows.iter().rev().take_while(|r| R::date(r) == last).count();
+    }
     answer
 }
 

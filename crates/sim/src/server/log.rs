@@ -67,6 +67,8 @@ pub struct Served {
     pub records: usize,
     /// More rows matched than the answer holds (the cap).
     pub truncated: bool,
+    /// In a truncated answer, the rows of its last second.
+    pub last_second: usize,
     /// It arrived while another request on the token was in flight.
     pub concurrent: bool,
 }
@@ -79,6 +81,7 @@ impl Served {
             fault: None,
             records: 0,
             truncated: false,
+            last_second: 0,
             concurrent: false,
         }
     }
@@ -128,6 +131,7 @@ impl Records {
         }
         entry.records = answer.ids.len();
         entry.truncated = answer.truncated;
+        entry.last_second = answer.last_second;
         if self.keep {
             let api = entry.request.api.clone().unwrap_or_default();
             lock(&self.served)
