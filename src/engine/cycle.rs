@@ -163,10 +163,11 @@ impl Engine {
             return;
         };
         c.read = true;
-        if let (true, Some(first), Some(last)) =
+        // Pending windows are contiguous, the next one last.
+        if let (true, Some(next), Some(final_one)) =
             (density.unordered, c.pending.last(), c.pending.first())
         {
-            let (start, end) = (first.start, last.end);
+            let (start, end) = (next.start, final_one.end);
             let mut again: Vec<_> = calendar::plan(start, end, tz)
                 .into_iter()
                 .flat_map(|w| density.cut(w, tz))

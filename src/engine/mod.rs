@@ -206,7 +206,8 @@ impl Engine {
             Ok(Fetched::Partial(dates, before)) => {
                 // No offset change inside a window: local and UTC seconds run together.
                 let cut = w.start + (before - calendar::local(w.start, self.op.timezone));
-                self.read(i, w, cut, &dates);
+                let counted: Vec<_> = dates.into_iter().filter(|d| *d < before).collect();
+                self.read(i, w, cut, &counted);
                 self.op.data().reports[i].health.splits += 1;
                 tracing::info!(
                     operation = %self.op.name,
