@@ -2,6 +2,7 @@
 //! report the cursor, the remembered rows and the counters; saved atomically (write,
 //! fsync, rename, fsync the directory). A corrupt file is moved aside, never trusted.
 
+mod lock;
 mod restore;
 mod v1;
 
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+pub use lock::{lock, lock_path, LockError, StateLock};
 pub use restore::{restore, restore_saved};
 
 use crate::reports::agents::AgentInfo;
