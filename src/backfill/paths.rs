@@ -58,7 +58,10 @@ pub(super) fn check_output(
             "the backfill's progress file",
             progress::path_for(state_path),
         ),
-        ("the state's lock file", crate::state::lock_path(state_path)),
+        (
+            "the state's lock file",
+            crate::state::beside(state_path, ".lock"),
+        ),
     ];
     for (what, path) in own {
         if resolved(&path) == resolved(output) {

@@ -11,6 +11,7 @@ use super::{Engine, Stop, Timeline};
 use crate::calendar;
 use crate::config::plan;
 use crate::reports::ReportName;
+use crate::store::DailyUse;
 
 /// How a report's cycle (or backfill) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +113,9 @@ impl Engine {
         }
         let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
         let mut data = self.op.data();
-        data.daily.may_request(today, 0);
+        if data.daily.day != today {
+            data.daily = DailyUse::new(today);
+        }
         data.daily.used = (data.daily.used + 1).max(used_today.unwrap_or(0));
     }
 

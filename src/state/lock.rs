@@ -33,16 +33,9 @@ pub enum LockError {
     },
 }
 
-/// Where the lock of `state_path` is kept.
-pub fn lock_path(state_path: &Path) -> PathBuf {
-    let mut p = state_path.as_os_str().to_owned();
-    p.push(".lock");
-    PathBuf::from(p)
-}
-
 /// Takes the lock of `state_path` (creating its directory), or says who holds it.
 pub fn lock(state_path: &Path) -> Result<StateLock, LockError> {
-    let lock = lock_path(state_path);
+    let lock = super::beside(state_path, ".lock");
     let io = |source| LockError::Io {
         state: state_path.to_owned(),
         lock: lock.clone(),

@@ -5,7 +5,7 @@
 //! errors are one logfmt line. Every refusal is held against the simulated Wolkvox's
 //! request log. Ranges are fixed past dates, so no test depends on today's date.
 
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -113,6 +113,12 @@ fn an_existing_output_is_kept_unless_overwrite_is_given() {
     assert!(out.status.success(), "{}", out.text());
     let written = std::fs::read_to_string(&output).unwrap();
     assert!(written.starts_with("# HELP") && written.ends_with("# EOF\n"));
+    // As readable as a file created plainly (promtool may run as another user).
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let plain = tempfile::NamedTempFile::new().unwrap().into_temp_path();
+    std::fs::remove_file(&plain).unwrap();
+    std::fs::write(&plain, "").unwrap();
+    assert_eq!(mode(&output), mode(&plain));
     assert_eq!(
         files(dir.path()),
         [
@@ -205,6 +211,10 @@ fn paths_are_checked_before_the_first_request() {
         &fake,
         "--state.path /sys/wolkvox/state.json: cannot lock",
     );
+    // A shard that follows no operation has nothing to backfill ("main" is in shard 1
+    // of 2).
+    let out = backfill(&config, &dir.path().join("history.om"), &["--shard=0/2"]);
+    assert_refused(&out, &fake, "operations=\"main: shard 1/2\"");
     // An empty label value would make the history a series of its own.
     let out = backfill(&config, &dir.path().join("history.om"), &["--label=job="]);
     assert_refused(&out, &fake, "empty value");
