@@ -21,7 +21,7 @@ pub async fn run(args: Args) -> Exit {
     if let Err(e) = logs {
         eprint!(
             "{}",
-            logging::line("error", "invalid command line", &[("error", &e)])
+            logging::line("error", "invalid command line", &[("error", &shown(&e))])
         );
         return Exit::Usage;
     }
@@ -88,7 +88,7 @@ async fn serve(args: &Args, config: crate::config::Config) -> Exit {
         Some(path) => match web::WebConfig::load(path) {
             Ok(loaded) => web::WebConfigWatcher::start(path.clone(), loaded),
             Err(e) => {
-                tracing::error!(flag = "--web.config.file", error = %e, "invalid web configuration");
+                tracing::error!(flag = "--web.config.file", error = %shown(&e.to_string()), "invalid web configuration");
                 return Exit::Usage;
             }
         },

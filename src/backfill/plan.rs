@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use super::{BackfillError, Run};
 use crate::check::read_token_info;
+use crate::client::{ApiError, ErrorReason};
 use crate::engine::Engine;
 
 /// Checks and prints the plan of every operation; `Err` when one needs more than today
@@ -34,6 +35,14 @@ pub(super) async fn check(
         };
         if answer.as_ref().err().is_none_or(|e| e.was_sent()) {
             engine.token_info_seen(limit, used);
+        }
+        // Every report request would be refused the same.
+        let refused = |e: &&ApiError| e.is_configuration() || e.reason() == ErrorReason::forbidden;
+        if let Some(e) = answer.as_ref().err().filter(refused) {
+            return Err(BackfillError::Usage(format!(
+                "operation {:?}: token_info was refused: {e}; `wolkvox-exporter check` says more",
+                op.name
+            )));
         }
         let licenses = format!("licenses: {} x 1000", op.licenses);
         sources.push(match answer {

@@ -454,6 +454,25 @@ fn a_backfill_beyond_todays_allowance_is_refused_with_its_figures() {
     );
 }
 
+/// A token the API refuses is found by token_info: no report request follows.
+#[test]
+fn a_refused_token_stops_the_backfill_before_its_first_report_request() {
+    let fake = fake(|c| c.invalid_token = true);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let config = config(dir.path(), &state, &fake);
+    let out = backfill(&config, &dir.path().join("history.om"), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.text());
+    assert!(
+        out.stderr
+            .contains("token_info was refused: invalid, expired or malformed token"),
+        "{}",
+        out.text()
+    );
+    assert_eq!((fake.requests(), fake.requests_for("token_info")), (1, 1));
+    assert!(!state.exists() && !dir.path().join("state.json.backfill").exists());
+}
+
 fn fake_limited() -> Wolkvox {
     fake(|c| c.daily_limit = Some(40))
 }
