@@ -42,7 +42,7 @@ pub const TOTAL_REQUESTS: u32 = 3;
 pub struct Checked {
     pub shard: Shard,
     pub operations: Vec<OperationCheck>,
-    /// When the shard follows no operation: every configured one and its shard.
+    /// Every configured operation and its shard, said when the shard follows none.
     pub elsewhere: String,
 }
 
