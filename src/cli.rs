@@ -105,7 +105,8 @@ pub enum Command {
     /// Reads the enabled reports' history into an OpenMetrics file for `promtool tsdb
     /// create-blocks-from openmetrics`, and writes the state file (--state.path, which
     /// must not exist) that the exporter then continues from. Exit status 0 when done;
-    /// 1 when stopped early (the same command resumes); 2 for bad usage.
+    /// 1 when stopped early (it says whether the same command resumes); 2 when refused
+    /// before its first report request (bad usage, paths, the state's lock, the cost).
     Backfill(BackfillArgs),
 }
 
@@ -121,9 +122,17 @@ pub struct BackfillArgs {
     /// Time between the samples written.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub step: Duration,
-    /// The OpenMetrics file to write.
+    /// The OpenMetrics file to write; it must not exist.
     #[arg(long, value_name = "PATH")]
     pub output: PathBuf,
+    /// Replace an existing regular file at --output (a directory, device or other
+    /// non-regular file never is).
+    #[arg(long = "output.overwrite")]
+    pub output_overwrite: bool,
+    /// Accept a backfill that needs more requests than today's allowance leaves it: it
+    /// stops when today's share is spent, and the same command resumes on later days.
+    #[arg(long)]
+    pub spread: bool,
     /// A label Prometheus attaches to the exporter's target (repeatable; job and
     /// instance at least), so that backfilled and scraped samples are one series.
     #[arg(long = "label", value_name = "NAME=VALUE", value_parser = parse_label)]
@@ -137,7 +146,9 @@ impl BackfillArgs {
             to: self.to,
             step: self.step,
             output: self.output.clone(),
+            overwrite: self.output_overwrite,
             labels: self.labels.clone(),
+            spread: self.spread,
         }
     }
 }
@@ -221,9 +232,9 @@ impl Args {
         }
     }
 
-    /// Reads the file (if any) and builds the configuration, keeping only this shard's
-    /// operations. In demo mode the operations come from the simulator, given as
-    /// `demo_operation`.
+    /// Reads the file (if any) and builds the configuration, every operation of it (the
+    /// command keeps the shard's). In demo mode the operations come from the simulator,
+    /// given as `demo_operation`.
     pub fn config(
         &self,
         env: impl Fn(&str) -> Option<String>,
@@ -236,9 +247,7 @@ impl Args {
         if let Some(op) = demo_operation {
             file.operations = vec![op];
         }
-        let mut config = Config::build(file, &self.overrides(), env)?;
-        self.shard.select(&mut config);
-        Ok(config)
+        Config::build(file, &self.overrides(), env)
     }
 }
 
@@ -326,7 +335,8 @@ mod tests {
         // "main" is in shard 1 of 2 (pinned in `shard`'s tests).
         let names = |shard: &str| -> Vec<String> {
             let args = parse(&[&format!("--shard={shard}")]);
-            let config = args.config(env, None).unwrap();
+            let mut config = args.config(env, None).unwrap();
+            args.shard.select(&mut config);
             config.operations.into_iter().map(|op| op.name).collect()
         };
         assert_eq!(names("1/2"), ["main"]);

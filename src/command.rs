@@ -21,7 +21,7 @@ pub async fn run(args: Args) -> Exit {
     if let Err(e) = logs {
         eprint!(
             "{}",
-            logging::line("error", "invalid command line", &[("error", &e)])
+            logging::line("error", "invalid command line", &[("error", &shown(&e))])
         );
         return Exit::Usage;
     }
@@ -57,20 +57,28 @@ pub async fn run(args: Args) -> Exit {
     } else {
         None
     };
-    let config = match args.config(|k| std::env::var(k).ok(), demo_operation) {
+    let mut config = match args.config(|k| std::env::var(k).ok(), demo_operation) {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!(error = %e, "invalid configuration");
+            tracing::error!(error = %shown(&e.to_string()), "invalid configuration");
             return Exit::Usage;
         }
     };
+    if args.command == Some(Command::Check) {
+        return check::command(&config, args.shard).await;
+    }
+    let assignments = args.shard.assignments(&config);
+    args.shard.select(&mut config);
     match &args.command {
+        Some(Command::Backfill(_)) if config.operations.is_empty() => {
+            tracing::error!(flag = "--shard", shard = %args.shard, operations = %assignments, "backfill refused: the shard follows none of the configured operations");
+            Exit::Usage
+        }
         Some(Command::Backfill(backfill_args)) => {
             let options = backfill_args.options();
             backfill::command(config, options, Arc::new(SystemClock), &bars).await
         }
-        Some(Command::Check) => check::command(&config, args.shard).await,
-        None => serve(&args, config).await,
+        _ => serve(&args, config).await,
     }
 }
 
@@ -80,11 +88,19 @@ async fn serve(args: &Args, config: crate::config::Config) -> Exit {
         Some(path) => match web::WebConfig::load(path) {
             Ok(loaded) => web::WebConfigWatcher::start(path.clone(), loaded),
             Err(e) => {
-                tracing::error!(flag = "--web.config.file", error = %e, "invalid web configuration");
+                tracing::error!(flag = "--web.config.file", error = %shown(&e.to_string()), "invalid web configuration");
                 return Exit::Usage;
             }
         },
         None => web::WebConfigHandle::fixed(web::LoadedWebConfig::disabled()),
+    };
+    // Held until the exporter exits: no backfill or second exporter on this state.
+    let _lock = match crate::state::lock(&config.state_path) {
+        Ok(lock) => lock,
+        Err(e) => {
+            tracing::error!(flag = "--state.path", error = %e, "cannot start");
+            return Exit::Usage;
+        }
     };
     let listener = match server::bind(&args.listen_address).await {
         Ok(l) => l,
@@ -111,10 +127,65 @@ async fn serve(args: &Args, config: crate::config::Config) -> Exit {
     }
 }
 
-/// A value as an error shows it: at most 200 characters.
-pub fn shown(value: &str) -> String {
-    match value.char_indices().nth(200) {
-        Some((at, _)) => format!("{}... ({} bytes)", &value[..at], value.len()),
-        None => value.to_owned(),
+/// A value or an error as a log line shows it: each quoted part ("...", `...` or '...')
+/// cut to 200 characters, and the whole to 1,000, each cut saying how long it was.
+pub fn shown(text: &str) -> String {
+    const QUOTED: usize = 200;
+    let cut = |s: &str, max: usize| match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}... ({} bytes)", &s[..at], s.len()),
+        None => s.to_owned(),
+    };
+    let mut out = String::with_capacity(text.len().min(2_000));
+    let mut rest = text;
+    while let Some(open) = rest.find(['"', '`', '\'']) {
+        let quote = rest.as_bytes()[open] as char;
+        let before = rest[..open].chars().next_back();
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        if quote == '\'' && before.is_some_and(char::is_alphanumeric) {
+            continue;
+        }
+        // The closing quote: not escaped, and for ' not inside a word.
+        let mut escaped = false;
+        let close = rest.char_indices().find(|&(i, c)| {
+            let found = c == quote
+                && !escaped
+                && (quote != '\'' || !rest[i + 1..].starts_with(char::is_alphanumeric));
+            escaped = !escaped && c == '\\';
+            found
+        });
+        let end = close.map_or(rest.len(), |(i, _)| i);
+        out.push_str(&cut(&rest[..end], QUOTED));
+        rest = &rest[end..];
+        if close.is_some() {
+            out.push(quote);
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    cut(&out, 1_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn long_quoted_values_are_cut_and_the_rest_kept() {
+        let long = "x".repeat(5_000);
+        let text = format!("invalid value '{long}' for '--poll.overlap <DURATION>': the operation's \"{long}\" and `{long}`");
+        let s = shown(&text);
+        assert!(s.len() < 1_000, "{}", s.len());
+        assert!(
+            s.contains("for '--poll.overlap <DURATION>': the operation's \""),
+            "{s}"
+        );
+        assert_eq!(s.matches("... (5000 bytes)").count(), 3, "{s}");
+        assert_eq!(shown("it's \"a \\\"b\\\" c\""), "it's \"a \\\"b\\\" c\"");
+        assert!(shown(&long).ends_with("... (5000 bytes)"));
+        assert_eq!(
+            shown(&format!("\"{long}")).len(),
+            1 + 200 + "... (5000 bytes)".len()
+        );
     }
 }

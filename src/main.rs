@@ -16,12 +16,17 @@ fn main() -> ExitCode {
             // `error: ` and the pointer to --help.
             let text = e.to_string();
             let first = text.lines().next().unwrap_or_default();
-            let error = wolkvox_exporter::command::shown(first.trim_start_matches("error: "));
-            let line = wolkvox_exporter::logging::line(
-                "error",
-                "invalid command line",
-                &[("error", &error)],
-            );
+            let shown = wolkvox_exporter::command::shown;
+            let error = shown(first.trim_start_matches("error: "));
+            let flag = match e.get(clap::error::ContextKind::InvalidArg) {
+                Some(clap::error::ContextValue::String(flag)) => shown(flag),
+                _ => String::new(),
+            };
+            let mut fields = vec![("error", error.as_str())];
+            if !flag.is_empty() {
+                fields.insert(0, ("flag", flag.as_str()));
+            }
+            let line = wolkvox_exporter::logging::line("error", "invalid command line", &fields);
             eprint!("{line}");
             return ExitCode::from(2);
         }

@@ -65,6 +65,27 @@ impl Shard {
         Shard::of(name, self.count) == self.index
     }
 
+    /// Every operation of `config` and the shard of this count that follows it, as
+    /// people read it: `bogota: shard 0/3, cdmx: shard 2/3`.
+    pub fn assignments(&self, config: &Config) -> String {
+        let each: Vec<String> = config
+            .operations
+            .iter()
+            .map(|op| {
+                format!(
+                    "{}: shard {}/{}",
+                    op.name,
+                    Shard::of(&op.name, self.count),
+                    self.count
+                )
+            })
+            .collect();
+        match each.is_empty() {
+            true => "no operation is configured".to_owned(),
+            false => each.join(", "),
+        }
+    }
+
     /// Keeps only this shard's operations, and says in the log which they are.
     pub fn select(&self, config: &mut Config) {
         let configured = config.operations.len();

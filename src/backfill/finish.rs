@@ -2,13 +2,12 @@
 //! operation is done, the OpenMetrics file, then the state, then the progress forgotten.
 
 use std::collections::BTreeMap;
-use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::io::Write;
 use std::sync::Arc;
 
 use super::options::Options;
 use super::timeline::{agents_history, History};
-use super::{lock, output, progress, BackfillError, Run};
+use super::{lock, output, paths, progress, BackfillError, Run};
 use crate::metrics::{render_data, DataPart};
 use crate::state::{self, StateFile};
 
@@ -59,17 +58,22 @@ pub(super) async fn finish(
     options: &Options,
 ) -> Result<output::Written, BackfillError> {
     let run = run.clone();
-    let output_path = options.output.clone();
+    let (output, overwrite) = (options.output.clone(), options.overwrite);
     tokio::task::spawn_blocking(move || {
-        let written = write_output(&run, &output_path)?;
+        let written = paths::write_output(&output, overwrite, |out| write_output(&run, out))
+            .map_err(|source| BackfillError::Write {
+                path: output.clone(),
+                source,
+            })?;
         let state_path = &run.config.state_path;
-        if state_path.exists() {
-            return Err(BackfillError::StateExists(state_path.clone()));
+        if let Err(e) = state::save(&run.store, state_path, run.clock.now()) {
+            // Both or neither: the same command writes them again.
+            let _ = std::fs::remove_file(&output);
+            return Err(BackfillError::Write {
+                path: state_path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            });
         }
-        state::save(&run.store, state_path, run.clock.now()).map_err(|e| BackfillError::Write {
-            path: state_path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
         let _ = std::fs::remove_file(&run.progress_path);
         Ok(written)
     })
@@ -77,7 +81,7 @@ pub(super) async fn finish(
     .expect("writing the output does not panic")
 }
 
-fn write_output(run: &Run, path: &Path) -> Result<output::Written, BackfillError> {
+fn write_output(run: &Run, out: &mut impl Write) -> std::io::Result<output::Written> {
     let guards: Vec<Vec<_>> = run
         .timelines
         .iter()
@@ -107,23 +111,5 @@ fn write_output(run: &Run, path: &Path) -> Result<output::Written, BackfillError
             }
         })
         .collect();
-    let labels = output::label_text(&run.settings.labels);
-    let tmp = {
-        let mut p = path.as_os_str().to_owned();
-        p.push(".tmp");
-        PathBuf::from(p)
-    };
-    let write_err = |source| BackfillError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::create(&tmp).map_err(write_err)?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    let written = output::write(&mut out, &ops, &labels).map_err(write_err)?;
-    out.into_inner()
-        .map_err(|e| write_err(e.into_error()))?
-        .sync_all()
-        .map_err(write_err)?;
-    std::fs::rename(&tmp, path).map_err(write_err)?;
-    Ok(written)
+    output::write(out, &ops, &output::label_text(&run.settings.labels))
 }

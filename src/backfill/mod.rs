@@ -15,6 +15,8 @@ mod bars;
 mod finish;
 mod options;
 mod output;
+mod paths;
+mod plan;
 mod progress;
 mod start;
 pub mod timeline;
@@ -50,6 +52,8 @@ pub enum BackfillError {
     Usage(String),
     #[error("{0}")]
     Progress(String),
+    #[error(transparent)]
+    Locked(#[from] crate::state::LockError),
     #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -94,7 +98,8 @@ struct Run {
 }
 
 /// The `backfill` command: runs until done or stopped by a signal, prints what it did.
-/// Done is 0; stopped early, 1 (the same command resumes); refused, 2.
+/// Done is 0; stopped early, 1 (saying whether the same command resumes); refused
+/// before its first report request, 2.
 pub async fn command(
     config: Config,
     options: Options,
@@ -113,20 +118,29 @@ pub async fn command(
                 Exit::Failed
             }
         }
+        Err(e @ BackfillError::Write { .. }) => {
+            let progress = progress::path_for(&config.state_path);
+            let next = match progress.exists() {
+                true => format!(
+                    "the progress is saved in {}: the same command resumes from there",
+                    progress.display()
+                ),
+                false => "nothing was saved: the same command starts over".to_owned(),
+            };
+            tracing::error!(error = %e, next = %next, "backfill stopped");
+            Exit::Failed
+        }
         Err(e) => {
             tracing::error!(error = %e, "backfill refused");
-            match e {
-                BackfillError::Usage(_)
-                | BackfillError::StateExists(_)
-                | BackfillError::Progress(_) => Exit::Usage,
-                BackfillError::Write { .. } => Exit::Failed,
-            }
+            Exit::Usage
         }
     }
 }
 
 /// Runs the backfill until it is done or `shutdown` resolves (then the progress is
-/// saved for the same command to resume).
+/// saved for the same command to resume). Everything that can be checked is checked
+/// before the first report request: the options, the output, the state's lock, the
+/// state, and the plan against today's allowance.
 pub async fn run(
     config: &Config,
     options: &Options,
@@ -145,6 +159,9 @@ pub async fn run(
         );
     }
     let state_path = config.state_path.clone();
+    paths::check_output(&options.output, options.overwrite, &state_path)?;
+    // Held until the command returns: no exporter or other backfill on this state.
+    let _lock = crate::state::lock(&state_path)?;
     if state_path.exists() {
         return Err(BackfillError::StateExists(state_path));
     }
@@ -164,10 +181,13 @@ pub async fn run(
         None,
         stop_rx,
     );
+    let mut engines: Vec<_> = (0..run.config.operations.len())
+        .map(|index| wiring.engine(index).for_backfill())
+        .collect();
+    plan::check(&run, &mut engines, options.spread).await?;
     let mut tasks = tokio::task::JoinSet::new();
-    for (index, op_config) in run.config.operations.iter().enumerate() {
-        let bar = bars.add(&op_config.name);
-        let engine = wiring.engine(index).for_backfill();
+    for (index, engine) in engines.into_iter().enumerate() {
+        let bar = bars.add(&run.config.operations[index].name);
         tasks.spawn(backfill_operation(run.clone(), index, engine, bar));
     }
     let mut results = Vec::new();
@@ -196,7 +216,14 @@ pub async fn run(
         progress_path: run.progress_path.clone(),
     };
     if summary.operations.iter().all(|r| r.ended == Ended::Done) {
-        summary.output = Some(finish::finish(&run, options).await?);
+        match finish::finish(&run, options).await {
+            Ok(written) => summary.output = Some(written),
+            Err(e) => {
+                // What was read is kept: the same command writes it without reading again.
+                let _ = finish::save_progress(&run).await;
+                return Err(e);
+            }
+        }
     } else {
         finish::save_progress(&run).await?;
     }

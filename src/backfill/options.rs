@@ -67,8 +67,12 @@ pub struct Options {
     pub to: Option<Bound>,
     pub step: Duration,
     pub output: PathBuf,
+    /// Replace an existing regular file at `output`.
+    pub overwrite: bool,
     /// The labels Prometheus attaches to the exporter's target.
     pub labels: Vec<(String, String)>,
+    /// Accept a backfill that needs more than today's allowance leaves it.
+    pub spread: bool,
 }
 
 /// Parses `--label=NAME=VALUE`.
@@ -88,6 +92,12 @@ pub fn parse_label(text: &str) -> Result<(String, String), String> {
     if OWN_LABELS.contains(&name) {
         return Err(format!(
             "{name:?} is a label of the exporter's own series; a target label of that name becomes exported_{name}"
+        ));
+    }
+    if value.is_empty() {
+        return Err(format!(
+            "{name:?} has an empty value: Prometheus treats an empty label as absent, so the \
+             backfilled series would not be the scraped ones"
         ));
     }
     Ok((name.to_owned(), value.to_owned()))
@@ -140,6 +150,12 @@ pub(super) fn range(
             op.name
         )));
     }
+    let steps = (end - start).num_seconds() as u64 / options.step.as_secs().max(1);
+    if steps >= u64::from(u32::MAX) {
+        return Err(BackfillError::Usage(format!(
+            "--from, --to, --step: the range from {start} to {end} holds {steps} steps, too many to write (each series gets a sample at every step)"
+        )));
+    }
     Ok((start, end))
 }
 
@@ -169,7 +185,8 @@ mod tests {
             parse_label("instance=host:9798=x"),
             Ok(("instance".into(), "host:9798=x".into()))
         );
-        assert_eq!(parse_label("job="), Ok(("job".into(), String::new())));
+        let empty = parse_label("job=").unwrap_err();
+        assert!(empty.contains("empty value"), "{empty}");
         for bad in ["job", "=x", "9job=x", "__name__=x", "a-b=x"] {
             assert!(parse_label(bad).is_err(), "{bad}");
         }

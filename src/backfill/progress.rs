@@ -77,9 +77,7 @@ impl<'a> ToSave<'a> {
 
 /// Where the progress of a backfill writing `state_path` is kept.
 pub fn path_for(state_path: &Path) -> PathBuf {
-    let mut p = state_path.as_os_str().to_owned();
-    p.push(".backfill");
-    PathBuf::from(p)
+    crate::state::beside(state_path, ".backfill")
 }
 
 /// The saved progress, if any.

@@ -32,14 +32,14 @@ struct Row<'a> {
 
 /// Reads a `token_info` answer, as leniently as a report's: `code` as number or string,
 /// `data` as one object or a list (the first object counts), numbers as text or not.
-pub fn read(status: u16, body: &[u8]) -> Result<TokenInfo, ApiError> {
+/// `None`: it answered 404 (with any body), as where the endpoint is not available.
+pub fn read(status: u16, body: &[u8]) -> Result<Option<TokenInfo>, ApiError> {
+    if status == 404 {
+        return Ok(None);
+    }
     let rows = match interpret::<Row>(status, body)? {
         Answer::Records(rows) => rows,
-        Answer::Empty => {
-            return Err(ApiError::BadResponse(
-                "token_info answered 404 (no information)".to_owned(),
-            ))
-        }
+        Answer::Empty => return Ok(None),
     };
     let row = rows
         .into_iter()
@@ -48,12 +48,12 @@ pub fn read(status: u16, body: &[u8]) -> Result<TokenInfo, ApiError> {
             Item::NotAnObject => None,
         })
         .ok_or_else(|| ApiError::BadResponse("token_info answered no figures".to_owned()))?;
-    Ok(TokenInfo {
+    Ok(Some(TokenInfo {
         limit: number(&row.token_limit),
         token_today: number(&row.token_use_today),
         all_today: number(&row.all_token_today),
         available: number(&row.available_consumption_options),
-    })
+    }))
 }
 
 /// A count written as digits (`"1000"`, `" 1000 "`, `1000`, `"1,000"`, `"1000.0"`).
@@ -82,16 +82,16 @@ mod tests {
             all_today: Some(132),
             available: Some(4868),
         };
-        assert_eq!(read(200, list).unwrap(), expected);
+        assert_eq!(read(200, list).unwrap(), Some(expected.clone()));
         let object = br#"{"code":"200","data":{"token_limit":5000,"token_use_today":" 120 ","all_token_today":"132","available_consumption_options":"4,868"}}"#;
-        assert_eq!(read(200, object).unwrap(), expected);
+        assert_eq!(read(200, object).unwrap(), Some(expected));
         let partial = br#"{"code":200,"data":{"token_limit":"1000.0","token_use_today":"many"}}"#;
         assert_eq!(
             read(200, partial).unwrap(),
-            TokenInfo {
+            Some(TokenInfo {
                 limit: Some(1000),
                 ..TokenInfo::default()
-            }
+            })
         );
     }
 
@@ -111,10 +111,9 @@ mod tests {
                 ErrorReason::bad_response
             );
         }
-        assert_eq!(
-            read(404, b"").unwrap_err().reason(),
-            ErrorReason::bad_response
-        );
+        let not_available = br#"{"code":404,"error":"Validate dates entered","data":[]}"#;
+        assert_eq!(read(404, not_available), Ok(None));
+        assert_eq!(read(404, b"<html>Not Found</html>"), Ok(None));
         assert_eq!(
             read(200, b"<html>").unwrap_err().reason(),
             ErrorReason::bad_response

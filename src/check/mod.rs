@@ -4,21 +4,25 @@
 
 mod info;
 mod outcome;
+mod render;
 
 use std::fmt::Write as _;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::de::IgnoredAny;
+use tokio::time::Instant;
 
-pub use info::TokenInfo;
+pub use info::{read as read_token_info, TokenInfo};
 pub use outcome::{
     Answered, CallerVerdict, OperationCheck, PlanVerdict, ReportCheck, TokenVerdict,
 };
 
 use crate::app::Wiring;
-use crate::client::{interpret, Answer};
+use crate::client::{interpret, Answer, ApiError};
 use crate::clock::SystemClock;
 use crate::config::{ApiConfig, Config, OperationConfig};
 use crate::engine::Engine;
@@ -28,18 +32,25 @@ use crate::shard::Shard;
 pub const WINDOW: TimeDelta = TimeDelta::minutes(10);
 /// How long before now the window ends, as the exporter's `poll.delay` does.
 pub const LAG: TimeDelta = TimeDelta::minutes(1);
+/// The longest a request waits for its answer (`api.timeout` when shorter); the whole
+/// command waits at most [`TOTAL_REQUESTS`] times that.
+pub const REQUEST_LIMIT: Duration = Duration::from_secs(20);
+pub const TOTAL_REQUESTS: u32 = 3;
 
 /// Everything `check` found, in the configuration's order.
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub shard: Shard,
     pub operations: Vec<OperationCheck>,
+    /// Every configured operation and its shard, said when the shard follows none.
+    pub elsewhere: String,
 }
 
 impl Checked {
-    /// Whether everything the exporter needs works, for every operation checked.
+    /// Whether everything the exporter needs works, for every operation checked (and
+    /// there is one).
     pub fn ok(&self) -> bool {
-        self.operations.iter().all(|op| op.problems().is_empty())
+        !self.operations.is_empty() && self.operations.iter().all(|op| op.problems().is_empty())
     }
 
     pub fn spent(&self) -> u64 {
@@ -64,9 +75,9 @@ impl Checked {
         let _ = match (n, failed.is_empty()) {
             (0, _) => writeln!(
                 out,
-                "summary: no operation to check: shard {} follows none of the configured \
-                 operations",
-                self.shard
+                "summary: FAILED: shard {} follows none of the configured operations ({}); \
+                 check --shard",
+                self.shard, self.elsewhere
             ),
             (_, true) => writeln!(
                 out,
@@ -95,7 +106,8 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// The `check` command: prints what it found; 0 when everything works, 1 otherwise.
+/// The `check` command over the shard's operations of `config`: prints what it found;
+/// 0 when everything works, 1 otherwise (a shard that follows no operation included).
 pub async fn command(config: &Config, shard: Shard) -> crate::app::Exit {
     let checked = run(config, shard, Utc::now()).await;
     // A closed stdout (`check | head -1`) is not worth a panic.
@@ -107,10 +119,23 @@ pub async fn command(config: &Config, shard: Shard) -> crate::app::Exit {
     }
 }
 
-/// Checks every operation of `config` at `now`, each through its engine: operations
-/// with different tokens side by side, requests on one token one at a time, ever.
+/// Checks the shard's operations of `config` at `now`, each through its engine:
+/// operations with different tokens side by side, requests on one token one at a time,
+/// ever; each request and the whole command bounded in time.
 pub async fn run(config: &Config, shard: Shard, now: DateTime<Utc>) -> Checked {
-    let config = Arc::new(config.clone());
+    let mut config = config.clone();
+    let elsewhere = shard.assignments(&config);
+    shard.select(&mut config);
+    config.api.timeout = config.api.timeout.min(REQUEST_LIMIT);
+    let total = config.api.timeout * TOTAL_REQUESTS;
+    let deadline = Instant::now() + total;
+    tracing::info!(
+        operations = config.operations.len(),
+        request_timeout = %humantime::format_duration(config.api.timeout),
+        total_timeout = %humantime::format_duration(total),
+        "checking; each request waits at most request_timeout, the whole check total_timeout"
+    );
+    let config = Arc::new(config);
     let store = Arc::new(crate::state::restore_saved(
         &config,
         Default::default(),
@@ -121,16 +146,21 @@ pub async fn run(config: &Config, shard: Shard, now: DateTime<Utc>) -> Checked {
     let mut tasks = tokio::task::JoinSet::new();
     for (index, op) in config.operations.iter().enumerate() {
         let (engine, op, api) = (wiring.engine(index), op.clone(), config.api.clone());
-        tasks.spawn(async move { (index, check_operation(&engine, &op, &api, now).await) });
+        tasks.spawn(async move {
+            let checked = check_operation(&engine, &op, &api, now, deadline).await;
+            (index, checked)
+        });
     }
     let mut done = Vec::with_capacity(config.operations.len());
     while let Some(joined) = tasks.join_next().await {
         done.push(joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
     }
     done.sort_by_key(|(index, _)| *index);
+    let operations: Vec<_> = done.into_iter().map(|(_, op)| op).collect();
     Checked {
         shard,
-        operations: done.into_iter().map(|(_, op)| op).collect(),
+        elsewhere,
+        operations,
     }
 }
 
@@ -141,36 +171,64 @@ pub fn window(now: DateTime<Utc>, tz: Tz) -> (NaiveDateTime, NaiveDateTime) {
     (end - WINDOW, end)
 }
 
+/// One request, said on stderr before it goes; `None` once `deadline` has passed, and
+/// a timeout when it passes meanwhile.
+async fn ask<T>(
+    operation: &str,
+    what: &str,
+    deadline: Instant,
+    request: impl Future<Output = Result<T, ApiError>>,
+) -> Option<Result<T, ApiError>> {
+    if Instant::now() >= deadline {
+        return None;
+    }
+    tracing::info!(operation, request = what, "asking the API");
+    let answer = tokio::time::timeout_at(deadline, request)
+        .await
+        .unwrap_or(Err(ApiError::Timeout));
+    if let Err(e) = &answer {
+        tracing::info!(
+            operation,
+            request = what,
+            reason = e.reason().as_str(),
+            "request failed"
+        );
+    }
+    Some(answer)
+}
+
 async fn check_operation(
     engine: &Engine,
     op: &OperationConfig,
     api: &ApiConfig,
     now: DateTime<Utc>,
+    deadline: Instant,
 ) -> OperationCheck {
-    tracing::info!(operation = %op.name, reports = op.reports.len(), "checking the operation");
     let window = window(now, op.timezone);
     let mut reports = Vec::with_capacity(op.reports.len());
     for (i, report) in op.reports.iter().enumerate() {
-        let answer = engine
-            .probe(Some(i), window.0, window.1)
-            .await
-            .and_then(
-                |(status, body)| match interpret::<IgnoredAny>(status, &body)? {
-                    Answer::Records(rows) => Ok(Answered::Records(rows.len())),
-                    Answer::Empty => Ok(Answered::NoRecords),
-                },
-            );
-        tracing::debug!(operation = %op.name, report = %report.name, answer = ?answer, "report checked");
+        let request = async {
+            let (status, body) = engine.probe(Some(i), window.0, window.1).await?;
+            match interpret::<IgnoredAny>(status, &body)? {
+                Answer::Records(rows) => Ok(Answered::Records(rows.len())),
+                Answer::Empty => Ok(Answered::NoRecords),
+            }
+        };
+        let answer = ask(&op.name, report.name.as_str(), deadline, request).await;
         reports.push(ReportCheck {
             report: report.clone(),
             answer,
         });
     }
-    let info = engine
-        .probe(None, window.0, window.1)
-        .await
-        .and_then(|(status, body)| info::read(status, &body));
-    tracing::debug!(operation = %op.name, answered = info.is_ok(), "token_info checked");
+    let request = async {
+        let (status, body) = engine.probe(None, window.0, window.1).await?;
+        info::read(status, &body)
+    };
+    let info = ask(&op.name, "token_info", deadline, request).await;
+    if let Some(Ok(None)) = info {
+        tracing::warn!(operation = %op.name, "token_info is not available (it answered 404): the allowance and today's use come from the configuration");
+    }
+    let midnight = crate::calendar::next_local_midnight(now, op.timezone);
     OperationCheck {
         name: op.name.clone(),
         timezone: op.timezone,
@@ -179,6 +237,7 @@ async fn check_operation(
         reserve: api.daily_reserve,
         reports,
         info,
+        rest_of_day: (midnight - now).num_seconds().max(0) as u64,
     }
 }
 

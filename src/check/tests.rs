@@ -46,12 +46,12 @@ async fn the_demo_operation_checks_out() {
     assert_eq!(op.reports.len(), crate::reports::KINDS.len());
     for r in &op.reports {
         assert!(
-            matches!(r.answer, Ok(Answered::Records(n)) if n > 0),
+            matches!(r.answer, Some(Ok(Answered::Records(n))) if n > 0),
             "{text}"
         );
     }
     let reports = op.reports.len() as u64;
-    let info = op.info.clone().unwrap();
+    let info = op.info().unwrap().clone();
     assert_eq!(info.limit, Some(wolkvox_sim::UNLIMITED_TOKEN_LIMIT));
     assert_eq!(
         info.limit,
@@ -75,10 +75,11 @@ fn an_empty_shard_says_so() {
     let checked = Checked {
         shard: Shard::new(2, 3).unwrap(),
         operations: Vec::new(),
+        elsewhere: "bogota: shard 0/3".into(),
     };
-    assert!(checked.ok());
+    assert!(!checked.ok(), "a shard that follows nothing is a failure");
     assert_eq!(
         checked.render(),
-        "summary: no operation to check: shard 2/3 follows none of the configured operations\n"
+        "summary: FAILED: shard 2/3 follows none of the configured operations (bogota: shard 0/3); check --shard\n"
     );
 }

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{Engine, Stop, Timeline};
+use crate::calendar;
+use crate::config::plan;
 use crate::reports::ReportName;
+use crate::store::DailyUse;
 
 /// How a report's cycle (or backfill) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +34,91 @@ impl Ended {
     }
 }
 
+/// What a backfill may spend today: the allowance less today's use and what every
+/// report's polling needs until the operation's midnight (what `spend` keeps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// The day's allowance less the reserve, of the smaller of the configured limit and
+    /// the API's (token_info).
+    pub allowance: u64,
+    /// Spent today: the larger of this process's count and the API's.
+    pub used: u64,
+    /// What the reports' polling needs until the operation's midnight.
+    pub reserved: u64,
+    /// What their polling needs in a whole day.
+    pub daily_plan: u64,
+}
+
+impl Budget {
+    pub fn left_today(&self) -> u64 {
+        self.allowance.saturating_sub(self.used + self.reserved)
+    }
+
+    /// The days `requests` take at this pace (today first); `None`: the reports'
+    /// polling leaves nothing on a whole day.
+    pub fn days(&self, requests: u64) -> Option<u64> {
+        let rest = requests.saturating_sub(self.left_today());
+        if rest == 0 {
+            return Some(1);
+        }
+        let per_day = self.allowance.saturating_sub(self.daily_plan);
+        (per_day > 0).then(|| 1 + rest.div_ceil(per_day))
+    }
+}
+
 impl Engine {
+    /// The requests a backfill of each report over `[start, end)` needs from its
+    /// cursor: one a window (31 days at most), more where a window is split at the cap.
+    pub fn backfill_requests(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Vec<(ReportName, u64)> {
+        (0..self.reports.len())
+            .filter(|&i| self.windowed(i))
+            .map(|i| {
+                let cursor = self.op.ledger().reports[i].cursor;
+                let from = cursor.unwrap_or(start).max(start);
+                let windows = match from < end {
+                    true => self.planned_windows(i, from, end - chrono::Duration::seconds(1)),
+                    false => Vec::new(),
+                };
+                (self.name(i), windows.len() as u64)
+            })
+            .collect()
+    }
+
+    pub fn budget(&self) -> Budget {
+        let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
+        let daily = self.op.read().daily.clone();
+        let all: Vec<_> = self
+            .reports
+            .iter()
+            .map(|r| (r.schedule, r.interval))
+            .collect();
+        Budget {
+            allowance: self.allowance,
+            used: if daily.day == today { daily.used } else { 0 },
+            reserved: self.reserved_until_midnight(self.reports.len()),
+            daily_plan: plan::reserved(&all, 86_400),
+        }
+    }
+
+    /// Takes in a `token_info` request (which cost one) and what it said: the
+    /// allowance becomes that of the smaller limit, today's use the larger count.
+    pub fn token_info_seen(&mut self, limit: Option<u64>, used_today: Option<u64>) {
+        if let Some(limit) = limit {
+            let api = plan::daily_allowance(limit, self.api.daily_reserve);
+            self.allowance = self.allowance.min(api);
+        }
+        let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
+        let mut data = self.op.data();
+        if data.daily.day != today {
+            data.daily = DailyUse::new(today);
+        }
+        data.daily.used = (data.daily.used + 1).max(used_today.unwrap_or(0));
+    }
+
     /// The engine as the backfill uses it: it spends only what leaves every report of
     /// the operation its polling for the rest of the local day.
     pub fn for_backfill(mut self) -> Self {

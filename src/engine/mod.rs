@@ -19,7 +19,7 @@ use governor::DefaultDirectRateLimiter;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-pub use backfill::Ended;
+pub use backfill::{Budget, Ended};
 pub use ingest::{ingest, Outcome, PageSpec, Tally, Timeline};
 pub use saver::Saver;
 
@@ -174,6 +174,11 @@ impl Engine {
             _ = tokio::time::sleep_until(deadline) => Ok(()),
             _ = self.shared.shutdown.changed() => Err(Stop::Shutdown),
         }
+    }
+
+    /// The operation's name.
+    pub fn operation(&self) -> &str {
+        &self.op.name
     }
 
     pub fn name(&self, i: usize) -> ReportName {

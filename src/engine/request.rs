@@ -63,19 +63,13 @@ impl Engine {
     /// (then report `i` pauses, which shows in `wolkvox_report_paused` and the log).
     fn spend(&mut self, i: usize) -> Result<(), Stop> {
         let name = self.name(i);
-        let now = self.shared.clock.now();
-        let today = calendar::local_day(now, self.op.timezone);
-        let left = (calendar::next_local_midnight(now, self.op.timezone) - now).num_seconds();
+        let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
         let earlier = if self.reserve_all {
             self.reports.len()
         } else {
             i
         };
-        let polled: Vec<_> = self.reports[..earlier]
-            .iter()
-            .map(|r| (r.schedule, r.interval))
-            .collect();
-        let reserved = plan::reserved(&polled, left.max(0) as u64);
+        let reserved = self.reserved_until_midnight(earlier);
         let mut data = self.op.data();
         if !data.daily.may_request(today, self.allowance) {
             data.last_error = Some("daily request allowance spent".into());
@@ -104,6 +98,17 @@ impl Engine {
         } else {
             Ok(())
         }
+    }
+
+    /// What the first `reports` need for their polling until the operation's midnight.
+    pub(super) fn reserved_until_midnight(&self, reports: usize) -> u64 {
+        let now = self.shared.clock.now();
+        let left = (calendar::next_local_midnight(now, self.op.timezone) - now).num_seconds();
+        let polled: Vec<_> = self.reports[..reports]
+            .iter()
+            .map(|r| (r.schedule, r.interval))
+            .collect();
+        plan::reserved(&polled, left.max(0) as u64)
     }
 
     /// One request: the allowance, pacing and the token's lock first; then the page

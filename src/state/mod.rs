@@ -2,6 +2,7 @@
 //! report the cursor, the remembered rows and the counters; saved atomically (write,
 //! fsync, rename, fsync the directory). A corrupt file is moved aside, never trusted.
 
+mod lock;
 mod restore;
 mod v1;
 
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+pub use lock::{lock, LockError, StateLock};
 pub use restore::{restore, restore_saved};
 
 use crate::reports::agents::AgentInfo;
@@ -116,6 +118,13 @@ pub fn snapshot(op: &OperationStore) -> OpState {
     }
 }
 
+/// `path` with `suffix` added to its name: the files kept beside the state.
+pub fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 pub(crate) fn write_atomically(path: &Path, body: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
@@ -176,10 +185,7 @@ pub fn load(path: &Path, now: DateTime<Utc>) -> Loaded {
 }
 
 fn move_aside(path: &Path, error: String, now: DateTime<Utc>) -> Loaded {
-    let stamp = now.format("%Y%m%dT%H%M%SZ");
-    let mut target = path.as_os_str().to_owned();
-    target.push(format!(".corrupt-{stamp}"));
-    let target = PathBuf::from(target);
+    let target = beside(path, &format!(".corrupt-{}", now.format("%Y%m%dT%H%M%SZ")));
     let moved_to = fs::rename(path, &target).ok().map(|_| target);
     Loaded::MovedAside { moved_to, error }
 }

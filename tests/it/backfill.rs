@@ -39,10 +39,12 @@ fn options(dir: &Path, from: Bound, to: Bound) -> Options {
         to: Some(to),
         step: Duration::from_secs(STEP as u64),
         output: dir.join("history.om"),
+        overwrite: false,
         labels: vec![
             ("job".into(), "wolkvox".into()),
             ("instance".into(), "exporter:9798".into()),
         ],
+        spread: false,
     }
 }
 
@@ -279,21 +281,27 @@ async fn every_step_holds_what_was_dated_before_it_and_the_exporter_continues() 
 }
 
 /// A backfill stopped by the day's allowance, twice, resumes each time where it stopped
-/// and writes the same history as if it had never stopped.
+/// and writes the same history as if it had never stopped. The API's limit (token_info)
+/// binds: 36 a day, 32 of them the exporter's, 30 kept for polling two reports hourly
+/// until midnight, one spent on token_info: one a day for the backfill.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_backfill_resumes_where_it_stopped() {
     let clock = TestClock::at(local(13, 9));
     let mut cfg = WolkvoxConfig::bounded(local(10, 0), local(13, 0));
     cfg.sim.agents = 90;
-    cfg.daily_limit = Some(1);
+    cfg.daily_limit = Some(36);
     cfg.clock = clock.sim_clock();
     let fake = Wolkvox::start(cfg);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let config = TestConfig::new(&state)
-        .op(Operation::fake("main", &fake).reports(&["agent_13", "cdr_1"]))
-        .config();
-    let opts = options(dir.path(), day(10), day(12));
+    let mut config =
+        TestConfig::new(&state).op(Operation::fake("main", &fake).reports(&["agent_13", "cdr_1"]));
+    config.interval = "1h".to_owned();
+    let config = config.config();
+    let opts = Options {
+        spread: true,
+        ..options(dir.path(), day(10), day(12))
+    };
     let mut runs = 0;
     loop {
         runs += 1;
@@ -306,7 +314,7 @@ async fn an_interrupted_backfill_resumes_where_it_stopped() {
             std::future::pending(),
         )
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("run {runs}: {e}"));
         if summary.done() {
             break;
         }
@@ -319,6 +327,8 @@ async fn an_interrupted_backfill_resumes_where_it_stopped() {
             "the progress is saved"
         );
         assert!(!state.exists(), "no state until the backfill is done");
+        let day = clock.now().with_timezone(&TZ).date_naive();
+        assert_eq!(fake.daily_used(day), 2, "token_info and one report request");
         // The fake's allowance comes back on the operation's next day.
         clock.advance(chrono::Duration::days(1));
     }

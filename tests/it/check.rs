@@ -1,6 +1,7 @@
 //! `wolkvox-exporter check` against the fake Wolkvox over loopback: a healthy operation,
-//! a bad token, a refused caller address, a report that answers 404 on every window, and
-//! `--shard`; the words printed, the exit status, and no token anywhere.
+//! a bad token, a refused caller address, a report that answers 404 on every window,
+//! token_info answering 404, a spent quota, a server that never answers, and `--shard`;
+//! the words printed, the progress on stderr, the exit status, and no token anywhere.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -8,9 +9,11 @@ use std::time::Duration;
 use crate::support::clock::anchored;
 use crate::support::config::{Operation, TestConfig};
 use crate::support::exporter::{run_to_exit, Finished};
+use std::sync::Arc;
+
 use chrono::TimeDelta;
 use wolkvox_exporter::shard::Shard;
-use wolkvox_sim::{Wolkvox, WolkvoxConfig, CALLER_REFUSED};
+use wolkvox_sim::{Reply, Request, Wolkvox, WolkvoxConfig, CALLER_REFUSED};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const ALL_REPORTS: [&str; 3] = ["agent_13", "cdr_1", "agent_13_1"];
@@ -77,7 +80,6 @@ fn a_healthy_operation_passes_with_one_request_per_report() {
             "  token_info: answered 200",
             "  allowance: 1000 requests a day (token_info); the exporter may use 900 (10% kept in reserve)",
             "  use today: 4 requests by all the operation's tokens, 4 by this token, 996 available (token_info)",
-            "  plan: 864 requests a day (agent_13 every 5m: 288, cdr_1 every 5m: 288, agent_13_1 every 5m: 288), within the allowance of 900: fits",
             "  requests spent: 4 (each costs one unit of the operation's daily quota)",
             "  result: OK",
             "summary: 1 operation checked, all OK; 4 requests spent",
@@ -86,6 +88,39 @@ fn a_healthy_operation_passes_with_one_request_per_report() {
     assert!(out
         .stdout
         .starts_with("operation main (America/Bogota), window "));
+    // The plan against the day and against what token_info says is left of today (896
+    // of the 900): polling until midnight needs up to 3 x 288, whatever the hour.
+    let plan = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("  plan: "))
+        .unwrap();
+    let (day, today) = plan.split_once("; today ").unwrap();
+    assert_eq!(day, "  plan: 864 requests a day (agent_13 every 5m: 288, cdr_1 every 5m: 288, agent_13_1 every 5m: 288), within the allowance of 900: fits");
+    let needed: u64 = today
+        .strip_prefix(
+            "896 are left to it (token_info) and polling until the operation's midnight needs ",
+        )
+        .and_then(|t| t.strip_suffix(": fits"))
+        .unwrap_or_else(|| panic!("{plan}"))
+        .parse()
+        .unwrap();
+    assert!((3..=864).contains(&needed), "{plan}");
+    // Progress on stderr: the bounds, then each request as it goes.
+    assert!(
+        out.stderr.contains("request_timeout=2s total_timeout=6s"),
+        "{}",
+        out.text()
+    );
+    for request in ["agent_13", "cdr_1", "agent_13_1", "token_info"] {
+        assert!(
+            out.stderr.contains(&format!(
+                "msg=\"asking the API\" operation=main request={request}"
+            )),
+            "{request}: {}",
+            out.text()
+        );
+    }
     for report in ALL_REPORTS {
         let prefix = format!("  report {report}: answered 200 (");
         assert!(
@@ -241,6 +276,119 @@ fn check_follows_the_shard_and_one_request_at_a_time_per_token() {
     assert_eq!(fake.concurrent_violations(), 0);
 }
 
+/// Where token_info answers 404 (not available there) the operation still passes: a
+/// warning, and the allowance from the configuration.
+#[test]
+fn token_info_answering_404_is_a_warning_not_a_failure() {
+    let fake = fake(|c| {
+        c.responder = Some(Arc::new(|request: &Request| {
+            (request.api.as_deref() == Some("token_info")).then(|| Reply::html(404, "Not Found"))
+        }))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = check(
+        &config(dir.path(), vec![Operation::fake("main", &fake)]),
+        dir.path(),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", out.text());
+    assert_lines(
+        &out,
+        &[
+            "  token_info: not available (answered 404); warning: the allowance and today's use below come from the configuration",
+            "  allowance: 1000 requests a day (licenses: 1 x 1000; token_info did not answer); the exporter may use 900 (10% kept in reserve)",
+            "  plan: 864 requests a day (agent_13 every 5m: 288, cdr_1 every 5m: 288, agent_13_1 every 5m: 288), within the allowance of 900: fits",
+            "  result: OK",
+        ],
+    );
+    assert!(
+        out.stderr.contains("level=warn") && out.stderr.contains("token_info is not available"),
+        "{}",
+        out.text()
+    );
+    assert_eq!(fake.requests(), 4);
+}
+
+/// The day's quota spent: the reports fail as such, with advice on what to do.
+#[test]
+fn a_spent_quota_gets_advice() {
+    let fake = fake(|c| c.daily_limit = Some(0));
+    let dir = tempfile::tempdir().unwrap();
+    let out = check(
+        &config(dir.path(), vec![Operation::fake("main", &fake)]),
+        dir.path(),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    assert!(
+        out.stdout
+            .contains("  report cdr_1: failed: daily token quota exceeded"),
+        "{}",
+        out.text()
+    );
+    let advice: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  advice: "))
+        .collect();
+    assert_eq!(advice.len(), 1, "{}", out.text());
+    assert!(
+        advice[0].starts_with("  advice: the operation's daily request quota is spent (403 token limit exceeded): the API refuses every request until the operation's midnight, in "),
+        "{}",
+        out.text()
+    );
+}
+
+/// A server that accepts connections and never answers: each request is cut at
+/// api.timeout (here 1s; 20s at most), the whole check at three times that, and stderr
+/// says what is asked as it goes. What the time did not allow is said, not asked.
+#[test]
+fn a_server_that_never_answers_is_bounded_and_not_silent() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hold = std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let mut held = Vec::new();
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < until {
+            match listener.accept() {
+                Ok((conn, _)) => held.push(conn),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(
+        dir.path(),
+        vec![Operation::new("main", &url, "tok", "America/Bogota")],
+    );
+    config.timeout = "1s".to_owned();
+    let started = std::time::Instant::now();
+    let out = check(&config, dir.path(), &[]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(
+        out.stderr.contains("request_timeout=1s total_timeout=3s"),
+        "{}",
+        out.text()
+    );
+    assert!(
+        out.stderr
+            .contains("msg=\"asking the API\" operation=main request=agent_13"),
+        "{}",
+        out.text()
+    );
+    assert_lines(
+        &out,
+        &[
+            "  report agent_13: failed: request timed out (reason=timeout)",
+            "  token_info: not asked (check's time limit ran out)",
+        ],
+    );
+    drop(hold);
+}
+
 #[test]
 fn configuration_errors_exit_2_naming_the_source() {
     let dir = tempfile::tempdir().unwrap();
@@ -275,4 +423,34 @@ fn configuration_errors_exit_2_naming_the_source() {
         );
         assert!(out.stdout.is_empty(), "{}", out.text());
     }
+}
+
+/// A shard that follows none of the operations is a failure (a typo in --shard, or in
+/// a name), and each operation's shard is printed.
+#[test]
+fn a_shard_that_follows_nothing_fails_and_says_where_each_operation_is() {
+    let fake = fake(|_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["bogota", "cdmx"];
+    let config = config(
+        dir.path(),
+        names.iter().map(|n| Operation::fake(n, &fake)).collect(),
+    );
+    let empty = (0..3)
+        .find(|&i| names.iter().all(|n| Shard::of(n, 3) != i))
+        .expect("three shards for two names leave one empty");
+    let out = check(&config, dir.path(), &[&format!("--shard={empty}/3")]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let each: Vec<String> = names
+        .iter()
+        .map(|n| format!("{n}: shard {}/3", Shard::of(n, 3)))
+        .collect();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "summary: FAILED: shard {empty}/3 follows none of the configured operations ({}); check --shard\n",
+            each.join(", ")
+        )
+    );
+    assert_eq!(fake.requests(), 0);
 }

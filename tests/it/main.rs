@@ -17,6 +17,7 @@ mod idle_connections;
 mod prometheus_live;
 mod proptests;
 mod reconcile;
+mod refusals;
 mod rules;
 mod scrape;
 mod secrets;

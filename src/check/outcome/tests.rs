@@ -11,7 +11,7 @@ fn report(name: ReportName, minutes: u64, answer: Result<Answered, ApiError>) ->
             name,
             interval: Duration::from_secs(minutes * 60),
         },
-        answer,
+        answer: Some(answer),
     }
 }
 
@@ -40,15 +40,16 @@ fn healthy() -> OperationCheck {
             report(crate::reports::agent_13::NAME, 5, Ok(Answered::Records(37))),
             report(crate::reports::cdr_1::NAME, 5, Ok(Answered::NoRecords)),
         ],
-        info: Ok(info(1000, 120)),
+        info: Some(Ok(Some(info(1000, 120)))),
+        rest_of_day: 13 * 3600 + 60,
     }
 }
 
 fn every_answer(op: &mut OperationCheck, e: ApiError) {
     for r in &mut op.reports {
-        r.answer = Err(e.clone());
+        r.answer = Some(Err(e.clone()));
     }
-    op.info = Err(e);
+    op.info = Some(Err(e));
 }
 
 #[test]
@@ -64,7 +65,7 @@ fn a_healthy_operation_reads_plainly() {
   token_info: answered 200
   allowance: 1000 requests a day (token_info); the exporter may use 900 (10% kept in reserve)
   use today: 130 requests by all the operation's tokens, 120 by this token, 870 available (token_info)
-  plan: 576 requests a day (agent_13 every 5m: 288, cdr_1 every 5m: 288), within the allowance of 900: fits
+  plan: 576 requests a day (agent_13 every 5m: 288, cdr_1 every 5m: 288), within the allowance of 900: fits; today 770 are left to it (token_info) and polling until the operation's midnight needs 314: fits
   requests spent: 3 (each costs one unit of the operation's daily quota)
   result: OK
 "
@@ -117,7 +118,7 @@ fn forbidden_everywhere_points_at_the_callers_address() {
 
     // One forbidden answer among others is still a refusal, said as such.
     let mut op = healthy();
-    op.reports[1].answer = Err(ApiError::Forbidden("ACCESS DENIED".into()));
+    op.reports[1].answer = Some(Err(ApiError::Forbidden("ACCESS DENIED".into())));
     assert_eq!(op.token(), TokenVerdict::Valid);
     assert!(op
         .render()
@@ -161,6 +162,7 @@ fn the_plan_is_held_against_the_smaller_of_the_two_limits() {
         PlanVerdict {
             planned: 864,
             allowance: 900,
+            today: Some((770, 3 * 157)),
             fits: true
         }
     );
@@ -171,10 +173,10 @@ fn the_plan_is_held_against_the_smaller_of_the_two_limits() {
         "{text}"
     );
 
-    op.info = Ok(info(800, 0));
+    op.info = Some(Ok(Some(info(800, 0))));
     assert!(!op.plan().fits);
     let text = op.render();
-    assert!(text.contains("  plan: 864 requests a day (agent_13 every 5m: 288, cdr_1 every 5m: 288, agent_13_1 every 5m: 288), over the allowance of 720: does NOT fit; every report at an interval of 6m or longer fits\n"), "{text}");
+    assert!(text.contains("  plan: 864 requests a day (agent_13 every 5m: 288, cdr_1 every 5m: 288, agent_13_1 every 5m: 288), over the allowance of 720: does NOT fit; every report at an interval of 6m or longer fits; today 710 are left to it (token_info) and polling until the operation's midnight needs 471: fits\n"), "{text}");
     assert!(
         text.ends_with("  result: FAILED: plan does not fit\n"),
         "{text}"
@@ -185,7 +187,7 @@ fn the_plan_is_held_against_the_smaller_of_the_two_limits() {
 fn server_texts_are_cut_and_cleaned() {
     let mut op = healthy();
     let long = format!("\u{1b}[31mred{}", "x".repeat(500));
-    op.reports[0].answer = Err(ApiError::BadRequest(long));
+    op.reports[0].answer = Some(Err(ApiError::BadRequest(long)));
     let text = op.render();
     let line = text
         .lines()
@@ -194,4 +196,82 @@ fn server_texts_are_cut_and_cleaned() {
     assert!(!line.contains('\u{1b}'), "{line}");
     assert!(line.ends_with("x... (reason=bad_request)"), "{line}");
     assert!(line.len() < 300, "{}", line.len());
+}
+
+#[test]
+fn what_is_left_today_binds_the_plan_too() {
+    // 900 a day fit the plan, but 860 are used: 40 left, and 13 hours of polling need 314.
+    let mut op = healthy();
+    op.info = Some(Ok(Some(info(1000, 850))));
+    let plan = op.plan();
+    assert_eq!((plan.today, plan.fits), (Some((40, 314)), false));
+    let text = op.render();
+    assert!(text.contains("today 40 are left to it (token_info) and polling until the operation's midnight needs 314: does NOT fit today: the later reports pause until midnight\n"), "{text}");
+    assert!(
+        text.ends_with("  result: FAILED: plan does not fit\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn token_info_answering_404_is_not_available_and_no_failure() {
+    let mut op = healthy();
+    op.info = Some(Ok(None));
+    assert!(op.problems().is_empty(), "{:?}", op.problems());
+    assert_eq!(op.spent(), 3);
+    let text = op.render();
+    assert!(text.contains("  token_info: not available (answered 404); warning: the allowance and today's use below come from the configuration\n"), "{text}");
+    assert!(
+        text.contains(
+            "  allowance: 1000 requests a day (licenses: 1 x 1000; token_info did not answer)"
+        ),
+        "{text}"
+    );
+    assert!(text.ends_with("  result: OK\n"), "{text}");
+}
+
+#[test]
+fn a_spent_quota_and_a_bad_token_get_advice() {
+    let mut op = healthy();
+    every_answer(
+        &mut op,
+        ApiError::QuotaExceeded("TOKEN LIMIT EXCEEDED".into()),
+    );
+    let text = op.render();
+    let advice: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  advice: "))
+        .collect();
+    assert_eq!(advice.len(), 1, "{text}");
+    assert!(advice[0].contains("daily request quota is spent (403 token limit exceeded): the API refuses every request until the operation's midnight, in 13h 1m"), "{text}");
+
+    let mut op = healthy();
+    every_answer(
+        &mut op,
+        ApiError::InvalidToken("PLEASE VALIDATE TOKEN".into()),
+    );
+    assert!(op
+        .render()
+        .contains("  advice: put the operation's current token where the configuration reads it"));
+}
+
+#[test]
+fn what_was_not_asked_in_time_is_a_failure_that_costs_nothing() {
+    let mut op = healthy();
+    op.reports[1].answer = None;
+    op.info = None;
+    assert_eq!(op.spent(), 1);
+    let text = op.render();
+    assert!(
+        text.contains("  report cdr_1: not asked (check's time limit ran out)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  token_info: not asked (check's time limit ran out)\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("  result: FAILED: cdr_1 not asked; token_info not asked\n"),
+        "{text}"
+    );
 }
