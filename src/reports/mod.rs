@@ -25,6 +25,7 @@ use prometheus_client::registry::Unit;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::Exemplars;
 pub use crate::vocab::{InvalidReason, ReportName};
 use agents::Agents;
 use days::DayTallies;
@@ -226,20 +227,18 @@ pub struct Encoding<'a, 'e> {
     pub operation: &'a str,
     pub agents: &'a Agents,
     pub encoder: &'a mut MetricEncoder<'e>,
-    /// For a histogram family in OpenMetrics: one entry per bucket line written.
-    pub exemplars: Option<&'a mut Exemplars>,
+    /// For a histogram family in OpenMetrics: where each series' exemplars go, every
+    /// series' (even with none) before its buckets are encoded.
+    pub exemplars: Option<&'a Exemplars>,
 }
 
 /// An exemplar as written: a row's `conn_id`, value and instant (Unix time).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExemplarLine {
-    pub conn_id: Box<str>,
-    pub value: f64,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExemplarLine<'a> {
+    pub conn_id: &'a str,
+    pub value: u64,
     pub timestamp: i64,
 }
-
-/// Exemplars of a histogram family, one entry per bucket line in encoding order.
-pub type Exemplars = Vec<Option<ExemplarLine>>;
 
 #[cfg(test)]
 mod tests {

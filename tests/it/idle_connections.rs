@@ -2,23 +2,22 @@
 //! and some that send half a request, over plain HTTP and over TLS, every scrape stays
 //! within a few hundred milliseconds, and the server closes all it was holding.
 
-
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::clock::{reference_end, TestClock};
+use crate::support::config::{Operation, TestConfig};
+use crate::support::wait::{check, Wait};
 use procfs::net::TcpState;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-use crate::support::clock::{reference_end, TestClock};
-use crate::support::config::{Operation, TestConfig};
-use crate::support::wait::{check, Wait};
-use wolkvox_sim::{Wolkvox, WolkvoxConfig};
 use wolkvox_exporter::server::Limits;
 use wolkvox_exporter::web::{WebConfig, WebConfigHandle};
+use wolkvox_sim::{Wolkvox, WolkvoxConfig};
 
 /// Idle connections held when the scrapes are timed, cumulatively (0 comes first).
 const STEPS: [usize; 2] = [600, 5_000];
