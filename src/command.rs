@@ -29,30 +29,22 @@ pub async fn run(args: Args) -> Exit {
     #[cfg(feature = "demo")]
     let demo = match args.demo {
         false => None,
-        true => {
-            match wolkvox_sim::Wolkvox::spawn(wolkvox_sim::WolkvoxConfig::demo(chrono::Utc::now()))
-            {
-                Ok(api) => {
-                    tracing::info!(base_url = %api.base_url(), "demo mode: polling a simulated operation");
-                    Some(api)
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot start the demo's simulated Wolkvox");
-                    return Exit::Failed;
-                }
+        true => match wolkvox_sim::Wolkvox::spawn(wolkvox_sim::WolkvoxConfig::demo(chrono::Utc::now())) {
+            Ok(api) => {
+                tracing::info!(base_url = %api.base_url(), "demo mode: polling a simulated operation");
+                Some(api)
             }
-        }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the demo's simulated Wolkvox");
+                return Exit::Failed;
+            }
+        },
     };
     #[cfg(feature = "demo")]
-    let demo_operation = demo
-        .as_ref()
-        .map(|api| crate::cli::demo_operation(api.base_url(), api.token()));
+    let demo_operation = demo.as_ref().map(|api| crate::cli::demo_operation(api.base_url(), api.token()));
     #[cfg(not(feature = "demo"))]
     let demo_operation = if args.demo {
-        tracing::error!(
-            flag = "--demo",
-            "this build has no demo (cargo feature `demo`)"
-        );
+        tracing::error!(flag = "--demo", "this build has no demo (cargo feature `demo`)");
         return Exit::Usage;
     } else {
         None
