@@ -2,7 +2,6 @@
 //! OpenMetrics, gzip) until the store changes, so a scrape usually copies bytes.
 
 mod collector;
-mod exemplars;
 mod health;
 
 use std::io::Write as _;
@@ -12,12 +11,11 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use prometheus_client::registry::Registry;
 
+use crate::reports::{ExemplarWriter, Exemplars};
 use crate::store::{OperationStore, Store};
 use crate::web::ReloadStats;
 pub use collector::DataPart;
 use collector::{DataCollector, StoreCollector};
-use exemplars::ExemplarWriter;
-pub use exemplars::Exemplars;
 
 /// Version and revision for `wolkvox_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

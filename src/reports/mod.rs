@@ -10,6 +10,7 @@ mod by_agent;
 pub mod cdr_1;
 pub mod days;
 mod erased;
+mod exemplars;
 pub mod fields;
 pub mod histogram;
 pub mod labels;
@@ -25,11 +26,12 @@ use prometheus_client::registry::Unit;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::Exemplars;
 pub use crate::vocab::{InvalidReason, ReportName};
 use agents::Agents;
 use days::DayTallies;
 pub use erased::{Counters, DynReport, FamilyId, Folded, Read, Sieve, Verdict};
+pub(crate) use exemplars::ExemplarWriter;
+pub use exemplars::Exemplars;
 pub use fields::Identity;
 
 /// How a report is polled: data on its kind, from which the engine plans every report.

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::reports::ExemplarLine;
+use super::ExemplarLine;
 
 /// The exemplars waiting for the bucket lines about to be written. prometheus-client
 /// passes its text on in chunks of a few kilobytes, so the writer sees a series' lines
@@ -44,7 +44,7 @@ impl Exemplars {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(super) fn turn(&self, on: bool) {
+    pub(crate) fn turn(&self, on: bool) {
         let mut p = self.lock();
         debug_assert!(
             p.series.is_empty(),
@@ -56,13 +56,13 @@ impl Exemplars {
         };
     }
 
-    pub(super) fn is_on(&self) -> bool {
+    pub(crate) fn is_on(&self) -> bool {
         self.lock().on
     }
 
     /// The series handed over from now on are those of the family whose bucket lines
     /// begin with `prefix`.
-    pub(super) fn family(&self, prefix: String) {
+    pub(crate) fn family(&self, prefix: String) {
         let mut p = self.lock();
         if p.prefixes.last() != Some(&prefix) {
             p.prefixes.push(prefix);
@@ -140,7 +140,7 @@ impl Exemplars {
 
 /// Writes an exposition into `out`, appending to each bucket line the exemplar waiting
 /// for it.
-pub(super) struct ExemplarWriter<'a> {
+pub(crate) struct ExemplarWriter<'a> {
     pub out: &'a mut String,
     pub exemplars: &'a Exemplars,
     /// Where the line being written began.
