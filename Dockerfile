@@ -14,6 +14,13 @@ FROM rust:${RUST_VERSION}-slim-bookworm AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 
+# jemalloc, the exporter's allocator, is built from C sources with make; its build
+# settings (hand freed memory back at once) come from .cargo/config.toml.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends make=4.3-4.1 \
+    && rm -rf /var/lib/apt/lists/*
+COPY .cargo/config.toml .cargo/
+
 # Dependencies first, against placeholder sources: this layer is rebuilt only when
 # the manifests or Cargo.lock change, not on every source edit. The manifest does not
 # parse without a file for each [[bench]], [[example]] and [[test]] it declares, nor
@@ -70,10 +77,6 @@ COPY --from=build /out/usr/local/bin/wolkvox-exporter /usr/local/bin/wolkvox-exp
 # Owned by the runtime user so that a fresh named volume inherits a writable directory.
 COPY --from=build --chown=65532:65532 /out/var/lib/wolkvox-exporter /var/lib/wolkvox-exporter
 COPY --from=build --chown=65532:65532 /out/etc/wolkvox-exporter /etc/wolkvox-exporter
-
-# glibc keeps large freed buffers (a 12 MB API page, a 30 MB exposition) resident below
-# its adaptive mmap threshold; a fixed 128 KiB threshold hands them back to the system.
-ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072
 
 USER 65532:65532
 WORKDIR /var/lib/wolkvox-exporter

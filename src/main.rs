@@ -7,6 +7,12 @@ use std::process::ExitCode;
 use wolkvox_exporter::app::Exit;
 use wolkvox_exporter::cli::Args;
 
+/// jemalloc hands what a catch-up freed back to the system (glibc's malloc keeps it
+/// resident once its adaptive mmap threshold has grown); `.cargo/config.toml` sets it
+/// to purge at once.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let args = match Args::parse_from(std::env::args_os()) {
         Ok(args) => args,

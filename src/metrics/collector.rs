@@ -2,28 +2,26 @@
 //! the exporter's own health; each family once, with the series of every operation.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
+use super::Exemplars;
 use crate::reports::agents::{OVERFLOW_AGENT, OVERFLOW_NAME};
 use crate::reports::labels::{AgentInfoLabels, OperationAgent};
-use crate::reports::{Encoding, Exemplars, ReportName, KINDS};
+use crate::reports::{Encoding, ReportName, KINDS};
 use crate::store::{OpData, OperationStore, Store};
 use crate::web::ReloadStats;
-
-/// The bucket lines of each histogram family that has exemplars, in encoding order.
-pub type FamilyExemplars = Vec<(String, Exemplars)>;
 
 #[derive(Debug)]
 pub(super) struct StoreCollector {
     pub store: Arc<Store>,
     pub web: Arc<ReloadStats>,
-    /// `Some` while the renderer encodes OpenMetrics: collects the exemplars.
-    pub exemplars: Mutex<Option<FamilyExemplars>>,
+    /// On while the renderer encodes OpenMetrics with exemplars.
+    pub exemplars: Exemplars,
 }
 
 /// Every operation, each under its own lock.
@@ -38,17 +36,11 @@ impl Collector for StoreCollector {
             .iter()
             .map(|op| (op.as_ref(), op.read()))
             .collect();
-        let mut exemplars = self
-            .exemplars
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        encode_reports(&mut e, &ops, exemplars.as_mut(), None)?;
+        let exemplars = Some(&self.exemplars).filter(|x| x.is_on());
+        encode_reports(&mut e, &ops, exemplars, None)?;
         encode_agents(&mut e, &ops)?;
         super::health::encode(&mut e, &ops)?;
-        super::health::encode_process(&mut e, &self.store, &self.web)?;
-        *self.exemplars.lock().unwrap_or_else(|p| p.into_inner()) = exemplars;
-        Ok(())
+        super::health::encode_process(&mut e, &self.store, &self.web)
     }
 }
 
@@ -82,7 +74,7 @@ impl Collector for DataCollector {
 fn encode_reports(
     e: &mut DescriptorEncoder,
     ops: &Ops,
-    mut exemplars: Option<&mut FamilyExemplars>,
+    exemplars: Option<&Exemplars>,
     only: Option<ReportName>,
 ) -> fmt::Result {
     for kind in KINDS.iter().filter(|k| only.is_none_or(|n| n == k.name)) {
@@ -103,25 +95,22 @@ fn encode_reports(
                 family.unit.as_ref(),
                 family.metric_type,
             )?;
-            let mut lines = Exemplars::new();
-            let want = exemplars.is_some() && family.metric_type == MetricType::Histogram;
+            let want = exemplars.filter(|_| family.metric_type == MetricType::Histogram);
+            if let Some(x) = want {
+                let unit = family
+                    .unit
+                    .as_ref()
+                    .map_or(String::new(), |u| format!("_{}", u.as_str()));
+                x.family(format!("{}{unit}_bucket{{", family.name));
+            }
             for (op, data, slot) in &following {
                 let out = Encoding {
                     operation: &op.name,
                     agents: &data.agents,
                     encoder: &mut m,
-                    exemplars: want.then_some(&mut lines),
+                    exemplars: want,
                 };
                 slot.report.encode(&slot.counters, id, out)?;
-            }
-            if let Some(all) = exemplars.as_deref_mut() {
-                if lines.iter().any(Option::is_some) {
-                    let unit = family
-                        .unit
-                        .as_ref()
-                        .map_or(String::new(), |u| format!("_{}", u.as_str()));
-                    all.push((format!("{}{unit}_bucket{{", family.name), lines));
-                }
             }
         }
     }

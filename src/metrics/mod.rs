@@ -4,7 +4,6 @@
 mod collector;
 mod health;
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use prometheus_client::registry::Registry;
 
-use crate::reports::ExemplarLine;
+use crate::reports::{ExemplarWriter, Exemplars};
 use crate::store::{OperationStore, Store};
 use crate::web::ReloadStats;
 pub use collector::DataPart;
-use collector::{DataCollector, FamilyExemplars, StoreCollector};
+use collector::{DataCollector, StoreCollector};
 
 /// Version and revision for `wolkvox_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -106,7 +105,7 @@ impl Renderer {
         let collector = Arc::new(StoreCollector {
             store: store.clone(),
             web,
-            exemplars: Mutex::new(None),
+            exemplars: Exemplars::default(),
         });
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Shared(collector.clone())));
@@ -124,32 +123,27 @@ impl Renderer {
     /// Renders without the cache.
     pub fn render(&self, format: Format) -> String {
         let mut out = String::with_capacity(self.last_len.load(Ordering::Relaxed) + 4096);
-        let with_exemplars = self.exemplars && format == Format::OpenMetrics;
-        if with_exemplars {
-            *self.lock_exemplars() = Some(FamilyExemplars::new());
-        }
+        use prometheus_client::encoding::{prometheus_text, text};
         let result = match format {
-            Format::Text => {
-                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            Format::Text => prometheus_text::encode(&mut out, &self.registry),
+            Format::OpenMetrics if self.exemplars => {
+                let exemplars = &self.collector.exemplars;
+                exemplars.turn(true);
+                let mut writer = ExemplarWriter {
+                    out: &mut out,
+                    exemplars,
+                    line: 0,
+                };
+                let result = text::encode(&mut writer, &self.registry);
+                exemplars.turn(false);
+                result
             }
-            Format::OpenMetrics => {
-                prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            }
+            Format::OpenMetrics => text::encode(&mut out, &self.registry),
         };
         // Writing into a String cannot fail; a collector error would be a bug.
         result.expect("encoding into a String");
-        if let Some(families) = self.lock_exemplars().take().filter(|_| with_exemplars) {
-            out = with_bucket_exemplars(&out, &families);
-        }
         self.last_len.store(out.len(), Ordering::Relaxed);
         out
-    }
-
-    fn lock_exemplars(&self) -> std::sync::MutexGuard<'_, Option<FamilyExemplars>> {
-        self.collector
-            .exemplars
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The cached exposition, when the store has not changed since it was rendered.
@@ -208,52 +202,6 @@ pub fn gzip_bytes(data: &[u8]) -> Bytes {
     Bytes::from(enc.finish().expect("writing to a Vec"))
 }
 
-/// Adds exemplars to the bucket lines of the families that have them.
-///
-/// prometheus-client 0.26 encodes exemplars only of its own `HistogramWithExemplars`,
-/// which cannot be restored from the state file, and its `Exemplar` has no public
-/// constructor; so the encoder writes the buckets and this appends ` # {conn_id="..."}
-/// value timestamp` to them: the k-th bucket line of a family gets the k-th exemplar
-/// the family collected while it was encoded.
-fn with_bucket_exemplars(text: &str, families: &FamilyExemplars) -> String {
-    let mut out =
-        String::with_capacity(text.len() + families.iter().map(|f| f.1.len() * 48).sum::<usize>());
-    let mut next: Vec<usize> = vec![0; families.len()];
-    for line in text.split_inclusive('\n') {
-        let family = families
-            .iter()
-            .position(|(prefix, _)| line.starts_with(prefix.as_str()));
-        let Some(f) = family else {
-            out.push_str(line);
-            continue;
-        };
-        let exemplar = families[f].1.get(next[f]).and_then(Option::as_ref);
-        next[f] += 1;
-        match exemplar {
-            Some(e) => {
-                out.push_str(line.trim_end_matches('\n'));
-                write_exemplar(&mut out, e);
-                out.push('\n');
-            }
-            None => out.push_str(line),
-        }
-    }
-    out
-}
-
-fn write_exemplar(out: &mut String, e: &ExemplarLine) {
-    out.push_str(" # {conn_id=\"");
-    for c in e.conn_id.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    let _ = write!(out, "\"}} {} {}", e.value, e.timestamp);
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -303,5 +251,41 @@ mod tests {
         assert!(!on.render(Format::Text).contains(" # {"));
         let off = Renderer::new(store(), stats, false);
         assert!(!off.render(Format::OpenMetrics).contains(" # {"));
+    }
+
+    #[test]
+    fn each_series_gets_its_own_exemplars_across_the_encoders_chunks() {
+        // 300 agents: far more text than prometheus-client passes on at once.
+        let metrics = testing::metrics(&[60.0, 120.0], 1_000);
+        let store = testing::store(&metrics, &[agent_13::NAME]);
+        let rows: Vec<_> = (0..300)
+            .map(|i| json!({"agent_name": "A", "agent_id": format!("{}", 1000 + i),
+                "conn_id": format!("c{i}"), "date": "2026-11-24 10:00:00",
+                "type_interaction": "transfer", "time": if i % 2 == 0 { "00:00:30" } else { "00:05:00" }}))
+            .collect();
+        testing::ingest(&store.operations()[0], agent_13::NAME, &rows, day());
+        let om = Renderer::new(store, Arc::new(ReloadStats::default()), true)
+            .render(Format::OpenMetrics);
+        let buckets: Vec<_> = om
+            .lines()
+            .filter(|l| l.starts_with("wolkvox_agent_interaction_duration_seconds_bucket{"))
+            .collect();
+        assert_eq!(buckets.len(), 300 * 3);
+        for (i, lines) in buckets.chunks(3).enumerate() {
+            let id = format!("{{conn_id=\"c{i}\"}}");
+            let want = if i % 2 == 0 {
+                [true, false, false]
+            } else {
+                [false, false, true]
+            };
+            for (line, has) in lines.iter().zip(want) {
+                assert!(
+                    line.contains(&format!("agent_id=\"{}\"", 1000 + i)),
+                    "{line}"
+                );
+                assert_eq!(line.contains(&id), has, "{line}");
+                assert_eq!(line.contains(" # {"), has, "{line}");
+            }
+        }
     }
 }

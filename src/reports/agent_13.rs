@@ -20,9 +20,9 @@ use super::{
     Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule,
     Settings, SourceDay,
 };
+use crate::calendar::local_secs;
 use crate::client::Text;
-use counters::BucketCalls;
-pub use counters::{Agent13Counters, Exemplar, Series};
+pub use counters::{Agent13Counters, Call, Calls, Series};
 
 mod counters;
 
@@ -91,11 +91,11 @@ impl Agent13 {
 #[derive(Debug, Default)]
 pub struct AgentPage {
     series: Series,
-    calls: BucketCalls,
+    calls: EnumMap<Interaction, Calls>,
 }
 
 /// The newest call of a bucket while a page is counted: its date, duration and conn_id.
-type NewestCall<'r> = Option<(NaiveDateTime, f64, &'r str)>;
+type NewestCall<'r> = Option<(NaiveDateTime, u64, &'r str)>;
 
 /// An agent's part of a page while it is counted: the newest call of each bucket is
 /// kept borrowed, so only the survivors are copied.
@@ -241,22 +241,16 @@ impl Report for Agent13 {
             let calls = &mut draft.calls[c.interaction];
             calls.resize(bounds.len() + 1, None);
             if calls[bucket].is_none_or(|(newest, _, _)| newest <= date) {
-                calls[bucket] = Some((date, value, c.conn_id));
+                calls[bucket] = Some((date, c.seconds, c.conn_id));
             }
         }
         let agents = page.finish(|draft| AgentPage {
             series: draft.series,
             calls: EnumMap::from_fn(|i| {
-                draft.calls[i]
-                    .iter()
-                    .map(|e| {
-                        e.map(|(date, value, conn_id)| Exemplar {
-                            conn_id: clean_label(conn_id, 64).into(),
-                            value,
-                            date,
-                        })
-                    })
-                    .collect()
+                Calls::new(draft.calls[i].iter().enumerate().filter_map(|(bucket, e)| {
+                    let (date, value, conn_id) = (*e)?;
+                    Some((bucket, clean_label(conn_id, 64), value, local_secs(date)))
+                }))
             }),
         });
         Page {
@@ -292,7 +286,7 @@ impl Report for Agent13 {
                         empty => *empty = Some(h),
                     }
                 }
-                if part.calls.values().all(Vec::is_empty) {
+                if part.calls.values().all(Calls::is_empty) {
                     return rows;
                 }
                 let newest = match calls.get_mut(id) {
@@ -300,15 +294,7 @@ impl Report for Agent13 {
                     None => calls.entry(id.into()).or_default(),
                 };
                 for (interaction, page_calls) in part.calls {
-                    let slots = &mut newest[interaction];
-                    slots.resize(page_calls.len().max(slots.len()), None);
-                    for (slot, e) in slots.iter_mut().zip(page_calls) {
-                        if let Some(e) = e {
-                            if slot.as_ref().is_none_or(|old| old.date <= e.date) {
-                                *slot = Some(e);
-                            }
-                        }
-                    }
+                    newest[interaction].merge(page_calls);
                 }
                 rows
             },

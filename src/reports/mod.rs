@@ -10,6 +10,7 @@ mod by_agent;
 pub mod cdr_1;
 pub mod days;
 mod erased;
+mod exemplars;
 pub mod fields;
 pub mod histogram;
 pub mod labels;
@@ -29,6 +30,8 @@ pub use crate::vocab::{InvalidReason, ReportName};
 use agents::Agents;
 use days::DayTallies;
 pub use erased::{Counters, DynReport, FamilyId, Folded, Read, Sieve, Verdict};
+pub(crate) use exemplars::ExemplarWriter;
+pub use exemplars::Exemplars;
 pub use fields::Identity;
 
 /// How a report is polled: data on its kind, from which the engine plans every report.
@@ -226,20 +229,18 @@ pub struct Encoding<'a, 'e> {
     pub operation: &'a str,
     pub agents: &'a Agents,
     pub encoder: &'a mut MetricEncoder<'e>,
-    /// For a histogram family in OpenMetrics: one entry per bucket line written.
-    pub exemplars: Option<&'a mut Exemplars>,
+    /// For a histogram family in OpenMetrics: where each series' exemplars go, every
+    /// series' (even with none) before its buckets are encoded.
+    pub exemplars: Option<&'a Exemplars>,
 }
 
 /// An exemplar as written: a row's `conn_id`, value and instant (Unix time).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExemplarLine {
-    pub conn_id: Box<str>,
-    pub value: f64,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExemplarLine<'a> {
+    pub conn_id: &'a str,
+    pub value: u64,
     pub timestamp: i64,
 }
-
-/// Exemplars of a histogram family, one entry per bucket line in encoding order.
-pub type Exemplars = Vec<Option<ExemplarLine>>;
 
 #[cfg(test)]
 mod tests {

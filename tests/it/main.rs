@@ -14,6 +14,7 @@ mod e2e;
 mod faults;
 mod hostile;
 mod idle_connections;
+mod paging;
 mod prometheus_live;
 mod proptests;
 mod reconcile;

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDateTime;
+use chrono::DateTime;
 use enum_map::EnumMap;
 use foldhash::fast::RandomState;
 use prometheus_client::encoding::NoLabelSet;
@@ -20,17 +20,95 @@ use crate::reports::{Encoding, ExemplarLine};
 /// One agent's (or the overflow's) series: a histogram per interaction seen.
 pub type Series = EnumMap<Interaction, Option<Histogram>>;
 
-/// The newest row in a histogram bucket, shown as an OpenMetrics exemplar.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Exemplar {
-    pub conn_id: Box<str>,
-    pub value: f64,
-    /// The row's operation-local date.
-    pub date: NaiveDateTime,
+/// The newest call of each bucket of a series that got one, shown as OpenMetrics
+/// exemplars; not persisted. A slot per such bucket, in bucket order, and their
+/// `conn_id`s in one string: two allocations per series, none per call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Calls {
+    slots: Box<[Slot]>,
+    ids: Box<str>,
 }
 
-/// The newest call in each bucket of a series, for exemplars; not persisted.
-pub(super) type BucketCalls = EnumMap<Interaction, Vec<Option<Exemplar>>>;
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Slot {
+    /// The row's operation-local date, in local seconds (`local_secs`).
+    date: i64,
+    /// The row's duration in seconds.
+    value: u32,
+    bucket: u16,
+    /// The length of its `conn_id`, the next one in `ids`.
+    len: u8,
+}
+
+/// A call as [`Calls`] gives it: its bucket, `conn_id`, duration in seconds and local
+/// date (seconds).
+pub type Call<'a> = (usize, &'a str, u64, i64);
+
+impl Calls {
+    /// The calls of some buckets, each at most once, in bucket order, with `conn_id`s
+    /// of at most 255 bytes (cleaned by [`clean_label`](crate::reports::fields)); a
+    /// duration is kept up to `u32::MAX` seconds, a bucket past 65,535 keeps none.
+    pub fn new<S: AsRef<str>>(calls: impl IntoIterator<Item = (usize, S, u64, i64)>) -> Calls {
+        let mut slots = Vec::new();
+        let mut ids = String::new();
+        for (bucket, conn_id, value, date) in calls {
+            let (Ok(bucket), Ok(len)) =
+                (u16::try_from(bucket), u8::try_from(conn_id.as_ref().len()))
+            else {
+                continue;
+            };
+            ids.push_str(conn_id.as_ref());
+            slots.push(Slot {
+                date,
+                value: u32::try_from(value).unwrap_or(u32::MAX),
+                bucket,
+                len,
+            });
+        }
+        Calls {
+            slots: slots.into(),
+            ids: ids.into(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Every bucket's call, in bucket order.
+    pub fn iter(&self) -> impl Iterator<Item = Call<'_>> {
+        self.slots.iter().scan(0, |start, s| {
+            let end = *start + usize::from(s.len);
+            let id = &self.ids[*start..end];
+            *start = end;
+            Some((usize::from(s.bucket), id, u64::from(s.value), s.date))
+        })
+    }
+
+    /// Keeps, bucket by bucket, the newer of its own call and `other`'s (`other`'s on
+    /// the same date: it was read later).
+    pub fn merge(&mut self, other: Calls) {
+        if self.is_empty() {
+            *self = other;
+            return;
+        }
+        let (mut mine, mut theirs) = (self.iter().peekable(), other.iter().peekable());
+        let merged = Calls::new(std::iter::from_fn(move || {
+            match (mine.peek(), theirs.peek()) {
+                (Some(a), Some(b)) if a.0 == b.0 => {
+                    let newer = if a.3 <= b.3 { *b } else { *a };
+                    mine.next();
+                    theirs.next();
+                    Some(newer)
+                }
+                (Some(a), Some(b)) if a.0 < b.0 => mine.next(),
+                (Some(_), None) => mine.next(),
+                _ => theirs.next(),
+            }
+        }));
+        *self = merged;
+    }
+}
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Agent13Counters {
@@ -44,7 +122,7 @@ pub struct Agent13Counters {
     #[serde(default)]
     pub late: EnumMap<Interaction, u64>,
     #[serde(skip)]
-    pub(super) calls: HashMap<Box<str>, BucketCalls, RandomState>,
+    pub(super) calls: HashMap<Box<str>, EnumMap<Interaction, Calls>, RandomState>,
 }
 
 impl Agent13Counters {
@@ -80,7 +158,7 @@ impl Agent13Counters {
             operation,
             agents,
             encoder,
-            mut exemplars,
+            exemplars,
         } = out;
         if let Families::Late = family {
             for (interaction, n) in &self.late {
@@ -109,23 +187,31 @@ impl Agent13Counters {
                     m.encode_counter::<NoLabelSet, _, u64>(&h.count, None)?;
                     continue;
                 }
+                // A series' exemplars are handed over before its bucket lines are written.
+                if let Some(sink) = exemplars {
+                    let calls = self.calls.get(agent_id).map(|c| &c[interaction]);
+                    let buckets = self.bounds.len() + 1;
+                    sink.series(
+                        buckets,
+                        calls.into_iter().flat_map(Calls::iter).map(
+                            |(bucket, conn_id, value, date)| {
+                                let date = DateTime::from_timestamp(date, 0).unwrap_or_default();
+                                let line = ExemplarLine {
+                                    conn_id,
+                                    value,
+                                    timestamp: agents.unix_time(date.naive_utc()),
+                                };
+                                (bucket, line)
+                            },
+                        ),
+                    );
+                }
                 m.encode_histogram::<NoLabelSet>(
                     h.sum,
                     h.count,
                     &h.encoder_buckets(&self.bounds),
                     None,
                 )?;
-                if let Some(sink) = exemplars.as_deref_mut() {
-                    let calls = self.calls.get(agent_id).map(|c| &c[interaction]);
-                    for bucket in 0..=self.bounds.len() {
-                        let e = calls.and_then(|c| c.get(bucket)).and_then(Option::as_ref);
-                        sink.push(e.map(|e| ExemplarLine {
-                            conn_id: e.conn_id.clone(),
-                            value: e.value,
-                            timestamp: agents.unix_time(e.date),
-                        }));
-                    }
-                }
             }
         }
         Ok(())

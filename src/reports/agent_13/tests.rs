@@ -279,11 +279,8 @@ fn each_bucket_keeps_its_newest_call_and_first_seen_its_earliest() {
     );
     with_counters(&op, |c| {
         let calls = &c.calls["1"][Interaction::transfer];
-        let ids: Vec<_> = calls
-            .iter()
-            .map(|e| e.as_ref().map(|e| e.conn_id.as_ref()))
-            .collect();
-        assert_eq!(ids, [Some("new-short"), None, Some("long")]);
+        let ids: Vec<_> = calls.iter().map(|(bucket, id, ..)| (bucket, id)).collect();
+        assert_eq!(ids, [(0, "new-short"), (2, "long")]);
     });
     // 08:00 in Bogota is 13:00 UTC.
     let first = op.read().agents.known["1"].first_seen;
