@@ -23,7 +23,7 @@ use super::{
     SourceDay,
 };
 use crate::client::Text;
-use chains::{ChainLeg, ChainPage, ChainPageBuilder, ChainSettings, Chains};
+use chains::{chain_leg, ChainPage, ChainPageBuilder, ChainSettings, Chains};
 
 pub const NAME: ReportName = ReportName::new("agent_13_1");
 
@@ -124,7 +124,7 @@ pub struct Change<'r> {
     destination_name: Option<&'r str>,
     kind: FlowType,
     /// A transfer leg with its call's id: part of a chain.
-    chain: Option<ChainLeg>,
+    chain: Option<(u64, u32)>,
 }
 
 /// One origin agent's flows: destination label to counts per type.
@@ -242,7 +242,7 @@ impl Report for Flows {
         };
         let kind = FlowType::parse(present(&r.type_call).ok_or(InvalidReason::missing_field)?);
         let chain = match (kind, id(&r.id_call_origin), present(&r.conn_id_transfer)) {
-            (FlowType::transfer, Some(call), Some(leg)) => Some(ChainLeg::of(call, leg)),
+            (FlowType::transfer, Some(call), Some(leg)) => Some(chain_leg(call, leg)),
             _ => None,
         };
         Ok(Change {

@@ -46,16 +46,6 @@ pub enum Transfers {
     ThreeOrMore,
 }
 
-impl Transfers {
-    fn of(legs: usize) -> Transfers {
-        match legs {
-            0 | 1 => Transfers::One,
-            2 => Transfers::Two,
-            _ => Transfers::ThreeOrMore,
-        }
-    }
-}
-
 impl EncodeLabelValue for Transfers {
     fn encode(&self, e: &mut LabelValueEncoder) -> fmt::Result {
         let text = match self {
@@ -88,19 +78,8 @@ pub fn family(f: Families) -> Family {
 
 /// A transfer leg's place in chains: its call (a hash of `id_call_origin`) and, for legs
 /// of one call in the same second, an order fixed by the leg's id.
-#[derive(Debug, Clone, Copy)]
-pub struct ChainLeg {
-    call: u64,
-    tie: u32,
-}
-
-impl ChainLeg {
-    pub fn of(call: &str, leg: &str) -> ChainLeg {
-        ChainLeg {
-            call: xxh3_64(call.as_bytes()),
-            tie: xxh3_64(leg.as_bytes()) as u32,
-        }
-    }
+pub fn chain_leg(call: &str, leg: &str) -> (u64, u32) {
+    (xxh3_64(call.as_bytes()), xxh3_64(leg.as_bytes()) as u32)
 }
 
 /// No agent received the leg (a skill or outside).
@@ -121,13 +100,19 @@ pub struct ChainPageBuilder<'r> {
 }
 
 impl<'r> ChainPageBuilder<'r> {
-    pub fn add(&mut self, leg: ChainLeg, date: NaiveDateTime, from: &'r str, to: Destination<'r>) {
+    pub fn add(
+        &mut self,
+        leg: (u64, u32),
+        date: NaiveDateTime,
+        from: &'r str,
+        to: Destination<'r>,
+    ) {
         let from = self.agent(from, date);
         let to = match to {
             Destination::Agent(id) => self.agent(id, date),
             _ => NO_AGENT,
         };
-        let key = (leg.call, local_secs(date), leg.tie);
+        let key = (leg.0, local_secs(date), leg.1);
         self.page.legs.push((key, from, to));
     }
 
@@ -350,7 +335,7 @@ impl Chains {
             }
             held.extend([*from, *to]);
         }
-        self.settled[Transfers::of(legs.len())] += 1;
+        self.settled[Transfers::from_usize(legs.len().clamp(1, 3) - 1)] += 1;
     }
 
     pub fn encode(&self, family: Families, out: Encoding) -> fmt::Result {
