@@ -9,6 +9,11 @@ use peak_alloc::PeakAlloc;
 #[global_allocator]
 static ALLOC: PeakAlloc = PeakAlloc;
 
+/// Live heap bytes now.
+pub fn live_bytes() -> usize {
+    ALLOC.current_usage()
+}
+
 /// Runs `f` and returns its result with the peak of live heap bytes above what was live
 /// when it started.
 pub fn peak_extra<T>(f: impl FnOnce() -> T) -> (T, usize) {

@@ -1,8 +1,9 @@
 //! The performance suite of issue #5 (`cargo bench`): each scenario measures its floor
 //! in the same run and prints its target, the measured value, the ratio and PASS/MISS.
 //! `cargo bench -- NAME...` runs only the named scenarios (ingest, render, serve,
-//! catchup, idle, state).
+//! catchup, idle, state, chains).
 
+mod chains;
 mod common;
 mod fixtures;
 mod ingest;
@@ -15,13 +16,14 @@ use std::time::Instant;
 
 type Scenario = (&'static str, fn(&mut common::Report));
 
-const SCENARIOS: [Scenario; 6] = [
+const SCENARIOS: [Scenario; 7] = [
     ("ingest", ingest::run),
     ("render", render::run),
     ("serve", serve::run),
     ("catchup", process::run_catch_up),
     ("idle", process::run_idle),
     ("state", state::run),
+    ("chains", chains::run),
 ];
 
 fn main() {

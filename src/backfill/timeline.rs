@@ -177,17 +177,21 @@ impl Timeline for ReportTimeline {
         crate::calendar::local(t, self.grid.timezone)
     }
 
-    fn next_step(&mut self, step: u32) {
-        match self.history.pending {
-            // The rows of the pending step are all counted: the store is as it stood
-            // at the boundary after it, which holds until this step's rows count.
-            Some(p) if step > p => {
-                self.record(p + 1);
-                self.history.pending = Some(step);
+    fn next_step(&mut self, step: u32, settle: &mut dyn FnMut(NaiveDateTime)) {
+        // The rows of the pending step are all counted: the store is as it stood at each
+        // boundary after it, up to this step's start, once settled there.
+        let from = match self.history.pending {
+            Some(p) if step <= p => return,
+            Some(p) => p + 1,
+            None => step,
+        };
+        for b in from..=step {
+            settle(self.step_start(b));
+            if self.history.pending.is_some() {
+                self.record(b);
             }
-            Some(_) => {}
-            None => self.history.pending = Some(step),
         }
+        self.history.pending = Some(step);
     }
 }
 

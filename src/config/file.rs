@@ -66,6 +66,9 @@ pub struct FileMetrics {
     /// OpenMetrics exemplars on the duration histogram (default true).
     pub exemplars: Option<bool>,
     pub max_flows: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    pub chain_horizon: Option<Duration>,
+    pub max_open_chains: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

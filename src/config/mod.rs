@@ -36,6 +36,8 @@ pub mod defaults {
     pub const RETRY_ATTEMPTS: u32 = 4;
     pub const MAX_AGENTS: usize = 10_000;
     pub const MAX_FLOWS: usize = 20_000;
+    pub const CHAIN_HORIZON: Duration = Duration::from_secs(2 * 3600);
+    pub const MAX_OPEN_CHAINS: usize = 200_000;
     pub const BUCKETS: [f64; 9] = [
         30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
     ];
@@ -88,6 +90,10 @@ pub struct MetricsConfig {
     /// Series of `wolkvox_transfer_flows_total` per operation before new ones count
     /// under `destination="_overflow"`.
     pub max_flows: usize,
+    /// How long after a transfer chain's first leg its call's legs still join it.
+    pub chain_horizon: Duration,
+    /// Open transfer chains per operation before the oldest settle early.
+    pub max_open_chains: usize,
 }
 
 impl MetricsConfig {
@@ -97,6 +103,8 @@ impl MetricsConfig {
             duration_buckets: self.duration_buckets.clone(),
             exemplars: self.exemplars,
             max_flows: self.max_flows,
+            chain_horizon: self.chain_horizon,
+            max_open_chains: self.max_open_chains,
         }
     }
 }

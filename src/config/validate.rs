@@ -217,11 +217,27 @@ fn metrics_config(file: &FileConfig) -> Result<MetricsConfig, ConfigError> {
     if max_flows == 0 {
         return Err(invalid("metrics.max_flows", "must be at least 1"));
     }
+    let chain_horizon = file
+        .metrics
+        .chain_horizon
+        .unwrap_or(defaults::CHAIN_HORIZON);
+    if chain_horizon < Duration::from_secs(1) {
+        return Err(invalid("metrics.chain_horizon", "must be at least 1s"));
+    }
+    let max_open_chains = file
+        .metrics
+        .max_open_chains
+        .unwrap_or(defaults::MAX_OPEN_CHAINS);
+    if max_open_chains == 0 {
+        return Err(invalid("metrics.max_open_chains", "must be at least 1"));
+    }
     Ok(MetricsConfig {
         duration_buckets,
         max_agents,
         exemplars: file.metrics.exemplars.unwrap_or(true),
         max_flows,
+        chain_horizon,
+        max_open_chains,
     })
 }
 

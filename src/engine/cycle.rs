@@ -197,6 +197,18 @@ impl Engine {
     /// Moves report `i`'s cursor to `next` once every row before it, from the window
     /// starting at `start`, has been read.
     pub(super) fn advance(&mut self, i: usize, start: DateTime<Utc>, next: DateTime<Utc>) {
+        let overlap = chrono::Duration::from_std(self.poll.overlap).unwrap_or_default();
+        if let Some(timeline) = self.timeline.clone() {
+            // A backfill records the boundaries its rows are now read to, each as it stood.
+            let mut t = timeline.lock().unwrap_or_else(|p| p.into_inner());
+            let (op, mut notices) = (self.op.clone(), Vec::new());
+            let step = t.step_of(calendar::local(next, self.op.timezone));
+            t.next_step(step, &mut |at| {
+                notices.extend(super::ingest::settle(&mut op.data(), i, at - overlap).notices);
+            });
+            drop(t);
+            self.log_notices(i, &notices);
+        }
         let mut ledger = self.op.ledger();
         let l = &mut ledger.reports[i];
         if l.cursor.is_none() && l.since.is_none() {
@@ -204,7 +216,7 @@ impl Engine {
         }
         if l.cursor.is_none_or(|c| c < next) {
             l.cursor = Some(next);
-            let until = next - chrono::Duration::from_std(self.poll.overlap).unwrap_or_default();
+            let until = next - overlap;
             let until = calendar::local(until, self.op.timezone);
             let mut data = self.op.data();
             data.reports[i].health.watermark = Some(next);

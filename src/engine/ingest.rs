@@ -41,8 +41,10 @@ pub trait Timeline: Send + fmt::Debug {
     /// The operation-local time `step` begins at.
     fn step_start(&self, step: u32) -> NaiveDateTime;
     /// The rows of `step` are counted next: the store holds every row of the earlier
-    /// steps read so far. Called with no store lock held.
-    fn next_step(&mut self, step: u32);
+    /// steps read so far. Each boundary not yet recorded, up to the step's start, is
+    /// recorded after `settle` has let the report count what waited for the rows
+    /// before it (given the boundary's local time). Called with no store lock held.
+    fn next_step(&mut self, step: u32, settle: &mut dyn FnMut(NaiveDateTime));
 }
 
 /// How a page ended.
@@ -230,13 +232,13 @@ pub fn ingest(
     let mut last = None;
     for (k, (step, fold)) in steps.into_iter().enumerate() {
         if let Some(t) = timeline.as_deref_mut() {
-            // The store as it stands at the step's start: rows before it counted, and
-            // what waited for them settled.
-            let until = t.step_start(step) - spec.overlap;
-            let applied = settle(&mut op.data(), index, until);
-            tally.overflowed += applied.overflowed;
-            tally.notices.extend(applied.notices);
-            t.next_step(step);
+            // The store as it stood at each boundary up to the step's start: rows
+            // before it counted, and what waited for them settled.
+            t.next_step(step, &mut |start| {
+                let applied = settle(&mut op.data(), index, start - spec.overlap);
+                tally.overflowed += applied.overflowed;
+                tally.notices.extend(applied.notices);
+            });
         }
         let mut data = op.data();
         apply(&mut data, index, report, fold, spec, &mut tally);

@@ -21,6 +21,8 @@ pub fn metrics(bounds: &[f64], max_agents: usize) -> MetricsConfig {
         max_agents,
         exemplars: true,
         max_flows: 20_000,
+        chain_horizon: std::time::Duration::from_secs(2 * 3600),
+        max_open_chains: 200_000,
     }
 }
 
@@ -109,6 +111,14 @@ pub fn ingest(
         Ok(Outcome::Counted(t)) => t,
         other => panic!("expected a counted page, got {other:?}"),
     }
+}
+
+/// Lets report `name` of `op` count what waited for every row dated before `until`
+/// (operation-local), as the engine does when the report's watermark moves.
+pub fn settle(op: &OperationStore, name: ReportName, until: &str) -> crate::reports::Applied {
+    let mut data = op.data();
+    let index = data.position(name).expect("the report is enabled");
+    super::ingest::settle(&mut data, index, local(until))
 }
 
 /// Reads report `name`'s counters of `op`, typed.

@@ -1,6 +1,8 @@
 //! `agent_13_1`, the legs of transfers and conferences: where each went. Counted per
 //! origin agent, destination (an agent, a skill, or outside) and type, with a guard on
-//! the number of series.
+//! the number of series; transfer legs also make up the calls' chains ([`chains`]).
+
+pub mod chains;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use super::{
     SourceDay,
 };
 use crate::client::Text;
+use chains::{chain_leg, ChainPage, ChainPageBuilder, ChainSettings, Chains};
 
 pub const NAME: ReportName = ReportName::new("agent_13_1");
 
@@ -31,6 +34,7 @@ pub const KIND: Kind = Kind {
     build: |settings| {
         Arc::new(Flows {
             max_flows: settings.max_flows,
+            chains: ChainSettings::of(settings),
         })
     },
 };
@@ -38,6 +42,9 @@ pub const KIND: Kind = Kind {
 #[derive(Debug, Clone, Copy, Enum)]
 pub enum Families {
     Flows,
+    Chains,
+    Returned,
+    Evicted,
 }
 
 /// The destination under which flows past `max_flows` are counted.
@@ -72,6 +79,8 @@ impl FlowType {
 pub struct Record<'a> {
     #[serde(borrow, default)]
     pub conn_id_transfer: Text<'a>,
+    #[serde(borrow, default)]
+    pub id_call_origin: Text<'a>,
     #[serde(borrow, default)]
     pub date: Text<'a>,
     #[serde(borrow, default)]
@@ -114,6 +123,8 @@ pub struct Change<'r> {
     destination: Destination<'r>,
     destination_name: Option<&'r str>,
     kind: FlowType,
+    /// A transfer leg with its call's id: part of a chain.
+    chain: Option<(u64, u32)>,
 }
 
 /// One origin agent's flows: destination label to counts per type.
@@ -123,6 +134,8 @@ pub type Destinations = BTreeMap<Box<str>, EnumMap<FlowType, u64>>;
 pub struct FlowCounters {
     pub origins: BTreeMap<Box<str>, Destinations>,
     pub overflow: Destinations,
+    #[serde(default)]
+    pub chains: Chains,
 }
 
 impl FlowCounters {
@@ -144,6 +157,7 @@ impl FlowCounters {
 pub struct Page {
     origins: AgentPages<Vec<((String, FlowType), u64)>>,
     destinations: AgentPages<()>,
+    chains: ChainPage,
 }
 
 /// One origin's flows while a page is counted.
@@ -168,6 +182,7 @@ impl<'r> OriginFlows<'r> {
 #[derive(Debug)]
 pub struct Flows {
     max_flows: usize,
+    chains: ChainSettings,
 }
 
 impl Report for Flows {
@@ -178,7 +193,10 @@ impl Report for Flows {
     type Page = Page;
     type Family = Families;
 
-    fn family(_: Families) -> Family {
+    fn family(family: Families) -> Family {
+        if !matches!(family, Families::Flows) {
+            return chains::family(family);
+        }
         Family {
             name: "wolkvox_transfer_flows",
             help: "Transfer and conference legs (agent_13_1 records) per origin agent, destination (an agent id, skill:<id> or external) and type, each record exactly once; past max_flows series, new ones count under destination=\"_overflow\".",
@@ -189,6 +207,10 @@ impl Report for Flows {
 
     fn new_counters(&self) -> FlowCounters {
         FlowCounters::default()
+    }
+
+    fn check_restored(&self, c: &FlowCounters) -> Result<Option<String>, String> {
+        c.chains.check().map(|()| None)
     }
 
     fn identity(&self, r: &Record<'_>) -> Key {
@@ -218,18 +240,25 @@ impl Report for Flows {
             (None, Some(skill)) => Destination::Skill(skill),
             (None, None) => Destination::External,
         };
+        let kind = FlowType::parse(present(&r.type_call).ok_or(InvalidReason::missing_field)?);
+        let chain = match (kind, id(&r.id_call_origin), present(&r.conn_id_transfer)) {
+            (FlowType::transfer, Some(call), Some(leg)) => Some(chain_leg(call, leg)),
+            _ => None,
+        };
         Ok(Change {
             origin: id(&r.origin_agent_id).ok_or(InvalidReason::missing_field)?,
             origin_name: present(&r.origin_agent_name),
             destination,
             destination_name: present(&r.destiny_agent_name),
-            kind: FlowType::parse(present(&r.type_call).ok_or(InvalidReason::missing_field)?),
+            kind,
+            chain,
         })
     }
 
     fn count(&self, rows: Vec<Counted<Change<'_>>>) -> Page {
         let mut origins: ByAgent<OriginFlows> = ByAgent::new();
         let mut destinations: ByAgent<()> = ByAgent::new();
+        let mut chains = ChainPageBuilder::default();
         for Counted {
             change: c, date, ..
         } in rows
@@ -240,6 +269,9 @@ impl Report for Flows {
             if let Destination::Agent(agent) = c.destination {
                 destinations.entry(agent, c.destination_name, date);
             }
+            if let Some(leg) = c.chain {
+                chains.add(leg, date, c.origin, c.destination);
+            }
         }
         Page {
             origins: origins.finish(|o| {
@@ -249,6 +281,7 @@ impl Report for Flows {
                     .collect()
             }),
             destinations: destinations.finish(|()| ()),
+            chains: chains.finish(),
         }
     }
 
@@ -284,14 +317,23 @@ impl Report for Flows {
                     }
                     rows
                 });
+        let notices = c.chains.apply(page.chains, agents, self.chains);
         Applied {
             overflowed,
-            notices: Vec::new(),
+            notices,
         }
     }
 
-    fn encode(&self, c: &FlowCounters, _: Families, out: Encoding) -> std::fmt::Result {
-        c.encode(out)
+    fn settle(&self, c: &mut FlowCounters, _: &mut Agents, until: NaiveDateTime) -> Applied {
+        c.chains.settle(until, self.chains.horizon_secs);
+        Applied::default()
+    }
+
+    fn encode(&self, c: &FlowCounters, family: Families, out: Encoding) -> std::fmt::Result {
+        match family {
+            Families::Flows => c.encode(out),
+            _ => c.chains.encode(family, out),
+        }
     }
 }
 

@@ -54,6 +54,10 @@ pub struct Settings {
     pub exemplars: bool,
     /// Series of `wolkvox_transfer_flows_total` before new ones count as `_overflow`.
     pub max_flows: usize,
+    /// How long after a transfer chain's first leg its call's legs still join it.
+    pub chain_horizon: std::time::Duration,
+    /// Open transfer chains per operation before the oldest settle early.
+    pub max_open_chains: usize,
 }
 
 /// A report in the registry.

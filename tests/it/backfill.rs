@@ -49,7 +49,7 @@ fn options(dir: &Path, from: Bound, to: Bound) -> Options {
 }
 
 /// The written samples, per series (as written, with the target labels), in order.
-fn read_history(path: &Path) -> BTreeMap<String, Vec<(i64, Sample)>> {
+pub(crate) fn read_history(path: &Path) -> BTreeMap<String, Vec<(i64, Sample)>> {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.ends_with("# EOF\n"), "the file ends with # EOF");
     let mut out: BTreeMap<String, Vec<(i64, Sample)>> = BTreeMap::new();

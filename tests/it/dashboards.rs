@@ -47,6 +47,10 @@ const CONTRACT_METRICS: &[&str] = &[
     "wolkvox_agent_interactions_late_total",
     "wolkvox_records_late_total",
     "wolkvox_poll_interval_seconds",
+    // Added: transfer chains (issue 17).
+    "wolkvox_transfer_chains_total",
+    "wolkvox_agent_transfers_returned_total",
+    "wolkvox_transfer_chains_evicted_total",
     // Prometheus' own per-target series.
     "up",
 ];

@@ -6,6 +6,7 @@
 mod support;
 
 mod backfill;
+mod chains;
 mod check;
 mod cost;
 mod dashboards;

@@ -89,7 +89,63 @@ const ALLOWED_EMPTY: &[(&str, &str, &str)] = &[
         "needs an agent with 20 calls in Prometheus' last hour; it has run for a minute",
         NO_AGENT_WITH_20_CALLS,
     ),
+    (
+        "wolkvox-transfers / Calls transferred more than once / A",
+        "a share of the chains settled in Prometheus' last hour; in the minute it has run \
+         none may have settled (chains settle 2.5 hours after a call's first transfer)",
+        NO_CHAIN_SETTLED,
+    ),
+    (
+        "wolkvox-transfers / Calls transferred more than once / B",
+        "a share of the chains settled in Prometheus' last day, which is its first minute",
+        NO_CHAIN_SETTLED,
+    ),
+    (
+        "wolkvox-transfers / Calls transferred more than once / C",
+        "the count of the last hour's chains times their share, which has no series yet",
+        NO_CHAIN_SETTLED,
+    ),
+    (
+        "rule operation:wolkvox_transfer_chains:repeated_ratio_rate1h",
+        "a share of the chains settled in Prometheus' last hour: none in its first minute",
+        NO_CHAIN_SETTLED,
+    ),
+    (
+        "rule operation:wolkvox_transfer_chains:repeated_ratio_rate1d",
+        "a share of the chains settled in Prometheus' last day: none in its first minute",
+        NO_CHAIN_SETTLED,
+    ),
+    (
+        "rule operation:wolkvox_transfer_chains:increase1h_baseline",
+        "the chains settled in the same hour a week earlier; a new Prometheus has no such history",
+        NO_WEEK_OF_HISTORY,
+    ),
+    (
+        "rule operation:wolkvox_transfer_chains:repeated_ratio_rate1h_baseline",
+        "the share of the same hour a week earlier; a new Prometheus has no such history",
+        NO_WEEK_OF_HISTORY,
+    ),
+    (
+        "wolkvox-transfers / Agents who send calls back / A",
+        "calls sent back in chains settled over the panel's range; in the minutes Prometheus \
+         has run none may have settled",
+        NO_CALL_SENT_BACK,
+    ),
+    (
+        "wolkvox-transfers / Agents who send calls back / B",
+        "only agents who sent a call back over the panel's range",
+        NO_CALL_SENT_BACK,
+    ),
+    (
+        "wolkvox-transfers / Agents who send calls back / C",
+        "only agents who sent a call back over the panel's range",
+        NO_CALL_SENT_BACK,
+    ),
 ];
+// The chain counters exist from the start at 0: the conditions hold only where they do.
+const NO_CHAIN_SETTLED: &str =
+    "sum(increase(wolkvox_transfer_chains_total{job=\"wolkvox\"}[1h])) == 0";
+const NO_CALL_SENT_BACK: &str = "sum(increase(wolkvox_agent_transfers_returned_total{job=\"wolkvox\"}[5m])) == 0 or absent(wolkvox_agent_transfers_returned_total{job=\"wolkvox\"})";
 const NO_NEW_AGENT_CALLS: &str = "absent(sum by (operation, agent_id) (increase(wolkvox_agent_calls_total{job=\"wolkvox\",direction=~\"inbound|outbound\"}[1d])) > 0 and on (operation, agent_id) (time() - wolkvox_agent_first_seen_timestamp_seconds{job=\"wolkvox\"} < 30 * 86400))";
 const NO_AGENT_WITH_20_CALLS: &str =
     "absent(operation_agent:wolkvox_agent_calls:increase1h{job=\"wolkvox\"} >= 20)";

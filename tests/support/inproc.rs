@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use wolkvox_exporter::config::Config;
-use wolkvox_sim::{CallsTruth, FlowsTruth, TransfersTruth};
+use wolkvox_sim::{CallsTruth, ChainsTruth, FlowsTruth, TransfersTruth, Wolkvox};
 
 use super::clock::TestClock;
 use super::exposition::Exposition;
@@ -301,5 +301,56 @@ pub fn assert_flows_exact(m: &Exposition, op: &str, truth: &FlowsTruth) {
         ),
         want,
         "flows of {op}"
+    );
+}
+
+/// The transfer chains a correct exporter has settled by the watermark of `op`'s
+/// agent_13_1 in `m` (less `overlap`), from every leg of `fake`'s closed history, with
+/// the default 2-hour horizon.
+pub fn settled_chains(
+    m: &Exposition,
+    op: &str,
+    fake: &Wolkvox,
+    overlap: chrono::Duration,
+) -> ChainsTruth {
+    let labels = [("operation", op), ("report", "agent_13_1")];
+    let watermark = m
+        .get("wolkvox_ingested_until_timestamp_seconds", &labels)
+        .expect("agent_13_1's watermark");
+    let sim = fake.simulator();
+    let until = chrono::DateTime::from_timestamp(watermark as i64, 0).unwrap() - overlap;
+    let config = sim.config();
+    let legs = sim.legs_between(config.start, config.end.expect("a closed history"));
+    ChainsTruth::settled(&legs, sim.local(until), chrono::Duration::hours(2))
+}
+
+/// Asserts that the transfer chains of `op` are exactly the truth's: by transfers, the
+/// returned transfers by agent, and none evicted.
+pub fn assert_chains_exact(m: &Exposition, op: &str, truth: &ChainsTruth) {
+    let chains = by_labels(m, "wolkvox_transfer_chains_total", op, &["transfers"]);
+    let want: BTreeMap<Vec<String>, f64> = ["1", "2", "3+"]
+        .iter()
+        .zip(truth.chains)
+        .map(|(t, n)| (vec![t.to_string()], n as f64))
+        .collect();
+    assert_eq!(chains, want, "chains of {op}");
+    let returned = by_labels(
+        m,
+        "wolkvox_agent_transfers_returned_total",
+        op,
+        &["agent_id"],
+    );
+    let want: BTreeMap<Vec<String>, f64> = truth
+        .returned
+        .iter()
+        .map(|(a, n)| (vec![a.clone()], *n as f64))
+        .collect();
+    assert_eq!(returned, want, "returned transfers of {op}");
+    assert_eq!(
+        m.get(
+            "wolkvox_transfer_chains_evicted_total",
+            &[("operation", op)]
+        ),
+        Some(0.0)
     );
 }

@@ -22,7 +22,7 @@ pub use model::{
 };
 pub use reports::agent_12::{Difference, TotalsTruth};
 pub use reports::agent_13::{SeriesTruth, TransfersTruth};
-pub use reports::agent_13_1::FlowsTruth;
+pub use reports::agent_13_1::{ChainsTruth, FlowsTruth};
 pub use reports::cdr_1::{direction, CallsTruth};
 pub use reports::{Query, Report, Truth};
 pub use server::{

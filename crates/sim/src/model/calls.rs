@@ -1,7 +1,8 @@
 //! The calls behind the transfers. Every agent_13 record is a call of its agent in
-//! cdr_1 and a leg in agent_13_1 (to another agent, a skill or outside); a transfer to
-//! an agent also gives that agent an internal leg in cdr_1; and calls that are not
-//! transferred fill cdr_1 at `calls_per_transfer`.
+//! cdr_1 and a leg in agent_13_1 (to another agent, a skill or outside), which may be
+//! transferred on (see `chains`); a transfer to an agent also gives that agent an
+//! internal leg in cdr_1; and calls that are not transferred fill cdr_1 at
+//! `calls_per_transfer`.
 
 use std::sync::Arc;
 
@@ -89,15 +90,24 @@ const CALL_KINDS: [(&str, f64); 6] = [
 const CALL_SEQ: u64 = 500_000;
 
 impl Simulator {
-    /// The agent_13_1 legs of one minute: one per transfer or conference.
+    /// The agent_13_1 legs of one minute, sorted by `at`: one per transfer or
+    /// conference, and the legs of earlier transfers passed on in it.
     pub fn legs_minute(&self, minute: i64) -> Arc<[SimLeg]> {
         self.legs.get(minute, || {
-            self.minute(minute)
-                .iter()
-                .enumerate()
-                .map(|(i, r)| self.leg(minute, i, r))
-                .collect()
+            let mut legs = self.first_legs(minute);
+            legs.extend(self.chain_legs_in(minute));
+            legs.sort_by_key(|l| l.at);
+            legs
         })
+    }
+
+    /// The legs of the transfers and conferences of one minute, in their order.
+    pub(super) fn first_legs(&self, minute: i64) -> Vec<SimLeg> {
+        self.minute(minute)
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.leg(minute, i, r))
+            .collect()
     }
 
     /// The cdr_1 legs of one minute, sorted by `at`.
@@ -153,7 +163,7 @@ impl Simulator {
         self.first_visible(ini, end, Some(now), cap, |_| true, |m| self.calls_minute(m))
     }
 
-    fn index_of(&self, agent_id: &str) -> usize {
+    pub(super) fn index_of(&self, agent_id: &str) -> usize {
         let id: u64 = agent_id.parse().unwrap_or(self.config.agent_id_base);
         (id.saturating_sub(self.config.agent_id_base) as usize).min(self.agents.len() - 1)
     }
@@ -162,14 +172,37 @@ impl Simulator {
     fn leg(&self, minute: i64, i: usize, r: &SimRecord) -> SimLeg {
         let mut rng = Rng::new(mix(mix(self.config.seed ^ 0x1E6, minute as u64), i as u64));
         let origin = self.index_of(&r.agent_id);
+        let destination = self.destination(&mut rng, origin, r.at);
+        SimLeg {
+            leg_id: format!("{}T", r.conn_id),
+            call_id: r.conn_id.clone(),
+            local_date: r.local_date,
+            at: r.at,
+            origin_id: r.agent_id.clone(),
+            origin_name: r.agent_name.clone(),
+            destination,
+            kind: r.interaction,
+            seconds: r.duration_secs,
+            ani: r.telephone.clone(),
+            visible_at: r.visible_at,
+        }
+    }
+
+    /// Where agent `origin` sends a call at `at`: another agent, a skill or outside.
+    pub(super) fn destination(
+        &self,
+        rng: &mut Rng,
+        origin: usize,
+        at: DateTime<Utc>,
+    ) -> SimDestination {
         let u = rng.unit();
         let n = self.agents.len();
         let mut to = rng.below(n.saturating_sub(1) as u64) as usize;
         to += usize::from(to >= origin);
-        let destination = if u < TO_AGENT && to < n && self.active(to, r.at) {
+        if u < TO_AGENT && to < n && self.active(to, at) {
             SimDestination::Agent {
                 id: self.agents[to].id.clone(),
-                name: self.name_at(to, r.at),
+                name: self.name_at(to, at),
             }
         } else if u < TO_AGENT + TO_SKILL && !self.config.skills.is_empty() {
             let total: f64 = self.config.skills.iter().map(|s| s.1).sum();
@@ -186,19 +219,6 @@ impl Simulator {
             SimDestination::Skill(skill.0.clone())
         } else {
             SimDestination::External
-        };
-        SimLeg {
-            leg_id: format!("{}T", r.conn_id),
-            call_id: r.conn_id.clone(),
-            local_date: r.local_date,
-            at: r.at,
-            origin_id: r.agent_id.clone(),
-            origin_name: r.agent_name.clone(),
-            destination,
-            kind: r.interaction,
-            seconds: r.duration_secs,
-            ani: r.telephone.clone(),
-            visible_at: r.visible_at,
         }
     }
 
@@ -215,11 +235,7 @@ impl Simulator {
             minute.wrapping_add(self.shift_minutes) as u64,
         ));
         // The call of every transfer, and the internal leg of its receiving agent.
-        for (r, leg) in self
-            .minute(minute)
-            .iter()
-            .zip(self.legs_minute(minute).iter())
-        {
+        for (r, leg) in self.minute(minute).iter().zip(self.first_legs(minute)) {
             let kind = if rng.unit() < 0.8 {
                 "inbound"
             } else {
@@ -238,22 +254,9 @@ impl Simulator {
                 skill_id: None,
                 visible_at: r.visible_at,
             });
-            if let SimDestination::Agent { id, name } = &leg.destination {
-                out.push(SimCall {
-                    agent_id: id.clone(),
-                    agent_name: name.clone(),
-                    conn_id: format!("{}I", r.conn_id),
-                    local_date: r.local_date,
-                    at: r.at,
-                    kind: "internal call_inb",
-                    seconds: r.duration_secs,
-                    telephone: r.telephone.clone(),
-                    customer_id: String::new(),
-                    skill_id: None,
-                    visible_at: r.visible_at,
-                });
-            }
+            out.extend(internal_leg(&leg));
         }
+        out.extend(self.chain_legs_in(minute).iter().filter_map(internal_leg));
         // The calls that no one transferred.
         let extra = (self.config.calls_per_transfer - 1.0).max(0.0);
         let lambda = self.expected_per_minute(minute_start + Duration::seconds(30)) * extra;
@@ -316,4 +319,24 @@ impl Simulator {
         out.sort_by_key(|c| c.at);
         out
     }
+}
+
+/// The internal cdr_1 leg of the agent a transfer leg reached, if it reached one.
+fn internal_leg(leg: &SimLeg) -> Option<SimCall> {
+    let SimDestination::Agent { id, name } = &leg.destination else {
+        return None;
+    };
+    Some(SimCall {
+        agent_id: id.clone(),
+        agent_name: name.clone(),
+        conn_id: format!("{}I", leg.leg_id.trim_end_matches('T')),
+        local_date: leg.local_date,
+        at: leg.at,
+        kind: "internal call_inb",
+        seconds: leg.seconds,
+        telephone: leg.ani.clone(),
+        customer_id: String::new(),
+        skill_id: None,
+        visible_at: leg.visible_at,
+    })
 }

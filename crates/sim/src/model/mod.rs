@@ -13,6 +13,7 @@ pub use select::Timed;
 pub use transfers::SimRecord;
 
 mod calls;
+mod chains;
 mod config;
 mod names;
 pub(crate) mod rng;
@@ -37,6 +38,8 @@ pub struct Simulator {
     transfers: Cache<SimRecord>,
     calls: Cache<SimCall>,
     legs: Cache<SimLeg>,
+    /// The legs each minute's transfers are passed on in (see `chains`).
+    chains: Cache<SimLeg>,
 }
 
 impl Simulator {
@@ -63,6 +66,7 @@ impl Simulator {
             transfers: Cache::new(),
             calls: Cache::new(),
             legs: Cache::new(),
+            chains: Cache::new(),
         }
     }
 

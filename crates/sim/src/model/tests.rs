@@ -169,3 +169,73 @@ fn the_demo_tells_its_story() {
     assert!(to_skill("7") > to_skill("12") + to_skill("15") + to_skill("21"));
     assert!(sim.config().bursts.iter().all(|b| b.start > now));
 }
+
+#[test]
+fn calls_are_passed_on_in_chains_with_returns_late_legs_and_legs_past_the_horizon() {
+    use crate::reports::agent_13_1::ChainsTruth;
+    let (start, end) = (t("2025-03-10T12:00:00Z"), t("2025-03-11T00:00:00Z"));
+    let mut config = SimConfig::bounded(start, end);
+    config.late_fraction = 0.2;
+    let sim = Simulator::new(config);
+    let legs = sim.legs_between(start, end);
+    // Minute by minute, in any order, the same legs.
+    let other = Simulator::new(sim.config().clone());
+    let mut later = other.legs_between(t("2025-03-10T18:00:00Z"), end);
+    let mut parts = other.legs_between(start, t("2025-03-10T17:59:59Z"));
+    parts.append(&mut later);
+    assert_eq!(legs, parts);
+    let ids: std::collections::HashSet<_> = legs.iter().map(|l| &l.leg_id).collect();
+    assert_eq!(ids.len(), legs.len());
+    // Each call's first leg is its agent_13 record's; the legs passed on are transfers
+    // after it, each reaching an agent with that agent's internal leg in cdr_1.
+    let records = sim.records_between(start, end);
+    let calls = sim.calls_between(start, end);
+    let internal: std::collections::HashSet<_> = calls.iter().map(|c| &c.conn_id).collect();
+    let mut by_call: std::collections::BTreeMap<&str, Vec<&SimLeg>> = Default::default();
+    for l in &legs {
+        by_call.entry(&l.call_id).or_default().push(l);
+    }
+    assert_eq!(by_call.len(), records.len());
+    let (mut passed, mut late, mut past_open, mut past_settled) = (0, 0, 0, 0);
+    for r in &records {
+        let chain = &by_call[r.conn_id.as_str()];
+        assert_eq!(chain[0].leg_id, format!("{}T", r.conn_id));
+        assert_eq!(chain[0].at, r.at);
+        for l in &chain[1..] {
+            assert!(l.at > r.at && l.kind == "transfer" && r.interaction == "transfer");
+            if let SimDestination::Agent { .. } = l.destination {
+                assert!(internal.contains(&format!("{}I", l.leg_id)), "{}", l.leg_id);
+            }
+            passed += 1;
+            late += usize::from(l.visible_at > l.at);
+            let after = l.at - r.at;
+            past_open += usize::from(after > Duration::hours(2) && after < Duration::minutes(150));
+            past_settled += usize::from(after > Duration::minutes(150));
+        }
+    }
+    assert!(
+        passed > 100 && late > 10,
+        "{passed} legs passed on, {late} late"
+    );
+    assert!(
+        past_open > 0 && past_settled > 0,
+        "{past_open} {past_settled}"
+    );
+    // Chains of every length, calls sent back; the settled ones only grow.
+    let horizon = Duration::hours(2);
+    let at = |s: &str| sim.local(t(s));
+    let all = ChainsTruth::settled(&legs, at("2025-03-12T00:00:00Z"), horizon);
+    assert!(all.chains.iter().all(|n| *n > 10), "{all:?}");
+    assert!(all.returned.values().sum::<u64>() > 10, "{all:?}");
+    let transfers = legs.iter().filter(|l| l.kind == "transfer").count() as u64;
+    assert!(
+        all.total()
+            > records
+                .iter()
+                .filter(|r| r.interaction == "transfer")
+                .count() as u64
+    );
+    assert!(all.total() < transfers);
+    let part = ChainsTruth::settled(&legs, at("2025-03-10T20:00:00Z"), horizon);
+    assert!(part.total() > 0 && (0..3).all(|i| part.chains[i] <= all.chains[i]));
+}

@@ -1,9 +1,9 @@
-//! agent_13_1: one row per transfer or conference leg, with where it went; its truth is
-//! per origin, destination and type.
+//! agent_13_1: one row per transfer or conference leg, with where it went; its truths
+//! are per origin, destination and type, and the transfer chains settled at a watermark.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 use super::{Query, Report, Truth};
 use crate::answer::{field, push_date, push_hms, push_str};
@@ -91,5 +91,58 @@ impl FlowsTruth {
 impl Truth for FlowsTruth {
     fn between(model: &Simulator, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
         Self::from_legs(&model.legs_between(from, to))
+    }
+}
+
+/// The transfer chains a correct exporter has counted once its watermark less
+/// `poll.overlap` is `until` (operation-local). The transfer legs of each call, in date
+/// order, are cut into chains: a leg more than `horizon` after its chain's first leg
+/// starts the next. A chain is settled when its first leg is `horizon` or more before
+/// `until`. Counted: settled chains by transfer legs (`1`, `2`, `3+`), and their legs
+/// whose destination agent was the origin or destination of an earlier leg of the chain,
+/// by the leg's origin agent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChainsTruth {
+    /// Settled chains with 1, 2, and 3 or more transfer legs.
+    pub chains: [u64; 3],
+    pub returned: BTreeMap<String, u64>,
+}
+
+impl ChainsTruth {
+    pub fn settled(legs: &[SimLeg], until: NaiveDateTime, horizon: Duration) -> Self {
+        let mut calls: BTreeMap<&str, Vec<&SimLeg>> = BTreeMap::new();
+        for l in legs.iter().filter(|l| l.kind == "transfer") {
+            calls.entry(&l.call_id).or_default().push(l);
+        }
+        let mut t = ChainsTruth::default();
+        for legs in calls.values_mut() {
+            legs.sort_by_key(|l| (l.local_date, l.at));
+            let mut rest = &legs[..];
+            while let Some(first) = rest.first() {
+                let end = first.local_date + horizon;
+                let n = rest.iter().take_while(|l| l.local_date <= end).count();
+                let (chain, after) = rest.split_at(n);
+                rest = after;
+                if end > until {
+                    continue;
+                }
+                t.chains[n.min(3) - 1] += 1;
+                let mut held: Vec<&str> = Vec::new();
+                for l in chain {
+                    if let SimDestination::Agent { id, .. } = &l.destination {
+                        if held.contains(&id.as_str()) {
+                            *t.returned.entry(l.origin_id.clone()).or_default() += 1;
+                        }
+                        held.push(id);
+                    }
+                    held.push(&l.origin_id);
+                }
+            }
+        }
+        t
+    }
+
+    pub fn total(&self) -> u64 {
+        self.chains.iter().sum()
     }
 }
