@@ -13,6 +13,11 @@ use crate::config::plan;
 use crate::reports::ReportName;
 use crate::store::API_LATENCY_BUCKETS;
 
+/// The least time past the delay after which a counted row is late: polls seconds apart
+/// take seconds each (the API's answers, the other reports' turns), which two short
+/// intervals would not cover.
+pub const LATE_SLACK: std::time::Duration = std::time::Duration::from_secs(120);
+
 impl Engine {
     /// Reads one window, retrying transient failures with backoff and jitter.
     pub(super) async fn fetch_window(&mut self, i: usize, w: Window) -> Result<Fetched, Stop> {
@@ -190,13 +195,14 @@ impl Engine {
         }
     }
 
-    /// Rows dated before this local time are late when counted now: more than two of the
-    /// report's polls and the delay after their date. A backfill counts nothing late.
+    /// Rows dated before this local time are late when counted now: more than the delay
+    /// and two of the report's polls (at least [`LATE_SLACK`]) after their date. A
+    /// backfill counts nothing late.
     fn late_before(&self, i: usize) -> Option<chrono::NaiveDateTime> {
         if self.timeline.is_some() {
             return None;
         }
-        let after = self.poll.delay + 2 * self.reports[i].interval;
+        let after = self.poll.delay + (2 * self.reports[i].interval).max(LATE_SLACK);
         let before = self.shared.clock.now() - chrono::Duration::from_std(after).ok()?;
         Some(calendar::local(before, self.op.timezone))
     }

@@ -191,10 +191,12 @@ async fn a_backfill_writes_the_chains_and_the_exporter_continues_them() {
         to: Some(day(12)),
         step: Duration::from_secs(300),
         output: dir.path().join("history.om"),
+        overwrite: false,
         labels: vec![
             ("job".into(), "wolkvox".into()),
             ("instance".into(), "exporter:9798".into()),
         ],
+        spread: false,
     };
     let summary = backfill::run(
         &config,

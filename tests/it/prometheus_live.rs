@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::exporter::Exporter;
+use crate::support::exposition::Exposition;
 use crate::support::prometheus::{result_len, Prometheus};
 use serde_json::Value;
 
@@ -138,14 +139,17 @@ const ALLOWED_EMPTY: &[(&str, &str, &str)] = &[
     ),
     (
         "wolkvox-transfers / Agents who send calls back / C",
-        "only agents who sent a call back over the panel's range",
-        NO_CALL_SENT_BACK,
+        "a share of the agent's transfers over the panel's range: a call sent back counts \
+         when its chain settles, hours after the transfers, so over minutes the agents who \
+         sent one back may have transferred nothing",
+        NO_RETURN_WITH_TRANSFERS,
     ),
 ];
 // The chain counters exist from the start at 0: the conditions hold only where they do.
 const NO_CHAIN_SETTLED: &str =
     "sum(increase(wolkvox_transfer_chains_total{job=\"wolkvox\"}[1h])) == 0";
 const NO_CALL_SENT_BACK: &str = "sum(increase(wolkvox_agent_transfers_returned_total{job=\"wolkvox\"}[5m])) == 0 or absent(wolkvox_agent_transfers_returned_total{job=\"wolkvox\"})";
+const NO_RETURN_WITH_TRANSFERS: &str = "absent(sum by (operation, agent_id) (increase(wolkvox_agent_transfers_returned_total{job=\"wolkvox\"}[5m])) > 0 and on (operation, agent_id) label_replace(sum by (operation, origin_agent_id) (increase(wolkvox_transfer_flows_total{job=\"wolkvox\",type=\"transfer\"}[5m])), \"agent_id\", \"$1\", \"origin_agent_id\", \"(.*)\") > 0)";
 const NO_NEW_AGENT_CALLS: &str = "absent(sum by (operation, agent_id) (increase(wolkvox_agent_calls_total{job=\"wolkvox\",direction=~\"inbound|outbound\"}[1d])) > 0 and on (operation, agent_id) (time() - wolkvox_agent_first_seen_timestamp_seconds{job=\"wolkvox\"} < 30 * 86400))";
 const NO_AGENT_WITH_20_CALLS: &str =
     "absent(operation_agent:wolkvox_agent_calls:increase1h{job=\"wolkvox\"} >= 20)";
@@ -157,8 +161,19 @@ const NO_INTERACTION_LATE: &str =
     "sum(increase(wolkvox_agent_interactions_late_total{job=\"wolkvox\"}[1h])) == 0";
 const NO_RECORD_LATE: &str = "sum(increase(wolkvox_records_late_total{job=\"wolkvox\"}[1h])) == 0";
 const NO_MEDIAN_YET: &str = "absent(operation_interaction:wolkvox_agent_interactions:median_increase1h{job=\"wolkvox\",interaction=\"transfer\"} > 0)";
+// The median's own input, recorded in the same evaluation.
 const NO_AGENT_ACTIVE: &str =
-    "sum(increase(wolkvox_agent_interactions_total{job=\"wolkvox\"}[1h])) == 0";
+    "absent(operation_agent_interaction:wolkvox_agent_interactions:increase1h{job=\"wolkvox\"} > 0)";
+/// The rules that divide one report by another yield nothing while either is not current
+/// (behind its usual lag, or more than a tenth of the hour's records counted late: with a
+/// handful of records in Prometheus' first minute, one record the demo shows late is a
+/// tenth). A query empty for that reason is accepted where it reads those rules.
+const NOT_CURRENT: &str = "operation_report:wolkvox_records_late_per_records:ratio_rate1h{job=\"wolkvox\",report=~\"agent_13|cdr_1\"} > 0.1 or operation_report:wolkvox_ingested_until_timestamp_seconds:lag_excess_polls{job=\"wolkvox\",report=~\"agent_13|cdr_1\"} > 3";
+const GATED: &[&str] = &[
+    "_per_calls:ratio_rate1",
+    "wolkvox_agent_call_seconds:mean1",
+    "lag_excess_polls",
+];
 
 /// What Grafana would put in place of each variable, for a Prometheus scraping every second.
 fn grafana_value(name: &str) -> Option<String> {
@@ -202,6 +217,25 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
         &state_path,
     ]);
 
+    // Prometheus attaches to an exporter that has caught up, as it does to one running
+    // for a while: a catch-up inside its first hour silences the ratio rules for that
+    // hour (the late-records gate), which a test started mid-catch-up would only race.
+    let caught_up = |text: &str| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs_f64();
+        let m = Exposition::parse(text);
+        ["agent_13", "cdr_1", "agent_13_1"].iter().all(|report| {
+            let until = m.get(
+                "wolkvox_ingested_until_timestamp_seconds",
+                &[("report", report)],
+            );
+            until.is_some_and(|t| now - t < 120.0)
+        })
+    };
+    exporter.wait_for_metrics(Duration::from_secs(60), caught_up);
+
     let prometheus = Prometheus::builder()
         .scrape(JOB, &[exporter.addr().to_string()], SCRAPE_EVERY)
         .rule_file(root.join("alerts/wolkvox.rules.yml"))
@@ -223,6 +257,15 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
         Duration::from_secs(30),
         |d| result_len(d) >= 40,
     );
+    // The demo's hour is always a busy Thursday's 11:00 (its history is anchored to
+    // one), so calls and transfers reach Prometheus within seconds: the ratios have
+    // agents to divide by.
+    for counted in [
+        "operation_agent:wolkvox_agent_calls:increase1h > 0",
+        "operation_agent_interaction:wolkvox_agent_interactions:increase1h{interaction=\"transfer\"} > 0",
+    ] {
+        prometheus.wait_until(counted, Duration::from_secs(60), |d| result_len(d) >= 1);
+    }
 
     // (key, PromQL, whether an empty result is a failure)
     let mut checks: Vec<(String, String, bool)> = Vec::new();
@@ -264,16 +307,25 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
         .collect();
     let mut checked: BTreeMap<String, usize> = BTreeMap::new();
     let mut failures = Vec::new();
+    // Every query and its condition at one instant a moment ago, which the rules have
+    // evaluated: a condition read later could see data the query did not.
+    let at = chrono::Utc::now().timestamp() - 2;
     for (key, expr, must_have_data) in checks {
         let promql = substitute(&expr);
-        match prometheus.query(&promql) {
+        let allowed = allowed.get(key.as_str()).copied().or_else(|| {
+            GATED
+                .iter()
+                .any(|g| promql.contains(g))
+                .then_some(NOT_CURRENT)
+        });
+        match prometheus.query_at(&promql, at) {
             Err(e) => failures.push(format!("{key}: error: {e}\n    query: {promql}")),
             Ok(data) => {
                 let n = result_len(&data);
                 if must_have_data && n == 0 {
-                    match allowed.get(key.as_str()) {
+                    match allowed {
                         None => failures.push(format!("{key}: empty result\n    query: {promql}")),
-                        Some(condition) => match prometheus.query(condition) {
+                        Some(condition) => match prometheus.query_at(condition, at) {
                             Ok(c) if result_len(&c) > 0 => {}
                             other => failures.push(format!(
                                 "{key}: empty, and the allow-list condition `{condition}` does \
