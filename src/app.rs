@@ -62,12 +62,7 @@ impl Wiring {
                 shutdown: shutdown.clone(),
             })
             .collect();
-        Wiring {
-            config,
-            store,
-            saver,
-            shared,
-        }
+        Wiring { config, store, saver, shared }
     }
 
     /// A new engine for operation `index`.
@@ -115,14 +110,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let Options {
-        config,
-        telemetry_path,
-        server_limits,
-        web,
-        clock,
-        restart_delay,
-    } = options;
+    let Options { config, telemetry_path, server_limits, web, clock, restart_delay } = options;
     let (stop_tx, stop_rx) = watch::channel(false);
     let store = {
         let (config, now) = (config.clone(), clock.now());
@@ -139,24 +127,14 @@ pub async fn run(
     let site = Arc::new(Site {
         telemetry_path,
         store: store.clone(),
-        renderer: Renderer::new(
-            store.clone(),
-            web.stats().clone(),
-            wiring.config.metrics.exemplars,
-        ),
+        renderer: Renderer::new(store.clone(), web.stats().clone(), wiring.config.metrics.exemplars),
         status: Default::default(),
     });
     let server = {
         let mut stop = stop_rx.clone();
-        tokio::spawn(server::serve(
-            listener,
-            site.clone(),
-            server_limits,
-            web,
-            async move {
-                let _ = stop.changed().await;
-            },
-        ))
+        tokio::spawn(server::serve(listener, site.clone(), server_limits, web, async move {
+            let _ = stop.changed().await;
+        }))
     };
     site.status.loaded.store(true, Ordering::Release);
 
@@ -164,23 +142,14 @@ pub async fn run(
     for (index, op) in store.operations().iter().enumerate() {
         let wiring = wiring.clone();
         let engine = move || wiring.engine(index).run();
-        pollers.spawn(supervise(
-            op.clone(),
-            engine,
-            stop_rx.clone(),
-            restart_delay,
-        ));
+        pollers.spawn(supervise(op.clone(), engine, stop_rx.clone(), restart_delay));
     }
 
     shutdown.await;
     site.status.stopping.store(true, Ordering::Release);
     tracing::info!("shutting down: stopping pollers, then saving state");
     let _ = stop_tx.send(true);
-    if tokio::time::timeout(STOP_GRACE, async {
-        while pollers.join_next().await.is_some() {}
-    })
-    .await
-    .is_err()
+    if tokio::time::timeout(STOP_GRACE, async { while pollers.join_next().await.is_some() {} }).await.is_err()
     {
         tracing::warn!("pollers did not stop in time; aborting them");
         pollers.abort_all();

@@ -33,14 +33,8 @@ impl Window {
         }
         let left_end = self.start + Duration::seconds(n / 2 - 1);
         Some((
-            Window {
-                start: self.start,
-                end: left_end,
-            },
-            Window {
-                start: left_end + Duration::seconds(1),
-                end: self.end,
-            },
+            Window { start: self.start, end: left_end },
+            Window { start: left_end + Duration::seconds(1), end: self.end },
         ))
     }
 }
@@ -51,9 +45,7 @@ pub fn local(t: DateTime<Utc>, tz: Tz) -> NaiveDateTime {
 
 /// A local wall-clock time as an instant (the earlier one of a repeated DST hour).
 pub fn instant(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
-    tz.from_local_datetime(&local)
-        .earliest()
-        .map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc))
+    tz.from_local_datetime(&local).earliest().map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc))
 }
 
 /// Seconds since the epoch of a wall-clock time read as UTC: an ordering key only.
@@ -74,26 +66,18 @@ pub fn next_local_midnight(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
 pub fn day_start(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
     let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
     (0..4)
-        .find_map(|h| {
-            tz.from_local_datetime(&(midnight + Duration::hours(h)))
-                .earliest()
-        })
+        .find_map(|h| tz.from_local_datetime(&(midnight + Duration::hours(h))).earliest())
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
 }
 
 /// The local day `day` as one window, both ends inclusive.
 pub fn day_window(day: NaiveDate, tz: Tz) -> Window {
-    Window {
-        start: day_start(day, tz),
-        end: day_start(day + Days::new(1), tz) - Duration::seconds(1),
-    }
+    Window { start: day_start(day, tz), end: day_start(day + Days::new(1), tz) - Duration::seconds(1) }
 }
 
 fn offset_secs(t: DateTime<Utc>, tz: Tz) -> i32 {
-    tz.offset_from_utc_datetime(&t.naive_utc())
-        .fix()
-        .local_minus_utc()
+    tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc()
 }
 
 /// Cuts `[start, end]` (inclusive, whole seconds) into request windows.
@@ -106,10 +90,7 @@ pub fn plan(start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> Vec<Window> {
         if let Some(change) = first_offset_change(cursor, w_end, tz) {
             w_end = change - Duration::seconds(1);
         }
-        out.push(Window {
-            start: cursor,
-            end: w_end,
-        });
+        out.push(Window { start: cursor, end: w_end });
         cursor = w_end + Duration::seconds(1);
     }
     out
@@ -175,11 +156,7 @@ mod tests {
             assert!(w.start <= w.end);
             let (a, b) = w.local_bounds(tz);
             assert!(b - a < MAX_SPAN, "{w:?}");
-            assert_eq!(
-                (b - a).num_seconds() + 1,
-                w.seconds(),
-                "offset changes inside {w:?}"
-            );
+            assert_eq!((b - a).num_seconds() + 1, w.seconds(), "offset changes inside {w:?}");
         }
     }
 
@@ -210,10 +187,7 @@ mod tests {
         let ws = plan(s, s, Bogota);
         assert_eq!(ws, vec![Window { start: s, end: s }]);
         assert!(ws[0].split().is_none());
-        let w = Window {
-            start: s,
-            end: s + Duration::seconds(4),
-        };
+        let w = Window { start: s, end: s + Duration::seconds(4) };
         let (l, r) = w.split().unwrap();
         assert_eq!((l.seconds(), r.seconds()), (2, 3));
         assert_eq!(l.end + Duration::seconds(1), r.start);
@@ -224,10 +198,7 @@ mod tests {
     fn days_roll_over_in_local_time() {
         // 04:59 UTC is still the previous day in Bogota (UTC-5).
         let t = at("2026-11-25T04:59:00Z");
-        assert_eq!(
-            local_day(t, Bogota),
-            NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
-        );
+        assert_eq!(local_day(t, Bogota), NaiveDate::from_ymd_opt(2026, 11, 24).unwrap());
         assert_eq!(next_local_midnight(t, Bogota), at("2026-11-25T05:00:00Z"));
         let w = day_window(local_day(t, Bogota), Bogota);
         assert_eq!((w.start, w.seconds()), (at("2026-11-24T05:00:00Z"), 86_400));
@@ -235,13 +206,7 @@ mod tests {
 
     #[test]
     fn backward_step() {
-        assert_eq!(
-            max_backward_step(Bogota, at("2026-06-01T00:00:00Z")),
-            Duration::zero()
-        );
-        assert_eq!(
-            max_backward_step(New_York, at("2026-06-01T00:00:00Z")),
-            Duration::hours(1)
-        );
+        assert_eq!(max_backward_step(Bogota, at("2026-06-01T00:00:00Z")), Duration::zero());
+        assert_eq!(max_backward_step(New_York, at("2026-06-01T00:00:00Z")), Duration::hours(1));
     }
 }

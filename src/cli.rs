@@ -26,39 +26,19 @@ pub struct Args {
     #[arg(long = "config.file", value_name = "PATH", global = true)]
     pub config_file: Option<PathBuf>,
     /// Address to listen on; `:9798` means every interface.
-    #[arg(
-        long = "web.listen-address",
-        default_value = ":9798",
-        value_name = "ADDR",
-        global = true
-    )]
+    #[arg(long = "web.listen-address", default_value = ":9798", value_name = "ADDR", global = true)]
     pub listen_address: String,
     /// Path under which metrics are served.
-    #[arg(
-        long = "web.telemetry-path",
-        default_value = "/metrics",
-        value_name = "PATH",
-        global = true
-    )]
+    #[arg(long = "web.telemetry-path", default_value = "/metrics", value_name = "PATH", global = true)]
     pub telemetry_path: String,
     /// Web configuration file (TLS and basic auth, exporter-toolkit format).
     #[arg(long = "web.config.file", value_name = "PATH", global = true)]
     pub web_config_file: Option<PathBuf>,
     /// Log level: trace, debug, info, warn, error.
-    #[arg(
-        long = "log.level",
-        default_value = "info",
-        value_name = "LEVEL",
-        global = true
-    )]
+    #[arg(long = "log.level", default_value = "info", value_name = "LEVEL", global = true)]
     pub log_level: String,
     /// Log format.
-    #[arg(
-        long = "log.format",
-        value_enum,
-        default_value = "logfmt",
-        global = true
-    )]
+    #[arg(long = "log.format", value_enum, default_value = "logfmt", global = true)]
     pub log_format: LogFormat,
     /// How often each report is polled; under 5m only with --poll.allow-fast.
     #[arg(long = "poll.interval", value_name = "DURATION", global = true, default_value_t = defaults::INTERVAL.into())]
@@ -171,12 +151,7 @@ pub fn demo_operation(base_url: &str, token: &str) -> crate::config::FileOperati
         base_url: Some(base_url.to_owned()),
         token: Some(crate::config::Token::new(token.to_owned())),
         licenses: Some(DEMO_LICENSES),
-        reports: Some(
-            crate::reports::KINDS
-                .iter()
-                .map(|k| (k.name.to_string(), None))
-                .collect(),
-        ),
+        reports: Some(crate::reports::KINDS.iter().map(|k| (k.name.to_string(), None)).collect()),
         ..crate::config::FileOperation::default()
     }
 }
@@ -276,15 +251,8 @@ mod tests {
         assert_eq!(after.command, Some(Command::Check));
         assert_eq!(after.shard, Shard::new(1, 3).unwrap());
         assert_eq!(after.log_level, "debug");
-        assert_eq!(
-            after.overrides().reconcile_delay,
-            Some(Duration::from_secs(3 * 3600))
-        );
-        assert_eq!(
-            after.overrides().overlap,
-            None,
-            "not given: the file decides"
-        );
+        assert_eq!(after.overrides().reconcile_delay, Some(Duration::from_secs(3 * 3600)));
+        assert_eq!(after.overrides().overlap, None, "not given: the file decides");
         // A flag given again wins, wherever it is.
         let again = parse(&["--log.level=info", "check", "--log.level=warn"]);
         assert_eq!(again.log_level, "warn");
@@ -298,19 +266,12 @@ mod tests {
             let err = Args::parse_from(["wolkvox-exporter", &format!("{flag}={bad}")]).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{flag}");
             let text = err.to_string();
-            assert!(
-                text.contains(&format!("'{flag} <DURATION>'")) && text.contains(bad),
-                "{text}"
-            );
+            assert!(text.contains(&format!("'{flag} <DURATION>'")) && text.contains(bad), "{text}");
         }
         let help = Args::command().render_long_help().to_string();
-        for default in [
-            "[default: 5m]",
-            "[default: 30m]",
-            "[default: 1m]",
-            "[default: 1day]",
-            "[default: 2h]",
-        ] {
+        for default in
+            ["[default: 5m]", "[default: 30m]", "[default: 1m]", "[default: 1day]", "[default: 2h]"]
+        {
             assert!(help.contains(default), "--help misses {default}");
         }
     }

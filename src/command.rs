@@ -13,46 +13,33 @@ pub async fn run(args: Args) -> Exit {
     // The backfill's log prints above its progress bars.
     let bars = backfill::Bars::default();
     let logs = match args.command {
-        Some(Command::Backfill(_)) => {
-            logging::init_with(&args.log_level, args.log_format, bars.log_writer())
-        }
+        Some(Command::Backfill(_)) => logging::init_with(&args.log_level, args.log_format, bars.log_writer()),
         _ => logging::init(&args.log_level, args.log_format),
     };
     if let Err(e) = logs {
-        eprint!(
-            "{}",
-            logging::line("error", "invalid command line", &[("error", &shown(&e))])
-        );
+        eprint!("{}", logging::line("error", "invalid command line", &[("error", &shown(&e))]));
         return Exit::Usage;
     }
     // The demo's simulated Wolkvox serves until the command returns.
     #[cfg(feature = "demo")]
     let demo = match args.demo {
         false => None,
-        true => {
-            match wolkvox_sim::Wolkvox::spawn(wolkvox_sim::WolkvoxConfig::demo(chrono::Utc::now()))
-            {
-                Ok(api) => {
-                    tracing::info!(base_url = %api.base_url(), "demo mode: polling a simulated operation");
-                    Some(api)
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot start the demo's simulated Wolkvox");
-                    return Exit::Failed;
-                }
+        true => match wolkvox_sim::Wolkvox::spawn(wolkvox_sim::WolkvoxConfig::demo(chrono::Utc::now())) {
+            Ok(api) => {
+                tracing::info!(base_url = %api.base_url(), "demo mode: polling a simulated operation");
+                Some(api)
             }
-        }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the demo's simulated Wolkvox");
+                return Exit::Failed;
+            }
+        },
     };
     #[cfg(feature = "demo")]
-    let demo_operation = demo
-        .as_ref()
-        .map(|api| crate::cli::demo_operation(api.base_url(), api.token()));
+    let demo_operation = demo.as_ref().map(|api| crate::cli::demo_operation(api.base_url(), api.token()));
     #[cfg(not(feature = "demo"))]
     let demo_operation = if args.demo {
-        tracing::error!(
-            flag = "--demo",
-            "this build has no demo (cargo feature `demo`)"
-        );
+        tracing::error!(flag = "--demo", "this build has no demo (cargo feature `demo`)");
         return Exit::Usage;
     } else {
         None
@@ -173,19 +160,15 @@ mod tests {
     #[test]
     fn long_quoted_values_are_cut_and_the_rest_kept() {
         let long = "x".repeat(5_000);
-        let text = format!("invalid value '{long}' for '--poll.overlap <DURATION>': the operation's \"{long}\" and `{long}`");
+        let text = format!(
+            "invalid value '{long}' for '--poll.overlap <DURATION>': the operation's \"{long}\" and `{long}`"
+        );
         let s = shown(&text);
         assert!(s.len() < 1_000, "{}", s.len());
-        assert!(
-            s.contains("for '--poll.overlap <DURATION>': the operation's \""),
-            "{s}"
-        );
+        assert!(s.contains("for '--poll.overlap <DURATION>': the operation's \""), "{s}");
         assert_eq!(s.matches("... (5000 bytes)").count(), 3, "{s}");
         assert_eq!(shown("it's \"a \\\"b\\\" c\""), "it's \"a \\\"b\\\" c\"");
         assert!(shown(&long).ends_with("... (5000 bytes)"));
-        assert_eq!(
-            shown(&format!("\"{long}")).len(),
-            1 + 200 + "... (5000 bytes)".len()
-        );
+        assert_eq!(shown(&format!("\"{long}")).len(), 1 + 200 + "... (5000 bytes)".len());
     }
 }

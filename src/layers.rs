@@ -14,11 +14,7 @@ fn dependencies(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
             continue;
         }
-        let relative = path
-            .strip_prefix(src)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let relative = path.strip_prefix(src).unwrap().to_string_lossy().into_owned();
         let test_only = ["tests.rs", "testing.rs", "layers.rs"];
         if !relative.ends_with(".rs")
             || ["lib.rs", "main.rs"].contains(&relative.as_str())
@@ -61,11 +57,7 @@ fn without_tests(source: &str) -> String {
 
 /// The modules named by `crate::name` and `use crate::{a, b::c}`.
 fn crate_paths(code: &str) -> BTreeSet<String> {
-    let ident = |s: &str| -> String {
-        s.chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect()
-    };
+    let ident = |s: &str| -> String { s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect() };
     let mut out = BTreeSet::new();
     for (at, _) in code.match_indices("crate::") {
         let rest = &code[at + "crate::".len()..];
@@ -113,11 +105,7 @@ fn no_top_level_module_imports_one_that_imports_it_back() {
     }
     // The leaves import nothing from the crate.
     for leaf in ["vocab", "clock", "calendar"] {
-        assert_eq!(
-            graph[leaf],
-            BTreeSet::new(),
-            "{leaf} imports from the crate"
-        );
+        assert_eq!(graph[leaf], BTreeSet::new(), "{leaf} imports from the crate");
     }
 }
 

@@ -26,9 +26,7 @@ pub fn filter(level: &str) -> Result<EnvFilter, String> {
                 format!("warn,wolkvox_exporter={level}")
             }
             other => {
-                return Err(format!(
-                    "--log.level: unknown level {other:?} (trace, debug, info, warn, error)"
-                ))
+                return Err(format!("--log.level: unknown level {other:?} (trace, debug, info, warn, error)"))
             }
         }
     };
@@ -47,9 +45,7 @@ where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let filter = filter(level)?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let result = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
@@ -69,12 +65,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(
-        &self,
-        _ctx: &FmtContext<'_, S, N>,
-        mut w: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let meta = event.metadata();
         write!(
             w,
@@ -83,10 +74,7 @@ where
             meta.level().as_str().to_lowercase(),
             meta.target()
         )?;
-        let mut v = LogfmtVisitor {
-            out: String::new(),
-            msg: None,
-        };
+        let mut v = LogfmtVisitor { out: String::new(), msg: None };
         event.record(&mut v);
         if let Some(msg) = v.msg {
             w.write_str(" msg=")?;
@@ -141,8 +129,7 @@ pub fn line(level: &str, msg: &str, fields: &[(&str, &str)]) -> String {
 /// Quotes a logfmt value when it needs it, with the escapes Go's logfmt decoder reads.
 pub fn quote(v: &str) -> String {
     let plain = !v.is_empty()
-        && v.chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && c != '"' && c != '=' && c != '\\');
+        && v.chars().all(|c| !c.is_whitespace() && !c.is_control() && c != '"' && c != '=' && c != '\\');
     if plain {
         return v.to_owned();
     }
@@ -207,10 +194,7 @@ mod tests {
     #[test]
     fn an_event_is_one_logfmt_line() {
         let lines = Lines::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(lines.clone())
-            .event_format(Logfmt)
-            .finish();
+        let subscriber = tracing_subscriber::fmt().with_writer(lines.clone()).event_format(Logfmt).finish();
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!(
                 address = "127.0.0.1:9798",
@@ -220,14 +204,8 @@ mod tests {
             );
         });
         let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-        let (ts, rest) = text
-            .strip_prefix("ts=")
-            .and_then(|t| t.split_once(' '))
-            .expect(&text);
-        assert!(
-            chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z'),
-            "{ts}"
-        );
+        let (ts, rest) = text.strip_prefix("ts=").and_then(|t| t.split_once(' ')).expect(&text);
+        assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok() && ts.ends_with('Z'), "{ts}");
         assert_eq!(
             rest,
             "level=warn target=wolkvox_exporter::logging::tests msg=\"token file is readable\" \

@@ -37,10 +37,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let exit = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let exit = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime.block_on(wolkvox_exporter::command::run(args)),
         Err(e) => {
             let e = e.to_string();

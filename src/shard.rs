@@ -71,14 +71,7 @@ impl Shard {
         let each: Vec<String> = config
             .operations
             .iter()
-            .map(|op| {
-                format!(
-                    "{}: shard {}/{}",
-                    op.name,
-                    Shard::of(&op.name, self.count),
-                    self.count
-                )
-            })
+            .map(|op| format!("{}: shard {}/{}", op.name, Shard::of(&op.name, self.count), self.count))
             .collect();
         match each.is_empty() {
             true => "no operation is configured".to_owned(),
@@ -90,11 +83,7 @@ impl Shard {
     pub fn select(&self, config: &mut Config) {
         let configured = config.operations.len();
         config.operations.retain(|op| self.follows(&op.name));
-        let followed: Vec<&str> = config
-            .operations
-            .iter()
-            .map(|op| op.name.as_str())
-            .collect();
+        let followed: Vec<&str> = config.operations.iter().map(|op| op.name.as_str()).collect();
         if followed.is_empty() {
             tracing::info!(
                 shard = %self,
@@ -144,9 +133,7 @@ impl FromStr for Shard {
 mod tests {
     use super::*;
 
-    const NAMES: [&str; 8] = [
-        "bogota", "cdmx", "lima", "0042", "0107", "santiago", "demo", "main",
-    ];
+    const NAMES: [&str; 8] = ["bogota", "cdmx", "lima", "0042", "0107", "santiago", "demo", "main"];
 
     /// Pinned: a replica of another version or on another machine must pick the same
     /// operations, or two replicas would follow one operation (or none would). The
@@ -164,10 +151,8 @@ mod tests {
             ("demo", [0, 0, 0, 0]),
             ("main", [1, 1, 1, 1]),
         ];
-        let got: Vec<(&str, [u32; 4])> = NAMES
-            .iter()
-            .map(|&name| (name, [2, 3, 4, 5].map(|n| Shard::of(name, n))))
-            .collect();
+        let got: Vec<(&str, [u32; 4])> =
+            NAMES.iter().map(|&name| (name, [2, 3, 4, 5].map(|n| Shard::of(name, n)))).collect();
         assert_eq!(got, expected.to_vec());
         assert_eq!(xxh3_64(b"bogota"), 0x4f21_4d7c_54c1_89e7);
     }
@@ -194,10 +179,7 @@ mod tests {
         for name in (0..500).map(|i| format!("operation-{i}")) {
             for count in 1..12 {
                 let (before, after) = (Shard::of(&name, count), Shard::of(&name, count + 1));
-                assert!(
-                    after == before || after == count,
-                    "{name}: {before} -> {after}"
-                );
+                assert!(after == before || after == count, "{name}: {before} -> {after}");
             }
         }
     }
@@ -211,25 +193,9 @@ mod tests {
             err("3/3"),
             "the shard index 3 is not below the shard count 3 (I/N with 0 <= I < N; shards are numbered from 0)"
         );
-        assert_eq!(
-            err("0/0"),
-            "the shard count must be at least 1, got \"0/0\""
-        );
-        for bad in [
-            "",
-            "1",
-            "a/3",
-            "1/b",
-            "-1/3",
-            "1/+3",
-            "1/3/5",
-            "99999999999/3",
-        ] {
-            assert!(
-                err(bad).starts_with("expected I/N"),
-                "{bad:?}: {}",
-                err(bad)
-            );
+        assert_eq!(err("0/0"), "the shard count must be at least 1, got \"0/0\"");
+        for bad in ["", "1", "a/3", "1/b", "-1/3", "1/+3", "1/3/5", "99999999999/3"] {
+            assert!(err(bad).starts_with("expected I/N"), "{bad:?}: {}", err(bad));
         }
     }
 }

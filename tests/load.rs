@@ -40,10 +40,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[test]
 #[ignore = "30 s load test, too long for CI: cargo test --profile bench --test load -- --ignored --nocapture"]
 fn two_hundred_scrapers_and_a_hundred_idle_connections_hold() {
-    let seconds: u64 = std::env::var("WOLKVOX_LOAD_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
+    let seconds: u64 = std::env::var("WOLKVOX_LOAD_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
     let (sim, _) = anchored(chrono::Duration::hours(12));
     let mut cfg = WolkvoxConfig::new(sim);
     cfg.sim.agents = AGENTS;
@@ -51,16 +48,13 @@ fn two_hundred_scrapers_and_a_hundred_idle_connections_hold() {
     let fake = Wolkvox::start(cfg);
     let truth = fake.truth::<TransfersTruth>();
     let dir = tempfile::tempdir().unwrap();
-    let config = TestConfig::new(&dir.path().join("state.json"))
-        .op(Operation::fake("load", &fake))
-        .write(dir.path());
+    let config =
+        TestConfig::new(&dir.path().join("state.json")).op(Operation::fake("load", &fake)).write(dir.path());
     let exporter = Exporter::start(&[&config]);
     let ready = exporter.wait_for_metrics(Duration::from_secs(120), |text| {
         total(&Exposition::parse(text), "load") == truth.total()
     });
-    let agents = Exposition::parse(&ready)
-        .select("wolkvox_agent_info", &[("operation", "load")])
-        .count();
+    let agents = Exposition::parse(&ready).select("wolkvox_agent_info", &[("operation", "load")]).count();
     assert_eq!(agents, AGENTS, "every agent has its series");
     let plain_bytes = ready.len();
     let (rss_before, _) = rss_kib(exporter.pid());
@@ -106,19 +100,11 @@ fn two_hundred_scrapers_and_a_hundred_idle_connections_hold() {
     let bytes = Arc::new(AtomicU64::new(0));
     let scrapers: Vec<_> = (0..SCRAPERS)
         .map(|i| {
-            let (url, latencies, failures, bytes) = (
-                url.clone(),
-                latencies.clone(),
-                failures.clone(),
-                bytes.clone(),
-            );
+            let (url, latencies, failures, bytes) =
+                (url.clone(), latencies.clone(), failures.clone(), bytes.clone());
             thread::spawn(move || {
                 // Half the scrapers ask for gzip, as Prometheus does.
-                let headers: &[(&str, &str)] = if i % 2 == 0 {
-                    &[("Accept-Encoding", "gzip")]
-                } else {
-                    &[]
-                };
+                let headers: &[(&str, &str)] = if i % 2 == 0 { &[("Accept-Encoding", "gzip")] } else { &[] };
                 let client = http::client();
                 let mut mine = Vec::new();
                 while Instant::now() < deadline {
@@ -130,10 +116,7 @@ fn two_hundred_scrapers_and_a_hundred_idle_connections_hold() {
                             bytes.fetch_add(r.body.len() as u64, Ordering::Relaxed);
                             mine.push(took);
                         }
-                        Ok(r) => failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("status {} after {took:?}", r.status)),
+                        Ok(r) => failures.lock().unwrap().push(format!("status {} after {took:?}", r.status)),
                         Err(e) => failures.lock().unwrap().push(format!("{e} after {took:?}")),
                     }
                 }
@@ -188,11 +171,7 @@ fn two_hundred_scrapers_and_a_hundred_idle_connections_hold() {
         &failures[..failures.len().min(5)]
     );
     assert!(p99 <= MAX_P99, "p99 {p99:?} over {MAX_P99:?}");
-    assert!(
-        hwm / 1024 <= MAX_RSS_MIB,
-        "peak RSS {} MiB over {MAX_RSS_MIB} MiB",
-        hwm / 1024
-    );
+    assert!(hwm / 1024 <= MAX_RSS_MIB, "peak RSS {} MiB over {MAX_RSS_MIB} MiB", hwm / 1024);
     // The idle connections were cut by the header timeout, not left to pile up.
     if seconds > 12 {
         assert!(reopened.load(Ordering::SeqCst) >= IDLE_CONNECTIONS as u64);

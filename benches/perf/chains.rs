@@ -27,12 +27,8 @@ fn store() -> Arc<Store> {
         "metrics:\n  max_agents: {AGENTS}\nstate:\n  path: /nonexistent/bench-state.json\n\
          operations:\n  - name: bench\n    base_url: http://127.0.0.1:1\n    token: t\n    licenses: 100\n    reports:\n      agent_13_1:\n"
     );
-    let config: Config = Config::build(
-        FileConfig::parse(&yaml).unwrap(),
-        &Overrides::default(),
-        |_| None,
-    )
-    .unwrap();
+    let config: Config =
+        Config::build(FileConfig::parse(&yaml).unwrap(), &Overrides::default(), |_| None).unwrap();
     Arc::new(state::restore(&config, t("2025-03-01T00:00:00Z")))
 }
 
@@ -52,8 +48,7 @@ fn settle(store: &Store, until: NaiveDateTime) {
     let mut data = op.data();
     let data = &mut *data;
     let slot = &mut data.reports[0];
-    slot.report
-        .settle(&mut slot.counters, &mut data.agents, until);
+    slot.report.settle(&mut slot.counters, &mut data.agents, until);
 }
 
 /// Open chains.
@@ -121,13 +116,7 @@ pub fn run(report: &mut Report) {
     let dir = tempfile::tempdir().unwrap();
     let far = sim.local(end + Span::days(1));
     let (file, held, share) = measure(&week, dir.path(), far);
-    report.add(
-        "7",
-        "week of 10,000 agents: legs counted",
-        "legs",
-        legs as f64,
-        Goal::Info,
-    );
+    report.add("7", "week of 10,000 agents: legs counted", "legs", legs as f64, Goal::Info);
     report.add(
         "7",
         "week: counting and settling, per leg",
@@ -135,41 +124,11 @@ pub fn run(report: &mut Report) {
         counting.as_secs_f64() * 1e6 / legs as f64,
         Goal::Info,
     );
-    report.add(
-        "7",
-        "open chains at the week's busiest hour",
-        "chains",
-        open as f64,
-        Goal::Info,
-    );
-    report.add(
-        "7",
-        "heap held by those open chains",
-        "MB",
-        held as f64 / MB,
-        Goal::AtMost(20.0),
-    );
-    report.add(
-        "7",
-        "heap per open chain",
-        "B",
-        held as f64 / open.max(1) as f64,
-        Goal::Info,
-    );
-    report.add(
-        "7",
-        "state file with them",
-        "MB",
-        file as f64 / MB,
-        Goal::Info,
-    );
-    report.add(
-        "7",
-        "of which the open chains",
-        "MB",
-        share as f64 / MB,
-        Goal::AtMost(10.0),
-    );
+    report.add("7", "open chains at the week's busiest hour", "chains", open as f64, Goal::Info);
+    report.add("7", "heap held by those open chains", "MB", held as f64 / MB, Goal::AtMost(20.0));
+    report.add("7", "heap per open chain", "B", held as f64 / open.max(1) as f64, Goal::Info);
+    report.add("7", "state file with them", "MB", file as f64 / MB, Goal::Info);
+    report.add("7", "of which the open chains", "MB", share as f64 / MB, Goal::AtMost(10.0));
 
     // The bound: 200,000 calls transferred once in the same hour, none settled yet, and
     // 10,000 more, so the oldest settle early.
@@ -178,29 +137,22 @@ pub fn run(report: &mut Report) {
     let mut rows = Vec::new();
     let mut counted = 0;
     for i in 0..210_000 {
-        rows.push(serde_json::json!({"conn_id_transfer": format!("{i}T"), "id_call_origin": format!("88123.{i:07}"),
+        rows.push(
+            serde_json::json!({"conn_id_transfer": format!("{i}T"), "id_call_origin": format!("88123.{i:07}"),
             "date": at(i), "origin_agent_id": (1001 + i % AGENTS).to_string(), "origin_agent_name": "Agent",
             "destiny_agent_id": (1001 + (i * 7 + 1) % AGENTS).to_string(), "destiny_agent_name": "Agent",
-            "skill_id": "-", "time": "00:02:00", "type_call": "transfer"}));
+            "skill_id": "-", "time": "00:02:00", "type_call": "transfer"}),
+        );
         if rows.len() == 30_000 {
             let body = serde_json::json!({"code": 200, "data": rows}).to_string();
             let day = |s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
-            counted += read(
-                &bound,
-                body.as_bytes(),
-                day("2025-03-10 00:00:00"),
-                day("2025-03-10 23:59:59"),
-            );
+            counted += read(&bound, body.as_bytes(), day("2025-03-10 00:00:00"), day("2025-03-10 23:59:59"));
             rows.clear();
         }
     }
     assert_eq!(counted, 210_000);
     let (open, early) = (open_chains(&bound), settled_chains(&bound));
-    assert_eq!(
-        (open, early),
-        (200_000, 10_000),
-        "the oldest settle early past the bound"
-    );
+    assert_eq!((open, early), (200_000, 10_000), "the oldest settle early past the bound");
     let far = NaiveDateTime::parse_from_str("2025-03-12 00:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
     let (file, held, share) = measure(&bound, dir.path(), far);
     report.add(
@@ -210,18 +162,6 @@ pub fn run(report: &mut Report) {
         held as f64 / MB,
         Goal::AtMost(40.0),
     );
-    report.add(
-        "7",
-        "state file with them",
-        "MB",
-        file as f64 / MB,
-        Goal::Info,
-    );
-    report.add(
-        "7",
-        "of which the open chains",
-        "MB",
-        share as f64 / MB,
-        Goal::Info,
-    );
+    report.add("7", "state file with them", "MB", file as f64 / MB, Goal::Info);
+    report.add("7", "of which the open chains", "MB", share as f64 / MB, Goal::Info);
 }

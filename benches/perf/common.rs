@@ -64,11 +64,8 @@ pub fn median(times: &[Duration]) -> Duration {
 /// How fast `measured` ran next to `floor`, as the median over rounds of
 /// `floor / measured`: each round's pair ran back to back, under the same load.
 pub fn median_ratio(floor: &[Duration], measured: &[Duration]) -> f64 {
-    let mut ratios: Vec<f64> = floor
-        .iter()
-        .zip(measured)
-        .map(|(f, m)| f.as_secs_f64() / m.as_secs_f64())
-        .collect();
+    let mut ratios: Vec<f64> =
+        floor.iter().zip(measured).map(|(f, m)| f.as_secs_f64() / m.as_secs_f64()).collect();
     ratios.sort_by(f64::total_cmp);
     ratios[ratios.len() / 2]
 }
@@ -87,8 +84,7 @@ pub fn proc_stats(pid: u32) -> std::io::Result<ProcStats> {
     let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here.
-    let ticks: u64 =
-        fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
+    let ticks: u64 = fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
     let hz = clock_ticks_per_second();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib = |key: &str| -> u64 {
@@ -163,32 +159,19 @@ pub struct Report {
 
 impl Report {
     pub fn add(&mut self, scenario: &str, what: &str, unit: &'static str, value: f64, goal: Goal) {
-        let row = Row {
-            scenario: scenario.to_owned(),
-            what: what.to_owned(),
-            unit,
-            value,
-            goal,
-        };
+        let row = Row { scenario: scenario.to_owned(), what: what.to_owned(), unit, value, goal };
         println!("  {}", line(&row));
         self.rows.push(row);
     }
 
     pub fn print(&self) {
         println!();
-        println!(
-            "{:<4} {:<58} {:>14} {:>14} {:>7}  verdict",
-            "#", "measure", "value", "target", "ratio"
-        );
+        println!("{:<4} {:<58} {:>14} {:>14} {:>7}  verdict", "#", "measure", "value", "target", "ratio");
         for row in &self.rows {
             println!("{}", line(row));
         }
         let misses = self.rows.iter().filter(|r| r.verdict() == "MISS").count();
-        let checked = self
-            .rows
-            .iter()
-            .filter(|r| !matches!(r.goal, Goal::Info))
-            .count();
+        let checked = self.rows.iter().filter(|r| !matches!(r.goal, Goal::Info)).count();
         println!("\n{} of {} targets met", checked - misses, checked);
     }
 }

@@ -34,22 +34,14 @@ pub fn busy_page() -> Page {
     let mut config = SimConfig::bounded(start, end);
     config.agents = 2_000;
     config.peak_per_agent_hour = 12.0;
-    config.bursts.push(Burst {
-        start,
-        duration: Duration::minutes(5),
-        records: RECORD_CAP,
-    });
+    config.bursts.push(Burst { start, duration: Duration::minutes(5), records: RECORD_CAP });
     let sim = Simulator::new(config);
     let (ini, end) = (sim.local(start), sim.local(end));
     let mut records = sim.records_local(ini, end, None);
     records.truncate(RECORD_CAP);
     let count = records.len();
     let body = page::<Transfers>(&records, &Format::default()).body;
-    Page {
-        body: body.into_bytes(),
-        records: count,
-        window: spec(ini, end),
-    }
+    Page { body: body.into_bytes(), records: count, window: spec(ini, end) }
 }
 
 /// The configuration of one operation `bench` with the default buckets.
@@ -58,23 +50,12 @@ pub fn config(max_agents: usize) -> Config {
         "metrics:\n  max_agents: {max_agents}\nstate:\n  path: /nonexistent/bench-state.json\n\
          operations:\n  - name: bench\n    base_url: http://127.0.0.1:1\n    token: t\n    licenses: 100\n"
     );
-    Config::build(
-        FileConfig::parse(&yaml).unwrap(),
-        &Overrides::default(),
-        |_| None,
-    )
-    .unwrap()
+    Config::build(FileConfig::parse(&yaml).unwrap(), &Overrides::default(), |_| None).unwrap()
 }
 
 /// A local window, both ends inclusive, counted as a page that may not be split.
 pub fn spec(ini: NaiveDateTime, end: NaiveDateTime) -> PageSpec {
-    PageSpec {
-        ini,
-        end,
-        may_split: false,
-        late_before: None,
-        overlap: Duration::minutes(30),
-    }
+    PageSpec { ini, end, may_split: false, late_before: None, overlap: Duration::minutes(30) }
 }
 
 /// One answer through the operation's agent_13 report, as the engine counts it.
@@ -89,10 +70,7 @@ pub fn ingest(store: &Store, body: &[u8], window: PageSpec) -> Tally {
 
 /// An empty store of one operation, as a first start builds it.
 pub fn empty_store(max_agents: usize) -> Arc<Store> {
-    Arc::new(wolkvox_exporter::state::restore(
-        &config(max_agents),
-        t("2025-03-11T00:00:00Z"),
-    ))
+    Arc::new(wolkvox_exporter::state::restore(&config(max_agents), t("2025-03-11T00:00:00Z")))
 }
 
 /// Durations that land in every default bucket, +Inf included.
@@ -140,10 +118,7 @@ pub fn store(agents: usize, identities: usize) -> Arc<Store> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        seen.insert(
-            Identity(x, x.rotate_left(29) ^ i as u64),
-            1_741_600_000 + (i % 3600) as i64,
-        );
+        seen.insert(Identity(x, x.rotate_left(29) ^ i as u64), 1_741_600_000 + (i % 3600) as i64);
     }
     drop(ledger);
     store

@@ -24,10 +24,7 @@ fn decode_and_count(store: &Store, page: &Page, body: &[u8]) -> Tally {
 pub fn run(report: &mut Report) {
     let page = fixtures::busy_page();
     let n = page.records;
-    println!(
-        "(1) one page: {n} records, {:.1} MB of JSON",
-        page.body.len() as f64 / MB
-    );
+    println!("(1) one page: {n} records, {:.1} MB of JSON", page.body.len() as f64 / MB);
     let fresh = || fixtures::empty_store(10_000);
 
     let seen = fresh();
@@ -43,8 +40,7 @@ pub fn run(report: &mut Report) {
             },
             &mut || {
                 let t = Instant::now();
-                let Ok(Answer::Records(items)) = interpret::<Record>(200, black_box(&page.body))
-                else {
+                let Ok(Answer::Records(items)) = interpret::<Record>(200, black_box(&page.body)) else {
                     panic!("the page decodes");
                 };
                 assert_eq!(items.len(), n);
@@ -79,27 +75,9 @@ pub fn run(report: &mut Report) {
 
     let rate = |d: std::time::Duration| n as f64 / d.as_secs_f64();
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    report.add(
-        "1",
-        "IgnoredAny skim of the page (floor)",
-        "rec/s",
-        rate(skim),
-        Goal::Info,
-    );
-    report.add(
-        "1",
-        "decode alone (interpret, no counting)",
-        "rec/s",
-        rate(decode_only),
-        Goal::Info,
-    );
-    report.add(
-        "1",
-        "decode+count one full page, all new",
-        "ms",
-        ms(new),
-        Goal::AtMost(150.0),
-    );
+    report.add("1", "IgnoredAny skim of the page (floor)", "rec/s", rate(skim), Goal::Info);
+    report.add("1", "decode alone (interpret, no counting)", "rec/s", rate(decode_only), Goal::Info);
+    report.add("1", "decode+count one full page, all new", "ms", ms(new), Goal::AtMost(150.0));
     report.add("1", "decode+count, all new", "rec/s", rate(new), Goal::Info);
     report.add(
         "1",
@@ -108,13 +86,7 @@ pub fn run(report: &mut Report) {
         median_ratio(&times[0], &times[2]),
         Goal::Info,
     );
-    report.add(
-        "1",
-        "decode+count one full page, all duplicates",
-        "ms",
-        ms(dup),
-        Goal::AtMost(150.0),
-    );
+    report.add("1", "decode+count one full page, all duplicates", "ms", ms(dup), Goal::AtMost(150.0));
     report.add(
         "1",
         "decode+count, all duplicates: speed / skim speed",

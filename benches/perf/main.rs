@@ -27,10 +27,7 @@ const SCENARIOS: [Scenario; 7] = [
 ];
 
 fn main() {
-    let wanted: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let started = Instant::now();
     let mut report = common::Report::default();
     for (name, run) in SCENARIOS {

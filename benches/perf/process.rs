@@ -71,18 +71,10 @@ fn minutes(config: &SimConfig) -> std::ops::RangeInclusive<i64> {
 /// A blocking HTTP/1.1 GET with `Connection: close`; returns the body.
 fn get(addr: SocketAddr, path: &str, headers: &str) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n{headers}\r\n"
-    )
-    .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n{headers}\r\n").unwrap();
     let mut response = Vec::new();
     s.read_to_end(&mut response).unwrap();
-    let end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP response")
-        + 4;
+    let end = response.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP response") + 4;
     assert!(response.starts_with(b"HTTP/1.1 200"), "GET {path} failed");
     response.split_off(end)
 }
@@ -148,11 +140,8 @@ fn catch_up(
             }
         }
     });
-    let addr: SocketAddr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the exporter logs its address")
-        .parse()
-        .unwrap();
+    let addr: SocketAddr =
+        rx.recv_timeout(Duration::from_secs(30)).expect("the exporter logs its address").parse().unwrap();
 
     // The landing page says "up" once the first cycle (the whole catch-up) succeeded;
     // it costs the exporter next to nothing, unlike rendering /metrics.
@@ -162,10 +151,7 @@ fn catch_up(
         if page.contains("<td>up</td>") {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "catch-up did not finish:\n{page}"
-        );
+        assert!(Instant::now() < deadline, "catch-up did not finish:\n{page}");
         std::thread::sleep(Duration::from_millis(20));
     }
     let wall = started.elapsed();
@@ -176,27 +162,16 @@ fn catch_up(
     // for and which stays cached too: the conservative idle figure. Its text is checked
     // against the simulator.
     std::thread::sleep(Duration::from_secs(2));
-    get(
-        addr,
-        "/metrics",
-        "Accept: application/openmetrics-text;version=1.0.0\r\nAccept-Encoding: gzip\r\n",
-    );
+    get(addr, "/metrics", "Accept: application/openmetrics-text;version=1.0.0\r\nAccept-Encoding: gzip\r\n");
     std::thread::sleep(Duration::from_secs(1));
     let scraped = proc_stats(pid).unwrap();
-    let exposition = get(
-        addr,
-        "/metrics",
-        "Accept: application/openmetrics-text;version=1.0.0\r\n",
-    );
+    let exposition = get(addr, "/metrics", "Accept: application/openmetrics-text;version=1.0.0\r\n");
     let counted: u64 = String::from_utf8_lossy(&exposition)
         .lines()
         .filter(|l| l.starts_with("wolkvox_agent_interactions_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum();
-    assert_eq!(
-        counted as usize, truth,
-        "the exporter counted every record once"
-    );
+    assert_eq!(counted as usize, truth, "the exporter counted every record once");
     let health = |name: &str| -> u64 {
         String::from_utf8_lossy(&exposition)
             .lines()
@@ -204,10 +179,8 @@ fn catch_up(
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
     };
-    let (requests, empty) = (
-        health("wolkvox_api_requests_total{"),
-        health("wolkvox_api_empty_responses_total{"),
-    );
+    let (requests, empty) =
+        (health("wolkvox_api_requests_total{"), health("wolkvox_api_empty_responses_total{"));
     std::thread::sleep(Duration::from_secs(1));
     let idle = proc_stats(pid).unwrap();
 
@@ -287,22 +260,12 @@ pub fn run_catch_up(report: &mut Report) {
     let burst = Some((61_000, chrono::Duration::hours(14)));
     let r = catch_up(1_000, chrono::Duration::hours(30), 362_000.0, burst);
     requests(report, "4", what, &r, 1.15);
-    report.add(
-        "4",
-        &format!("{what}: exporter CPU time"),
-        "s",
-        r.during.cpu.as_secs_f64(),
-        Goal::Info,
-    );
+    report.add("4", &format!("{what}: exporter CPU time"), "s", r.during.cpu.as_secs_f64(), Goal::Info);
     memory(report, "4", what, &r, [None, Some(25.0)]);
 
     let what = "7-day catch-up, 2000 agents";
     let r = catch_up(2_000, chrono::Duration::days(7), 500_000.0, None);
-    println!(
-        "(4) {what}: {} records, exposition {:.1} MB",
-        r.records,
-        r.exposition_bytes as f64 / MB
-    );
+    println!("(4) {what}: {} records, exposition {:.1} MB", r.records, r.exposition_bytes as f64 / MB);
     requests(report, "4", what, &r, 1.15);
     report.add(
         "4",
@@ -323,12 +286,7 @@ pub fn run_catch_up(report: &mut Report) {
 
 pub fn run_idle(report: &mut Report) {
     for (agents, limit) in [(1_000, 20.0), (10_000, 70.0)] {
-        let r = catch_up(
-            agents,
-            chrono::Duration::days(1),
-            agents as f64 * 50.0,
-            None,
-        );
+        let r = catch_up(agents, chrono::Duration::days(1), agents as f64 * 50.0, None);
         println!(
             "(5) {agents} agents: 1-day catch-up of {} records, exposition {:.1} MB",
             r.records,
@@ -337,12 +295,6 @@ pub fn run_idle(report: &mut Report) {
         // 1,000 agents: every window below the cap, so the floor exactly.
         let at_most = if r.records < 60_000 { 1.0 } else { 1.15 };
         requests(report, "5", &format!("{agents:>6} agents"), &r, at_most);
-        memory(
-            report,
-            "5",
-            &format!("{agents:>6} agents"),
-            &r,
-            [None, Some(limit)],
-        );
+        memory(report, "5", &format!("{agents:>6} agents"), &r, [None, Some(limit)]);
     }
 }

@@ -43,25 +43,9 @@ pub fn run(report: &mut Report) {
                 store.touch();
                 black_box(renderer.get(format, true));
             });
-            let goal = if agents == 10_000 {
-                Goal::AtMost(150.0)
-            } else {
-                Goal::Info
-            };
-            report.add(
-                "2",
-                &label(&format!("fresh render, {name}")),
-                "ms",
-                ms(fresh),
-                goal,
-            );
-            report.add(
-                "2",
-                &label(&format!("fresh render, {name} + gzip")),
-                "ms",
-                ms(fresh_gz),
-                Goal::Info,
-            );
+            let goal = if agents == 10_000 { Goal::AtMost(150.0) } else { Goal::Info };
+            report.add("2", &label(&format!("fresh render, {name}")), "ms", ms(fresh), goal);
+            report.add("2", &label(&format!("fresh render, {name} + gzip")), "ms", ms(fresh_gz), Goal::Info);
 
             for (gzip, size) in [(false, plain.len()), (true, gz.len())] {
                 let body = renderer.get(format, gzip);
@@ -80,13 +64,7 @@ pub fn run(report: &mut Report) {
                     Goal::AtMost(2.0),
                 );
                 if !gzip && format == Format::Text {
-                    report.add(
-                        "2",
-                        &label("copy floor, text plain"),
-                        "ms",
-                        ms(copy),
-                        Goal::Info,
-                    );
+                    report.add("2", &label("copy floor, text plain"), "ms", ms(copy), Goal::Info);
                 }
             }
         }

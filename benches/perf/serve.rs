@@ -70,21 +70,14 @@ impl Server {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
                 serve(listener, stop_rx).await;
             });
         });
-        Server {
-            addr: addr_rx.recv().unwrap(),
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
+        Server { addr: addr_rx.recv().unwrap(), stop: Some(stop_tx), thread: Some(thread) }
     }
 }
 
@@ -118,10 +111,7 @@ fn static_server(body: Bytes, format: Format, gzip: bool) -> Server {
                 let svc = hyper::service::service_fn(move |_req| {
                     let mut r = Response::new(Full::new(body.clone()));
                     let h = r.headers_mut();
-                    h.insert(
-                        CONTENT_TYPE,
-                        HeaderValue::from_static(format.content_type()),
-                    );
+                    h.insert(CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
                     h.insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
                     if gzip {
                         h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -156,8 +146,7 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> usize {
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
+            k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
         })
         .expect("a Content-Length");
     let mut have = buf.len() - header_end;
@@ -173,10 +162,7 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> usize {
 /// `total` requests spread over `CLIENTS` keep-alive connections, on a client runtime
 /// of its own.
 fn load(addr: SocketAddr, request: &str, total: usize, expect_len: usize) -> Run {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async move {
         let request: Arc<[u8]> = request.as_bytes().into();
         let mut conns = Vec::with_capacity(CLIENTS);
@@ -225,10 +211,7 @@ pub fn run(report: &mut Report) {
         renderer: Renderer::new(store.clone(), Arc::new(ReloadStats::default()), true),
         status: Default::default(),
     });
-    for (gzip, total, name) in [
-        (true, 20_000, "OpenMetrics+gzip"),
-        (false, 3_000, "text, no gzip"),
-    ] {
+    for (gzip, total, name) in [(true, 20_000, "OpenMetrics+gzip"), (false, 3_000, "text, no gzip")] {
         let (format, request) = if gzip {
             (
                 Format::OpenMetrics,
@@ -237,10 +220,7 @@ pub fn run(report: &mut Report) {
                 ),
             )
         } else {
-            (
-                Format::Text,
-                "GET /metrics HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\n\r\n".to_owned(),
-            )
+            (Format::Text, "GET /metrics HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\n\r\n".to_owned())
         };
         let body = site.renderer.get(format, gzip);
         println!(
@@ -260,28 +240,10 @@ pub fn run(report: &mut Report) {
         let ratio = median_of(exporter.iter().zip(&floor).map(|(e, f)| e.rps / f.rps));
         let (exporter, floor) = (Run::median(exporter), Run::median(floor));
         let what = |w: &str| format!("{AGENTS} agents, {name}: {w}");
-        report.add(
-            "3",
-            &what("static buffer (floor)"),
-            "req/s",
-            floor.rps,
-            Goal::Info,
-        );
+        report.add("3", &what("static buffer (floor)"), "req/s", floor.rps, Goal::Info);
         report.add("3", &what("exporter"), "req/s", exporter.rps, Goal::Info);
-        report.add(
-            "3",
-            &what("exporter / static req/s"),
-            "x",
-            ratio,
-            Goal::AtLeast(0.8),
-        );
-        report.add(
-            "3",
-            &what("exporter p50"),
-            "ms",
-            exporter.p50.as_secs_f64() * 1e3,
-            Goal::Info,
-        );
+        report.add("3", &what("exporter / static req/s"), "x", ratio, Goal::AtLeast(0.8));
+        report.add("3", &what("exporter p50"), "ms", exporter.p50.as_secs_f64() * 1e3, Goal::Info);
         // 50 clients each holding a request open: by Little's law p99 cannot be under
         // 10 ms unless the server moves 5,000 bodies a second, which 3 MB plain bodies
         // on two cores cannot; the target applies to the compressed scrape.
@@ -292,12 +254,6 @@ pub fn run(report: &mut Report) {
             exporter.p99.as_secs_f64() * 1e3,
             if gzip { Goal::AtMost(10.0) } else { Goal::Info },
         );
-        report.add(
-            "3",
-            &what("static p99 (floor)"),
-            "ms",
-            floor.p99.as_secs_f64() * 1e3,
-            Goal::Info,
-        );
+        report.add("3", &what("static p99 (floor)"), "ms", floor.p99.as_secs_f64() * 1e3, Goal::Info);
     }
 }

@@ -35,18 +35,6 @@ pub fn run(report: &mut Report) {
         ms(save),
         Goal::AtMost(100.0),
     );
-    report.add(
-        "6",
-        "state load and restore",
-        "ms",
-        ms(load),
-        Goal::AtMost(100.0),
-    );
-    report.add(
-        "6",
-        "state file size",
-        "MB",
-        size as f64 / MB,
-        Goal::AtMost(10.0),
-    );
+    report.add("6", "state load and restore", "ms", ms(load), Goal::AtMost(100.0));
+    report.add("6", "state file size", "MB", size as f64 / MB, Goal::AtMost(10.0));
 }

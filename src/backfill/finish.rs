@@ -23,28 +23,17 @@ pub(super) async fn save_progress(run: &Arc<Run>) -> Result<(), BackfillError> {
             operations.insert(op.name.clone(), state::snapshot(op));
             guards.push((op.name.as_str(), locked));
         }
-        let file = StateFile {
-            version: state::VERSION,
-            saved_at: run.clock.now(),
-            operations,
-        };
+        let file = StateFile { version: state::VERSION, saved_at: run.clock.now(), operations };
         let histories = guards
             .iter()
             .map(|(name, locked)| {
-                let reports = locked
-                    .iter()
-                    .map(|(r, t)| (r.as_str(), &t.history))
-                    .collect();
+                let reports = locked.iter().map(|(r, t)| (r.as_str(), &t.history)).collect();
                 (*name, reports)
             })
             .collect();
         let to_save = progress::ToSave::new(&run.settings, &file, histories);
-        let bytes = progress::save(&run.progress_path, &to_save).map_err(|source| {
-            BackfillError::Write {
-                path: run.progress_path.clone(),
-                source,
-            }
-        })?;
+        let bytes = progress::save(&run.progress_path, &to_save)
+            .map_err(|source| BackfillError::Write { path: run.progress_path.clone(), source })?;
         tracing::debug!(path = %run.progress_path.display(), bytes, "backfill progress saved");
         Ok(())
     })
@@ -53,18 +42,12 @@ pub(super) async fn save_progress(run: &Arc<Run>) -> Result<(), BackfillError> {
 }
 
 /// Writes the output, then the state, then forgets the progress.
-pub(super) async fn finish(
-    run: &Arc<Run>,
-    options: &Options,
-) -> Result<output::Written, BackfillError> {
+pub(super) async fn finish(run: &Arc<Run>, options: &Options) -> Result<output::Written, BackfillError> {
     let run = run.clone();
     let (output, overwrite) = (options.output.clone(), options.overwrite);
     tokio::task::spawn_blocking(move || {
         let written = paths::write_output(&output, overwrite, |out| write_output(&run, out))
-            .map_err(|source| BackfillError::Write {
-                path: output.clone(),
-                source,
-            })?;
+            .map_err(|source| BackfillError::Write { path: output.clone(), source })?;
         let state_path = &run.config.state_path;
         if let Err(e) = state::save(&run.store, state_path, run.clock.now()) {
             // Both or neither: the same command writes them again.
@@ -82,11 +65,8 @@ pub(super) async fn finish(
 }
 
 fn write_output(run: &Run, out: &mut impl Write) -> std::io::Result<output::Written> {
-    let guards: Vec<Vec<_>> = run
-        .timelines
-        .iter()
-        .map(|t| t.iter().map(|(_, t)| lock(t)).collect())
-        .collect();
+    let guards: Vec<Vec<_>> =
+        run.timelines.iter().map(|t| t.iter().map(|(_, t)| lock(t)).collect()).collect();
     let agents: Vec<History> = run
         .store
         .operations()
@@ -105,10 +85,7 @@ fn write_output(run: &Run, out: &mut impl Write) -> std::io::Result<output::Writ
         .map(|((locked, agents), grid)| {
             let mut histories: Vec<&History> = locked.iter().map(|t| &t.history).collect();
             histories.push(agents);
-            output::Operation {
-                grid: *grid,
-                histories,
-            }
+            output::Operation { grid: *grid, histories }
         })
         .collect();
     output::write(out, &ops, &output::label_text(&run.settings.labels))

@@ -55,10 +55,7 @@ pub enum BackfillError {
     #[error(transparent)]
     Locked(#[from] crate::state::LockError),
     #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
 }
 
 /// How an operation's backfill ended.
@@ -174,16 +171,10 @@ pub async fn run(
     };
     let run = Arc::new(start::prepare(config, options, clock).await?);
     let (stop_tx, stop_rx) = watch::channel(stopping);
-    let wiring = Wiring::new(
-        Arc::new(run.config.clone()),
-        run.store.clone(),
-        run.clock.clone(),
-        None,
-        stop_rx,
-    );
-    let mut engines: Vec<_> = (0..run.config.operations.len())
-        .map(|index| wiring.engine(index).for_backfill())
-        .collect();
+    let wiring =
+        Wiring::new(Arc::new(run.config.clone()), run.store.clone(), run.clock.clone(), None, stop_rx);
+    let mut engines: Vec<_> =
+        (0..run.config.operations.len()).map(|index| wiring.engine(index).for_backfill()).collect();
     plan::check(&run, &mut engines, options.spread).await?;
     let mut tasks = tokio::task::JoinSet::new();
     for (index, engine) in engines.into_iter().enumerate() {
@@ -207,14 +198,8 @@ pub async fn run(
             }
         }
     }
-    results.sort_by_key(|r: &OperationResult| {
-        run.config.operations.iter().position(|o| o.name == r.name)
-    });
-    let mut summary = Summary {
-        operations: results,
-        output: None,
-        progress_path: run.progress_path.clone(),
-    };
+    results.sort_by_key(|r: &OperationResult| run.config.operations.iter().position(|o| o.name == r.name));
+    let mut summary = Summary { operations: results, output: None, progress_path: run.progress_path.clone() };
     if summary.operations.iter().all(|r| r.ended == Ended::Done) {
         match finish::finish(&run, options).await {
             Ok(written) => summary.output = Some(written),
@@ -248,15 +233,10 @@ async fn backfill_operation(
     show(&bar);
     let mut ended = Ended::Done;
     for &report in &reports {
-        let Some((_, timeline)) = run.timelines[index].iter().find(|t| t.0 == report).cloned()
-        else {
+        let Some((_, timeline)) = run.timelines[index].iter().find(|t| t.0 == report).cloned() else {
             continue;
         };
-        ended = engine
-            .backfill(report, grid.start, grid.end, timeline.clone(), || {
-                show(&bar)
-            })
-            .await;
+        ended = engine.backfill(report, grid.start, grid.end, timeline.clone(), || show(&bar)).await;
         if ended != Ended::Done {
             break;
         }
@@ -269,12 +249,7 @@ async fn backfill_operation(
         _ => bar.abandon(),
     }
     let (_, records, requests) = read_so_far(&op, &reports, grid);
-    OperationResult {
-        name: op.name.clone(),
-        ended,
-        records,
-        requests,
-    }
+    OperationResult { name: op.name.clone(), ended, records, requests }
 }
 
 /// The share of the range read (thousandths), the records received and requests sent.
@@ -287,11 +262,9 @@ fn read_so_far(op: &OperationStore, reports: &[ReportName], grid: Grid) -> (u64,
         if !reports.contains(&slot.name()) {
             continue;
         }
-        read += l.cursor.map_or(0, |c| {
-            (c.min(grid.end) - grid.start)
-                .num_seconds()
-                .clamp(0, span as i64) as u128
-        });
+        read += l
+            .cursor
+            .map_or(0, |c| (c.min(grid.end) - grid.start).num_seconds().clamp(0, span as i64) as u128);
         records += slot.health.received;
         requests += slot.health.requests;
     }

@@ -40,11 +40,11 @@ impl FromStr for Bound {
         if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
             return Ok(Bound::Day(day));
         }
-        DateTime::parse_from_rfc3339(s)
-            .map(|t| Bound::Instant(t.with_timezone(&Utc)))
-            .map_err(|_| {
-                format!("{s:?} is neither a date (2026-11-01) nor an RFC 3339 instant (2026-11-01T08:00:00-05:00)")
-            })
+        DateTime::parse_from_rfc3339(s).map(|t| Bound::Instant(t.with_timezone(&Utc))).map_err(|_| {
+            format!(
+                "{s:?} is neither a date (2026-11-01) nor an RFC 3339 instant (2026-11-01T08:00:00-05:00)"
+            )
+        })
     }
 }
 
@@ -77,9 +77,7 @@ pub struct Options {
 
 /// Parses `--label=NAME=VALUE`.
 pub fn parse_label(text: &str) -> Result<(String, String), String> {
-    let (name, value) = text
-        .split_once('=')
-        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))?;
+    let (name, value) = text.split_once('=').ok_or_else(|| format!("{text:?} is not NAME=VALUE"))?;
     let valid = name
         .chars()
         .enumerate()
@@ -113,9 +111,7 @@ pub(super) fn check_labels(labels: &[(String, String)]) -> Result<(), BackfillEr
     }
     for (i, (name, _)) in labels.iter().enumerate() {
         if labels[..i].iter().any(|(n, _)| n == name) {
-            return Err(BackfillError::Usage(format!(
-                "--label={name}=... is given twice"
-            )));
+            return Err(BackfillError::Usage(format!("--label={name}=... is given twice")));
         }
     }
     Ok(())
@@ -170,10 +166,7 @@ mod tests {
             Ok(Bound::Day(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()))
         );
         let instant: Bound = "2026-11-01T08:00:00-05:00".parse().unwrap();
-        assert_eq!(
-            instant,
-            Bound::Instant(DateTime::from_timestamp(1_793_538_000, 0).unwrap())
-        );
+        assert_eq!(instant, Bound::Instant(DateTime::from_timestamp(1_793_538_000, 0).unwrap()));
         assert_eq!(instant.to_string(), "2026-11-01T13:00:00+00:00");
         let err = "yesterday".parse::<Bound>().unwrap_err();
         assert!(err.contains("neither a date"), "{err}");
@@ -181,10 +174,7 @@ mod tests {
 
     #[test]
     fn labels_are_names_prometheus_keeps_and_not_the_exporters_own() {
-        assert_eq!(
-            parse_label("instance=host:9798=x"),
-            Ok(("instance".into(), "host:9798=x".into()))
-        );
+        assert_eq!(parse_label("instance=host:9798=x"), Ok(("instance".into(), "host:9798=x".into())));
         let empty = parse_label("job=").unwrap_err();
         assert!(empty.contains("empty value"), "{empty}");
         for bad in ["job", "=x", "9job=x", "__name__=x", "a-b=x"] {
@@ -197,10 +187,7 @@ mod tests {
             ("instance".to_owned(), "b".to_owned()),
             ("job".to_owned(), "c".to_owned()),
         ];
-        assert!(check_labels(&twice)
-            .unwrap_err()
-            .to_string()
-            .contains("twice"));
+        assert!(check_labels(&twice).unwrap_err().to_string().contains("twice"));
         assert!(check_labels(&twice[..2]).is_ok());
     }
 }

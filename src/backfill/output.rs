@@ -112,10 +112,7 @@ pub fn label_text(labels: &[(String, String)]) -> String {
     labels
         .iter()
         .map(|(name, value)| {
-            let value = value
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n");
+            let value = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
             format!("{name}=\"{value}\"")
         })
         .collect::<Vec<_>>()
@@ -143,19 +140,8 @@ mod tests {
         );
         h.record(3, "# TYPE c counter\nc_total{a=\"x\"} 5\n");
         let mut out = Vec::new();
-        let labels = label_text(&[
-            ("job".into(), "wolkvox".into()),
-            ("instance".into(), "a \"b\"".into()),
-        ]);
-        let written = write(
-            &mut out,
-            &[Operation {
-                grid,
-                histories: vec![&h],
-            }],
-            &labels,
-        )
-        .unwrap();
+        let labels = label_text(&[("job".into(), "wolkvox".into()), ("instance".into(), "a \"b\"".into())]);
+        let written = write(&mut out, &[Operation { grid, histories: vec![&h] }], &labels).unwrap();
         let text = String::from_utf8(out).unwrap();
         let l = r#"job="wolkvox",instance="a \"b\"""#;
         let expected = format!(
@@ -169,13 +155,7 @@ mod tests {
              # EOF\n"
         );
         assert_eq!(text, expected);
-        assert_eq!(
-            written,
-            Written {
-                series: 2,
-                samples: 5
-            }
-        );
+        assert_eq!(written, Written { series: 2, samples: 5 });
     }
 
     #[test]

@@ -12,28 +12,14 @@ use tempfile::NamedTempFile;
 use super::{progress, BackfillError};
 
 /// Whether `output` may be written, before anything is read.
-pub(super) fn check_output(
-    output: &Path,
-    overwrite: bool,
-    state_path: &Path,
-) -> Result<(), BackfillError> {
-    let refuse = |why: String| {
-        Err(BackfillError::Usage(format!(
-            "--output={}: {why}",
-            output.display()
-        )))
-    };
+pub(super) fn check_output(output: &Path, overwrite: bool, state_path: &Path) -> Result<(), BackfillError> {
+    let refuse = |why: String| Err(BackfillError::Usage(format!("--output={}: {why}", output.display())));
     if output.file_name().is_none() {
         return refuse("not a file name".to_owned());
     }
     let dir = directory(output);
     match std::fs::metadata(dir) {
-        Err(e) => {
-            return refuse(format!(
-                "its directory {} is not usable: {e}",
-                dir.display()
-            ))
-        }
+        Err(e) => return refuse(format!("its directory {} is not usable: {e}", dir.display())),
         Ok(m) if !m.is_dir() => return refuse(format!("{} is not a directory", dir.display())),
         Ok(_) => {}
     }
@@ -46,22 +32,14 @@ pub(super) fn check_output(
             )
         }
         Ok(_) if !overwrite => {
-            return refuse(
-                "exists; name a new file, or pass --output.overwrite to replace it".to_owned(),
-            )
+            return refuse("exists; name a new file, or pass --output.overwrite to replace it".to_owned())
         }
         _ => {}
     }
     let own = [
         ("--state.path", state_path.to_owned()),
-        (
-            "the backfill's progress file",
-            progress::path_for(state_path),
-        ),
-        (
-            "the state's lock file",
-            crate::state::beside(state_path, ".lock"),
-        ),
+        ("the backfill's progress file", progress::path_for(state_path)),
+        ("the state's lock file", crate::state::beside(state_path, ".lock")),
     ];
     for (what, path) in own {
         if resolved(&path) == resolved(output) {

@@ -13,13 +13,8 @@ use crate::engine::Engine;
 
 /// Checks and prints the plan of every operation; `Err` when one needs more than today
 /// leaves it and `spread` was not given.
-pub(super) async fn check(
-    run: &Run,
-    engines: &mut [Engine],
-    spread: bool,
-) -> Result<(), BackfillError> {
-    let configured =
-        vec!["configured licenses; token_info not asked yet".to_owned(); engines.len()];
+pub(super) async fn check(run: &Run, engines: &mut [Engine], spread: bool) -> Result<(), BackfillError> {
+    let configured = vec!["configured licenses; token_info not asked yet".to_owned(); engines.len()];
     if !spread {
         refuse_over(run, engines, &configured)?;
     }
@@ -51,10 +46,7 @@ pub(super) async fn check(
             Err(e) => format!("{licenses}; token_info failed: {}", e.reason().as_str()),
         });
     }
-    let text: String = lines(run, engines, &sources)
-        .into_iter()
-        .map(|(l, _)| l + "\n")
-        .collect();
+    let text: String = lines(run, engines, &sources).into_iter().map(|(l, _)| l + "\n").collect();
     // A closed stdout is not worth a panic.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     if spread {
@@ -64,11 +56,8 @@ pub(super) async fn check(
 }
 
 fn refuse_over(run: &Run, engines: &[Engine], sources: &[String]) -> Result<(), BackfillError> {
-    let over: Vec<String> = lines(run, engines, sources)
-        .into_iter()
-        .filter(|(_, fits)| !fits)
-        .map(|(line, _)| line)
-        .collect();
+    let over: Vec<String> =
+        lines(run, engines, sources).into_iter().filter(|(_, fits)| !fits).map(|(line, _)| line).collect();
     match over.is_empty() {
         true => Ok(()),
         false => Err(BackfillError::Usage(format!(
@@ -114,10 +103,9 @@ fn lines(run: &Run, engines: &[Engine], sources: &[String]) -> Vec<(String, bool
                 (false, Some(days)) => {
                     write!(line, "Does NOT fit today; at this pace about {days} days.")
                 }
-                (false, None) => write!(
-                    line,
-                    "Does NOT fit: the reports' polling takes the whole allowance of a day."
-                ),
+                (false, None) => {
+                    write!(line, "Does NOT fit: the reports' polling takes the whole allowance of a day.")
+                }
             };
             (line, fits)
         })

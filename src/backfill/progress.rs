@@ -66,12 +66,7 @@ impl<'a> ToSave<'a> {
         state: &'a StateFile,
         histories: BTreeMap<&'a str, BTreeMap<&'a str, &'a History>>,
     ) -> Self {
-        ToSave {
-            version: VERSION,
-            settings,
-            state,
-            histories,
-        }
+        ToSave { version: VERSION, settings, state, histories }
     }
 }
 
@@ -92,13 +87,12 @@ pub fn load(path: &Path) -> Result<Option<Saved>, String> {
         version: u32,
     }
     match serde_json::from_slice::<Version>(&text) {
-        Ok(Version { version: VERSION }) => serde_json::from_slice(&text)
-            .map(Some)
-            .map_err(|e| format!("{} is corrupt: {e}", path.display())),
-        Ok(Version { version }) => Err(format!(
-            "{} was written by another version (format {version})",
-            path.display()
-        )),
+        Ok(Version { version: VERSION }) => {
+            serde_json::from_slice(&text).map(Some).map_err(|e| format!("{} is corrupt: {e}", path.display()))
+        }
+        Ok(Version { version }) => {
+            Err(format!("{} was written by another version (format {version})", path.display()))
+        }
         Err(e) => Err(format!("{} is corrupt: {e}", path.display())),
     }
 }

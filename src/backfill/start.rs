@@ -31,9 +31,7 @@ pub(super) async fn prepare(
         ranges: BTreeMap::new(),
     };
     for op in &config.operations {
-        settings
-            .ranges
-            .insert(op.name.clone(), range(op, options, config, now)?);
+        settings.ranges.insert(op.name.clone(), range(op, options, config, now)?);
     }
     let progress_path = progress::path_for(&config.state_path);
     let saved = progress::load(&progress_path).map_err(BackfillError::Progress)?;
@@ -65,21 +63,11 @@ pub(super) async fn prepare(
     let mut timelines = Vec::new();
     for (op, op_config) in store.operations().iter().zip(&config.operations) {
         let (start, end) = settings.ranges[&op.name];
-        let grid = Grid {
-            start,
-            end,
-            step_secs: settings.step_secs,
-            timezone: op.timezone,
-        };
+        let grid = Grid { start, end, step_secs: settings.step_secs, timezone: op.timezone };
         let mut saved = histories.remove(&op.name).unwrap_or_default();
         let mut reports = Vec::new();
-        let windowed: Vec<_> = op
-            .read()
-            .reports
-            .iter()
-            .filter(|s| s.schedule == Schedule::Windowed)
-            .map(|s| s.name())
-            .collect();
+        let windowed: Vec<_> =
+            op.read().reports.iter().filter(|s| s.schedule == Schedule::Windowed).map(|s| s.name()).collect();
         for (i, name) in op_config.report_names().into_iter().enumerate() {
             if !windowed.contains(&name) {
                 continue;
@@ -112,31 +100,20 @@ pub(super) async fn prepare(
 }
 
 fn describe(s: &Settings) -> String {
-    let labels: Vec<_> = s
-        .labels
-        .iter()
-        .map(|(n, v)| format!("--label={n}={v}"))
-        .collect();
+    let labels: Vec<_> = s.labels.iter().map(|(n, v)| format!("--label={n}={v}")).collect();
     format!(
         "--from={}{} --step={}s {} for operations {}",
         s.from,
-        s.to.as_ref()
-            .map_or(String::new(), |t| format!(" --to={t}")),
+        s.to.as_ref().map_or(String::new(), |t| format!(" --to={t}")),
         s.step_secs,
         labels.join(" "),
         s.ranges.keys().cloned().collect::<Vec<_>>().join(", ")
     )
 }
 
-fn cursors_of(
-    saved: &BTreeMap<String, state::OpState>,
-) -> BTreeMap<(String, String), Option<DateTime<Utc>>> {
+fn cursors_of(saved: &BTreeMap<String, state::OpState>) -> BTreeMap<(String, String), Option<DateTime<Utc>>> {
     saved
         .iter()
-        .flat_map(|(op, s)| {
-            s.reports
-                .iter()
-                .map(move |(name, r)| ((op.clone(), name.clone()), r.cursor))
-        })
+        .flat_map(|(op, s)| s.reports.iter().map(move |(name, r)| ((op.clone(), name.clone()), r.cursor)))
         .collect()
 }

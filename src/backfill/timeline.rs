@@ -42,9 +42,7 @@ impl Grid {
     /// the first or last step.
     pub fn step_at(&self, unix: i64) -> u32 {
         let n = (unix - self.start.timestamp()).div_euclid(self.step_secs);
-        u32::try_from(n.max(0))
-            .unwrap_or(u32::MAX)
-            .min(self.last().saturating_sub(1))
+        u32::try_from(n.max(0)).unwrap_or(u32::MAX).min(self.last().saturating_sub(1))
     }
 
     /// The step of an operation-local date (the earlier instant of a repeated hour).
@@ -124,10 +122,7 @@ impl History {
         match self.families.iter().position(|f| f.name == name) {
             Some(f) => f,
             None => {
-                self.families.push(FamilyHistory {
-                    name: name.to_owned(),
-                    ..FamilyHistory::default()
-                });
+                self.families.push(FamilyHistory { name: name.to_owned(), ..FamilyHistory::default() });
                 self.families.len() - 1
             }
         }
@@ -145,12 +140,7 @@ pub struct ReportTimeline {
 
 impl ReportTimeline {
     pub fn new(op: Arc<OperationStore>, report: ReportName, grid: Grid, history: History) -> Self {
-        ReportTimeline {
-            op,
-            report,
-            grid,
-            history,
-        }
+        ReportTimeline { op, report, grid, history }
     }
 
     /// Records the rows counted last: the report has been read to the range's end.
@@ -307,10 +297,7 @@ mod tests {
             t0 + 310
         );
         let mut report = History::default();
-        report.record(
-            3,
-            "# TYPE c counter\nc_total{operation=\"o\",agent_id=\"_overflow\"} 4\n",
-        );
+        report.record(3, "# TYPE c counter\nc_total{operation=\"o\",agent_id=\"_overflow\"} 4\n");
         let h = agents_history(&text, &g, &[&report]);
         let series = |family: &str, key: &str| {
             let f = h.families.iter().find(|f| f.name == family).unwrap();
@@ -318,24 +305,15 @@ mod tests {
         };
         // The first record falls in step 1, so the agent shows from boundary 2.
         assert_eq!(
-            series(
-                INFO,
-                "wolkvox_agent_info{operation=\"o\",agent_id=\"1\",agent_name=\"A\"}"
-            ),
+            series(INFO, "wolkvox_agent_info{operation=\"o\",agent_id=\"1\",agent_name=\"A\"}"),
             vec![(2, Some(1.0))]
         );
         assert_eq!(
-            series(
-                FIRST_SEEN,
-                "wolkvox_agent_first_seen_timestamp_seconds{operation=\"o\",agent_id=\"1\"}"
-            ),
+            series(FIRST_SEEN, "wolkvox_agent_first_seen_timestamp_seconds{operation=\"o\",agent_id=\"1\"}"),
             vec![(2, Some((t0 + 310) as f64))]
         );
         assert_eq!(
-            series(
-                INFO,
-                "wolkvox_agent_info{operation=\"o\",agent_id=\"_overflow\",agent_name=\"past\"}"
-            ),
+            series(INFO, "wolkvox_agent_info{operation=\"o\",agent_id=\"_overflow\",agent_name=\"past\"}"),
             vec![(3, Some(1.0))]
         );
     }

@@ -88,35 +88,21 @@ mod tests {
         let partial = br#"{"code":200,"data":{"token_limit":"1000.0","token_use_today":"many"}}"#;
         assert_eq!(
             read(200, partial).unwrap(),
-            Some(TokenInfo {
-                limit: Some(1000),
-                ..TokenInfo::default()
-            })
+            Some(TokenInfo { limit: Some(1000), ..TokenInfo::default() })
         );
     }
 
     #[test]
     fn errors_are_the_api_errors() {
-        let refused = br#"{"code":403,"error":"PLEASE VALIDATE TOKEN","msg":"PLEASE VALIDATE TOKEN","data":[]}"#;
-        assert_eq!(
-            read(403, refused).unwrap_err().reason(),
-            ErrorReason::invalid_token
-        );
-        for body in [
-            &br#"{"code":200,"data":[]}"#[..],
-            b"{\"code\":200,\"data\":[1]}",
-        ] {
-            assert_eq!(
-                read(200, body).unwrap_err().reason(),
-                ErrorReason::bad_response
-            );
+        let refused =
+            br#"{"code":403,"error":"PLEASE VALIDATE TOKEN","msg":"PLEASE VALIDATE TOKEN","data":[]}"#;
+        assert_eq!(read(403, refused).unwrap_err().reason(), ErrorReason::invalid_token);
+        for body in [&br#"{"code":200,"data":[]}"#[..], b"{\"code\":200,\"data\":[1]}"] {
+            assert_eq!(read(200, body).unwrap_err().reason(), ErrorReason::bad_response);
         }
         let not_available = br#"{"code":404,"error":"Validate dates entered","data":[]}"#;
         assert_eq!(read(404, not_available), Ok(None));
         assert_eq!(read(404, b"<html>Not Found</html>"), Ok(None));
-        assert_eq!(
-            read(200, b"<html>").unwrap_err().reason(),
-            ErrorReason::bad_response
-        );
+        assert_eq!(read(200, b"<html>").unwrap_err().reason(), ErrorReason::bad_response);
     }
 }

@@ -17,9 +17,7 @@ use serde::de::IgnoredAny;
 use tokio::time::Instant;
 
 pub use info::{read as read_token_info, TokenInfo};
-pub use outcome::{
-    Answered, CallerVerdict, OperationCheck, PlanVerdict, ReportCheck, TokenVerdict,
-};
+pub use outcome::{Answered, CallerVerdict, OperationCheck, PlanVerdict, ReportCheck, TokenVerdict};
 
 use crate::app::Wiring;
 use crate::client::{interpret, Answer, ApiError};
@@ -60,11 +58,7 @@ impl Checked {
     /// The whole report: each operation's lines, then a summary line.
     pub fn render(&self) -> String {
         let mut out: String = self.operations.iter().map(OperationCheck::render).collect();
-        let shard = if self.shard == Shard::ALL {
-            String::new()
-        } else {
-            format!(" (shard {})", self.shard)
-        };
+        let shard = if self.shard == Shard::ALL { String::new() } else { format!(" (shard {})", self.shard) };
         let failed: Vec<&str> = self
             .operations
             .iter()
@@ -136,11 +130,7 @@ pub async fn run(config: &Config, shard: Shard, now: DateTime<Utc>) -> Checked {
         "checking; each request waits at most request_timeout, the whole check total_timeout"
     );
     let config = Arc::new(config);
-    let store = Arc::new(crate::state::restore_saved(
-        &config,
-        Default::default(),
-        now,
-    ));
+    let store = Arc::new(crate::state::restore_saved(&config, Default::default(), now));
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let wiring = Wiring::new(config.clone(), store, Arc::new(SystemClock), None, shutdown);
     let mut tasks = tokio::task::JoinSet::new();
@@ -157,11 +147,7 @@ pub async fn run(config: &Config, shard: Shard, now: DateTime<Utc>) -> Checked {
     }
     done.sort_by_key(|(index, _)| *index);
     let operations: Vec<_> = done.into_iter().map(|(_, op)| op).collect();
-    Checked {
-        shard,
-        elsewhere,
-        operations,
-    }
+    Checked { shard, elsewhere, operations }
 }
 
 /// The operation-local window asked of every report: `WINDOW` ending `LAG` before now.
@@ -183,16 +169,9 @@ async fn ask<T>(
         return None;
     }
     tracing::info!(operation, request = what, "asking the API");
-    let answer = tokio::time::timeout_at(deadline, request)
-        .await
-        .unwrap_or(Err(ApiError::Timeout));
+    let answer = tokio::time::timeout_at(deadline, request).await.unwrap_or(Err(ApiError::Timeout));
     if let Err(e) = &answer {
-        tracing::info!(
-            operation,
-            request = what,
-            reason = e.reason().as_str(),
-            "request failed"
-        );
+        tracing::info!(operation, request = what, reason = e.reason().as_str(), "request failed");
     }
     Some(answer)
 }
@@ -215,10 +194,7 @@ async fn check_operation(
             }
         };
         let answer = ask(&op.name, report.name.as_str(), deadline, request).await;
-        reports.push(ReportCheck {
-            report: report.clone(),
-            answer,
-        });
+        reports.push(ReportCheck { report: report.clone(), answer });
     }
     let request = async {
         let (status, body) = engine.probe(None, window.0, window.1).await?;

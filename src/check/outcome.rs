@@ -78,18 +78,12 @@ pub struct PlanVerdict {
 
 /// Errors that say the API saw the request and recognised the token.
 fn token_recognised(e: &ApiError) -> bool {
-    matches!(
-        e.reason(),
-        ErrorReason::quota_exceeded | ErrorReason::concurrency_limit
-    )
+    matches!(e.reason(), ErrorReason::quota_exceeded | ErrorReason::concurrency_limit)
 }
 
 /// Errors that come from the API rather than from the way to it.
 fn from_the_api(e: &ApiError) -> bool {
-    !matches!(
-        e.reason(),
-        ErrorReason::timeout | ErrorReason::connect | ErrorReason::http_5xx
-    )
+    !matches!(e.reason(), ErrorReason::timeout | ErrorReason::connect | ErrorReason::http_5xx)
 }
 
 impl OperationCheck {
@@ -107,26 +101,17 @@ impl OperationCheck {
 
     /// Requests that went out, each one unit of the operation's daily quota.
     pub fn spent(&self) -> u64 {
-        self.outcomes()
-            .filter(|o| o.map_or_else(ApiError::was_sent, |()| true))
-            .count() as u64
+        self.outcomes().filter(|o| o.map_or_else(ApiError::was_sent, |()| true)).count() as u64
     }
 
     pub fn token(&self) -> TokenVerdict {
         let refused = self.outcomes().find_map(|o| {
-            o.err().filter(|e| {
-                matches!(
-                    e.reason(),
-                    ErrorReason::invalid_token | ErrorReason::unauthorized
-                )
-            })
+            o.err().filter(|e| matches!(e.reason(), ErrorReason::invalid_token | ErrorReason::unauthorized))
         });
         if let Some(e) = refused {
             return TokenVerdict::Invalid(e.clone());
         }
-        let recognised = self
-            .outcomes()
-            .any(|o| o.map_or_else(token_recognised, |()| true));
+        let recognised = self.outcomes().any(|o| o.map_or_else(token_recognised, |()| true));
         if recognised {
             TokenVerdict::Valid
         } else {
@@ -135,19 +120,11 @@ impl OperationCheck {
     }
 
     pub fn caller(&self) -> CallerVerdict {
-        let answered = self
-            .outcomes()
-            .filter(|o| o.map_or_else(from_the_api, |()| true))
-            .count();
-        let forbidden = self
-            .outcomes()
-            .filter(|o| o.is_err_and(|e| e.reason() == ErrorReason::forbidden))
-            .count();
+        let answered = self.outcomes().filter(|o| o.map_or_else(from_the_api, |()| true)).count();
+        let forbidden =
+            self.outcomes().filter(|o| o.is_err_and(|e| e.reason() == ErrorReason::forbidden)).count();
         if forbidden > 0 {
-            return CallerVerdict::Refused {
-                forbidden,
-                answered,
-            };
+            return CallerVerdict::Refused { forbidden, answered };
         }
         match self.outcomes().find_map(Result::err) {
             Some(e) if answered == 0 => CallerVerdict::Unreachable(e.clone()),
@@ -171,15 +148,10 @@ impl OperationCheck {
         let (configured, api) = self.limits();
         let limit = api.map_or(configured, |api| api.min(configured));
         let allowance = plan::daily_allowance(limit, self.reserve);
-        let used = self.info().and_then(|i| {
-            i.all_today
-                .or_else(|| Some(i.limit?.saturating_sub(i.available?)))
-        });
+        let used =
+            self.info().and_then(|i| i.all_today.or_else(|| Some(i.limit?.saturating_sub(i.available?))));
         let today = used.map(|used| {
-            let polled: Vec<_> = reports
-                .iter()
-                .map(|r| (kind(r.name).schedule, r.interval))
-                .collect();
+            let polled: Vec<_> = reports.iter().map(|r| (kind(r.name).schedule, r.interval)).collect();
             let needed = plan::reserved(&polled, self.rest_of_day);
             (allowance.saturating_sub(used), needed)
         });
@@ -207,11 +179,7 @@ impl OperationCheck {
         for r in &self.reports {
             match &r.answer {
                 None => problems.push(format!("{} not asked", r.report.name)),
-                Some(Err(e)) => problems.push(format!(
-                    "{} failed ({})",
-                    r.report.name,
-                    e.reason().as_str()
-                )),
+                Some(Err(e)) => problems.push(format!("{} failed ({})", r.report.name, e.reason().as_str())),
                 Some(Ok(_)) => {}
             }
         }

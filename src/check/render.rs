@@ -32,18 +32,11 @@ impl OperationCheck {
                  in the README)",
                 described(&e)
             ),
-            TokenVerdict::Unknown => {
-                "token: unknown (no answer said whether the API accepts it)".to_owned()
-            }
+            TokenVerdict::Unknown => "token: unknown (no answer said whether the API accepts it)".to_owned(),
         });
         line(match self.caller() {
-            CallerVerdict::Allowed => {
-                "caller: allowed (no request was refused as forbidden)".to_owned()
-            }
-            CallerVerdict::Refused {
-                forbidden,
-                answered,
-            } => {
+            CallerVerdict::Allowed => "caller: allowed (no request was refused as forbidden)".to_owned(),
+            CallerVerdict::Refused { forbidden, answered } => {
                 let how = if forbidden == answered {
                     "every request was refused with 403 forbidden".to_owned()
                 } else {
@@ -56,19 +49,15 @@ impl OperationCheck {
                      README)"
                 )
             }
-            CallerVerdict::Unreachable(e) => format!(
-                "caller: unknown: the API answered no request: {}",
-                described(&e)
-            ),
+            CallerVerdict::Unreachable(e) => {
+                format!("caller: unknown: the API answered no request: {}", described(&e))
+            }
         });
         for r in &self.reports {
             let answer = match &r.answer {
                 None => NOT_ASKED.to_owned(),
                 Some(Ok(Answered::Records(n))) => {
-                    format!(
-                        "answered 200 ({n} record{})",
-                        if *n == 1 { "" } else { "s" }
-                    )
+                    format!("answered 200 ({n} record{})", if *n == 1 { "" } else { "s" })
                 }
                 Some(Ok(Answered::NoRecords)) => {
                     "answered 404 (no records, or not enabled on this server)".to_owned()
@@ -106,20 +95,12 @@ impl OperationCheck {
     fn plan_line(&self) -> String {
         let plan = self.plan();
         let reports = self.configured_reports();
-        let mut text = format!(
-            "plan: {} requests a day ({}), ",
-            plan.planned,
-            plan::describe(&reports)
-        );
+        let mut text = format!("plan: {} requests a day ({}), ", plan.planned, plan::describe(&reports));
         if plan.planned <= plan.allowance {
             let _ = write!(text, "within the allowance of {}: fits", plan.allowance);
         } else {
             let hint = plan::fitting_hint(&reports, plan.allowance);
-            let _ = write!(
-                text,
-                "over the allowance of {}: does NOT fit; {hint}",
-                plan.allowance
-            );
+            let _ = write!(text, "over the allowance of {}: does NOT fit; {hint}", plan.allowance);
         }
         if let Some((left, needed)) = plan.today {
             let verdict = if needed <= left {
@@ -221,11 +202,7 @@ fn failed(e: &ApiError) -> String {
 /// a long server text is cut.
 fn described(e: &ApiError) -> String {
     const MAX: usize = 200;
-    let mut text: String = e
-        .to_string()
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let mut text: String = e.to_string().chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if let Some((head, tail)) = text.rsplit_once(" / ") {
         if !tail.is_empty() && head.ends_with(tail) {
             text.truncate(head.len());

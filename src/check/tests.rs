@@ -4,9 +4,7 @@ use super::*;
 use crate::config::{FileConfig, Overrides};
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().with_timezone(&Utc)
 }
 
 #[test]
@@ -18,13 +16,7 @@ fn the_window_is_ten_minutes_ending_a_minute_ago_in_local_time() {
     // In the repeated hour of a DST change the window still runs forwards.
     let (ini, end) = window(at("2026-11-01T06:05:00Z"), chrono_tz::America::New_York);
     let day = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
-    assert_eq!(
-        (ini, end),
-        (
-            day.and_hms_opt(0, 54, 0).unwrap(),
-            day.and_hms_opt(1, 4, 0).unwrap()
-        )
-    );
+    assert_eq!((ini, end), (day.and_hms_opt(0, 54, 0).unwrap(), day.and_hms_opt(1, 4, 0).unwrap()));
 }
 
 /// The demo's simulated Wolkvox answers every report and token_info, so `check --demo`
@@ -45,10 +37,7 @@ async fn the_demo_operation_checks_out() {
     let op = &checked.operations[0];
     assert_eq!(op.reports.len(), crate::reports::KINDS.len());
     for r in &op.reports {
-        assert!(
-            matches!(r.answer, Some(Ok(Answered::Records(n))) if n > 0),
-            "{text}"
-        );
+        assert!(matches!(r.answer, Some(Ok(Answered::Records(n))) if n > 0), "{text}");
     }
     let reports = op.reports.len() as u64;
     let info = op.info().unwrap().clone();
@@ -61,10 +50,7 @@ async fn the_demo_operation_checks_out() {
     assert_eq!(info.token_today, Some(reports + 1), "{text}");
     assert_eq!(checked.spent(), reports + 1);
     assert!(
-        text.ends_with(&format!(
-            "summary: 1 operation checked, all OK; {} requests spent\n",
-            reports + 1
-        )),
+        text.ends_with(&format!("summary: 1 operation checked, all OK; {} requests spent\n", reports + 1)),
         "{text}"
     );
     assert!(!text.contains(api.token()), "{text}");

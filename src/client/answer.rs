@@ -39,10 +39,7 @@ impl Text<'_> {
 
 /// Interprets a status and body for rows of type `R`. Pure, so every answer is
 /// unit-tested; the caller cuts the token out of error texts.
-pub fn interpret<'de, R: Deserialize<'de>>(
-    status: u16,
-    body: &'de [u8],
-) -> Result<Answer<R>, ApiError> {
+pub fn interpret<'de, R: Deserialize<'de>>(status: u16, body: &'de [u8]) -> Result<Answer<R>, ApiError> {
     let envelope = decode::<R>(body);
     match status {
         200..=299 => {
@@ -85,9 +82,7 @@ fn classify<R>(status: u16, text: &str) -> Result<Answer<R>, ApiError> {
         403 if has(&["simultaneous", "concurren"]) => ApiError::ConcurrencyLimit(text),
         403 if has(&["maintenance", "backup"]) => ApiError::Maintenance(text),
         // "PLEASE VALIDATE TOKEN", and the invalid, expired or malformed token texts.
-        403 if has(&["validate token", "invalid", "expired", "malformed"]) => {
-            ApiError::InvalidToken(text)
-        }
+        403 if has(&["validate token", "invalid", "expired", "malformed"]) => ApiError::InvalidToken(text),
         // "TOKEN LIMIT EXCEEDED"
         403 if has(&["limit", "quota"]) => ApiError::QuotaExceeded(text),
         403 => ApiError::Forbidden(text),
@@ -98,9 +93,7 @@ fn classify<R>(status: u16, text: &str) -> Result<Answer<R>, ApiError> {
 
 fn snippet(body: &[u8]) -> String {
     let s = String::from_utf8_lossy(&body[..body.len().min(200)]);
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 fn describe_json_error(body: &[u8], e: &serde_json::Error) -> String {
@@ -125,19 +118,13 @@ struct Envelope<'a, R> {
 impl<R> Envelope<'_, R> {
     /// The human text of an error answer, `error` first, then `msg`.
     fn text(&self) -> String {
-        [self.error.as_deref(), self.msg.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" / ")
+        [self.error.as_deref(), self.msg.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" / ")
     }
 }
 
 /// Decodes a body; any syntax error (truncated JSON, an HTML page) is an error. UTF-8 is
 /// checked once over the whole body, which is cheaper than string by string.
-fn decode<'de, R: Deserialize<'de>>(
-    body: &'de [u8],
-) -> Result<Envelope<'de, R>, serde_json::Error> {
+fn decode<'de, R: Deserialize<'de>>(body: &'de [u8]) -> Result<Envelope<'de, R>, serde_json::Error> {
     match std::str::from_utf8(body) {
         Ok(text) => serde_json::from_str(text),
         Err(_) => serde_json::from_slice(body),
@@ -296,12 +283,7 @@ impl<'de, R: Deserialize<'de>> Deserialize<'de> for Envelope<'de, R> {
                 f.write_str("a JSON object with code, error, msg and data")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                let mut env = Envelope {
-                    code: None,
-                    error: None,
-                    msg: None,
-                    items: Vec::new(),
-                };
+                let mut env = Envelope { code: None, error: None, msg: None, items: Vec::new() };
                 while let Some(key) = a.next_key::<Cow<'de, str>>()? {
                     match key.as_ref() {
                         "code" => env.code = a.next_value::<Text>()?.get().and_then(parse_code),
@@ -323,10 +305,7 @@ impl<'de, R: Deserialize<'de>> Deserialize<'de> for Envelope<'de, R> {
 fn parse_code(text: &str) -> Option<u16> {
     let t = text.trim();
     t.parse::<u16>().ok().or_else(|| {
-        t.parse::<f64>()
-            .ok()
-            .filter(|f| f.fract() == 0.0 && (0.0..65536.0).contains(f))
-            .map(|f| f as u16)
+        t.parse::<f64>().ok().filter(|f| f.fract() == 0.0 && (0.0..65536.0).contains(f)).map(|f| f as u16)
     })
 }
 

@@ -81,10 +81,7 @@ impl ApiError {
 
     /// Errors that retrying soon cannot fix: the configuration or the token is wrong.
     pub fn is_configuration(&self) -> bool {
-        matches!(
-            self,
-            ApiError::BadRequest(_) | ApiError::Unauthorized(_) | ApiError::InvalidToken(_)
-        )
+        matches!(self, ApiError::BadRequest(_) | ApiError::Unauthorized(_) | ApiError::InvalidToken(_))
     }
 
     /// Whether the request went out, and so cost one unit of the day's quota.

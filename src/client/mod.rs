@@ -38,12 +38,7 @@ impl Client {
             .user_agent(concat!("wolkvox-exporter/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("TLS backend and client settings are static");
-        Client {
-            http,
-            base_url: base_url.to_owned(),
-            token,
-            max_body_bytes,
-        }
+        Client { http, base_url: base_url.to_owned(), token, max_body_bytes }
     }
 
     /// The error with this client's token cut out of its text.
@@ -73,8 +68,7 @@ impl Client {
 
     /// Asks for the token's information (`token_info`): limit and use today.
     pub async fn token_info(&self) -> Result<(u16, Vec<u8>), ApiError> {
-        self.get(format!("{}{INFO_PATH}?api={TOKEN_INFO}", self.base_url))
-            .await
+        self.get(format!("{}{INFO_PATH}?api={TOKEN_INFO}", self.base_url)).await
     }
 
     async fn get(&self, url: String) -> Result<(u16, Vec<u8>), ApiError> {
@@ -86,19 +80,12 @@ impl Client {
             .await
             .map_err(transport_error)?;
         let status = resp.status().as_u16();
-        let limit = if status == 200 {
-            self.max_body_bytes
-        } else {
-            ERROR_BODY_LIMIT
-        };
+        let limit = if status == 200 { self.max_body_bytes } else { ERROR_BODY_LIMIT };
         if status == 200 && resp.content_length().is_some_and(|n| n > limit) {
             return Err(ApiError::TooLarge(limit));
         }
         let mut body = Vec::with_capacity(
-            resp.content_length()
-                .unwrap_or(16 * 1024)
-                .min(limit)
-                .min(64 * 1024 * 1024) as usize,
+            resp.content_length().unwrap_or(16 * 1024).min(limit).min(64 * 1024 * 1024) as usize,
         );
         while let Some(chunk) = resp.chunk().await.map_err(transport_error)? {
             if (body.len() + chunk.len()) as u64 > limit {
@@ -152,11 +139,7 @@ mod tests {
         drop(closed);
         let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
         let e = client(base_url)
-            .fetch(
-                "agent_13",
-                day.and_hms_opt(0, 0, 0).unwrap(),
-                day.and_hms_opt(0, 5, 0).unwrap(),
-            )
+            .fetch("agent_13", day.and_hms_opt(0, 0, 0).unwrap(), day.and_hms_opt(0, 5, 0).unwrap())
             .await
             .unwrap_err();
         assert!(matches!(e, ApiError::Unreachable(_)), "{e:?}");
@@ -164,10 +147,7 @@ mod tests {
 
     #[test]
     fn url_uses_local_wall_clock() {
-        let ini = chrono::NaiveDate::from_ymd_opt(2026, 1, 2)
-            .unwrap()
-            .and_hms_opt(3, 4, 5)
-            .unwrap();
+        let ini = chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap().and_hms_opt(3, 4, 5).unwrap();
         assert_eq!(
             client("http://127.0.0.1:1".into()).report_url("cdr_1", ini, ini),
             "http://127.0.0.1:1/api/v2/reports_manager.php?api=cdr_1&date_ini=20260102030405&date_end=20260102030405"

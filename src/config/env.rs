@@ -18,44 +18,30 @@ pub const REPORTS: &str = "WOLKVOX_REPORTS";
 
 /// The operation the environment describes, or `None` when neither `WOLKVOX_SERVER`
 /// nor `WOLKVOX_BASE_URL` is set.
-pub(super) fn operation(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<RawOperation>, ConfigError> {
+pub(super) fn operation(get: &impl Fn(&str) -> Option<String>) -> Result<Option<RawOperation>, ConfigError> {
     let address = match (get(SERVER), get(BASE_URL)) {
         (None, None) => return Ok(None),
         (Some(server), None) => Given::new(SERVER, Address::Server(server)),
         (None, Some(url)) => Given::new(BASE_URL, Address::BaseUrl(url)),
         (Some(_), Some(_)) => {
-            return Err(invalid(
-                BASE_URL,
-                format!("set either {SERVER} or {BASE_URL}, not both"),
-            ))
+            return Err(invalid(BASE_URL, format!("set either {SERVER} or {BASE_URL}, not both")))
         }
     };
     let token = match (get(TOKEN), get(TOKEN_FILE)) {
         (Some(token), None) => Given::new(TOKEN, TokenSource::Inline(Token::new(token))),
         (None, Some(path)) => Given::new(TOKEN_FILE, TokenSource::File(PathBuf::from(path))),
         (None, None) => {
-            return Err(invalid(
-                TOKEN,
-                format!("missing: set {TOKEN} or {TOKEN_FILE} (preferred)"),
-            ))
+            return Err(invalid(TOKEN, format!("missing: set {TOKEN} or {TOKEN_FILE} (preferred)")))
         }
         (Some(_), Some(_)) => {
-            return Err(invalid(
-                TOKEN_FILE,
-                format!("set either {TOKEN} or {TOKEN_FILE}, not both"),
-            ))
+            return Err(invalid(TOKEN_FILE, format!("set either {TOKEN} or {TOKEN_FILE}, not both")))
         }
     };
     let licenses = match get(LICENSES) {
         None => None,
         Some(text) => {
             let value = text.trim().parse::<u32>().map_err(|_| {
-                invalid(
-                    LICENSES,
-                    format!("must be a whole number between 1 and 1000000, got {text:?}"),
-                )
+                invalid(LICENSES, format!("must be a whole number between 1 and 1000000, got {text:?}"))
             })?;
             Some(Given::new(LICENSES, value))
         }
@@ -72,10 +58,7 @@ pub(super) fn operation(
                 .map(str::trim)
                 .filter(|n| !n.is_empty())
                 .map(|name| {
-                    let report = RawReport {
-                        name: name.to_owned(),
-                        interval: None,
-                    };
+                    let report = RawReport { name: name.to_owned(), interval: None };
                     Given::new(REPORTS, report)
                 })
                 .collect();
@@ -93,10 +76,7 @@ mod tests {
 
     /// Builds from an empty file and the given environment.
     fn build(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let env = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         Config::build(FileConfig::default(), &Overrides::default(), env)
     }
@@ -161,10 +141,7 @@ mod tests {
                 (LICENSES, "abc"),
                 "WOLKVOX_LICENSES: must be a whole number between 1 and 1000000, got \"abc\"",
             ),
-            (
-                (LICENSES, "0"),
-                "WOLKVOX_LICENSES: must be a whole number between 1 and 1000000, got 0",
-            ),
+            ((LICENSES, "0"), "WOLKVOX_LICENSES: must be a whole number between 1 and 1000000, got 0"),
             (
                 (SERVER, "42"),
                 "WOLKVOX_SERVER: must be the four-digit server code (e.g. \"0042\"), got \"42\"",
@@ -173,25 +150,16 @@ mod tests {
                 (TIMEZONE, "Mars/Base"),
                 "WOLKVOX_TIMEZONE: unknown IANA time zone \"Mars/Base\" (e.g. America/Bogota)",
             ),
-            (
-                (OPERATION, "a b"),
-                "WOLKVOX_OPERATION: must be 1-64 characters of [A-Za-z0-9_.-], got \"a b\"",
-            ),
+            ((OPERATION, "a b"), "WOLKVOX_OPERATION: must be 1-64 characters of [A-Za-z0-9_.-], got \"a b\""),
             ((TOKEN, "  "), "WOLKVOX_TOKEN: the token is empty"),
         ];
         for (var, expected) in cases {
             assert_eq!(with(var), expected);
         }
         let err = error(&[(BASE_URL, "ftp://proxy"), (TOKEN, SECRET)]);
-        assert_eq!(
-            err,
-            "WOLKVOX_BASE_URL: must be an http(s) URL with a host, got \"ftp://proxy\""
-        );
+        assert_eq!(err, "WOLKVOX_BASE_URL: must be an http(s) URL with a host, got \"ftp://proxy\"");
         let err = error(&[(BASE_URL, "not a url"), (TOKEN, SECRET)]);
-        assert!(
-            err.starts_with("WOLKVOX_BASE_URL: invalid URL \"not a url\""),
-            "{err}"
-        );
+        assert!(err.starts_with("WOLKVOX_BASE_URL: invalid URL \"not a url\""), "{err}");
     }
 
     #[test]

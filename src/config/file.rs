@@ -103,14 +103,9 @@ pub struct FileReport {
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::parse(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })
     }
 
     /// Parses the file's text; serde's error names the offending key and line.
@@ -130,16 +125,10 @@ impl FileOperation {
             (Some(server), None) => Given::new(key("server"), Address::Server(server)),
             (None, Some(url)) => Given::new(key("base_url"), Address::BaseUrl(url)),
             (Some(_), Some(_)) => {
-                return Err(invalid(
-                    key("base_url"),
-                    "give either server or base_url, not both",
-                ))
+                return Err(invalid(key("base_url"), "give either server or base_url, not both"))
             }
             (None, None) => {
-                return Err(invalid(
-                    key("server"),
-                    "missing: give the four-digit server code or base_url",
-                ))
+                return Err(invalid(key("server"), "missing: give the four-digit server code or base_url"))
             }
         };
         let token = match (self.token, self.token_file, self.token_env) {
@@ -147,17 +136,9 @@ impl FileOperation {
             (None, Some(path), None) => Given::new(key("token_file"), TokenSource::File(path)),
             (None, None, Some(var)) => Given::new(key("token_env"), TokenSource::Env(var)),
             (None, None, None) => {
-                return Err(invalid(
-                    key("token"),
-                    "missing: give token, token_file or token_env",
-                ))
+                return Err(invalid(key("token"), "missing: give token, token_file or token_env"))
             }
-            _ => {
-                return Err(invalid(
-                    key("token"),
-                    "give only one of token, token_file, token_env",
-                ))
-            }
+            _ => return Err(invalid(key("token"), "give only one of token, token_file, token_env")),
         };
         Ok(RawOperation {
             name: self.name.map(|v| Given::new(key("name"), v)),
@@ -169,10 +150,8 @@ impl FileOperation {
                 let named = reports
                     .into_iter()
                     .map(|(name, settings)| {
-                        let report = RawReport {
-                            interval: settings.and_then(|s| s.interval),
-                            name: name.clone(),
-                        };
+                        let report =
+                            RawReport { interval: settings.and_then(|s| s.interval), name: name.clone() };
                         Given::new(format!("{}.{name}", key("reports")), report)
                     })
                     .collect();
@@ -188,10 +167,8 @@ mod tests {
     use super::*;
 
     fn build(yaml: &str) -> Result<Config, ConfigError> {
-        let file = FileConfig::parse(yaml).map_err(|source| ConfigError::Parse {
-            path: "test.yml".into(),
-            source,
-        })?;
+        let file = FileConfig::parse(yaml)
+            .map_err(|source| ConfigError::Parse { path: "test.yml".into(), source })?;
         Config::build(file, &Overrides::default(), |_| None)
     }
 
@@ -222,29 +199,14 @@ mod tests {
     fn errors_name_the_key() {
         let op = "operations:\n  - server: \"0042\"\n    token: a\n";
         let cases = [
-            (
-                "operations:\n  - server: \"42\"\n    token: a\n".to_owned(),
-                "operations[0].server",
-            ),
-            (
-                format!("{op}    timezone: Mars/Base\n"),
-                "operations[0].timezone",
-            ),
+            ("operations:\n  - server: \"42\"\n    token: a\n".to_owned(), "operations[0].server"),
+            (format!("{op}    timezone: Mars/Base\n"), "operations[0].timezone"),
             (format!("{op}    licenses: 0\n"), "operations[0].licenses"),
             (format!("{op}    name: a/b\n"), "operations[0].name"),
-            (
-                format!("{op}    token_env: NOT_SET_ANYWHERE\n"),
-                "operations[0].token",
-            ),
-            (
-                format!("{op}  - server: \"0042\"\n    token: b\n"),
-                "operations[1].name",
-            ),
+            (format!("{op}    token_env: NOT_SET_ANYWHERE\n"), "operations[0].token"),
+            (format!("{op}  - server: \"0042\"\n    token: b\n"), "operations[1].name"),
             (format!("{op}  - server: \"0107\"\n"), "operations[1].token"),
-            (
-                "operations:\n  - token: a\n".to_owned(),
-                "operations[0].server",
-            ),
+            ("operations:\n  - token: a\n".to_owned(), "operations[0].server"),
             (
                 "operations:\n  - base_url: ftp://x\n    name: a\n    token: a\n".to_owned(),
                 "operations[0].base_url",
@@ -255,18 +217,9 @@ mod tests {
             ),
             (format!("poll:\n  interval: 20s\n{op}"), "poll.interval"),
             (format!("poll:\n  catch_up: 0s\n{op}"), "poll.catch_up"),
-            (
-                format!("api:\n  retry_initial: 0s\n{op}"),
-                "api.retry_initial",
-            ),
-            (
-                format!("api:\n  daily_reserve: 1.5\n{op}"),
-                "api.daily_reserve",
-            ),
-            (
-                format!("metrics:\n  duration_buckets: [60, 30]\n{op}"),
-                "metrics.duration_buckets",
-            ),
+            (format!("api:\n  retry_initial: 0s\n{op}"), "api.retry_initial"),
+            (format!("api:\n  daily_reserve: 1.5\n{op}"), "api.daily_reserve"),
+            (format!("metrics:\n  duration_buckets: [60, 30]\n{op}"), "metrics.duration_buckets"),
             (String::new(), "operations"),
         ];
         for (yaml, key) in cases {
@@ -282,10 +235,7 @@ mod tests {
             ("poll:\n  intervall: 5m\n".to_owned(), "intervall"),
             (format!("poll:\n  overlap: soon\n{op}"), "poll.overlap"),
             (format!("api:\n  timeout: 5\n{op}"), "api.timeout"),
-            (
-                format!("{op}  - server: \"0107\"\n    licenses: many\n"),
-                "operations[1].licenses",
-            ),
+            (format!("{op}  - server: \"0107\"\n    licenses: many\n"), "operations[1].licenses"),
             (format!("{op}    servr: \"0042\"\n"), "servr"),
         ];
         for (yaml, key) in cases {
@@ -301,10 +251,7 @@ mod tests {
         assert!(!format!("{file:?}").contains("SUPERSECRET"));
         let yaml = "operations:\n  - server: \"0042\"\n    token: \"SUPER\\u0007SECRET\"\n";
         let err = build(yaml).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "operations[0].token: the token contains control characters"
-        );
+        assert_eq!(err, "operations[0].token: the token contains control characters");
     }
 
     #[test]
@@ -312,17 +259,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("tok");
         std::fs::write(&p, "abc123\n").unwrap();
-        let yaml = format!(
-            "operations:\n  - server: \"0042\"\n    token_file: {}\n",
-            p.display()
-        );
+        let yaml = format!("operations:\n  - server: \"0042\"\n    token_file: {}\n", p.display());
         assert_eq!(build(&yaml).unwrap().operations[0].token.expose(), "abc123");
         let yaml = "operations:\n  - server: \"0042\"\n    token_file: /nonexistent/tok\n";
         let err = build(yaml).unwrap_err().to_string();
-        assert!(
-            err.starts_with("operations[0].token_file: cannot read"),
-            "{err}"
-        );
+        assert!(err.starts_with("operations[0].token_file: cannot read"), "{err}");
     }
 
     /// The example in `examples/` (shown in the README) stays valid.
@@ -334,12 +275,7 @@ mod tests {
         std::fs::write(&token, "t").unwrap();
         let text = text.replace("/run/secrets/wolkvox_token", token.to_str().unwrap());
         let env = |k: &str| (k == "WOLKVOX_TOKEN_CDMX").then(|| "t2".to_owned());
-        let c = Config::build(
-            FileConfig::parse(&text).unwrap(),
-            &Overrides::default(),
-            env,
-        )
-        .unwrap();
+        let c = Config::build(FileConfig::parse(&text).unwrap(), &Overrides::default(), env).unwrap();
         assert_eq!(c.operations.len(), 2);
         assert_eq!(c.operations[0].base_url, "https://wv0042.wolkvox.com");
         assert_eq!(c.operations[1].daily_limit(), 20_000);

@@ -38,9 +38,7 @@ pub mod defaults {
     pub const MAX_FLOWS: usize = 20_000;
     pub const CHAIN_HORIZON: Duration = Duration::from_secs(2 * 3600);
     pub const MAX_OPEN_CHAINS: usize = 200_000;
-    pub const BUCKETS: [f64; 9] = [
-        30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
-    ];
+    pub const BUCKETS: [f64; 9] = [30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0];
     pub const STATE_PATH: &str = "data/state.json";
 }
 
@@ -152,24 +150,15 @@ pub enum ConfigError {
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     /// YAML that does not fit the schema; serde's message names the key
     /// (`poll.overlap: invalid value ...`, `unknown field `intervall``).
     #[error("config file {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_yaml_ng::Error,
-    },
+    Parse { path: PathBuf, source: serde_yaml_ng::Error },
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        message: message.into(),
-    }
+    ConfigError::Invalid { key: key.into(), message: message.into() }
 }
 
 #[cfg(test)]
@@ -179,12 +168,7 @@ mod tests {
     #[test]
     fn token_never_prints() {
         let yaml = "operations:\n  - server: \"0042\"\n    token: SUPERSECRET\n";
-        let c = Config::build(
-            FileConfig::parse(yaml).unwrap(),
-            &Overrides::default(),
-            |_| None,
-        )
-        .unwrap();
+        let c = Config::build(FileConfig::parse(yaml).unwrap(), &Overrides::default(), |_| None).unwrap();
         let shown = format!("{:?} {}", c, c.operations[0].token);
         assert!(!shown.contains("SUPERSECRET"), "{shown}");
         assert_eq!(c.operations[0].token.expose(), "SUPERSECRET");

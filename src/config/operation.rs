@@ -17,10 +17,7 @@ pub(super) struct Given<T> {
 
 impl<T> Given<T> {
     pub fn new(key: impl Into<String>, value: T) -> Self {
-        Given {
-            key: key.into(),
-            value,
-        }
+        Given { key: key.into(), value }
     }
 }
 
@@ -56,9 +53,7 @@ pub(super) struct RawOperation {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 pub(super) fn validate_operation(
@@ -81,26 +76,18 @@ pub(super) fn validate_operation(
         }
         Address::BaseUrl(url) => {
             let url = url.trim().trim_end_matches('/');
-            let parsed = reqwest::Url::parse(url)
-                .map_err(|e| invalid(&key, format!("invalid URL {url:?}: {e}")))?;
+            let parsed =
+                reqwest::Url::parse(url).map_err(|e| invalid(&key, format!("invalid URL {url:?}: {e}")))?;
             let host = match parsed.host_str() {
                 Some(host) if matches!(parsed.scheme(), "http" | "https") => host.to_owned(),
-                _ => {
-                    return Err(invalid(
-                        key,
-                        format!("must be an http(s) URL with a host, got {url:?}"),
-                    ))
-                }
+                _ => return Err(invalid(key, format!("must be an http(s) URL with a host, got {url:?}"))),
             };
             (url.to_owned(), host)
         }
     };
     let name = match raw.name {
         Some(Given { key, value }) if !valid_name(&value) => {
-            return Err(invalid(
-                key,
-                format!("must be 1-64 characters of [A-Za-z0-9_.-], got {value:?}"),
-            ))
+            return Err(invalid(key, format!("must be 1-64 characters of [A-Za-z0-9_.-], got {value:?}")))
         }
         Some(given) => given.value,
         None if !valid_name(&default_name) => {
@@ -119,20 +106,15 @@ pub(super) fn validate_operation(
 
     let timezone = match raw.timezone {
         None => defaults::TIMEZONE,
-        Some(Given { key, value }) => value.trim().parse::<Tz>().map_err(|_| {
-            invalid(
-                key,
-                format!("unknown IANA time zone {value:?} (e.g. America/Bogota)"),
-            )
-        })?,
+        Some(Given { key, value }) => value
+            .trim()
+            .parse::<Tz>()
+            .map_err(|_| invalid(key, format!("unknown IANA time zone {value:?} (e.g. America/Bogota)")))?,
     };
     let licenses = match raw.licenses {
         None => defaults::LICENSES,
         Some(Given { key, value }) if value == 0 || value > 1_000_000 => {
-            return Err(invalid(
-                key,
-                format!("must be a whole number between 1 and 1000000, got {value}"),
-            ))
+            return Err(invalid(key, format!("must be a whole number between 1 and 1000000, got {value}")))
         }
         Some(given) => given.value,
     };
@@ -170,8 +152,7 @@ fn read_token(
 
 /// Reads a token file; warns (without the token) when others may read it.
 fn read_token_file(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -33,19 +33,13 @@ fn schedule(r: &ReportConfig) -> Schedule {
 
 /// Requests a local day the reports spend at steady state.
 pub fn daily_requests(reports: &[ReportConfig]) -> u64 {
-    reports
-        .iter()
-        .map(|r| spent(schedule(r), r.interval, DAY_SECS))
-        .sum()
+    reports.iter().map(|r| spent(schedule(r), r.interval, DAY_SECS)).sum()
 }
 
 /// The shortest interval that, given to every windowed report, keeps the plan within
 /// `allowance`; `None` when not even a day per report fits.
 pub fn fitting_interval(reports: &[ReportConfig], allowance: u64) -> Option<Duration> {
-    let windowed = reports
-        .iter()
-        .filter(|r| schedule(r) == Schedule::Windowed)
-        .count() as u64;
+    let windowed = reports.iter().filter(|r| schedule(r) == Schedule::Windowed).count() as u64;
     let allowance = allowance.checked_sub(reports.len() as u64 - windowed)?;
     let per_report = allowance / windowed.max(1);
     (per_report > 0).then(|| Duration::from_secs(DAY_SECS.div_ceil(per_report)))
@@ -59,11 +53,9 @@ pub fn describe(reports: &[ReportConfig]) -> String {
             let daily = spent(schedule(r), r.interval, DAY_SECS);
             match schedule(r) {
                 Schedule::DailyAfter { .. } => format!("{} once a day: {daily}", r.name),
-                Schedule::Windowed => format!(
-                    "{} every {}: {daily}",
-                    r.name,
-                    humantime::format_duration(r.interval)
-                ),
+                Schedule::Windowed => {
+                    format!("{} every {}: {daily}", r.name, humantime::format_duration(r.interval))
+                }
             }
         })
         .collect();
@@ -73,10 +65,7 @@ pub fn describe(reports: &[ReportConfig]) -> String {
 /// What would fit `allowance`, as people read it.
 pub fn fitting_hint(reports: &[ReportConfig], allowance: u64) -> String {
     match fitting_interval(reports, allowance) {
-        Some(i) => format!(
-            "every report at an interval of {} or longer fits",
-            humantime::format_duration(i)
-        ),
+        Some(i) => format!("every report at an interval of {} or longer fits", humantime::format_duration(i)),
         None => "no interval fits".to_owned(),
     }
 }
@@ -99,10 +88,7 @@ mod tests {
     }
 
     fn report(name: crate::reports::ReportName, minutes: u64) -> ReportConfig {
-        ReportConfig {
-            name,
-            interval: Duration::from_secs(minutes * 60),
-        }
+        ReportConfig { name, interval: Duration::from_secs(minutes * 60) }
     }
 
     #[test]

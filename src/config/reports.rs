@@ -28,29 +28,17 @@ pub(super) fn validate(
     poll: &PollConfig,
 ) -> Result<Vec<ReportConfig>, ConfigError> {
     let Some(Given { key, value }) = given else {
-        let defaults = reports::defaults().into_iter().map(|name| ReportConfig {
-            name,
-            interval: poll.interval,
-        });
+        let defaults =
+            reports::defaults().into_iter().map(|name| ReportConfig { name, interval: poll.interval });
         return Ok(defaults.collect());
     };
     if value.is_empty() {
-        return Err(invalid(
-            key,
-            format!("names no report; known reports: {}", known()),
-        ));
+        return Err(invalid(key, format!("names no report; known reports: {}", known())));
     }
     let mut out: Vec<ReportConfig> = Vec::with_capacity(value.len());
     for Given { key, value } in value {
         let name = reports::find(&value.name).map(|k| k.name).ok_or_else(|| {
-            invalid(
-                &key,
-                format!(
-                    "unknown report {:?}; known reports: {}",
-                    value.name,
-                    known()
-                ),
-            )
+            invalid(&key, format!("unknown report {:?}; known reports: {}", value.name, known()))
         })?;
         if out.iter().any(|r| r.name == name) {
             return Err(invalid(key, format!("report {name} is named twice")));
@@ -64,9 +52,9 @@ pub(super) fn validate(
                 return Err(invalid(
                     format!("{key}.interval"),
                     format!(
-                    "{} is shorter than the API's 5m cadence; add --poll.allow-fast to accept it",
-                    humantime::format_duration(i)
-                ),
+                        "{} is shorter than the API's 5m cadence; add --poll.allow-fast to accept it",
+                        humantime::format_duration(i)
+                    ),
                 ))
             }
             Some(i) => i,
@@ -79,10 +67,7 @@ pub(super) fn validate(
             if !out.iter().any(|o| o.name == source) {
                 return Err(invalid(
                     key,
-                    format!(
-                        "{} is compared with the {source} records counted: follow {source} too",
-                        r.name
-                    ),
+                    format!("{} is compared with the {source} records counted: follow {source} too", r.name),
                 ));
             }
         }
@@ -91,11 +76,7 @@ pub(super) fn validate(
 }
 
 fn known() -> String {
-    KINDS
-        .iter()
-        .map(|k| k.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    KINDS.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -104,10 +85,7 @@ mod tests {
     use super::*;
 
     fn build(yaml: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let env = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         Config::build(FileConfig::parse(yaml).unwrap(), &Overrides::default(), env)
     }
@@ -119,16 +97,12 @@ mod tests {
         let c = build(OP, &[]).unwrap();
         let names = c.operations[0].report_names();
         assert_eq!(names, crate::reports::defaults());
-        assert!(c.operations[0]
-            .reports
-            .iter()
-            .all(|r| r.interval == super::super::defaults::INTERVAL));
+        assert!(c.operations[0].reports.iter().all(|r| r.interval == super::super::defaults::INTERVAL));
     }
 
     #[test]
     fn the_file_names_reports_and_their_intervals() {
-        let yaml =
-            format!("{OP}    reports:\n      agent_13_1:\n        interval: 1h\n      agent_13:\n");
+        let yaml = format!("{OP}    reports:\n      agent_13_1:\n        interval: 1h\n      agent_13:\n");
         let c = build(&yaml, &[]).unwrap();
         assert_eq!(
             c.operations[0].reports,
@@ -137,10 +111,7 @@ mod tests {
                     name: crate::reports::agent_13::NAME,
                     interval: super::super::defaults::INTERVAL
                 },
-                ReportConfig {
-                    name: crate::reports::agent_13_1::NAME,
-                    interval: Duration::from_secs(3600)
-                },
+                ReportConfig { name: crate::reports::agent_13_1::NAME, interval: Duration::from_secs(3600) },
             ]
         );
     }
@@ -148,51 +119,39 @@ mod tests {
     #[test]
     fn mistakes_are_refused_by_name() {
         let cases = [
-            (format!("{OP}    reports:\n      agent_99:\n"), "operations[0].reports.agent_99: unknown report \"agent_99\"; known reports: agent_13"),
+            (
+                format!("{OP}    reports:\n      agent_99:\n"),
+                "operations[0].reports.agent_99: unknown report \"agent_99\"; known reports: agent_13",
+            ),
             (format!("{OP}    reports: {{}}\n"), "operations[0].reports: names no report"),
-            (format!("{OP}    reports:\n      cdr_1:\n        interval: 1m\n"), "operations[0].reports.cdr_1.interval: 1m is shorter than the API's 5m cadence"),
+            (
+                format!("{OP}    reports:\n      cdr_1:\n        interval: 1m\n"),
+                "operations[0].reports.cdr_1.interval: 1m is shorter than the API's 5m cadence",
+            ),
         ];
         for (yaml, expected) in cases {
             let err = build(&yaml, &[]).unwrap_err().to_string();
             assert!(err.starts_with(expected), "{err}");
         }
-        let err = FileConfig::parse(&format!(
-            "{OP}    reports:\n      cdr_1:\n        intervall: 1h\n"
-        ))
-        .unwrap_err();
+        let err = FileConfig::parse(&format!("{OP}    reports:\n      cdr_1:\n        intervall: 1h\n"))
+            .unwrap_err();
         assert!(err.to_string().contains("intervall"), "{err}");
     }
 
     #[test]
     fn the_environment_names_reports_in_one_variable() {
         let base = [("WOLKVOX_SERVER", "0042"), ("WOLKVOX_TOKEN", "t")];
-        let c = build(
-            "",
-            &[
-                base[0],
-                base[1],
-                ("WOLKVOX_REPORTS", " agent_13_1 , agent_13 "),
-            ],
-        )
-        .unwrap();
+        let c = build("", &[base[0], base[1], ("WOLKVOX_REPORTS", " agent_13_1 , agent_13 ")]).unwrap();
         assert_eq!(
             c.operations[0].report_names(),
-            vec![
-                crate::reports::agent_13::NAME,
-                crate::reports::agent_13_1::NAME
-            ]
+            vec![crate::reports::agent_13::NAME, crate::reports::agent_13_1::NAME]
         );
         for (value, expected) in [
             ("agent_13,cdr1", "WOLKVOX_REPORTS: unknown report \"cdr1\""),
-            (
-                "agent_13,agent_13",
-                "WOLKVOX_REPORTS: report agent_13 is named twice",
-            ),
+            ("agent_13,agent_13", "WOLKVOX_REPORTS: report agent_13 is named twice"),
             (" , ", "WOLKVOX_REPORTS: names no report"),
         ] {
-            let err = build("", &[base[0], base[1], ("WOLKVOX_REPORTS", value)])
-                .unwrap_err()
-                .to_string();
+            let err = build("", &[base[0], base[1], ("WOLKVOX_REPORTS", value)]).unwrap_err().to_string();
             assert!(err.starts_with(expected), "{value:?}: {err}");
         }
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::operation::validate_operation;
 use super::plan;
 use super::{
-    defaults, env, invalid, ApiConfig, Config, ConfigError, FileConfig, MetricsConfig,
-    OperationConfig, Overrides, PollConfig, MIN_INTERVAL,
+    defaults, env, invalid, ApiConfig, Config, ConfigError, FileConfig, MetricsConfig, OperationConfig,
+    Overrides, PollConfig, MIN_INTERVAL,
 };
 
 /// A poll duration from its flag, else the file, else the default, with the name of the
@@ -70,13 +70,7 @@ impl Config {
             .clone()
             .or(file.state.path)
             .unwrap_or_else(|| PathBuf::from(defaults::STATE_PATH));
-        Ok(Config {
-            poll,
-            api,
-            metrics,
-            operations,
-            state_path,
-        })
+        Ok(Config { poll, api, metrics, operations, state_path })
     }
 }
 
@@ -113,11 +107,8 @@ fn poll_config(file: &FileConfig, overrides: &Overrides) -> Result<PollConfig, C
         ("poll.overlap", file.poll.overlap),
         defaults::OVERLAP,
     );
-    let (delay, _) = poll_duration(
-        ("--poll.delay", overrides.delay),
-        ("poll.delay", file.poll.delay),
-        defaults::DELAY,
-    );
+    let (delay, _) =
+        poll_duration(("--poll.delay", overrides.delay), ("poll.delay", file.poll.delay), defaults::DELAY);
     let (catch_up, catch_up_key) = poll_duration(
         ("--poll.catch-up", overrides.catch_up),
         ("poll.catch_up", file.poll.catch_up),
@@ -144,14 +135,7 @@ fn poll_config(file: &FileConfig, overrides: &Overrides) -> Result<PollConfig, C
         ("poll.reconcile_delay", file.poll.reconcile_delay),
         defaults::RECONCILE_DELAY,
     );
-    Ok(PollConfig {
-        reconcile_delay,
-        interval,
-        overlap,
-        delay,
-        catch_up,
-        allow_fast,
-    })
+    Ok(PollConfig { reconcile_delay, interval, overlap, delay, catch_up, allow_fast })
 }
 
 fn api_config(file: &FileConfig) -> Result<ApiConfig, ConfigError> {
@@ -160,9 +144,7 @@ fn api_config(file: &FileConfig) -> Result<ApiConfig, ConfigError> {
         timeout: f.timeout.unwrap_or(defaults::TIMEOUT),
         max_body_bytes: f.max_body_bytes.unwrap_or(defaults::MAX_BODY_BYTES),
         daily_reserve: f.daily_reserve.unwrap_or(defaults::DAILY_RESERVE),
-        requests_per_second: f
-            .requests_per_second
-            .unwrap_or(defaults::REQUESTS_PER_SECOND),
+        requests_per_second: f.requests_per_second.unwrap_or(defaults::REQUESTS_PER_SECOND),
         retry_initial: f.retry_initial.unwrap_or(defaults::RETRY_INITIAL),
         retry_max: f.retry_max.unwrap_or(defaults::RETRY_MAX),
         retry_attempts: f.retry_attempts.unwrap_or(defaults::RETRY_ATTEMPTS),
@@ -174,10 +156,7 @@ fn api_config(file: &FileConfig) -> Result<ApiConfig, ConfigError> {
         return Err(invalid("api.max_body_bytes", "must be at least 1024"));
     }
     if !(0.0..1.0).contains(&api.daily_reserve) {
-        return Err(invalid(
-            "api.daily_reserve",
-            "must be a fraction in [0, 1), e.g. 0.1",
-        ));
+        return Err(invalid("api.daily_reserve", "must be a fraction in [0, 1), e.g. 0.1"));
     }
     if !(api.requests_per_second > 0.0 && api.requests_per_second.is_finite()) {
         return Err(invalid("api.requests_per_second", "must be positive"));
@@ -186,20 +165,14 @@ fn api_config(file: &FileConfig) -> Result<ApiConfig, ConfigError> {
         return Err(invalid("api.retry_initial", "must be positive"));
     }
     if api.retry_max < api.retry_initial {
-        return Err(invalid(
-            "api.retry_max",
-            "must not be below api.retry_initial",
-        ));
+        return Err(invalid("api.retry_max", "must not be below api.retry_initial"));
     }
     Ok(api)
 }
 
 fn metrics_config(file: &FileConfig) -> Result<MetricsConfig, ConfigError> {
-    let duration_buckets = file
-        .metrics
-        .duration_buckets
-        .clone()
-        .unwrap_or_else(|| defaults::BUCKETS.to_vec());
+    let duration_buckets =
+        file.metrics.duration_buckets.clone().unwrap_or_else(|| defaults::BUCKETS.to_vec());
     if duration_buckets.is_empty()
         || duration_buckets.iter().any(|b| !b.is_finite() || *b <= 0.0)
         || duration_buckets.windows(2).any(|w| w[0] >= w[1])
@@ -217,17 +190,11 @@ fn metrics_config(file: &FileConfig) -> Result<MetricsConfig, ConfigError> {
     if max_flows == 0 {
         return Err(invalid("metrics.max_flows", "must be at least 1"));
     }
-    let chain_horizon = file
-        .metrics
-        .chain_horizon
-        .unwrap_or(defaults::CHAIN_HORIZON);
+    let chain_horizon = file.metrics.chain_horizon.unwrap_or(defaults::CHAIN_HORIZON);
     if chain_horizon < Duration::from_secs(1) {
         return Err(invalid("metrics.chain_horizon", "must be at least 1s"));
     }
-    let max_open_chains = file
-        .metrics
-        .max_open_chains
-        .unwrap_or(defaults::MAX_OPEN_CHAINS);
+    let max_open_chains = file.metrics.max_open_chains.unwrap_or(defaults::MAX_OPEN_CHAINS);
     if max_open_chains == 0 {
         return Err(invalid("metrics.max_open_chains", "must be at least 1"));
     }
@@ -245,8 +212,7 @@ fn metrics_config(file: &FileConfig) -> Result<MetricsConfig, ConfigError> {
 mod tests {
     use super::*;
 
-    const OK: &str =
-        "operations:\n  - name: bog\n    server: \"0042\"\n    token: abc\n    licenses: 20\n";
+    const OK: &str = "operations:\n  - name: bog\n    server: \"0042\"\n    token: abc\n    licenses: 20\n";
 
     fn with_flags(yaml: &str, o: Overrides) -> Result<Config, ConfigError> {
         Config::build(FileConfig::parse(yaml).unwrap(), &o, |_| None)
@@ -255,10 +221,7 @@ mod tests {
     #[test]
     fn a_plan_over_the_allowance_is_refused_with_its_figures() {
         let yaml = "operations:\n  - name: bog\n    server: \"0042\"\n    token: abc\n    reports:\n      agent_13:\n      cdr_1:\n      agent_13_1:\n        interval: 4m\n";
-        let o = Overrides {
-            allow_fast: true,
-            ..Default::default()
-        };
+        let o = Overrides { allow_fast: true, ..Default::default() };
         let err = with_flags(yaml, o).unwrap_err().to_string();
         assert_eq!(
             err,
@@ -273,27 +236,14 @@ mod tests {
 
     #[test]
     fn fast_interval_needs_the_flag() {
-        let o = Overrides {
-            interval: Some(Duration::from_secs(20)),
-            allow_fast: true,
-            ..Default::default()
-        };
+        let o = Overrides { interval: Some(Duration::from_secs(20)), allow_fast: true, ..Default::default() };
         let c = with_flags(OK, o).unwrap();
         assert_eq!(c.poll.interval, Duration::from_secs(20));
-        let o = Overrides {
-            interval: Some(Duration::from_secs(20)),
-            ..Default::default()
-        };
+        let o = Overrides { interval: Some(Duration::from_secs(20)), ..Default::default() };
         let err = with_flags(OK, o).unwrap_err();
         assert!(err.to_string().starts_with("--poll.interval:"), "{err}");
         let yaml = format!("poll:\n  allow_fast: true\n  interval: 20s\n{OK}");
-        assert_eq!(
-            with_flags(&yaml, Overrides::default())
-                .unwrap()
-                .poll
-                .interval,
-            Duration::from_secs(20)
-        );
+        assert_eq!(with_flags(&yaml, Overrides::default()).unwrap().poll.interval, Duration::from_secs(20));
     }
 
     #[test]
@@ -311,10 +261,7 @@ mod tests {
 
         let cases = [
             (
-                Overrides {
-                    catch_up: Some(Duration::ZERO),
-                    ..Default::default()
-                },
+                Overrides { catch_up: Some(Duration::ZERO), ..Default::default() },
                 "--poll.catch-up: must be at least 1s",
             ),
             (
@@ -335,13 +282,8 @@ mod tests {
     #[test]
     fn a_base_url_host_that_is_no_label_asks_for_a_name() {
         let yaml = "operations:\n  - base_url: http://[::1]:9\n    token: a\n";
-        let err = with_flags(yaml, Overrides::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("operations[0].base_url: the operation's name"),
-            "{err}"
-        );
+        let err = with_flags(yaml, Overrides::default()).unwrap_err().to_string();
+        assert!(err.starts_with("operations[0].base_url: the operation's name"), "{err}");
         let named = "operations:\n  - base_url: http://[::1]:9\n    name: local\n    token: a\n";
         let c = with_flags(named, Overrides::default()).unwrap();
         assert_eq!(c.operations[0].base_url, "http://[::1]:9");

@@ -69,11 +69,7 @@ impl Budget {
 impl Engine {
     /// The requests a backfill of each report over `[start, end)` needs from its
     /// cursor: one a window (31 days at most), more where a window is split at the cap.
-    pub fn backfill_requests(
-        &self,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Vec<(ReportName, u64)> {
+    pub fn backfill_requests(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<(ReportName, u64)> {
         (0..self.reports.len())
             .filter(|&i| self.windowed(i))
             .map(|i| {
@@ -91,11 +87,7 @@ impl Engine {
     pub fn budget(&self) -> Budget {
         let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
         let daily = self.op.read().daily.clone();
-        let all: Vec<_> = self
-            .reports
-            .iter()
-            .map(|r| (r.schedule, r.interval))
-            .collect();
+        let all: Vec<_> = self.reports.iter().map(|r| (r.schedule, r.interval)).collect();
         Budget {
             allowance: self.allowance,
             used: if daily.day == today { daily.used } else { 0 },
@@ -129,10 +121,7 @@ impl Engine {
     /// The reports a backfill reads, in priority order: those read in windows (a daily
     /// report compares whole days once the exporter runs).
     pub fn windowed_reports(&self) -> Vec<ReportName> {
-        (0..self.reports.len())
-            .filter(|&i| self.windowed(i))
-            .map(|i| self.name(i))
-            .collect()
+        (0..self.reports.len()).filter(|&i| self.windowed(i)).map(|i| self.name(i)).collect()
     }
 
     /// Reads `report` from its cursor (or `start`) up to `end` (excluded), counting

@@ -51,12 +51,7 @@ impl Engine {
     /// The windows of `[start, end]` for report `i`, oldest first: as long as the API
     /// allows, since a full page in date order is read on from its last second; cut to
     /// the rows per hour learned where the API sent a full page out of order.
-    pub(super) fn planned_windows(
-        &self,
-        i: usize,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Vec<Window> {
+    pub(super) fn planned_windows(&self, i: usize, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Window> {
         let tz = self.op.timezone;
         let density = self.op.ledger().reports[i].density.clone();
         calendar::plan(start, end, tz)
@@ -76,12 +71,8 @@ impl Engine {
         cursor_before: Option<DateTime<Utc>>,
     ) {
         windows.reverse();
-        self.reports[i].cycle = Some(Cycle {
-            started: Instant::now(),
-            pending: windows,
-            cursor_before,
-            read: false,
-        });
+        self.reports[i].cycle =
+            Some(Cycle { started: Instant::now(), pending: windows, cursor_before, read: false });
     }
 
     /// The local days daily report `i` may read now, oldest first, each one window:
@@ -141,9 +132,7 @@ impl Engine {
         until: DateTime<Utc>,
         dates: &[chrono::NaiveDateTime],
     ) {
-        self.op.ledger().reports[i]
-            .density
-            .learn(w, until, dates, self.op.timezone);
+        self.op.ledger().reports[i].density.learn(w, until, dates, self.op.timezone);
     }
 
     /// The rows of `w` dated before `until` are all counted: learn from their `dates`,
@@ -164,14 +153,11 @@ impl Engine {
         };
         c.read = true;
         // Pending windows are contiguous, the next one last.
-        if let (true, Some(next), Some(final_one)) =
-            (density.unordered, c.pending.last(), c.pending.first())
+        if let (true, Some(next), Some(final_one)) = (density.unordered, c.pending.last(), c.pending.first())
         {
             let (start, end) = (next.start, final_one.end);
-            let mut again: Vec<_> = calendar::plan(start, end, tz)
-                .into_iter()
-                .flat_map(|w| density.cut(w, tz))
-                .collect();
+            let mut again: Vec<_> =
+                calendar::plan(start, end, tz).into_iter().flat_map(|w| density.cut(w, tz)).collect();
             again.reverse();
             c.pending = again;
         }
@@ -180,12 +166,7 @@ impl Engine {
     /// The parts to read instead of a window cut at the cap whose dates were out of order
     /// (or all in one second): its halves, each read in full again. From then on the
     /// report's windows are planned by the rows per hour learned.
-    pub(super) fn split(
-        &mut self,
-        i: usize,
-        w: Window,
-        dates: &[chrono::NaiveDateTime],
-    ) -> Vec<Window> {
+    pub(super) fn split(&mut self, i: usize, w: Window, dates: &[chrono::NaiveDateTime]) -> Vec<Window> {
         let in_order = dates.windows(2).all(|d| d[0] <= d[1]);
         if !in_order {
             self.op.ledger().reports[i].density.unordered = true;

@@ -13,8 +13,8 @@ use foldhash::fast::RandomState;
 use crate::calendar::local_secs;
 use crate::client::{ApiError, RECORD_CAP};
 use crate::reports::{
-    Applied, DynReport, Folded, Identity, InvalidReason, Key, Notice, Read, Schedule, Sieve,
-    SourceDay, Verdict,
+    Applied, DynReport, Folded, Identity, InvalidReason, Key, Notice, Read, Schedule, Sieve, SourceDay,
+    Verdict,
 };
 use crate::store::{OpData, OperationStore};
 
@@ -98,9 +98,7 @@ impl Sieve for LedgerSieve<'_> {
         if !self.spec.may_split || dates.len() < RECORD_CAP {
             return true;
         }
-        let in_order = dates
-            .windows(2)
-            .all(|d| matches!(d, [Some(a), Some(b)] if a <= b));
+        let in_order = dates.windows(2).all(|d| matches!(d, [Some(a), Some(b)] if a <= b));
         match (dates.first(), dates.last()) {
             (Some(Some(first)), Some(Some(last))) if in_order && first < last => {
                 self.tally.before = Some(*last);
@@ -119,10 +117,7 @@ impl Sieve for LedgerSieve<'_> {
         };
         if self.daily {
             let date = self.spec.ini;
-            return Verdict::Count {
-                date,
-                in_window: true,
-            };
+            return Verdict::Count { date, in_window: true };
         }
         if let Some(before) = self.tally.before {
             if date.is_none_or(|d| d >= before) {
@@ -156,10 +151,7 @@ impl Sieve for LedgerSieve<'_> {
                 invalid[InvalidReason::bad_date] += 1;
                 Verdict::Skip
             }
-            Some(date) => Verdict::Count {
-                date,
-                in_window: in_window.is_some(),
-            },
+            Some(date) => Verdict::Count { date, in_window: in_window.is_some() },
         }
     }
 
@@ -186,10 +178,7 @@ pub fn ingest(
     spec: PageSpec,
     mut timeline: Option<&mut dyn Timeline>,
 ) -> Result<Outcome, ApiError> {
-    let daily = matches!(
-        op.read().reports[index].schedule,
-        Schedule::DailyAfter { .. }
-    );
+    let daily = matches!(op.read().reports[index].schedule, Schedule::DailyAfter { .. });
     // The engine is the only writer of its operation's ledger: holding it for the page
     // keeps a state save from seeing the rows counted but not remembered.
     let mut ledger = op.ledger();
@@ -203,11 +192,7 @@ pub fn ingest(
         tally: Tally::default(),
     };
     let read = report.read(status, body, &mut sieve)?;
-    let LedgerSieve {
-        remember,
-        mut tally,
-        ..
-    } = sieve;
+    let LedgerSieve { remember, mut tally, .. } = sieve;
     let steps = match read {
         Read::Cut { dates } => {
             op.data().reports[index].health.received += tally.received;
@@ -262,9 +247,7 @@ pub fn ingest(
 
 /// Lets report `index` count what waited for every row dated before `until` to be read.
 pub(super) fn settle(data: &mut OpData, index: usize, until: NaiveDateTime) -> Applied {
-    let OpData {
-        agents, reports, ..
-    } = data;
+    let OpData { agents, reports, .. } = data;
     let slot = &mut reports[index];
     let applied = slot.report.settle(&mut slot.counters, agents, until);
     agents.overflow_records += applied.overflowed;
@@ -286,36 +269,18 @@ fn apply(
             let day = spec.ini.date();
             let start = data.agents.unix_time(spec.ini);
             let slot = &mut data.reports[s];
-            let counts = slot
-                .report
-                .day_tallies(&mut slot.counters)
-                .and_then(|t| t.day(day));
+            let counts = slot.report.day_tallies(&mut slot.counters).and_then(|t| t.day(day));
             (s, SourceDay { day, start, counts })
         }),
         Schedule::Windowed => None,
     };
-    let OpData {
-        agents, reports, ..
-    } = data;
+    let OpData { agents, reports, .. } = data;
     let slot = &mut reports[index];
-    let applied = report.apply(
-        &mut slot.counters,
-        agents,
-        fold,
-        source.as_ref().map(|(_, d)| d),
-    );
+    let applied = report.apply(&mut slot.counters, agents, fold, source.as_ref().map(|(_, d)| d));
     agents.overflow_records += applied.overflowed;
     tally.overflowed += applied.overflowed;
     tally.notices.extend(applied.notices);
-    if let Some((
-        s,
-        SourceDay {
-            day,
-            counts: Some(_),
-            ..
-        },
-    )) = source
-    {
+    if let Some((s, SourceDay { day, counts: Some(_), .. })) = source {
         let slot = &mut reports[s];
         if let Some(t) = slot.report.day_tallies(&mut slot.counters) {
             t.forget_through(day);

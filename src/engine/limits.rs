@@ -33,10 +33,7 @@ pub struct TokenLocks {
 
 impl TokenLocks {
     pub fn get(&mut self, token: &Token) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .entry(xxh3_128(token.expose().as_bytes()))
-            .or_default()
-            .clone()
+        self.locks.entry(xxh3_128(token.expose().as_bytes())).or_default().clone()
     }
 }
 

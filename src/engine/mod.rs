@@ -95,12 +95,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(
-        op: Arc<OperationStore>,
-        config: &OperationConfig,
-        global: &Config,
-        shared: Shared,
-    ) -> Self {
+    pub fn new(op: Arc<OperationStore>, config: &OperationConfig, global: &Config, shared: Shared) -> Self {
         let now = Instant::now();
         let reports = op
             .read()
@@ -126,10 +121,7 @@ impl Engine {
             reports,
             poll: global.poll.clone(),
             api: global.api.clone(),
-            allowance: crate::config::plan::daily_allowance(
-                op.daily_limit,
-                global.api.daily_reserve,
-            ),
+            allowance: crate::config::plan::daily_allowance(op.daily_limit, global.api.daily_reserve),
             pacer: limits::pacer(global.api.requests_per_second),
             op,
             shared,
@@ -156,8 +148,7 @@ impl Engine {
                 Some(i) => self.step(i).await,
                 None => {
                     let due = self.reports.iter().map(|r| r.due).min();
-                    self.sleep_until(due.unwrap_or(now + self.poll.interval))
-                        .await
+                    self.sleep_until(due.unwrap_or(now + self.poll.interval)).await
                 }
             };
             if matches!(result, Err(Stop::Shutdown)) {
@@ -199,10 +190,7 @@ impl Engine {
             Ok(Fetched::Done(dates)) => {
                 let next = w.end + chrono::Duration::seconds(1);
                 self.read(i, w, next, &dates);
-                let done = self.reports[i]
-                    .cycle
-                    .as_ref()
-                    .is_some_and(|c| c.pending.is_empty());
+                let done = self.reports[i].cycle.as_ref().is_some_and(|c| c.pending.is_empty());
                 if done {
                     self.end_cycle(i, Ok(())).await?;
                 }
@@ -222,10 +210,7 @@ impl Engine {
                     "response hit the 60,000-record cap in date order; reading on from its last second"
                 );
                 if let Some(c) = self.reports[i].cycle.as_mut() {
-                    c.pending.push(calendar::Window {
-                        start: cut,
-                        end: w.end,
-                    });
+                    c.pending.push(calendar::Window { start: cut, end: w.end });
                 }
                 Ok(())
             }
@@ -258,9 +243,7 @@ impl Engine {
         let interval = self.reports[i].interval;
         let due = match &result {
             Ok(()) => cycle.started + interval,
-            Err(Stop::Api(e)) if e.is_configuration() => {
-                cycle.started + interval.max(self.api.retry_max)
-            }
+            Err(Stop::Api(e)) if e.is_configuration() => cycle.started + interval.max(self.api.retry_max),
             Err(Stop::Quota) => {
                 let due = self.quota_pause();
                 let mut data = self.op.data();

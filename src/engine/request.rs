@@ -26,9 +26,7 @@ impl Engine {
         loop {
             attempt += 1;
             match self.request(i, w).await {
-                Err(Stop::Api(e))
-                    if !e.is_configuration() && attempt <= self.api.retry_attempts =>
-                {
+                Err(Stop::Api(e)) if !e.is_configuration() && attempt <= self.api.retry_attempts => {
                     let jittered = backoff.mul_f64(rand::rng().random_range(0.5..1.0));
                     tracing::debug!(
                         operation = %self.op.name,
@@ -69,11 +67,7 @@ impl Engine {
     fn spend(&mut self, i: usize) -> Result<(), Stop> {
         let name = self.name(i);
         let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
-        let earlier = if self.reserve_all {
-            self.reports.len()
-        } else {
-            i
-        };
+        let earlier = if self.reserve_all { self.reports.len() } else { i };
         let reserved = self.reserved_until_midnight(earlier);
         let mut data = self.op.data();
         if !data.daily.may_request(today, self.allowance) {
@@ -109,10 +103,7 @@ impl Engine {
     pub(super) fn reserved_until_midnight(&self, reports: usize) -> u64 {
         let now = self.shared.clock.now();
         let left = (calendar::next_local_midnight(now, self.op.timezone) - now).num_seconds();
-        let polled: Vec<_> = self.reports[..reports]
-            .iter()
-            .map(|r| (r.schedule, r.interval))
-            .collect();
+        let polled: Vec<_> = self.reports[..reports].iter().map(|r| (r.schedule, r.interval)).collect();
         plan::reserved(&polled, left.max(0) as u64)
     }
 
@@ -151,8 +142,7 @@ impl Engine {
             }
             let h = &mut data.reports[i].health;
             h.requests += 1;
-            h.latency
-                .observe(&API_LATENCY_BUCKETS, started.elapsed().as_secs_f64());
+            h.latency.observe(&API_LATENCY_BUCKETS, started.elapsed().as_secs_f64());
         }
         let outcome = match fetched {
             Ok((status, body)) => {
@@ -167,9 +157,7 @@ impl Engine {
                 };
                 let timeline = self.timeline.clone();
                 let counted = tokio::task::spawn_blocking(move || {
-                    let mut timeline = timeline
-                        .as_ref()
-                        .map(|t| t.lock().unwrap_or_else(|p| p.into_inner()));
+                    let mut timeline = timeline.as_ref().map(|t| t.lock().unwrap_or_else(|p| p.into_inner()));
                     let timeline = timeline.as_deref_mut().map(|t| t as &mut dyn Timeline);
                     ingest(&op, i, &*report, status, &body, spec, timeline)
                 })
@@ -226,12 +214,8 @@ impl Engine {
         }
         self.log_notices_of(name, &tally.notices);
         if tally.invalid.values().any(|n| *n > 0) {
-            let invalid: Vec<_> = tally
-                .invalid
-                .iter()
-                .filter(|(_, n)| **n > 0)
-                .map(|(r, n)| format!("{r:?}={n}"))
-                .collect();
+            let invalid: Vec<_> =
+                tally.invalid.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r:?}={n}")).collect();
             tracing::debug!(operation = %self.op.name, report = %name, invalid = %invalid.join(","), "records rejected");
         }
     }
@@ -252,13 +236,7 @@ impl Engine {
     }
 
     /// Counts and logs a failed request; what the cycle does next.
-    fn failed(
-        &self,
-        i: usize,
-        e: ApiError,
-        ini: chrono::NaiveDateTime,
-        end: chrono::NaiveDateTime,
-    ) -> Stop {
+    fn failed(&self, i: usize, e: ApiError, ini: chrono::NaiveDateTime, end: chrono::NaiveDateTime) -> Stop {
         let name = self.name(i);
         {
             let mut data = self.op.data();

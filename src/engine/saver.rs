@@ -22,12 +22,7 @@ impl Saver {
     /// A saver writing to `path`; `None` writes nothing (the backfill saves its own
     /// progress).
     pub fn new(store: Arc<Store>, path: Option<PathBuf>, clock: Arc<dyn Clock>) -> Self {
-        Saver {
-            store,
-            path,
-            clock,
-            lock: tokio::sync::Mutex::new(()),
-        }
+        Saver { store, path, clock, lock: tokio::sync::Mutex::new(()) }
     }
 
     /// Saves the state; true when it was written.
@@ -38,15 +33,10 @@ impl Saver {
         let _guard = self.lock.lock().await;
         let (store, now) = (self.store.clone(), self.clock.now());
         let started = Instant::now();
-        let result =
-            tokio::task::spawn_blocking(move || crate::state::save(&store, &path, now)).await;
+        let result = tokio::task::spawn_blocking(move || crate::state::save(&store, &path, now)).await;
         let error = match result {
             Ok(Ok(bytes)) => {
-                tracing::debug!(
-                    bytes,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "state saved"
-                );
+                tracing::debug!(bytes, elapsed_ms = started.elapsed().as_millis() as u64, "state saved");
                 return true;
             }
             Ok(Err(e)) => e.to_string(),

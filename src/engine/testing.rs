@@ -11,8 +11,7 @@ use crate::reports::agents::Agents;
 use crate::reports::fields::parse_date;
 use crate::reports::{kind, ReportName};
 use crate::store::{
-    DailyUse, Ledger, NewOperation, OpData, OperationStore, ReportHealth, ReportLedger, ReportSlot,
-    Store,
+    DailyUse, Ledger, NewOperation, OpData, OperationStore, ReportHealth, ReportLedger, ReportSlot, Store,
 };
 
 pub fn metrics(bounds: &[f64], max_agents: usize) -> MetricsConfig {
@@ -50,9 +49,7 @@ pub fn empty_data(metrics: &MetricsConfig, names: &[ReportName]) -> (OpData, Led
         last_error: None,
         restarts: 0,
     };
-    let ledger = Ledger {
-        reports: names.iter().map(|_| ReportLedger::default()).collect(),
-    };
+    let ledger = Ledger { reports: names.iter().map(|_| ReportLedger::default()).collect() };
     (data, ledger)
 }
 
@@ -90,18 +87,11 @@ pub fn day() -> PageSpec {
 
 /// A 200 answer carrying `rows`.
 pub fn page(rows: &[serde_json::Value]) -> Vec<u8> {
-    serde_json::json!({"code": 200, "error": null, "msg": "ok", "data": rows})
-        .to_string()
-        .into_bytes()
+    serde_json::json!({"code": 200, "error": null, "msg": "ok", "data": rows}).to_string().into_bytes()
 }
 
 /// Feeds one page to report `name` of `op` and returns its tally.
-pub fn ingest(
-    op: &OperationStore,
-    name: ReportName,
-    rows: &[serde_json::Value],
-    spec: PageSpec,
-) -> Tally {
+pub fn ingest(op: &OperationStore, name: ReportName, rows: &[serde_json::Value], spec: PageSpec) -> Tally {
     let (index, report) = {
         let data = op.read();
         let i = data.position(name).expect("the report is enabled");
@@ -122,11 +112,7 @@ pub fn settle(op: &OperationStore, name: ReportName, until: &str) -> crate::repo
 }
 
 /// Reads report `name`'s counters of `op`, typed.
-pub fn with_counters<C: 'static, T>(
-    op: &OperationStore,
-    name: ReportName,
-    f: impl FnOnce(&C) -> T,
-) -> T {
+pub fn with_counters<C: 'static, T>(op: &OperationStore, name: ReportName, f: impl FnOnce(&C) -> T) -> T {
     let data = op.read();
     let slot = &data.reports[data.position(name).expect("the report is enabled")];
     f(slot.counters.downcast_ref().expect("the report's counters"))

@@ -30,12 +30,7 @@ pub(super) type Ops<'a> = [(&'a OperationStore, MutexGuard<'a, OpData>)];
 impl Collector for StoreCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
         // Every operation is read at one instant, each under its own lock, in store order.
-        let ops: Vec<_> = self
-            .store
-            .operations()
-            .iter()
-            .map(|op| (op.as_ref(), op.read()))
-            .collect();
+        let ops: Vec<_> = self.store.operations().iter().map(|op| (op.as_ref(), op.read())).collect();
         let exemplars = Some(&self.exemplars).filter(|x| x.is_on());
         encode_reports(&mut e, &ops, exemplars, None)?;
         encode_agents(&mut e, &ops)?;
@@ -89,27 +84,16 @@ fn encode_reports(
             continue;
         };
         for (id, family) in first.report.families() {
-            let mut m = e.encode_descriptor(
-                family.name,
-                family.help,
-                family.unit.as_ref(),
-                family.metric_type,
-            )?;
+            let mut m =
+                e.encode_descriptor(family.name, family.help, family.unit.as_ref(), family.metric_type)?;
             let want = exemplars.filter(|_| family.metric_type == MetricType::Histogram);
             if let Some(x) = want {
-                let unit = family
-                    .unit
-                    .as_ref()
-                    .map_or(String::new(), |u| format!("_{}", u.as_str()));
+                let unit = family.unit.as_ref().map_or(String::new(), |u| format!("_{}", u.as_str()));
                 x.family(format!("{}{unit}_bucket{{", family.name));
             }
             for (op, data, slot) in &following {
-                let out = Encoding {
-                    operation: &op.name,
-                    agents: &data.agents,
-                    encoder: &mut m,
-                    exemplars: want,
-                };
+                let out =
+                    Encoding { operation: &op.name, agents: &data.agents, encoder: &mut m, exemplars: want };
                 slot.report.encode(&slot.counters, id, out)?;
             }
         }
@@ -127,11 +111,7 @@ fn encode_agents(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
         )?;
         for (op, data) in ops {
             for (agent_id, agent_name, _) in data.agents.sorted() {
-                let labels = AgentInfoLabels {
-                    operation: &op.name,
-                    agent_id,
-                    agent_name,
-                };
+                let labels = AgentInfoLabels { operation: &op.name, agent_id, agent_name };
                 m.encode_family(&labels)?.encode_gauge(&1i64)?;
             }
             if data.agents.overflow_records > 0 {
@@ -152,10 +132,7 @@ fn encode_agents(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
     )?;
     for (op, data) in ops {
         for (agent_id, _, first_seen) in data.agents.sorted() {
-            let labels = OperationAgent {
-                operation: &op.name,
-                agent_id,
-            };
+            let labels = OperationAgent { operation: &op.name, agent_id };
             m.encode_family(&labels)?.encode_gauge(&first_seen)?;
         }
     }

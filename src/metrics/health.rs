@@ -25,9 +25,7 @@ fn per_operation<V>(
 ) -> fmt::Result {
     let mut m = e.encode_descriptor(name, help, None, metric_type)?;
     for (op, data) in ops {
-        let labels = OperationLabel {
-            operation: &op.name,
-        };
+        let labels = OperationLabel { operation: &op.name };
         write(&mut m.encode_family(&labels)?, &value(op, data))?;
     }
     Ok(())
@@ -45,10 +43,7 @@ pub(super) fn counter(m: &mut MetricEncoder, v: &u64) -> fmt::Result {
 fn slots<'a>(ops: &'a Ops) -> impl Iterator<Item = (OperationReport<'a>, &'a ReportSlot)> {
     ops.iter().flat_map(|(op, data)| {
         data.reports.iter().map(move |slot| {
-            let labels = OperationReport {
-                operation: &op.name,
-                report: slot.name(),
-            };
+            let labels = OperationReport { operation: &op.name, report: slot.name() };
             (labels, slot)
         })
     })
@@ -116,13 +111,7 @@ pub(super) fn encode(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
         "Every record of the report dated before this instant has been fetched at least once (the event-time watermark; 0 before the first window).",
         |h| h.watermark,
     )?;
-    report_counter(
-        e,
-        ops,
-        "wolkvox_api_requests",
-        "Requests sent to the Wolkvox API.",
-        |h| h.requests,
-    )?;
+    report_counter(e, ops, "wolkvox_api_requests", "Requests sent to the Wolkvox API.", |h| h.requests)?;
     {
         let mut m = e.encode_descriptor(
             "wolkvox_api_request_errors",
@@ -194,13 +183,7 @@ pub(super) fn encode(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
         |_, d| d.planned_daily as f64,
         gauge,
     )?;
-    report_counter(
-        e,
-        ops,
-        "wolkvox_records_received",
-        "Records read from API responses.",
-        |h| h.received,
-    )?;
+    report_counter(e, ops, "wolkvox_records_received", "Records read from API responses.", |h| h.received)?;
     report_counter(
         e,
         ops,
@@ -230,10 +213,7 @@ pub(super) fn encode(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
             MetricType::Gauge,
         )?;
         for (labels, h) in reports(ops) {
-            gauge(
-                &mut m.encode_family(&labels)?,
-                &f64::from(u8::from(h.paused)),
-            )?;
+            gauge(&mut m.encode_family(&labels)?, &f64::from(u8::from(h.paused)))?;
         }
     }
     report_counter(
@@ -286,11 +266,7 @@ pub(super) fn encode(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
 }
 
 /// The process-wide families: state saves, web-config reloads, the build.
-pub(super) fn encode_process(
-    e: &mut DescriptorEncoder,
-    store: &Store,
-    web: &ReloadStats,
-) -> fmt::Result {
+pub(super) fn encode_process(e: &mut DescriptorEncoder, store: &Store, web: &ReloadStats) -> fmt::Result {
     let single = |e: &mut DescriptorEncoder, name: &str, help: &str, t: MetricType, v: u64| {
         let mut m = e.encode_descriptor(name, help, None, t)?;
         match t {

@@ -59,10 +59,7 @@ struct Cache {
 /// `# EOF`: what the backfill records at each step.
 pub fn render_data(op: &Arc<OperationStore>, part: DataPart) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(DataCollector {
-        op: op.clone(),
-        part,
-    }));
+    registry.register_collector(Box::new(DataCollector { op: op.clone(), part }));
     let mut out = String::new();
     prometheus_client::encoding::text::encode_registry(&mut out, &registry)
         .expect("writing to a String cannot fail");
@@ -102,11 +99,8 @@ impl prometheus_client::collector::Collector for Shared {
 
 impl Renderer {
     pub fn new(store: Arc<Store>, web: Arc<ReloadStats>, exemplars: bool) -> Self {
-        let collector = Arc::new(StoreCollector {
-            store: store.clone(),
-            web,
-            exemplars: Exemplars::default(),
-        });
+        let collector =
+            Arc::new(StoreCollector { store: store.clone(), web, exemplars: Exemplars::default() });
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Shared(collector.clone())));
         Renderer {
@@ -129,11 +123,7 @@ impl Renderer {
             Format::OpenMetrics if self.exemplars => {
                 let exemplars = &self.collector.exemplars;
                 exemplars.turn(true);
-                let mut writer = ExemplarWriter {
-                    out: &mut out,
-                    exemplars,
-                    line: 0,
-                };
+                let mut writer = ExemplarWriter { out: &mut out, exemplars, line: 0 };
                 let result = text::encode(&mut writer, &self.registry);
                 exemplars.turn(false);
                 result
@@ -150,9 +140,7 @@ impl Renderer {
     pub fn cached(&self, format: Format, gzip: bool) -> Option<Bytes> {
         let generation = self.store.generation();
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        (cache.generation == generation)
-            .then(|| cache.entries[slot(format, gzip)].clone())
-            .flatten()
+        (cache.generation == generation).then(|| cache.entries[slot(format, gzip)].clone()).flatten()
     }
 
     /// The exposition for a format, gzipped or not, rendered at most once per change.
@@ -169,18 +157,13 @@ impl Renderer {
         let generation = self.store.generation();
         let plain = {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            (cache.generation == generation)
-                .then(|| cache.entries[slot & 2].clone())
-                .flatten()
+            (cache.generation == generation).then(|| cache.entries[slot & 2].clone()).flatten()
         };
         let plain = plain.unwrap_or_else(|| Bytes::from(self.render(format)));
         let bytes = if gzip { gzip_bytes(&plain) } else { plain };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.generation != generation {
-            *cache = Cache {
-                generation,
-                entries: Default::default(),
-            };
+            *cache = Cache { generation, entries: Default::default() };
         }
         // A gzip answer keeps only the compressed bytes: the plain text of 10,000
         // agents is 30 MB, and scrapers that compress never ask for it.
@@ -194,10 +177,8 @@ fn slot(format: Format, gzip: bool) -> usize {
 }
 
 pub fn gzip_bytes(data: &[u8]) -> Bytes {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 8 + 64),
-        flate2::Compression::fast(),
-    );
+    let mut enc =
+        flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 8 + 64), flate2::Compression::fast());
     enc.write_all(data).expect("writing to a Vec");
     Bytes::from(enc.finish().expect("writing to a Vec"))
 }
@@ -239,11 +220,7 @@ mod tests {
                 .to_owned()
         };
         // 10:00 in Bogota is 15:00 UTC.
-        assert!(
-            bucket("60.0").ends_with(" 1 # {conn_id=\"c\\\"1\"} 30 1795532400"),
-            "{}",
-            bucket("60.0")
-        );
+        assert!(bucket("60.0").ends_with(" 1 # {conn_id=\"c\\\"1\"} 30 1795532400"), "{}", bucket("60.0"));
         assert!(!bucket("120.0").contains('#'), "{}", bucket("120.0"));
         assert!(bucket("+Inf").ends_with(" 2 # {conn_id=\"c2\"} 300 1795536000"));
         assert!(om.ends_with("# EOF\n"));
@@ -259,13 +236,14 @@ mod tests {
         let metrics = testing::metrics(&[60.0, 120.0], 1_000);
         let store = testing::store(&metrics, &[agent_13::NAME]);
         let rows: Vec<_> = (0..300)
-            .map(|i| json!({"agent_name": "A", "agent_id": format!("{}", 1000 + i),
+            .map(|i| {
+                json!({"agent_name": "A", "agent_id": format!("{}", 1000 + i),
                 "conn_id": format!("c{i}"), "date": "2026-11-24 10:00:00",
-                "type_interaction": "transfer", "time": if i % 2 == 0 { "00:00:30" } else { "00:05:00" }}))
+                "type_interaction": "transfer", "time": if i % 2 == 0 { "00:00:30" } else { "00:05:00" }})
+            })
             .collect();
         testing::ingest(&store.operations()[0], agent_13::NAME, &rows, day());
-        let om = Renderer::new(store, Arc::new(ReloadStats::default()), true)
-            .render(Format::OpenMetrics);
+        let om = Renderer::new(store, Arc::new(ReloadStats::default()), true).render(Format::OpenMetrics);
         let buckets: Vec<_> = om
             .lines()
             .filter(|l| l.starts_with("wolkvox_agent_interaction_duration_seconds_bucket{"))
@@ -273,16 +251,9 @@ mod tests {
         assert_eq!(buckets.len(), 300 * 3);
         for (i, lines) in buckets.chunks(3).enumerate() {
             let id = format!("{{conn_id=\"c{i}\"}}");
-            let want = if i % 2 == 0 {
-                [true, false, false]
-            } else {
-                [false, false, true]
-            };
+            let want = if i % 2 == 0 { [true, false, false] } else { [false, false, true] };
             for (line, has) in lines.iter().zip(want) {
-                assert!(
-                    line.contains(&format!("agent_id=\"{}\"", 1000 + i)),
-                    "{line}"
-                );
+                assert!(line.contains(&format!("agent_id=\"{}\"", 1000 + i)), "{line}");
                 assert_eq!(line.contains(&id), has, "{line}");
                 assert_eq!(line.contains(" # {"), has, "{line}");
             }

@@ -17,8 +17,8 @@ use super::days::DayCount;
 use super::fields::{present, Identity};
 use super::labels::{Interaction, InteractionLabel, OperationLabel};
 use super::{
-    agent_13, Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Notice, Report,
-    ReportName, Schedule, SourceDay,
+    agent_13, Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Notice, Report, ReportName,
+    Schedule, SourceDay,
 };
 use crate::client::Text;
 
@@ -26,9 +26,7 @@ pub const NAME: ReportName = ReportName::new("agent_12");
 
 pub const KIND: Kind = Kind {
     name: NAME,
-    schedule: Schedule::DailyAfter {
-        source: agent_13::NAME,
-    },
+    schedule: Schedule::DailyAfter { source: agent_13::NAME },
     default_on: true,
     build: |_| Arc::new(Reconciler),
 };
@@ -85,12 +83,7 @@ impl Report for Reconciler {
             Families::Day => ("wolkvox_reconciliation_day_timestamp", "Start (operation-local midnight, as Unix time) of the last reconciled local day.", Some(Unit::Seconds)),
             Families::Mismatched => ("wolkvox_reconciliation_agents_mismatched", "Agents whose agent_12 totals differ from the agent_13 records counted for the last reconciled local day.", None),
         };
-        Family {
-            name,
-            help,
-            unit,
-            metric_type: MetricType::Gauge,
-        }
+        Family { name, help, unit, metric_type: MetricType::Gauge }
     }
 
     fn new_counters(&self) -> Reconciliation {
@@ -109,8 +102,7 @@ impl Report for Reconciler {
     fn check<'r>(&self, r: &'r Row<'_>) -> Result<(&'r str, DayCount), InvalidReason> {
         let number = |t: &Text<'_>| present(t).and_then(|n| n.parse::<u64>().ok());
         let agent = present(&r.agent_id).ok_or(InvalidReason::missing_field)?;
-        let (Some(transfers), Some(conferences)) =
-            (number(&r.transfer_calls), number(&r.conference_calls))
+        let (Some(transfers), Some(conferences)) = (number(&r.transfer_calls), number(&r.conference_calls))
         else {
             return Err(InvalidReason::missing_field);
         };
@@ -149,11 +141,7 @@ impl Report for Reconciler {
                 format!("agent_13's counts of {day} are no longer kept; the day is not reconciled"),
             );
         };
-        let agents: BTreeSet<&str> = totals
-            .keys()
-            .chain(counted.keys())
-            .map(|k| k.as_ref())
-            .collect();
+        let agents: BTreeSet<&str> = totals.keys().chain(counted.keys()).map(|k| k.as_ref()).collect();
         let mut difference = EnumMap::default();
         let mut mismatched = Vec::new();
         for agent in agents {
@@ -162,13 +150,9 @@ impl Report for Reconciler {
             for i in [Interaction::transfer, Interaction::conference] {
                 difference[i] += theirs.0[i] as i64 - ours.0[i] as i64;
             }
-            if (
-                theirs.0[Interaction::transfer],
-                theirs.0[Interaction::conference],
-            ) != (
-                ours.0[Interaction::transfer],
-                ours.0[Interaction::conference],
-            ) {
+            if (theirs.0[Interaction::transfer], theirs.0[Interaction::conference])
+                != (ours.0[Interaction::transfer], ours.0[Interaction::conference])
+            {
                 mismatched.push(agent);
             }
         }
@@ -179,10 +163,7 @@ impl Report for Reconciler {
             mismatched: mismatched.len() as u64,
         });
         if mismatched.is_empty() {
-            notice(
-                false,
-                format!("agent_12 agrees with the records counted for {day}"),
-            )
+            notice(false, format!("agent_12 agrees with the records counted for {day}"))
         } else {
             notice(true, format!(
                 "agent_12's totals for {day} differ from the records counted: transfers {:+}, conferences {:+}, agents {}",
@@ -197,9 +178,7 @@ impl Report for Reconciler {
         let Some(last) = &c.last else {
             return Ok(());
         };
-        let op = OperationLabel {
-            operation: out.operation,
-        };
+        let op = OperationLabel { operation: out.operation };
         let m = out.encoder;
         match family {
             Families::Difference => {
@@ -210,18 +189,13 @@ impl Report for Reconciler {
                 Ok(())
             }
             Families::Day => m.encode_family(&op)?.encode_gauge(&last.day_start),
-            Families::Mismatched => m
-                .encode_family(&op)?
-                .encode_gauge(&(last.mismatched as i64)),
+            Families::Mismatched => m.encode_family(&op)?.encode_gauge(&(last.mismatched as i64)),
         }
     }
 }
 
 fn notice(warning: bool, message: String) -> Applied {
-    Applied {
-        overflowed: 0,
-        notices: vec![Notice { warning, message }],
-    }
+    Applied { overflowed: 0, notices: vec![Notice { warning, message }] }
 }
 
 /// The difference as saved: `[transfers, conferences]`, as earlier versions wrote it.
@@ -231,16 +205,11 @@ mod pair {
 
     use crate::reports::labels::Interaction;
 
-    pub fn serialize<S: Serializer>(
-        d: &EnumMap<Interaction, i64>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(d: &EnumMap<Interaction, i64>, s: S) -> Result<S::Ok, S::Error> {
         [d[Interaction::transfer], d[Interaction::conference]].serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<EnumMap<Interaction, i64>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<EnumMap<Interaction, i64>, D::Error> {
         let [transfers, conferences] = <[i64; 2]>::deserialize(d)?;
         let mut m = EnumMap::default();
         m[Interaction::transfer] = transfers;

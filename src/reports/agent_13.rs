@@ -17,8 +17,8 @@ use super::fields::{clean_label, parse_date, parse_duration, present, Identity};
 use super::histogram::Histogram;
 use super::labels::Interaction;
 use super::{
-    Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule,
-    Settings, SourceDay,
+    Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule, Settings,
+    SourceDay,
 };
 use crate::calendar::local_secs;
 use crate::client::Text;
@@ -80,10 +80,7 @@ pub struct Agent13 {
 
 impl Agent13 {
     pub fn new(settings: &Settings) -> Self {
-        Agent13 {
-            bounds: settings.duration_buckets.clone().into(),
-            exemplars: settings.exemplars,
-        }
+        Agent13 { bounds: settings.duration_buckets.clone().into(), exemplars: settings.exemplars }
     }
 }
 
@@ -145,10 +142,7 @@ impl Report for Agent13 {
     }
 
     fn new_counters(&self) -> Agent13Counters {
-        Agent13Counters {
-            bounds: self.bounds.to_vec(),
-            ..Agent13Counters::default()
-        }
+        Agent13Counters { bounds: self.bounds.to_vec(), ..Agent13Counters::default() }
     }
 
     fn check_restored(&self, c: &Agent13Counters) -> Result<Option<String>, String> {
@@ -172,12 +166,7 @@ impl Report for Agent13 {
     }
 
     fn identity(&self, r: &Record<'_>) -> Key {
-        let key = (
-            present(&r.conn_id),
-            present(&r.agent_id),
-            present(&r.type_interaction),
-            r.date.get(),
-        );
+        let key = (present(&r.conn_id), present(&r.agent_id), present(&r.type_interaction), r.date.get());
         match key {
             (Some(conn), Some(agent), Some(kind), Some(date))
                 if r.time.get().is_some() && r.agent_name.get().is_some() =>
@@ -201,11 +190,7 @@ impl Report for Agent13 {
 
     fn check<'r>(&self, r: &'r Record<'_>) -> Result<Change<'r>, InvalidReason> {
         let field = |f: &'r Text<'_>| present(f).ok_or(InvalidReason::missing_field);
-        let seconds = r
-            .time
-            .get()
-            .and_then(parse_duration)
-            .ok_or(InvalidReason::bad_time)?;
+        let seconds = r.time.get().and_then(parse_duration).ok_or(InvalidReason::bad_time)?;
         Ok(Change {
             agent_id: field(&r.agent_id)?,
             name: r.agent_name.get().unwrap_or(""),
@@ -220,12 +205,7 @@ impl Report for Agent13 {
         let mut page: ByAgent<Draft> = ByAgent::new();
         let mut days = PageDays::default();
         let mut late = EnumMap::default();
-        for Counted {
-            change: c,
-            date,
-            late: is_late,
-        } in rows
-        {
+        for Counted { change: c, date, late: is_late } in rows {
             days.add(date, c.agent_id, c.interaction);
             late[c.interaction] += u64::from(is_late);
             let draft = page.entry(c.agent_id, Some(c.name), date);
@@ -253,11 +233,7 @@ impl Report for Agent13 {
                 }))
             }),
         });
-        Page {
-            agents,
-            days: days.finish(),
-            late,
-        }
+        Page { agents, days: days.finish(), late }
     }
 
     fn apply(
@@ -272,37 +248,29 @@ impl Report for Agent13 {
             c.late[interaction] += n;
         }
         let calls = &mut c.calls;
-        let overflowed = page.agents.apply(
-            agents,
-            &mut c.agents,
-            &mut c.overflow,
-            |series, id, part| {
-                let mut rows = 0;
-                for (interaction, h) in part.series {
-                    let Some(h) = h else { continue };
-                    rows += h.count;
-                    match &mut series[interaction] {
-                        Some(total) => total.merge(&h),
-                        empty => *empty = Some(h),
-                    }
+        let overflowed = page.agents.apply(agents, &mut c.agents, &mut c.overflow, |series, id, part| {
+            let mut rows = 0;
+            for (interaction, h) in part.series {
+                let Some(h) = h else { continue };
+                rows += h.count;
+                match &mut series[interaction] {
+                    Some(total) => total.merge(&h),
+                    empty => *empty = Some(h),
                 }
-                if part.calls.values().all(Calls::is_empty) {
-                    return rows;
-                }
-                let newest = match calls.get_mut(id) {
-                    Some(c) => c,
-                    None => calls.entry(id.into()).or_default(),
-                };
-                for (interaction, page_calls) in part.calls {
-                    newest[interaction].merge(page_calls);
-                }
-                rows
-            },
-        );
-        Applied {
-            overflowed,
-            notices: Vec::new(),
-        }
+            }
+            if part.calls.values().all(Calls::is_empty) {
+                return rows;
+            }
+            let newest = match calls.get_mut(id) {
+                Some(c) => c,
+                None => calls.entry(id.into()).or_default(),
+            };
+            for (interaction, page_calls) in part.calls {
+                newest[interaction].merge(page_calls);
+            }
+            rows
+        });
+        Applied { overflowed, notices: Vec::new() }
     }
 
     fn day_tallies(c: &mut Agent13Counters) -> Option<&mut DayTallies> {

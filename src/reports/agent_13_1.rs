@@ -19,8 +19,7 @@ use super::agents::{Agents, OVERFLOW_AGENT};
 use super::by_agent::{AgentPages, ByAgent};
 use super::fields::{clean_label, id, parse_date, present, Identity, MAX_ID_BYTES};
 use super::{
-    Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule,
-    SourceDay,
+    Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule, SourceDay,
 };
 use crate::client::Text;
 use chains::{chain_leg, ChainPage, ChainPageBuilder, ChainSettings, Chains};
@@ -31,12 +30,7 @@ pub const KIND: Kind = Kind {
     name: NAME,
     schedule: Schedule::Windowed,
     default_on: false,
-    build: |settings| {
-        Arc::new(Flows {
-            max_flows: settings.max_flows,
-            chains: ChainSettings::of(settings),
-        })
-    },
+    build: |settings| Arc::new(Flows { max_flows: settings.max_flows, chains: ChainSettings::of(settings) }),
 };
 
 #[derive(Debug, Clone, Copy, Enum)]
@@ -52,9 +46,7 @@ pub const OVERFLOW_DESTINATION: &str = "_overflow";
 
 /// The `type` label, from the row's `type_call`.
 #[allow(non_camel_case_types)]
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, Serialize, Deserialize)]
 pub enum FlowType {
     transfer,
     conference,
@@ -259,13 +251,8 @@ impl Report for Flows {
         let mut origins: ByAgent<OriginFlows> = ByAgent::new();
         let mut destinations: ByAgent<()> = ByAgent::new();
         let mut chains = ChainPageBuilder::default();
-        for Counted {
-            change: c, date, ..
-        } in rows
-        {
-            origins
-                .entry(c.origin, c.origin_name, date)
-                .add((c.destination, c.kind));
+        for Counted { change: c, date, .. } in rows {
+            origins.entry(c.origin, c.origin_name, date).add((c.destination, c.kind));
             if let Destination::Agent(agent) = c.destination {
                 destinations.entry(agent, c.destination_name, date);
             }
@@ -274,54 +261,36 @@ impl Report for Flows {
             }
         }
         Page {
-            origins: origins.finish(|o| {
-                o.flows
-                    .into_iter()
-                    .map(|((d, kind), n)| ((d.label(), kind), n))
-                    .collect()
-            }),
+            origins: origins
+                .finish(|o| o.flows.into_iter().map(|((d, kind), n)| ((d.label(), kind), n)).collect()),
             destinations: destinations.finish(|()| ()),
             chains: chains.finish(),
         }
     }
 
-    fn apply(
-        &self,
-        c: &mut FlowCounters,
-        agents: &mut Agents,
-        page: Page,
-        _: Option<&SourceDay>,
-    ) -> Applied {
+    fn apply(&self, c: &mut FlowCounters, agents: &mut Agents, page: Page, _: Option<&SourceDay>) -> Applied {
         for (raw_id, seen, ()) in page.destinations.0 {
             agents.admit(&raw_id, &seen);
         }
         let mut series = c.series();
         let max_flows = self.max_flows;
-        let overflowed =
-            page.origins
-                .apply(agents, &mut c.origins, &mut c.overflow, |flows, _, part| {
-                    let mut rows = 0;
-                    for ((destination, kind), n) in part {
-                        rows += n;
-                        let known = flows.get(destination.as_str()).is_some_and(|t| t[kind] > 0);
-                        let key = if known || series < max_flows {
-                            destination
-                        } else {
-                            OVERFLOW_DESTINATION.to_owned()
-                        };
-                        let counts = flows.entry(key.into_boxed_str()).or_default();
-                        if counts[kind] == 0 {
-                            series += 1;
-                        }
-                        counts[kind] += n;
-                    }
-                    rows
-                });
+        let overflowed = page.origins.apply(agents, &mut c.origins, &mut c.overflow, |flows, _, part| {
+            let mut rows = 0;
+            for ((destination, kind), n) in part {
+                rows += n;
+                let known = flows.get(destination.as_str()).is_some_and(|t| t[kind] > 0);
+                let key =
+                    if known || series < max_flows { destination } else { OVERFLOW_DESTINATION.to_owned() };
+                let counts = flows.entry(key.into_boxed_str()).or_default();
+                if counts[kind] == 0 {
+                    series += 1;
+                }
+                counts[kind] += n;
+            }
+            rows
+        });
         let notices = c.chains.apply(page.chains, agents, self.chains);
-        Applied {
-            overflowed,
-            notices,
-        }
+        Applied { overflowed, notices }
     }
 
     fn settle(&self, c: &mut FlowCounters, _: &mut Agents, until: NaiveDateTime) -> Applied {
@@ -352,12 +321,8 @@ struct TypeLabel {
 
 impl EncodeLabelSet for FlowLabels<'_> {
     fn encode(&self, e: &mut LabelSetEncoder) -> std::fmt::Result {
-        [
-            ("operation", self.operation),
-            ("origin_agent_id", self.origin),
-            ("destination", self.destination),
-        ]
-        .encode(e)?;
+        [("operation", self.operation), ("origin_agent_id", self.origin), ("destination", self.destination)]
+            .encode(e)?;
         TypeLabel { r#type: self.kind }.encode(e)
     }
 }
@@ -366,26 +331,15 @@ impl FlowCounters {
     fn encode(&self, out: Encoding) -> std::fmt::Result {
         let operation = out.operation;
         let overflow = (!self.overflow.is_empty()).then_some((OVERFLOW_AGENT, &self.overflow));
-        let all = self
-            .origins
-            .iter()
-            .map(|(id, f)| (id.as_ref(), f))
-            .chain(overflow);
+        let all = self.origins.iter().map(|(id, f)| (id.as_ref(), f)).chain(overflow);
         for (origin, flows) in all {
             for (destination, types) in flows {
                 for (kind, n) in types {
                     if *n == 0 {
                         continue;
                     }
-                    let labels = FlowLabels {
-                        operation,
-                        origin,
-                        destination,
-                        kind,
-                    };
-                    out.encoder
-                        .encode_family(&labels)?
-                        .encode_counter::<NoLabelSet, _, u64>(n, None)?;
+                    let labels = FlowLabels { operation, origin, destination, kind };
+                    out.encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
                 }
             }
         }

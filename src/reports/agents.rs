@@ -36,10 +36,7 @@ pub struct Sighting {
 
 impl Sighting {
     pub fn new(name: Option<&str>, date: NaiveDateTime) -> Self {
-        Sighting {
-            name: name.map(|n| (n.into(), date)),
-            earliest: date,
-        }
+        Sighting { name: name.map(|n| (n.into(), date)), earliest: date }
     }
 
     /// Takes in one more record of the agent.
@@ -71,12 +68,7 @@ pub struct Agents {
 
 impl Agents {
     pub fn new(max_agents: usize, timezone: Tz) -> Self {
-        Agents {
-            max_agents,
-            timezone,
-            known: HashMap::default(),
-            overflow_records: 0,
-        }
+        Agents { max_agents, timezone, known: HashMap::default(), overflow_records: 0 }
     }
 
     /// Takes in what a page says of an agent and returns its label value: its cleaned
@@ -115,9 +107,7 @@ impl Agents {
                 info.name_date = date;
             }
         }
-        self.known
-            .get_key_value(id.as_ref())
-            .map(|(k, _)| k.as_ref())
+        self.known.get_key_value(id.as_ref()).map(|(k, _)| k.as_ref())
     }
 
     /// A local date as Unix time (the earlier instant of a repeated DST hour).
@@ -127,11 +117,8 @@ impl Agents {
 
     /// Agents in label order, the overflow agent last when it has records.
     pub fn sorted(&self) -> Vec<(&str, &str, i64)> {
-        let mut out: Vec<_> = self
-            .known
-            .iter()
-            .map(|(id, a)| (id.as_ref(), a.name.as_ref(), a.first_seen))
-            .collect();
+        let mut out: Vec<_> =
+            self.known.iter().map(|(id, a)| (id.as_ref(), a.name.as_ref(), a.first_seen)).collect();
         out.sort_unstable_by(|a, b| a.0.cmp(b.0));
         out
     }
@@ -157,9 +144,7 @@ mod tests {
         let a = &agents.known["1"];
         assert_eq!(a.name.as_ref(), "Ana María R.");
         // 09:00 in Bogota (UTC-5) is 14:00 UTC.
-        let expected = chrono::Utc
-            .with_ymd_and_hms(2026, 11, 24, 14, 0, 0)
-            .unwrap();
+        let expected = chrono::Utc.with_ymd_and_hms(2026, 11, 24, 14, 0, 0).unwrap();
         assert_eq!(a.first_seen, expected.timestamp());
         // An older sighting from another report neither renames nor moves first_seen on.
         let late = Sighting::new(Some("Stale"), at("2026-11-24 10:30:00"));

@@ -19,10 +19,7 @@ pub struct ByAgent<'r, T> {
 
 impl<'r, T: Default> ByAgent<'r, T> {
     pub fn new() -> Self {
-        ByAgent {
-            index: HashMap::default(),
-            agents: Vec::new(),
-        }
+        ByAgent { index: HashMap::default(), agents: Vec::new() }
     }
 
     /// The agent's part of the page, noting its name and the row's date.
@@ -33,8 +30,7 @@ impl<'r, T: Default> ByAgent<'r, T> {
                 i
             }
             None => {
-                self.agents
-                    .push((id, Sighting::new(name, date), T::default()));
+                self.agents.push((id, Sighting::new(name, date), T::default()));
                 self.index.insert(id, self.agents.len() - 1);
                 self.agents.len() - 1
             }
@@ -44,12 +40,7 @@ impl<'r, T: Default> ByAgent<'r, T> {
 
     /// The page's agents, owned, in order of first appearance.
     pub fn finish<U>(self, mut own: impl FnMut(T) -> U) -> AgentPages<U> {
-        AgentPages(
-            self.agents
-                .into_iter()
-                .map(|(id, seen, t)| (Box::from(id), seen, own(t)))
-                .collect(),
-        )
+        AgentPages(self.agents.into_iter().map(|(id, seen, t)| (Box::from(id), seen, own(t))).collect())
     }
 }
 

@@ -16,19 +16,14 @@ use super::by_agent::{AgentPages, ByAgent};
 use super::fields::{id, parse_date, parse_seconds, present, Identity};
 use super::labels::OperationAgent;
 use super::{
-    Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule,
-    SourceDay,
+    Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule, SourceDay,
 };
 use crate::client::Text;
 
 pub const NAME: ReportName = ReportName::new("cdr_1");
 
-pub const KIND: Kind = Kind {
-    name: NAME,
-    schedule: Schedule::Windowed,
-    default_on: true,
-    build: |_| Arc::new(Cdr1),
-};
+pub const KIND: Kind =
+    Kind { name: NAME, schedule: Schedule::Windowed, default_on: true, build: |_| Arc::new(Cdr1) };
 
 #[derive(Debug, Clone, Copy, Enum)]
 pub enum Families {
@@ -38,9 +33,7 @@ pub enum Families {
 
 /// The `direction` label, from the row's `type_interaction`.
 #[allow(non_camel_case_types)]
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, Serialize, Deserialize)]
 pub enum Direction {
     inbound,
     outbound,
@@ -128,12 +121,7 @@ impl Report for Cdr1 {
             Families::Calls => ("wolkvox_agent_calls", "Call legs (cdr_1 records) per agent and direction, each record exactly once; grows when a record is ingested, not at the record's own time."),
             Families::Seconds => ("wolkvox_agent_call_seconds", "Sum of the call legs' durations (time_seg) per agent and direction; divided by wolkvox_agent_calls_total it is the average handle time."),
         };
-        Family {
-            name,
-            help,
-            unit: None,
-            metric_type: MetricType::Counter,
-        }
+        Family { name, help, unit: None, metric_type: MetricType::Counter }
     }
 
     fn new_counters(&self) -> Cdr1Counters {
@@ -141,12 +129,7 @@ impl Report for Cdr1 {
     }
 
     fn identity(&self, r: &Record<'_>) -> Key {
-        let key = (
-            present(&r.conn_id),
-            id(&r.agent_id),
-            present(&r.type_interaction),
-            r.date.get(),
-        );
+        let key = (present(&r.conn_id), id(&r.agent_id), present(&r.type_interaction), r.date.get());
         match key {
             (Some(conn), Some(agent), Some(kind), Some(date)) if r.time_seg.get().is_some() => {
                 Key::Complete(Identity::of(&[conn, agent, kind, date]))
@@ -166,27 +149,18 @@ impl Report for Cdr1 {
     }
 
     fn check<'r>(&self, r: &'r Record<'_>) -> Result<Change<'r>, InvalidReason> {
-        let seconds = r
-            .time_seg
-            .get()
-            .and_then(parse_seconds)
-            .ok_or(InvalidReason::bad_time)?;
+        let seconds = r.time_seg.get().and_then(parse_seconds).ok_or(InvalidReason::bad_time)?;
         Ok(Change {
             agent_id: id(&r.agent_id).ok_or(InvalidReason::missing_field)?,
             name: present(&r.agent_name),
-            direction: Direction::parse(
-                present(&r.type_interaction).ok_or(InvalidReason::missing_field)?,
-            ),
+            direction: Direction::parse(present(&r.type_interaction).ok_or(InvalidReason::missing_field)?),
             seconds,
         })
     }
 
     fn count(&self, rows: Vec<Counted<Change<'_>>>) -> AgentPages<Series> {
         let mut page: ByAgent<Series> = ByAgent::new();
-        for Counted {
-            change: c, date, ..
-        } in rows
-        {
+        for Counted { change: c, date, .. } in rows {
             let calls = &mut page.entry(c.agent_id, c.name, date)[c.direction];
             calls.calls += 1;
             calls.seconds += c.seconds;
@@ -210,39 +184,24 @@ impl Report for Cdr1 {
             }
             rows
         });
-        Applied {
-            overflowed,
-            notices: Vec::new(),
-        }
+        Applied { overflowed, notices: Vec::new() }
     }
 
     fn encode(&self, c: &Cdr1Counters, family: Families, out: Encoding) -> std::fmt::Result {
         let operation = out.operation;
         let overflow = (c.overflow != Series::default()).then_some((OVERFLOW_AGENT, &c.overflow));
-        let all = c
-            .agents
-            .iter()
-            .map(|(id, s)| (id.as_ref(), s))
-            .chain(overflow);
+        let all = c.agents.iter().map(|(id, s)| (id.as_ref(), s)).chain(overflow);
         for (agent_id, series) in all {
             for (direction, calls) in series {
                 if calls.calls == 0 {
                     continue;
                 }
-                let labels = (
-                    OperationAgent {
-                        operation,
-                        agent_id,
-                    },
-                    DirectionLabel { direction },
-                );
+                let labels = (OperationAgent { operation, agent_id }, DirectionLabel { direction });
                 let value = match family {
                     Families::Calls => calls.calls,
                     Families::Seconds => calls.seconds,
                 };
-                out.encoder
-                    .encode_family(&labels)?
-                    .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+                out.encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(&value, None)?;
             }
         }
         Ok(())
@@ -303,20 +262,8 @@ mod tests {
         assert_eq!((again.counted, again.duplicate), (0, 7));
         let data = op.read();
         let c: &Cdr1Counters = data.reports[0].counters.downcast_ref().unwrap();
-        assert_eq!(
-            c.agents["1"][Direction::inbound],
-            Calls {
-                calls: 2,
-                seconds: 180
-            }
-        );
-        assert_eq!(
-            c.agents["1"][Direction::outbound],
-            Calls {
-                calls: 1,
-                seconds: 30
-            }
-        );
+        assert_eq!(c.agents["1"][Direction::inbound], Calls { calls: 2, seconds: 180 });
+        assert_eq!(c.agents["1"][Direction::outbound], Calls { calls: 1, seconds: 30 });
         assert_eq!(c.agents["2"][Direction::internal].calls, 1);
         assert_eq!(c.agents["3"][Direction::internal].calls, 1);
         // Agents seen only in cdr_1 are agents of the operation, with their names.

@@ -61,10 +61,7 @@ impl<'r> PageDays<'r> {
     }
 
     pub fn finish(self) -> Vec<(NaiveDate, Box<str>, DayCount)> {
-        self.0
-            .into_iter()
-            .map(|((day, agent), n)| (day, Box::from(agent), n))
-            .collect()
+        self.0.into_iter().map(|((day, agent), n)| (day, Box::from(agent), n)).collect()
     }
 }
 
@@ -92,19 +89,13 @@ impl DayTallies {
 
     /// The tallies of `day`, when they are whole (empty when nothing was counted).
     pub fn day(&self, day: NaiveDate) -> Option<BTreeMap<Box<str>, DayCount>> {
-        self.kept(day)
-            .then(|| self.days.get(&day).cloned().unwrap_or_default())
+        self.kept(day).then(|| self.days.get(&day).cloned().unwrap_or_default())
     }
 
     /// Forgets `day` and every day before it: they are compared.
     pub fn forget_through(&mut self, day: NaiveDate) {
         self.days.retain(|d, _| *d > day);
-        self.whole_from = Some(
-            self.whole_from
-                .map_or(day, |w| w.max(day))
-                .succ_opt()
-                .unwrap_or(day),
-        );
+        self.whole_from = Some(self.whole_from.map_or(day, |w| w.max(day)).succ_opt().unwrap_or(day));
     }
 }
 
@@ -126,10 +117,7 @@ mod tests {
         for d in 1..=10 {
             t.merge(vec![(day(d), "1".into(), count(d.into(), 1))]);
         }
-        t.merge(vec![
-            (day(10), "1".into(), count(5, 0)),
-            (day(1), "1".into(), count(9, 9)),
-        ]);
+        t.merge(vec![(day(10), "1".into(), count(5, 0)), (day(1), "1".into(), count(9, 9))]);
         assert_eq!(t.days.len(), KEPT_DAYS);
         assert_eq!(t.whole_from, Some(day(3)));
         assert_eq!(t.day(day(10)).unwrap()["1"], count(15, 1));

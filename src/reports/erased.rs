@@ -11,9 +11,7 @@ use serde_json::value::RawValue;
 
 use super::agents::Agents;
 use super::days::DayTallies;
-use super::{
-    Applied, Counted, Encoding, Family, InvalidReason, Key, Report, ReportName, SourceDay,
-};
+use super::{Applied, Counted, Encoding, Family, InvalidReason, Key, Report, ReportName, SourceDay};
 use crate::client::{interpret, Answer, ApiError, Item};
 
 /// A report's counters for one operation, its type known to the report alone.
@@ -52,10 +50,7 @@ pub enum Verdict {
     /// Already counted or rejected, or rejected now by the sieve.
     Skip,
     /// To be checked and counted as dated `date`, unless it lies outside the window.
-    Count {
-        date: NaiveDateTime,
-        in_window: bool,
-    },
+    Count { date: NaiveDateTime, in_window: bool },
 }
 
 /// What a page held.
@@ -67,11 +62,7 @@ pub enum Read {
     /// Not counted ([`Sieve::whole`] said so): the local dates of its rows, as sent.
     Cut { dates: Vec<NaiveDateTime> },
     /// Its countable rows folded, one fold per step in step order, and every row's date.
-    Counted {
-        received: u64,
-        steps: Vec<(u32, Folded)>,
-        dates: Vec<NaiveDateTime>,
-    },
+    Counted { received: u64, steps: Vec<(u32, Folded)>, dates: Vec<NaiveDateTime> },
 }
 
 /// Any report, as the engine, the state and the renderer drive it.
@@ -91,22 +82,17 @@ pub trait DynReport: Send + Sync + fmt::Debug {
         page: Folded,
         source: Option<&SourceDay>,
     ) -> Applied;
-    fn settle(&self, counters: &mut Counters, agents: &mut Agents, until: NaiveDateTime)
-        -> Applied;
+    fn settle(&self, counters: &mut Counters, agents: &mut Agents, until: NaiveDateTime) -> Applied;
     fn day_tallies<'c>(&self, counters: &'c mut Counters) -> Option<&'c mut DayTallies>;
     fn encode(&self, counters: &Counters, family: FamilyId, out: Encoding) -> fmt::Result;
 }
 
 fn typed<R: Report>(counters: &Counters) -> &R::Counters {
-    counters
-        .downcast_ref()
-        .expect("a report's slot holds its own counters")
+    counters.downcast_ref().expect("a report's slot holds its own counters")
 }
 
 fn typed_mut<R: Report>(counters: &mut Counters) -> &mut R::Counters {
-    counters
-        .downcast_mut()
-        .expect("a report's slot holds its own counters")
+    counters.downcast_mut().expect("a report's slot holds its own counters")
 }
 
 impl<R: Report> DynReport for R {
@@ -115,9 +101,7 @@ impl<R: Report> DynReport for R {
     }
 
     fn families(&self) -> Vec<(FamilyId, Family)> {
-        (0..R::Family::LENGTH)
-            .map(|i| (FamilyId(i), R::family(R::Family::from_usize(i))))
-            .collect()
+        (0..R::Family::LENGTH).map(|i| (FamilyId(i), R::family(R::Family::from_usize(i)))).collect()
     }
 
     fn new_counters(&self) -> Counters {
@@ -157,8 +141,7 @@ impl<R: Report> DynReport for R {
                 Item::Record(row) => Some(self.identity(row)),
                 Item::NotAnObject => None,
             };
-            let (Verdict::Count { date, in_window }, Item::Record(row)) =
-                (sieve.judge(key, date), item)
+            let (Verdict::Count { date, in_window }, Item::Record(row)) = (sieve.judge(key, date), item)
             else {
                 continue;
             };
@@ -181,11 +164,7 @@ impl<R: Report> DynReport for R {
             let page = self.count(group.collect());
             steps.push((step, Folded(Box::new(page))));
         }
-        Ok(Read::Counted {
-            received: rows.len() as u64,
-            steps,
-            dates: dates.into_iter().flatten().collect(),
-        })
+        Ok(Read::Counted { received: rows.len() as u64, steps, dates: dates.into_iter().flatten().collect() })
     }
 
     fn apply(
@@ -199,12 +178,7 @@ impl<R: Report> DynReport for R {
         Report::apply(self, typed_mut::<R>(counters), agents, *page, source)
     }
 
-    fn settle(
-        &self,
-        counters: &mut Counters,
-        agents: &mut Agents,
-        until: NaiveDateTime,
-    ) -> Applied {
+    fn settle(&self, counters: &mut Counters, agents: &mut Agents, until: NaiveDateTime) -> Applied {
         Report::settle(self, typed_mut::<R>(counters), agents, until)
     }
 
@@ -213,11 +187,6 @@ impl<R: Report> DynReport for R {
     }
 
     fn encode(&self, counters: &Counters, family: FamilyId, out: Encoding) -> fmt::Result {
-        Report::encode(
-            self,
-            typed::<R>(counters),
-            R::Family::from_usize(family.0),
-            out,
-        )
+        Report::encode(self, typed::<R>(counters), R::Family::from_usize(family.0), out)
     }
 }

@@ -46,14 +46,8 @@ impl Exemplars {
 
     pub(crate) fn turn(&self, on: bool) {
         let mut p = self.lock();
-        debug_assert!(
-            p.series.is_empty(),
-            "a series' bucket lines were not written"
-        );
-        *p = Pending {
-            on,
-            ..Pending::default()
-        };
+        debug_assert!(p.series.is_empty(), "a series' bucket lines were not written");
+        *p = Pending { on, ..Pending::default() };
     }
 
     pub(crate) fn is_on(&self) -> bool {
@@ -71,19 +65,10 @@ impl Exemplars {
 
     /// The exemplars of the next series' `buckets` bucket lines: `(bucket, exemplar)` in
     /// bucket order. Called for every series of the family, before it is encoded.
-    pub fn series<'a>(
-        &self,
-        buckets: usize,
-        calls: impl Iterator<Item = (usize, ExemplarLine<'a>)>,
-    ) {
+    pub fn series<'a>(&self, buckets: usize, calls: impl Iterator<Item = (usize, ExemplarLine<'a>)>) {
         let mut p = self.lock();
         let prefix = p.prefixes.len().saturating_sub(1);
-        let mut waiting = Waiting {
-            prefix,
-            buckets,
-            lines: 0,
-            calls: 0,
-        };
+        let mut waiting = Waiting { prefix, buckets, lines: 0, calls: 0 };
         for (bucket, e) in calls {
             waiting.calls += 1;
             let start = p.text.len();
@@ -117,10 +102,7 @@ impl Exemplars {
         }
         let bucket = front.lines;
         front.lines += 1;
-        let call = p
-            .calls
-            .front()
-            .filter(|(b, _)| front.calls > 0 && *b == bucket);
+        let call = p.calls.front().filter(|(b, _)| front.calls > 0 && *b == bucket);
         let len = call.map(|(_, len)| *len);
         front.calls -= usize::from(len.is_some());
         if front.lines == front.buckets {

@@ -50,9 +50,7 @@ pub fn parse_duration(text: &str) -> Option<u64> {
 pub fn parse_seconds(text: &str) -> Option<u64> {
     let t = text.trim();
     let ok = (1..=9).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit());
-    ok.then(|| t.parse().ok())
-        .flatten()
-        .filter(|s| *s <= MAX_DURATION_SECS)
+    ok.then(|| t.parse().ok()).flatten().filter(|s| *s <= MAX_DURATION_SECS)
 }
 
 /// Makes free text safe and bounded as a label value: control characters become
@@ -149,12 +147,7 @@ mod tests {
             assert_eq!(parse_seconds(bad), None, "{bad:?}");
         }
         assert!(parse_date(" 2024-02-29 23:59:59 ").is_some());
-        for bad in [
-            "2023-02-29 10:00:00",
-            "2026-11-24 24:00:00",
-            "2026-11-24T10:00:00",
-            "24/11/2026",
-        ] {
+        for bad in ["2023-02-29 10:00:00", "2026-11-24 24:00:00", "2026-11-24T10:00:00", "24/11/2026"] {
             assert_eq!(parse_date(bad), None, "{bad:?}");
         }
     }
@@ -179,15 +172,9 @@ mod tests {
         }
         let expected: Identity = xxhash_rust::xxh3::xxh3_128(&buf).into();
         assert_eq!(Identity::of(&fields), expected);
-        assert_eq!(
-            Identity::of(&[" c1 ", "1001", "transfer", "2026-11-24 10:00:00"]),
-            expected
-        );
+        assert_eq!(Identity::of(&[" c1 ", "1001", "transfer", "2026-11-24 10:00:00"]), expected);
         let missing = Text(None);
         let some = Text(Some("c1".into()));
-        assert_ne!(
-            Identity::of_incomplete(&[&some, &missing]),
-            Identity::of_incomplete(&[&missing, &some])
-        );
+        assert_ne!(Identity::of_incomplete(&[&some, &missing]), Identity::of_incomplete(&[&missing, &some]));
     }
 }

@@ -12,11 +12,7 @@ pub struct Histogram {
 
 impl Histogram {
     pub fn new(bounds: &[f64]) -> Self {
-        Histogram {
-            count: 0,
-            sum: 0.0,
-            buckets: vec![0; bounds.len() + 1],
-        }
+        Histogram { count: 0, sum: 0.0, buckets: vec![0; bounds.len() + 1] }
     }
 
     /// The bucket of `value`: the first bound at or above it, or `+Inf`.
@@ -69,10 +65,7 @@ mod tests {
         assert_eq!(h.buckets, vec![2, 2, 2]);
         assert_eq!(h.count, 6);
         assert_eq!(h.sum, 0.0 + 30.0 + 31.0 + 60.0 + 61.0 + 1e9);
-        assert_eq!(
-            h.encoder_buckets(&b),
-            vec![(30.0, 2), (60.0, 2), (f64::INFINITY, 2)]
-        );
+        assert_eq!(h.encoder_buckets(&b), vec![(30.0, 2), (60.0, 2), (f64::INFINITY, 2)]);
         let mut twice = h.clone();
         twice.merge(&h);
         assert_eq!(twice.buckets, vec![4, 4, 4]);

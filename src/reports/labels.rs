@@ -9,9 +9,7 @@ use crate::vocab::{ErrorReason, InvalidReason, ReportName};
 
 /// The `interaction` label: a transfer or conference record's `type_interaction`.
 #[allow(non_camel_case_types)]
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, Serialize, Deserialize)]
 pub enum Interaction {
     transfer,
     conference,
@@ -96,21 +94,14 @@ impl EncodeLabelSet for OperationAgent<'_> {
 
 impl EncodeLabelSet for AgentInfoLabels<'_> {
     fn encode(&self, e: &mut LabelSetEncoder) -> std::fmt::Result {
-        [
-            ("operation", self.operation),
-            ("agent_id", self.agent_id),
-            ("agent_name", self.agent_name),
-        ]
-        .encode(e)
+        [("operation", self.operation), ("agent_id", self.agent_id), ("agent_name", self.agent_name)]
+            .encode(e)
     }
 }
 
 impl EncodeLabelSet for OperationReport<'_> {
     fn encode(&self, e: &mut LabelSetEncoder) -> std::fmt::Result {
         [("operation", self.operation)].encode(e)?;
-        ReportLabel {
-            report: self.report,
-        }
-        .encode(e)
+        ReportLabel { report: self.report }.encode(e)
     }
 }

@@ -77,12 +77,7 @@ impl fmt::Debug for Kind {
 
 /// Every report the exporter knows, in priority order: when the daily allowance runs
 /// short, earlier reports keep polling longest.
-pub static KINDS: &[Kind] = &[
-    agent_13::KIND,
-    cdr_1::KIND,
-    agent_13_1::KIND,
-    agent_12::KIND,
-];
+pub static KINDS: &[Kind] = &[agent_13::KIND, cdr_1::KIND, agent_13_1::KIND, agent_12::KIND];
 
 /// The report called `name` (its `api=`), if it exists.
 pub fn find(name: &str) -> Option<&'static Kind> {
@@ -90,27 +85,17 @@ pub fn find(name: &str) -> Option<&'static Kind> {
 }
 
 pub fn kind(name: ReportName) -> &'static Kind {
-    KINDS
-        .iter()
-        .find(|k| k.name == name)
-        .expect("every report name is registered")
+    KINDS.iter().find(|k| k.name == name).expect("every report name is registered")
 }
 
 /// A report's place in the priority order.
 pub fn priority(name: ReportName) -> usize {
-    KINDS
-        .iter()
-        .position(|k| k.name == name)
-        .unwrap_or(usize::MAX)
+    KINDS.iter().position(|k| k.name == name).unwrap_or(usize::MAX)
 }
 
 /// The reports enabled when the configuration names none.
 pub fn defaults() -> Vec<ReportName> {
-    KINDS
-        .iter()
-        .filter(|k| k.default_on)
-        .map(|k| k.name)
-        .collect()
+    KINDS.iter().filter(|k| k.default_on).map(|k| k.name).collect()
 }
 
 /// What a report module implements. Everything here is pure: no I/O, no clock, no lock.
@@ -153,12 +138,7 @@ pub trait Report: Send + Sync + fmt::Debug + 'static {
     ) -> Applied;
     /// Every row dated before `until` has been read (the watermark less the overlap):
     /// whatever waited for that is counted now.
-    fn settle(
-        &self,
-        _counters: &mut Self::Counters,
-        _: &mut Agents,
-        _until: NaiveDateTime,
-    ) -> Applied {
+    fn settle(&self, _counters: &mut Self::Counters, _: &mut Agents, _until: NaiveDateTime) -> Applied {
         Applied::default()
     }
     /// The counts per local day that a daily report reads, for the reports that keep them.
@@ -166,8 +146,7 @@ pub trait Report: Send + Sync + fmt::Debug + 'static {
         None
     }
     /// Encodes one operation's series of `family`.
-    fn encode(&self, counters: &Self::Counters, family: Self::Family, out: Encoding)
-        -> fmt::Result;
+    fn encode(&self, counters: &Self::Counters, family: Self::Family, out: Encoding) -> fmt::Result;
 }
 
 /// A row to count: what it changes, its local date, and whether it arrived late (more

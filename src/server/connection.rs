@@ -88,19 +88,12 @@ fn service(
     peer: SocketAddr,
     ticket: Arc<Ticket>,
 ) -> impl HttpService<Incoming, ResBody = Full<Bytes>, Error = Infallible, Future: Send> + Send {
-    let (site, web, timeout) = (
-        shared.site.clone(),
-        shared.web.clone(),
-        shared.limits.response_timeout,
-    );
+    let (site, web, timeout) = (shared.site.clone(), shared.web.clone(), shared.limits.response_timeout);
     hyper::service::service_fn(move |req: Request<Incoming>| {
         let (site, config, ticket) = (site.clone(), web.current(), ticket.clone());
         async move {
             let _answering = ticket.answering();
-            let auth = config
-                .clone()
-                .authorize(req.headers().get(header::AUTHORIZATION).cloned())
-                .await;
+            let auth = config.clone().authorize(req.headers().get(header::AUTHORIZATION).cloned()).await;
             if let AuthResult::Denied(why) = auth {
                 tracing::debug!(%peer, reason = why.as_str(), "unauthorized request");
                 return Ok(unauthorized_response());
@@ -115,13 +108,8 @@ fn service(
     })
 }
 
-async fn http<I, S>(
-    io: I,
-    svc: S,
-    limits: &Limits,
-    mut stop: watch::Receiver<bool>,
-    peer: SocketAddr,
-) where
+async fn http<I, S>(io: I, svc: S, limits: &Limits, mut stop: watch::Receiver<bool>, peer: SocketAddr)
+where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     S: HttpService<Incoming, ResBody = Full<Bytes>>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

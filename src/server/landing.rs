@@ -26,9 +26,7 @@ fn escape_html(s: &str) -> String {
 
 pub(super) fn landing(site: &Site) -> Response<Full<Bytes>> {
     let when = |t: Option<chrono::DateTime<chrono::Utc>>, none: &str| {
-        t.map_or(none.to_owned(), |c| {
-            c.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-        })
+        t.map_or(none.to_owned(), |c| c.format("%Y-%m-%d %H:%M:%S UTC").to_string())
     };
     let mut rows = String::new();
     for op in site.store.operations() {
@@ -57,10 +55,7 @@ pub(super) fn landing(site: &Site) -> Response<Full<Bytes>> {
         path = escape_html(&site.telemetry_path),
     );
     let mut r = Response::new(Full::new(Bytes::from(page)));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     r
 }
 
@@ -70,9 +65,6 @@ mod tests {
 
     #[test]
     fn html_is_escaped() {
-        assert_eq!(
-            escape_html("<a href=\"x\">&</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
-        );
+        assert_eq!(escape_html("<a href=\"x\">&</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
     }
 }

@@ -73,11 +73,7 @@ impl Site {
     pub fn ready(&self) -> bool {
         self.status.loaded.load(Ordering::Acquire)
             && !self.status.stopping.load(Ordering::Acquire)
-            && self
-                .store
-                .operations()
-                .iter()
-                .all(|op| op.read().reports.iter().all(|s| s.health.cycled))
+            && self.store.operations().iter().all(|op| op.read().reports.iter().all(|s| s.health.cycled))
     }
 }
 
@@ -103,11 +99,7 @@ pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
 async fn listen(address: &str) -> std::io::Result<TcpListener> {
     let mut last = None;
     for addr in tokio::net::lookup_host(address).await? {
-        let socket = if addr.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
         socket.set_reuseaddr(true)?;
         match socket.bind(addr).and_then(|()| socket.listen(ACCEPT_QUEUE)) {
             Ok(listener) => return Ok(listener),
@@ -115,10 +107,7 @@ async fn listen(address: &str) -> std::io::Result<TcpListener> {
         }
     }
     Err(last.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "could not resolve to any address",
-        )
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "could not resolve to any address")
     }))
 }
 

@@ -32,9 +32,7 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
         let coding = params.next().unwrap_or("").trim();
         let q = params.find_map(|p| {
             let (name, value) = p.split_once('=')?;
-            name.trim()
-                .eq_ignore_ascii_case("q")
-                .then_some(value.trim())
+            name.trim().eq_ignore_ascii_case("q").then_some(value.trim())
         });
         // A q-value that does not parse is no consent to gzip.
         let accepted = q.is_none_or(|q| q.parse::<f32>().is_ok_and(|q| q > 0.0));
@@ -69,14 +67,8 @@ pub(super) async fn metrics(site: &Arc<Site>, req: &Request<Incoming>) -> Respon
     };
     let mut r = Response::new(Full::new(body));
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
-    h.insert(
-        header::VARY,
-        HeaderValue::from_static("Accept, Accept-Encoding"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    h.insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
@@ -89,16 +81,9 @@ mod tests {
 
     #[test]
     fn gzip_negotiation() {
-        for yes in [
-            "gzip",
-            "deflate, gzip;q=0.8",
-            "*",
-            "GZIP",
-            "x-gzip",
-            "br, *;q=0.1",
-            "gzip ; q=0.5",
-            "gzip;Q=1",
-        ] {
+        for yes in
+            ["gzip", "deflate, gzip;q=0.8", "*", "GZIP", "x-gzip", "br, *;q=0.1", "gzip ; q=0.5", "gzip;Q=1"]
+        {
             assert!(accepts_gzip(Some(yes)), "{yes:?}");
         }
         for no in [

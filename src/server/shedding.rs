@@ -41,10 +41,7 @@ struct Entry {
 
 impl Connections {
     pub(super) fn new(max: usize) -> Arc<Self> {
-        Arc::new(Connections {
-            max,
-            state: Mutex::default(),
-        })
+        Arc::new(Connections { max, state: Mutex::default() })
     }
 
     /// Admits a new connection, shedding the longest-idle one if the limit is reached.
@@ -63,17 +60,8 @@ impl Connections {
         let (shed, shed_rx) = oneshot::channel();
         let key = (Waiting::FirstRequest, id);
         state.idle.insert(key, id);
-        state.open.insert(
-            id,
-            Entry {
-                idle: Some(key),
-                shed,
-            },
-        );
-        let ticket = Ticket {
-            id,
-            connections: self.clone(),
-        };
+        state.open.insert(id, Entry { idle: Some(key), shed });
+        let ticket = Ticket { id, connections: self.clone() };
         Some((ticket, shed_rx))
     }
 
@@ -112,20 +100,14 @@ impl Ticket {
     /// end is already decided).
     pub(super) fn has_requested(&self) -> bool {
         let state = self.connections.lock();
-        state
-            .open
-            .get(&self.id)
-            .is_none_or(|e| e.idle.is_none_or(|(w, _)| w != Waiting::FirstRequest))
+        state.open.get(&self.id).is_none_or(|e| e.idle.is_none_or(|(w, _)| w != Waiting::FirstRequest))
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         let mut state = self.connections.lock();
-        if let Some(Entry {
-            idle: Some(key), ..
-        }) = state.open.remove(&self.id)
-        {
+        if let Some(Entry { idle: Some(key), .. }) = state.open.remove(&self.id) {
             state.idle.remove(&key);
         }
     }

@@ -20,37 +20,20 @@ impl Drop for StateLock {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("--state.path {} is in use by process {pid} (it holds {}): an exporter or a backfill already works on this state; stop it first, or use another --state.path", .state.display(), .lock.display())]
-    Held {
-        state: PathBuf,
-        lock: PathBuf,
-        pid: String,
-    },
+    Held { state: PathBuf, lock: PathBuf, pid: String },
     #[error("--state.path {}: cannot lock {}: {source}", .state.display(), .lock.display())]
-    Io {
-        state: PathBuf,
-        lock: PathBuf,
-        source: std::io::Error,
-    },
+    Io { state: PathBuf, lock: PathBuf, source: std::io::Error },
 }
 
 /// Takes the lock of `state_path` (creating its directory), or says who holds it.
 pub fn lock(state_path: &Path) -> Result<StateLock, LockError> {
     let lock = super::beside(state_path, ".lock");
-    let io = |source| LockError::Io {
-        state: state_path.to_owned(),
-        lock: lock.clone(),
-        source,
-    };
+    let io = |source| LockError::Io { state: state_path.to_owned(), lock: lock.clone(), source };
     if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock)
-        .map_err(io)?;
+    let mut file =
+        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&lock).map_err(io)?;
     match file.try_lock() {
         Ok(()) => {
             file.set_len(0)
@@ -66,11 +49,7 @@ pub fn lock(state_path: &Path) -> Result<StateLock, LockError> {
             Err(LockError::Held {
                 state: state_path.to_owned(),
                 lock,
-                pid: if pid.is_empty() {
-                    "(pid not written yet)".into()
-                } else {
-                    pid.to_owned()
-                },
+                pid: if pid.is_empty() { "(pid not written yet)".into() } else { pid.to_owned() },
             })
         }
         Err(TryLockError::Error(e)) => Err(io(e)),
@@ -88,10 +67,7 @@ mod tests {
         let held = lock(&state).unwrap();
         let err = lock(&state).unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.contains(&format!("in use by process {}", std::process::id())),
-            "{text}"
-        );
+        assert!(text.contains(&format!("in use by process {}", std::process::id())), "{text}");
         drop(held);
         assert!(lock(&state).is_ok(), "released when dropped");
     }

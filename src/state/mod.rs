@@ -62,16 +62,8 @@ pub struct ReportState {
 /// Serializes every operation (its ledger and data together, so a page is either in
 /// both or in neither), then writes the file atomically. `now` is the save's time.
 pub fn save(store: &Store, path: &Path, now: DateTime<Utc>) -> Result<u64, StateError> {
-    let operations = store
-        .operations()
-        .iter()
-        .map(|op| (op.name.clone(), snapshot(op)))
-        .collect();
-    let file = StateFile {
-        version: VERSION,
-        saved_at: now,
-        operations,
-    };
+    let operations = store.operations().iter().map(|op| (op.name.clone(), snapshot(op))).collect();
+    let file = StateFile { version: VERSION, saved_at: now, operations };
     write(&file, path)
 }
 
@@ -79,10 +71,7 @@ pub fn save(store: &Store, path: &Path, now: DateTime<Utc>) -> Result<u64, State
 pub fn write(file: &StateFile, path: &Path) -> Result<u64, StateError> {
     let mut body = serde_json::to_vec(file).expect("state values serialize");
     body.push(b'\n');
-    write_atomically(path, &body).map_err(|source| StateError::Write {
-        path: path.to_owned(),
-        source,
-    })?;
+    write_atomically(path, &body).map_err(|source| StateError::Write { path: path.to_owned(), source })?;
     Ok(body.len() as u64)
 }
 
@@ -107,12 +96,7 @@ pub fn snapshot(op: &OperationStore) -> OpState {
         .collect();
     OpState {
         daily: Some(data.daily.clone()),
-        agents: data
-            .agents
-            .known
-            .iter()
-            .map(|(id, a)| (id.to_string(), a.clone()))
-            .collect(),
+        agents: data.agents.known.iter().map(|(id, a)| (id.to_string(), a.clone())).collect(),
         overflow_records: data.agents.overflow_records,
         reports,
     }
@@ -177,9 +161,7 @@ pub fn load(path: &Path, now: DateTime<Utc>) -> Loaded {
             Ok(s) => Loaded::Restored(s),
             Err(e) => move_aside(path, format!("corrupt version 1 state: {e}"), now),
         },
-        Ok(Version { version }) => {
-            move_aside(path, format!("unsupported state version {version}"), now)
-        }
+        Ok(Version { version }) => move_aside(path, format!("unsupported state version {version}"), now),
         Err(e) => move_aside(path, format!("corrupt: {e}"), now),
     }
 }

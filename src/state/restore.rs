@@ -10,9 +10,7 @@ use crate::calendar::local_day;
 use crate::config::{plan, Config, OperationConfig};
 use crate::reports::agents::Agents;
 use crate::reports::{kind, Identity};
-use crate::store::{
-    DailyUse, Ledger, NewOperation, OpData, ReportHealth, ReportLedger, ReportSlot, Store,
-};
+use crate::store::{DailyUse, Ledger, NewOperation, OpData, ReportHealth, ReportLedger, ReportSlot, Store};
 
 /// The store for `config`, with what the state file at `config.state_path` holds.
 pub fn restore(config: &Config, now: DateTime<Utc>) -> Store {
@@ -33,27 +31,15 @@ pub fn restore(config: &Config, now: DateTime<Utc>) -> Store {
         }
         Loaded::Restored(file) => file.operations,
     };
-    for op in config
-        .operations
-        .iter()
-        .filter(|op| !saved.contains_key(&op.name))
-    {
+    for op in config.operations.iter().filter(|op| !saved.contains_key(&op.name)) {
         tracing::info!(operation = %op.name, "new operation; starting with catch-up");
     }
     restore_saved(config, saved, now)
 }
 
 /// The store for `config`, with the saved operations `saved`.
-pub fn restore_saved(
-    config: &Config,
-    mut saved: BTreeMap<String, OpState>,
-    now: DateTime<Utc>,
-) -> Store {
-    let ops = config
-        .operations
-        .iter()
-        .map(|op| operation(config, op, saved.remove(&op.name), now))
-        .collect();
+pub fn restore_saved(config: &Config, mut saved: BTreeMap<String, OpState>, now: DateTime<Utc>) -> Store {
+    let ops = config.operations.iter().map(|op| operation(config, op, saved.remove(&op.name), now)).collect();
     for (name, dropped) in saved {
         tracing::warn!(
             operation = %name,
@@ -95,30 +81,18 @@ fn operation(
         last_error: None,
         restarts: 0,
     };
-    let mut ledger = Ledger {
-        reports: op.reports.iter().map(|_| ReportLedger::default()).collect(),
-    };
+    let mut ledger = Ledger { reports: op.reports.iter().map(|_| ReportLedger::default()).collect() };
     if let Some(saved) = saved {
         restore_operation(op, saved, &mut data, &mut ledger);
     }
-    NewOperation {
-        name: op.name.clone(),
-        timezone: op.timezone,
-        daily_limit: op.daily_limit(),
-        ledger,
-        data,
-    }
+    NewOperation { name: op.name.clone(), timezone: op.timezone, daily_limit: op.daily_limit(), ledger, data }
 }
 
 fn restore_operation(op: &OperationConfig, saved: OpState, data: &mut OpData, ledger: &mut Ledger) {
     if let Some(daily) = saved.daily {
         data.daily = daily;
     }
-    data.agents.known = saved
-        .agents
-        .into_iter()
-        .map(|(id, a)| (id.into_boxed_str(), a))
-        .collect();
+    data.agents.known = saved.agents.into_iter().map(|(id, a)| (id.into_boxed_str(), a)).collect();
     data.agents.overflow_records = saved.overflow_records;
     for (name, state) in saved.reports {
         let Some(i) = data.reports.iter().position(|s| s.name().as_str() == name) else {
@@ -142,11 +116,7 @@ fn restore_operation(op: &OperationConfig, saved: OpState, data: &mut OpData, le
                 l.cursor = state.cursor;
                 l.since = state.since;
                 l.density = state.density;
-                l.seen = state
-                    .seen
-                    .into_iter()
-                    .map(|(hi, lo, d)| (Identity(hi, lo), d))
-                    .collect();
+                l.seen = state.seen.into_iter().map(|(hi, lo, d)| (Identity(hi, lo), d)).collect();
             }
             Err(why) => tracing::error!(
                 operation = %op.name,

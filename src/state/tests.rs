@@ -13,12 +13,7 @@ fn config(state: &Path) -> Config {
         "state:\n  path: {}\noperations:\n  - name: a\n    base_url: http://127.0.0.1:1\n    token: t\n",
         state.display()
     );
-    Config::build(
-        FileConfig::parse(&yaml).unwrap(),
-        &Overrides::default(),
-        |_| None,
-    )
-    .unwrap()
+    Config::build(FileConfig::parse(&yaml).unwrap(), &Overrides::default(), |_| None).unwrap()
 }
 
 fn now() -> DateTime<Utc> {
@@ -71,19 +66,10 @@ fn corrupt_file_is_moved_aside() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     fs::write(&path, b"{\"version\":2,\"operations\":{\"a\":").unwrap();
-    let Loaded::MovedAside {
-        moved_to: Some(to),
-        error,
-    } = load(&path, now())
-    else {
-        panic!()
-    };
+    let Loaded::MovedAside { moved_to: Some(to), error } = load(&path, now()) else { panic!() };
     assert!(error.starts_with("corrupt"), "{error}");
     assert!(!path.exists());
-    assert_eq!(
-        to.file_name().unwrap().to_string_lossy(),
-        "state.json.corrupt-20261125T120000Z"
-    );
+    assert_eq!(to.file_name().unwrap().to_string_lossy(), "state.json.corrupt-20261125T120000Z");
     assert!(matches!(load(&path, now()), Loaded::Fresh));
 }
 
@@ -138,10 +124,7 @@ fn a_version_1_state_is_carried_over() {
     let l = op.ledger();
     let l = &l.reports[0];
     assert_eq!(l.cursor, Some("2026-11-25T10:59:00Z".parse().unwrap()));
-    assert_eq!(
-        l.seen.get(&crate::reports::Identity(1, 2)),
-        Some(&1764064800)
-    );
+    assert_eq!(l.seen.get(&crate::reports::Identity(1, 2)), Some(&1764064800));
     let data = op.read();
     assert_eq!(data.daily.used, 12);
     assert_eq!(data.agents.known["1001"].name.as_ref(), "Ana");
@@ -149,13 +132,7 @@ fn a_version_1_state_is_carried_over() {
     let c: &Agent13Counters = data.reports[0].counters.downcast_ref().unwrap();
     assert_eq!(c.bounds, vec![30.0, 60.0]);
     let transfer = c.agents["1001"][Interaction::transfer].as_ref().unwrap();
-    assert_eq!(
-        (transfer.count, transfer.buckets.clone()),
-        (2, vec![1, 0, 1])
-    );
-    assert_eq!(
-        c.agents["1001"][Interaction::other].as_ref().unwrap().count,
-        1
-    );
+    assert_eq!((transfer.count, transfer.buckets.clone()), (2, vec![1, 0, 1]));
+    assert_eq!(c.agents["1001"][Interaction::other].as_ref().unwrap().count, 1);
     assert!(c.agents["1001"][Interaction::conference].is_none());
 }

@@ -58,20 +58,13 @@ pub fn convert(text: &[u8]) -> Result<StateFile, serde_json::Error> {
             .agents
             .iter()
             .map(|(id, a)| {
-                let info = AgentInfo {
-                    name: a.name.clone(),
-                    name_date: a.name_date,
-                    first_seen: 0,
-                };
+                let info = AgentInfo { name: a.name.clone(), name_date: a.name_date, first_seen: 0 };
                 (id.clone(), info)
             })
             .collect();
         let counters = Agent13Counters::from_parts(
             op.bounds,
-            op.agents
-                .into_iter()
-                .map(|(id, a)| (id.into_boxed_str(), series(a.series)))
-                .collect(),
+            op.agents.into_iter().map(|(id, a)| (id.into_boxed_str(), series(a.series))).collect(),
             series(op.overflow.series),
         );
         let report = ReportState {
@@ -90,9 +83,5 @@ pub fn convert(text: &[u8]) -> Result<StateFile, serde_json::Error> {
         };
         operations.insert(name, state);
     }
-    Ok(StateFile {
-        version: VERSION,
-        saved_at: v1.saved_at,
-        operations,
-    })
+    Ok(StateFile { version: VERSION, saved_at: v1.saved_at, operations })
 }

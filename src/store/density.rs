@@ -33,9 +33,8 @@ impl Density {
         let mut covered = [0f64; 24];
         let mut t = w.start;
         while t < until.min(w.end + Duration::seconds(1)) {
-            let next_hour = t + Duration::seconds(
-                3600 - i64::from(local(t, tz).num_seconds_from_midnight() % 3600),
-            );
+            let next_hour =
+                t + Duration::seconds(3600 - i64::from(local(t, tz).num_seconds_from_midnight() % 3600));
             let stop = next_hour.min(until).min(w.end + Duration::seconds(1));
             covered[local(t, tz).hour() as usize] += (stop - t).num_seconds() as f64;
             t = stop;
@@ -72,9 +71,8 @@ impl Density {
         let mut total = 0.0;
         let mut t = from;
         while t <= to {
-            let next_hour = t + Duration::seconds(
-                3600 - i64::from(local(t, tz).num_seconds_from_midnight() % 3600),
-            );
+            let next_hour =
+                t + Duration::seconds(3600 - i64::from(local(t, tz).num_seconds_from_midnight() % 3600));
             let stop = next_hour.min(to + Duration::seconds(1));
             let rate = self.rate(local(t, tz).hour() as usize)?;
             total += rate * (stop - t).num_seconds() as f64 / 3600.0;
@@ -100,9 +98,8 @@ impl Density {
         let mut t = w.start;
         let mut carried = 0.0;
         while out.len() + 1 < parts && t <= w.end {
-            let next_hour = t + Duration::seconds(
-                3600 - i64::from(local(t, tz).num_seconds_from_midnight() % 3600),
-            );
+            let next_hour =
+                t + Duration::seconds(3600 - i64::from(local(t, tz).num_seconds_from_midnight() % 3600));
             let stop = next_hour.min(w.end + Duration::seconds(1));
             let rate = self.rate(local(t, tz).hour() as usize).unwrap_or(0.0);
             let here = rate * (stop - t).num_seconds() as f64 / 3600.0;
@@ -138,13 +135,9 @@ mod tests {
 
     /// A flat day of 10,000 rows an hour, learned from one window.
     fn flat() -> Density {
-        let w = Window {
-            start: at("2026-11-24T05:00:00Z"),
-            end: at("2026-11-25T04:59:59Z"),
-        };
-        let dates: Vec<_> = (0..240_000)
-            .map(|i| local(w.start + Duration::seconds(i * 86_400 / 240_000), TZ))
-            .collect();
+        let w = Window { start: at("2026-11-24T05:00:00Z"), end: at("2026-11-25T04:59:59Z") };
+        let dates: Vec<_> =
+            (0..240_000).map(|i| local(w.start + Duration::seconds(i * 86_400 / 240_000), TZ)).collect();
         let mut d = Density::default();
         d.learn(w, w.end + Duration::seconds(1), &dates, TZ);
         d
@@ -153,13 +146,8 @@ mod tests {
     #[test]
     fn learned_hours_give_expected_rows() {
         let d = flat();
-        assert!(d
-            .per_hour
-            .iter()
-            .all(|h| (h.unwrap() - 10_000.0).abs() < 1.0));
-        let e = d
-            .expected(at("2026-11-26T05:00:00Z"), at("2026-11-26T06:29:59Z"), TZ)
-            .unwrap();
+        assert!(d.per_hour.iter().all(|h| (h.unwrap() - 10_000.0).abs() < 1.0));
+        let e = d.expected(at("2026-11-26T05:00:00Z"), at("2026-11-26T06:29:59Z"), TZ).unwrap();
         assert!((e - 15_000.0).abs() < 1.0, "{e}");
         assert_eq!(
             Density::default().expected(at("2026-11-26T05:00:00Z"), at("2026-11-26T06:00:00Z"), TZ),
@@ -171,10 +159,7 @@ mod tests {
     fn windows_are_cut_to_the_target_and_tile() {
         let d = flat();
         // 30 hours of 10,000 rows: 300,000 rows, six windows of 50,000.
-        let w = Window {
-            start: at("2026-11-26T05:00:00Z"),
-            end: at("2026-11-27T10:59:59Z"),
-        };
+        let w = Window { start: at("2026-11-26T05:00:00Z"), end: at("2026-11-27T10:59:59Z") };
         let parts = d.cut(w, TZ);
         assert_eq!(parts.len(), 6);
         assert_eq!(parts[0].start, w.start);
@@ -193,19 +178,12 @@ mod tests {
     #[test]
     fn hours_not_yet_seen_count_at_the_mean_of_those_seen() {
         // Six hours learned at 10,000 rows, then a day of which they are a quarter.
-        let w = Window {
-            start: at("2026-11-24T05:00:00Z"),
-            end: at("2026-11-24T10:59:59Z"),
-        };
-        let dates: Vec<_> = (0..60_000)
-            .map(|i| local(w.start + Duration::seconds(i * 21_600 / 60_000), TZ))
-            .collect();
+        let w = Window { start: at("2026-11-24T05:00:00Z"), end: at("2026-11-24T10:59:59Z") };
+        let dates: Vec<_> =
+            (0..60_000).map(|i| local(w.start + Duration::seconds(i * 21_600 / 60_000), TZ)).collect();
         let mut d = Density::default();
         d.learn(w, w.end + Duration::seconds(1), &dates, TZ);
-        let day = Window {
-            start: at("2026-11-25T05:00:00Z"),
-            end: at("2026-11-26T04:59:59Z"),
-        };
+        let day = Window { start: at("2026-11-25T05:00:00Z"), end: at("2026-11-26T04:59:59Z") };
         let e = d.expected(day.start, day.end, TZ).unwrap();
         assert!((e - 240_000.0).abs() < 1.0, "{e}");
         assert_eq!(d.cut(day, TZ).len(), 5);

@@ -69,11 +69,7 @@ pub struct DailyUse {
 
 impl DailyUse {
     pub fn new(day: NaiveDate) -> Self {
-        DailyUse {
-            day,
-            used: 0,
-            exhausted: false,
-        }
+        DailyUse { day, used: 0, exhausted: false }
     }
 
     /// Whether another request fits in today's allowance; rolls the day over first.

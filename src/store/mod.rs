@@ -93,10 +93,7 @@ impl OpData {
     /// 1 when the last cycle of every enabled report succeeded; a report paused to keep
     /// the allowance for the reports before it has not failed.
     pub fn up(&self) -> bool {
-        self.reports
-            .iter()
-            .filter(|s| !s.health.paused)
-            .all(|s| s.health.up)
+        self.reports.iter().filter(|s| !s.health.paused).all(|s| s.health.up)
     }
 }
 
@@ -121,10 +118,7 @@ impl OperationStore {
     /// Locks the data for a change; the store's generation moves on when the guard drops,
     /// so the rendered exposition is known to be stale.
     pub fn data(&self) -> DataGuard<'_> {
-        DataGuard {
-            guard: self.data.lock().unwrap_or_else(|p| p.into_inner()),
-            generation: &self.generation,
-        }
+        DataGuard { guard: self.data.lock().unwrap_or_else(|p| p.into_inner()), generation: &self.generation }
     }
 
     /// Locks the data to read it, without marking a change.

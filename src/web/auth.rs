@@ -61,10 +61,7 @@ pub fn unauthorized_response() -> Response<Full<Bytes>> {
     *response.status_mut() = StatusCode::UNAUTHORIZED;
     let headers = response.headers_mut();
     headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }
 
@@ -137,18 +134,10 @@ impl BasicAuth {
         rustls::crypto::ring::default_provider()
             .secure_random
             .fill(&mut salt)
-            .map_err(|_| {
-                WebConfigError::invalid(config_path, "basic_auth_users", "no system randomness")
-            })?;
+            .map_err(|_| WebConfigError::invalid(config_path, "basic_auth_users", "no system randomness"))?;
         let decoy_hash = bcrypt::hash(salt, decoy_cost)
             .map_err(|e| WebConfigError::invalid(config_path, "basic_auth_users", e.to_string()))?;
-        Ok(Self {
-            users,
-            decoy_hash,
-            cache: Mutex::new(HashSet::new()),
-            salt,
-            bcrypt_lock: Mutex::new(()),
-        })
+        Ok(Self { users, decoy_hash, cache: Mutex::new(HashSet::new()), salt, bcrypt_lock: Mutex::new(()) })
     }
 
     pub(crate) fn user_count(&self) -> usize {
@@ -223,19 +212,13 @@ fn check_hash(hash: &str) -> Result<u32, String> {
         return Err("expected the form $2y$<cost>$<53 characters>".to_string());
     }
     if !matches!(*prefix, "2a" | "2b" | "2x" | "2y") {
-        return Err(format!(
-            "unknown bcrypt variant ${prefix}$ (expected $2a$, $2b$ or $2y$)"
-        ));
+        return Err(format!("unknown bcrypt variant ${prefix}$ (expected $2a$, $2b$ or $2y$)"));
     }
-    let cost: u32 = cost
-        .parse()
-        .map_err(|_| format!("cost {cost:?} is not a number"))?;
+    let cost: u32 = cost.parse().map_err(|_| format!("cost {cost:?} is not a number"))?;
     if !(4..=31).contains(&cost) {
         return Err(format!("cost {cost} is outside 4..=31"));
     }
-    let valid_chars = rest
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/');
+    let valid_chars = rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/');
     if rest.len() != 53 || !valid_chars {
         return Err("the salt and hash must be 53 characters of [./A-Za-z0-9]".to_string());
     }
@@ -253,9 +236,7 @@ fn parse_basic(header: Option<&HeaderValue>) -> Result<(String, String), AuthDen
     }
     // Standard alphabet with padding, as Go's `base64.StdEncoding`; stray bits after
     // the last byte are refused too (Go ignores them), so one credential has one form.
-    let decoded = STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| AuthDenied::Malformed)?;
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| AuthDenied::Malformed)?;
     let text = String::from_utf8(decoded).map_err(|_| AuthDenied::Malformed)?;
     let (user, password) = text.split_once(':').ok_or(AuthDenied::Malformed)?;
     Ok((user.to_string(), password.to_string()))
@@ -280,16 +261,7 @@ mod tests {
         // Not base64, unpadded, over-padded, stray bits in the last character ("YTo="
         // with its last bits set), data after padding, the URL-safe alphabet, and
         // whitespace inside.
-        for bad in [
-            "",
-            "YTo",
-            "YTo=====",
-            "YTp=",
-            "YTo=YTo=",
-            "YTpi_w==",
-            "!!!!",
-            "dXNl cjpw",
-        ] {
+        for bad in ["", "YTo", "YTo=====", "YTp=", "YTo=YTo=", "YTpi_w==", "!!!!", "dXNl cjpw"] {
             assert_eq!(parse(bad), Err(AuthDenied::Malformed), "{bad:?}");
         }
     }
@@ -302,30 +274,17 @@ mod tests {
             parse_basic(Some(&header("basic dXNlcjpwYTpzcw=="))),
             Ok(("user".to_string(), "pa:ss".to_string()))
         );
-        assert_eq!(
-            parse_basic(Some(&header("Bearer dXNlcjpwYXNz"))),
-            Err(AuthDenied::Malformed)
-        );
-        assert_eq!(
-            parse_basic(Some(&header("Basic bm9jb2xvbg=="))),
-            Err(AuthDenied::Malformed)
-        );
+        assert_eq!(parse_basic(Some(&header("Bearer dXNlcjpwYXNz"))), Err(AuthDenied::Malformed));
+        assert_eq!(parse_basic(Some(&header("Basic bm9jb2xvbg=="))), Err(AuthDenied::Malformed));
     }
 
     #[test]
     fn hash_shape_errors_do_not_echo_the_hash() {
         let good = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
         assert_eq!(check_hash(good), Ok(10));
-        for bad in [
-            "hunter2",
-            "$2y$xx$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi",
-            "$1$10$abc",
-        ] {
+        for bad in ["hunter2", "$2y$xx$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi", "$1$10$abc"] {
             let message = check_hash(bad).expect_err(bad);
-            assert!(
-                !message.contains("QOauh") && !message.contains("hunter2"),
-                "{message}"
-            );
+            assert!(!message.contains("QOauh") && !message.contains("hunter2"), "{message}");
         }
     }
 

@@ -25,44 +25,23 @@ pub enum WebConfigError {
     #[error("web config {}: {message}", .path.display())]
     Syntax { path: PathBuf, message: String },
     #[error("web config {}: {key}: cannot read {}: {source}", .path.display(), .file.display())]
-    ReadReferenced {
-        path: PathBuf,
-        key: &'static str,
-        file: PathBuf,
-        source: io::Error,
-    },
+    ReadReferenced { path: PathBuf, key: &'static str, file: PathBuf, source: io::Error },
     #[error("web config {}: {key}: {message}", .path.display())]
-    Invalid {
-        path: PathBuf,
-        key: String,
-        message: String,
-    },
+    Invalid { path: PathBuf, key: String, message: String },
     #[error(
         "web config {}: tls_server_config: the private key ({key_source}) does not match the certificate ({cert_source})",
         .path.display()
     )]
-    KeyMismatch {
-        path: PathBuf,
-        cert_source: String,
-        key_source: String,
-    },
+    KeyMismatch { path: PathBuf, cert_source: String, key_source: String },
     #[error("web config {}: basic_auth_users.{user}: not a valid bcrypt hash: {reason}", .path.display())]
-    BadHash {
-        path: PathBuf,
-        user: String,
-        reason: String,
-    },
+    BadHash { path: PathBuf, user: String, reason: String },
     #[error("web config {}: {message}; restart the exporter to apply this change", .path.display())]
     NeedsRestart { path: PathBuf, message: String },
 }
 
 impl WebConfigError {
     pub(crate) fn invalid(path: &Path, key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            path: path.to_path_buf(),
-            key: key.into(),
-            message: message.into(),
-        }
+        Self::Invalid { path: path.to_path_buf(), key: key.into(), message: message.into() }
     }
 }
 
@@ -144,10 +123,8 @@ impl WebConfig {
     /// (a bad file stops the exporter) and what the watcher calls on every change.
     pub fn load(path: impl AsRef<Path>) -> Result<Arc<LoadedWebConfig>, WebConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| WebConfigError::Read { path: path.to_path_buf(), source })?;
         let mut read_log = ReadLog::default();
         read_log.record(path, text.as_bytes());
         let config = Self::parse(&text, path)?;
@@ -157,11 +134,8 @@ impl WebConfig {
     /// Parses the YAML text of the file at `path` (used for messages only). An empty
     /// file is a valid config with nothing enabled, as in exporter-toolkit.
     pub fn parse(text: &str, path: &Path) -> Result<Self, WebConfigError> {
-        let parsed: Option<Self> =
-            serde_yaml_ng::from_str(text).map_err(|e| WebConfigError::Syntax {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        let parsed: Option<Self> = serde_yaml_ng::from_str(text)
+            .map_err(|e| WebConfigError::Syntax { path: path.to_path_buf(), message: e.to_string() })?;
         Ok(parsed.unwrap_or_default())
     }
 }

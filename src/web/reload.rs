@@ -85,10 +85,7 @@ impl WebConfigHandle {
     /// A handle that never changes, for when no `--web.config.file` is given.
     pub fn fixed(config: Arc<LoadedWebConfig>) -> Self {
         let (_sender, current) = watch::channel(config);
-        Self {
-            current,
-            stats: Arc::new(ReloadStats::new()),
-        }
+        Self { current, stats: Arc::new(ReloadStats::new()) }
     }
 
     /// The version in force now. Take it once per connection for TLS and once per
@@ -127,11 +124,7 @@ impl WebConfigWatcher {
         let (sender, current) = watch::channel(initial);
         // Registered here, not in the task, so a SIGHUP sent right after start is
         // already handled rather than killing the process.
-        let hangup = if options.reload_on_sighup {
-            hangup_signal()
-        } else {
-            None
-        };
+        let hangup = if options.reload_on_sighup { hangup_signal() } else { None };
         tokio::spawn(watch_loop(path, sender, stats.clone(), options, hangup));
         WebConfigHandle { current, stats }
     }
@@ -241,17 +234,11 @@ async fn watch_loop(
 
 /// Loads the new version off the async workers (bcrypt and file reads block) and
 /// refuses changes that cannot be applied to a running listener.
-async fn reload(
-    path: &Path,
-    previous: Arc<LoadedWebConfig>,
-) -> Result<Arc<LoadedWebConfig>, WebConfigError> {
+async fn reload(path: &Path, previous: Arc<LoadedWebConfig>) -> Result<Arc<LoadedWebConfig>, WebConfigError> {
     let load_path = path.to_path_buf();
-    let config = tokio::task::spawn_blocking(move || WebConfig::load(&load_path))
-        .await
-        .map_err(|e| WebConfigError::Syntax {
-            path: path.to_path_buf(),
-            message: format!("loading was interrupted: {e}"),
-        })??;
+    let config = tokio::task::spawn_blocking(move || WebConfig::load(&load_path)).await.map_err(|e| {
+        WebConfigError::Syntax { path: path.to_path_buf(), message: format!("loading was interrupted: {e}") }
+    })??;
     check_transition(path, &previous, &config)?;
     Ok(config)
 }
@@ -264,10 +251,7 @@ fn check_transition(
     next: &LoadedWebConfig,
 ) -> Result<(), WebConfigError> {
     let refuse = |message: &str| {
-        Err(WebConfigError::NeedsRestart {
-            path: path.to_path_buf(),
-            message: message.to_string(),
-        })
+        Err(WebConfigError::NeedsRestart { path: path.to_path_buf(), message: message.to_string() })
     };
     match (previous.tls_enabled(), next.tls_enabled()) {
         (true, false) => return refuse("tls_server_config: the new version turns TLS off"),
@@ -275,9 +259,7 @@ fn check_transition(
         _ => {}
     }
     if previous.basic_auth_enabled() && !next.basic_auth_enabled() {
-        return refuse(
-            "basic_auth_users: the new version has no users, turning authentication off",
-        );
+        return refuse("basic_auth_users: the new version has no users, turning authentication off");
     }
     Ok(())
 }

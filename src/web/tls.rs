@@ -14,9 +14,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
-use rustls::{
-    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
-};
+use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
 
 use super::config::{ReadLog, WebConfigError};
 
@@ -48,9 +46,7 @@ impl FromStr for ClientAuthType {
             "RequireAnyClientCert" | "RequireClientCert" => Ok(Self::RequireAnyClientCert),
             "VerifyClientCertIfGiven" => Ok(Self::VerifyClientCertIfGiven),
             "RequireAndVerifyClientCert" => Ok(Self::RequireAndVerifyClientCert),
-            other => Err(format!(
-                "unknown value {other:?}; expected one of {CLIENT_AUTH_NAMES}"
-            )),
+            other => Err(format!("unknown value {other:?}; expected one of {CLIENT_AUTH_NAMES}")),
         }
     }
 }
@@ -75,12 +71,10 @@ impl FromStr for TlsVersion {
         match s {
             "TLS12" => Ok(Self::Tls12),
             "TLS13" => Ok(Self::Tls13),
-            "TLS10" | "TLS11" => Err(format!(
-                "{s} is not supported (rustls implements TLS12 and TLS13 only)"
-            )),
-            other => Err(format!(
-                "unknown TLS version {other:?}; expected TLS12 or TLS13"
-            )),
+            "TLS10" | "TLS11" => {
+                Err(format!("{s} is not supported (rustls implements TLS12 and TLS13 only)"))
+            }
+            other => Err(format!("unknown TLS version {other:?}; expected TLS12 or TLS13")),
         }
     }
 }
@@ -120,13 +114,12 @@ impl PemSource {
     fn read(&self, config_path: &Path, read_log: &mut ReadLog) -> Result<Vec<u8>, WebConfigError> {
         match self {
             Self::File { key, path } => {
-                let bytes =
-                    std::fs::read(path).map_err(|source| WebConfigError::ReadReferenced {
-                        path: config_path.to_path_buf(),
-                        key: tls_key(key),
-                        file: path.clone(),
-                        source,
-                    })?;
+                let bytes = std::fs::read(path).map_err(|source| WebConfigError::ReadReferenced {
+                    path: config_path.to_path_buf(),
+                    key: tls_key(key),
+                    file: path.clone(),
+                    source,
+                })?;
                 read_log.record(path, &bytes);
                 Ok(bytes)
             }
@@ -135,11 +128,7 @@ impl PemSource {
     }
 
     fn invalid(&self, config_path: &Path, message: impl fmt::Display) -> WebConfigError {
-        WebConfigError::invalid(
-            config_path,
-            tls_key(self.key()),
-            format!("{}: {message}", self.describe()),
-        )
+        WebConfigError::invalid(config_path, tls_key(self.key()), format!("{}: {message}", self.describe()))
     }
 }
 
@@ -175,16 +164,12 @@ pub(crate) fn build_server_config(
 
     let certs = read_certs(config_path, &settings.cert, read_log)?;
     let key_pem = settings.key.read(config_path, read_log)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-        settings
-            .key
-            .invalid(config_path, format!("no usable PRIVATE KEY block ({e})"))
-    })?;
-    let signing_key = provider.key_provider.load_private_key(key).map_err(|e| {
-        settings
-            .key
-            .invalid(config_path, format!("unsupported private key: {e}"))
-    })?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| settings.key.invalid(config_path, format!("no usable PRIVATE KEY block ({e})")))?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| settings.key.invalid(config_path, format!("unsupported private key: {e}")))?;
     let certified = CertifiedKey::new(certs, signing_key);
     match certified.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
@@ -195,28 +180,20 @@ pub(crate) fn build_server_config(
                 key_source: settings.key.describe(),
             })
         }
-        Err(e) => {
-            return Err(settings
-                .cert
-                .invalid(config_path, format!("not a usable certificate: {e}")))
-        }
+        Err(e) => return Err(settings.cert.invalid(config_path, format!("not a usable certificate: {e}"))),
     }
 
     let verifier = client_verifier(config_path, settings, &provider, read_log)?;
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
-        (TlsVersion::Tls12, &rustls::version::TLS12),
-        (TlsVersion::Tls13, &rustls::version::TLS13),
-    ]
-    .into_iter()
-    .filter(|(v, _)| *v >= settings.min_version && *v <= settings.max_version)
-    .map(|(_, version)| version)
-    .collect();
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> =
+        [(TlsVersion::Tls12, &rustls::version::TLS12), (TlsVersion::Tls13, &rustls::version::TLS13)]
+            .into_iter()
+            .filter(|(v, _)| *v >= settings.min_version && *v <= settings.max_version)
+            .map(|(_, version)| version)
+            .collect();
 
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
-        .map_err(|e| {
-            WebConfigError::invalid(config_path, "tls_server_config.min_version", e.to_string())
-        })?
+        .map_err(|e| WebConfigError::invalid(config_path, "tls_server_config.min_version", e.to_string()))?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -250,9 +227,9 @@ fn client_verifier(
         Some(source) => {
             let mut roots = RootCertStore::empty();
             for cert in read_certs(config_path, source, read_log)? {
-                roots.add(cert).map_err(|e| {
-                    source.invalid(config_path, format!("not a usable CA certificate: {e}"))
-                })?;
+                roots
+                    .add(cert)
+                    .map_err(|e| source.invalid(config_path, format!("not a usable CA certificate: {e}")))?;
             }
             Some((source, Arc::new(roots)))
         }
@@ -261,18 +238,10 @@ fn client_verifier(
 
     let webpki = |allow_anonymous: bool| {
         let Some((source, roots)) = &roots else {
-            return Err(WebConfigError::invalid(
-                config_path,
-                "tls_server_config.client_ca_file",
-                "missing",
-            ));
+            return Err(WebConfigError::invalid(config_path, "tls_server_config.client_ca_file", "missing"));
         };
         let builder = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone());
-        let builder = if allow_anonymous {
-            builder.allow_unauthenticated()
-        } else {
-            builder
-        };
+        let builder = if allow_anonymous { builder.allow_unauthenticated() } else { builder };
         builder
             .build()
             .map_err(|e| source.invalid(config_path, format!("cannot verify clients with it: {e}")))
@@ -298,10 +267,7 @@ struct AnyClientCert {
 
 impl AnyClientCert {
     fn new(provider: &CryptoProvider, mandatory: bool) -> Self {
-        Self {
-            mandatory,
-            algorithms: provider.signature_verification_algorithms,
-        }
+        Self { mandatory, algorithms: provider.signature_verification_algorithms }
     }
 }
 

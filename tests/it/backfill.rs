@@ -24,9 +24,7 @@ const TZ: chrono_tz::Tz = chrono_tz::America::Bogota;
 const STEP: i64 = 300;
 
 fn local(d: u32, h: u32) -> DateTime<Utc> {
-    TZ.with_ymd_and_hms(2025, 3, d, h, 0, 0)
-        .unwrap()
-        .with_timezone(&Utc)
+    TZ.with_ymd_and_hms(2025, 3, d, h, 0, 0).unwrap().with_timezone(&Utc)
 }
 
 fn day(d: u32) -> Bound {
@@ -40,10 +38,7 @@ fn options(dir: &Path, from: Bound, to: Bound) -> Options {
         step: Duration::from_secs(STEP as u64),
         output: dir.join("history.om"),
         overwrite: false,
-        labels: vec![
-            ("job".into(), "wolkvox".into()),
-            ("instance".into(), "exporter:9798".into()),
-        ],
+        labels: vec![("job".into(), "wolkvox".into()), ("instance".into(), "exporter:9798".into())],
         spread: false,
     }
 }
@@ -59,9 +54,7 @@ pub(crate) fn read_history(path: &Path) -> BTreeMap<String, Vec<(i64, Sample)>> 
         assert_eq!(sample.labels["job"], "wolkvox", "{line}");
         assert_eq!(sample.labels["instance"], "exporter:9798", "{line}");
         let key = head.rsplit_once(' ').unwrap().0.to_owned();
-        out.entry(key)
-            .or_default()
-            .push((ts.parse().unwrap(), sample));
+        out.entry(key).or_default().push((ts.parse().unwrap(), sample));
     }
     out
 }
@@ -70,9 +63,7 @@ pub(crate) fn read_history(path: &Path) -> BTreeMap<String, Vec<(i64, Sample)>> 
 type Events = BTreeMap<Vec<String>, Vec<i64>>;
 
 fn count_before(events: &Events, key: &[String], t: i64) -> f64 {
-    events
-        .get(key)
-        .map_or(0, |at| at.partition_point(|&a| a < t)) as f64
+    events.get(key).map_or(0, |at| at.partition_point(|&a| a < t)) as f64
 }
 
 /// Checks every sample of `name` against the events dated before its instant, that
@@ -87,10 +78,7 @@ fn assert_every_step(
     let mut series = 0;
     for samples in history.values().filter(|s| s[0].1.name == name) {
         series += 1;
-        let key: Vec<String> = labels
-            .iter()
-            .map(|l| samples[0].1.labels[*l].clone())
-            .collect();
+        let key: Vec<String> = labels.iter().map(|l| samples[0].1.labels[*l].clone()).collect();
         assert_eq!(samples[0].1.value, 0.0, "{name} {key:?} starts at 0");
         for pair in samples.windows(2) {
             let gap = pair[1].0 - pair[0].0;
@@ -101,11 +89,7 @@ fn assert_every_step(
                 pair[1].0
             );
         }
-        assert_eq!(
-            samples.last().unwrap().0,
-            end,
-            "{name} {key:?} runs to the end"
-        );
+        assert_eq!(samples.last().unwrap().0, end, "{name} {key:?} runs to the end");
         for (t, s) in samples {
             assert_eq!(
                 s.value,
@@ -138,40 +122,23 @@ async fn every_step_holds_what_was_dated_before_it_and_the_exporter_continues() 
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let config = TestConfig::new(&state)
-        .op(Operation::fake("main", &fake).reports(&[
-            "agent_13",
-            "cdr_1",
-            "agent_13_1",
-            "agent_12",
-        ]))
+        .op(Operation::fake("main", &fake).reports(&["agent_13", "cdr_1", "agent_13_1", "agent_12"]))
         .config();
     let opts = options(dir.path(), day(10), day(12));
-    let summary = backfill::run(
-        &config,
-        &opts,
-        clock.shared(),
-        &Bars::default(),
-        std::future::pending(),
-    )
-    .await
-    .unwrap();
+    let summary = backfill::run(&config, &opts, clock.shared(), &Bars::default(), std::future::pending())
+        .await
+        .unwrap();
     assert!(summary.done(), "{summary:?}");
     assert!(state.exists());
-    assert!(
-        !dir.path().join("state.json.backfill").exists(),
-        "the progress is forgotten"
-    );
+    assert!(!dir.path().join("state.json.backfill").exists(), "the progress is forgotten");
 
     let (start, end) = (local(10, 0), local(13, 0));
     let history = read_history(&opts.output);
     let sim = fake.simulator();
     let records = sim.records_between(start, end - chrono::Duration::seconds(1));
-    let interactions = events_of(records.iter().map(|r| {
-        (
-            vec![r.agent_id.clone(), r.interaction.to_owned()],
-            r.at.timestamp(),
-        )
-    }));
+    let interactions = events_of(
+        records.iter().map(|r| (vec![r.agent_id.clone(), r.interaction.to_owned()], r.at.timestamp())),
+    );
     let n = assert_every_step(
         &history,
         "wolkvox_agent_interactions_total",
@@ -181,12 +148,9 @@ async fn every_step_holds_what_was_dated_before_it_and_the_exporter_continues() 
     );
     assert_eq!(n, interactions.len());
     let calls = sim.calls_between(start, end - chrono::Duration::seconds(1));
-    let by_direction = events_of(calls.iter().map(|c| {
-        (
-            vec![c.agent_id.clone(), direction(c.kind).to_owned()],
-            c.at.timestamp(),
-        )
-    }));
+    let by_direction = events_of(
+        calls.iter().map(|c| (vec![c.agent_id.clone(), direction(c.kind).to_owned()], c.at.timestamp())),
+    );
     let n = assert_every_step(
         &history,
         "wolkvox_agent_calls_total",
@@ -196,28 +160,19 @@ async fn every_step_holds_what_was_dated_before_it_and_the_exporter_continues() 
     );
     assert_eq!(n, by_direction.len());
     // The histogram's count is the counter, at every step.
-    for (key, samples) in history
-        .iter()
-        .filter(|(_, s)| s[0].1.name == "wolkvox_agent_interaction_duration_seconds_count")
+    for (key, samples) in
+        history.iter().filter(|(_, s)| s[0].1.name == "wolkvox_agent_interaction_duration_seconds_count")
     {
         let l = &samples[0].1.labels;
         let events_key = vec![l["agent_id"].clone(), l["interaction"].clone()];
         for (t, s) in samples {
-            assert_eq!(
-                s.value,
-                count_before(&interactions, &events_key, *t),
-                "{key} at {t}"
-            );
+            assert_eq!(s.value, count_before(&interactions, &events_key, *t), "{key} at {t}");
         }
     }
     // Flows and call seconds: the whole range at its end.
     let legs = sim.legs_between(start, end - chrono::Duration::seconds(1));
     let at_end = |name: &str| -> f64 {
-        history
-            .values()
-            .filter(|s| s[0].1.name == name)
-            .map(|s| s.last().unwrap().1.value)
-            .sum()
+        history.values().filter(|s| s[0].1.name == name).map(|s| s.last().unwrap().1.value).sum()
     };
     assert_eq!(at_end("wolkvox_transfer_flows_total"), legs.len() as f64);
     assert_eq!(
@@ -245,10 +200,7 @@ async fn every_step_holds_what_was_dated_before_it_and_the_exporter_continues() 
         let boundary = start.timestamp() + ((at - start.timestamp()) / STEP + 1) * STEP;
         assert_eq!(first_seen[agent], (boundary, *at as f64), "agent {agent}");
     }
-    let infos = history
-        .values()
-        .filter(|s| s[0].1.name == "wolkvox_agent_info")
-        .count();
+    let infos = history.values().filter(|s| s[0].1.name == "wolkvox_agent_info").count();
     assert_eq!(infos, first.len());
 
     // The exporter on the written state reads on from the range's end: with what it
@@ -258,10 +210,8 @@ async fn every_step_holds_what_was_dated_before_it_and_the_exporter_continues() 
     let m = exporter
         .wait_for("the rest of the history", Duration::from_secs(60), |m| {
             total(m, "main") >= truth.total()
-                && m.get(
-                    "wolkvox_reconciliation_day_timestamp_seconds",
-                    &[("operation", "main")],
-                ) == Some(local(12, 0).timestamp() as f64)
+                && m.get("wolkvox_reconciliation_day_timestamp_seconds", &[("operation", "main")])
+                    == Some(local(12, 0).timestamp() as f64)
         })
         .await;
     assert_exact(&m, "main", &truth, &BUCKETS);
@@ -298,59 +248,34 @@ async fn an_interrupted_backfill_resumes_where_it_stopped() {
         TestConfig::new(&state).op(Operation::fake("main", &fake).reports(&["agent_13", "cdr_1"]));
     config.interval = "1h".to_owned();
     let config = config.config();
-    let opts = Options {
-        spread: true,
-        ..options(dir.path(), day(10), day(12))
-    };
+    let opts = Options { spread: true, ..options(dir.path(), day(10), day(12)) };
     let mut runs = 0;
     loop {
         runs += 1;
         assert!(runs <= 10, "the backfill does not finish");
-        let summary = backfill::run(
-            &config,
-            &opts,
-            clock.shared(),
-            &Bars::default(),
-            std::future::pending(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("run {runs}: {e}"));
+        let summary = backfill::run(&config, &opts, clock.shared(), &Bars::default(), std::future::pending())
+            .await
+            .unwrap_or_else(|e| panic!("run {runs}: {e}"));
         if summary.done() {
             break;
         }
-        assert_eq!(
-            summary.operations[0].ended,
-            wolkvox_exporter::engine::Ended::Allowance
-        );
-        assert!(
-            dir.path().join("state.json.backfill").exists(),
-            "the progress is saved"
-        );
+        assert_eq!(summary.operations[0].ended, wolkvox_exporter::engine::Ended::Allowance);
+        assert!(dir.path().join("state.json.backfill").exists(), "the progress is saved");
         assert!(!state.exists(), "no state until the backfill is done");
         let day = clock.now().with_timezone(&TZ).date_naive();
         assert_eq!(fake.daily_used(day), 2, "token_info and one report request");
         // The fake's allowance comes back on the operation's next day.
         clock.advance(chrono::Duration::days(1));
     }
-    eprintln!(
-        "the backfill ran {runs} times, {} requests",
-        fake.requests()
-    );
-    assert!(
-        runs >= 3,
-        "the allowance stopped the backfill {} times",
-        runs - 1
-    );
+    eprintln!("the backfill ran {runs} times, {} requests", fake.requests());
+    assert!(runs >= 3, "the allowance stopped the backfill {} times", runs - 1);
     let (start, end) = (local(10, 0), local(13, 0));
     let history = read_history(&opts.output);
     let sim = fake.simulator();
     let records = sim.records_between(start, end - chrono::Duration::seconds(1));
-    let interactions = events_of(records.iter().map(|r| {
-        (
-            vec![r.agent_id.clone(), r.interaction.to_owned()],
-            r.at.timestamp(),
-        )
-    }));
+    let interactions = events_of(
+        records.iter().map(|r| (vec![r.agent_id.clone(), r.interaction.to_owned()], r.at.timestamp())),
+    );
     assert_every_step(
         &history,
         "wolkvox_agent_interactions_total",
@@ -359,17 +284,10 @@ async fn an_interrupted_backfill_resumes_where_it_stopped() {
         end.timestamp(),
     );
     let calls = sim.calls_between(start, end - chrono::Duration::seconds(1));
-    assert!(
-        calls.len() > 60_000,
-        "cdr_1 needs windows split at the cap: {}",
-        calls.len()
+    assert!(calls.len() > 60_000, "cdr_1 needs windows split at the cap: {}", calls.len());
+    let by_direction = events_of(
+        calls.iter().map(|c| (vec![c.agent_id.clone(), direction(c.kind).to_owned()], c.at.timestamp())),
     );
-    let by_direction = events_of(calls.iter().map(|c| {
-        (
-            vec![c.agent_id.clone(), direction(c.kind).to_owned()],
-            c.at.timestamp(),
-        )
-    }));
     assert_every_step(
         &history,
         "wolkvox_agent_calls_total",
@@ -387,20 +305,11 @@ async fn it_refuses_an_existing_state_and_series_without_target_labels() {
     let fake = Wolkvox::start(cfg);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let config = TestConfig::new(&state)
-        .op(Operation::fake("main", &fake))
-        .config();
+    let config = TestConfig::new(&state).op(Operation::fake("main", &fake)).config();
     let run = |opts: Options| {
         let (config, clock) = (config.clone(), clock.clone());
         async move {
-            backfill::run(
-                &config,
-                &opts,
-                clock.shared(),
-                &Bars::default(),
-                std::future::pending(),
-            )
-            .await
+            backfill::run(&config, &opts, clock.shared(), &Bars::default(), std::future::pending()).await
         }
     };
     let mut unlabelled = options(dir.path(), day(10), day(12));
@@ -410,19 +319,10 @@ async fn it_refuses_an_existing_state_and_series_without_target_labels() {
     assert!(err.to_string().contains("--label=instance"), "{err}");
 
     std::fs::write(&state, "{}").unwrap();
-    let err = run(options(dir.path(), day(10), day(12)))
-        .await
-        .unwrap_err();
+    let err = run(options(dir.path(), day(10), day(12))).await.unwrap_err();
     assert!(matches!(err, BackfillError::StateExists(_)), "{err}");
-    assert!(
-        err.to_string().contains("Point --state.path at a new file"),
-        "{err}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(&state).unwrap(),
-        "{}",
-        "the state is untouched"
-    );
+    assert!(err.to_string().contains("Point --state.path at a new file"), "{err}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), "{}", "the state is untouched");
     assert_eq!(fake.requests(), 0, "nothing was read");
 }
 
@@ -450,15 +350,9 @@ fn prometheus_sees_one_series_across_the_seam() {
     let today = end.with_timezone(&TZ).date_naive();
     let midnight = |days_before: u64| {
         let d = today - chrono::Days::new(days_before);
-        TZ.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap())
-            .unwrap()
-            .with_timezone(&Utc)
+        TZ.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap()).unwrap().with_timezone(&Utc)
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let instance = format!("127.0.0.1:{port}");
     let output = dir.path().join("history.om");
     let backfilled = run_to_exit(
@@ -475,39 +369,24 @@ fn prometheus_sees_one_series_across_the_seam() {
         Duration::from_secs(120),
     );
     assert!(backfilled.status.success(), "{}", backfilled.text());
-    assert!(
-        backfilled.stdout.contains("wrote "),
-        "{}",
-        backfilled.text()
-    );
+    assert!(backfilled.stdout.contains("wrote "), "{}", backfilled.text());
 
     let exporter = Exporter::start(&[&config, &format!("--web.listen-address={instance}")]);
     let prometheus = Prometheus::builder()
         .backfill(&output)
-        .scrape(
-            "wolkvox",
-            std::slice::from_ref(&instance),
-            Duration::from_secs(1),
-        )
+        .scrape("wolkvox", std::slice::from_ref(&instance), Duration::from_secs(1))
         .start();
     // The history begins a day before the backfill's first day: that day is not read.
     let truth = fake.truth_between::<TransfersTruth>(midnight(3), end);
     let latest = "sum(wolkvox_agent_interactions_total{job=\"wolkvox\"})";
-    prometheus.wait_until(latest, Duration::from_secs(60), |d| {
-        scalar(d) == Some(truth.total() as f64)
-    });
+    prometheus.wait_until(latest, Duration::from_secs(60), |d| scalar(d) == Some(truth.total() as f64));
     // One series across the seam. At the backfill's end, before Prometheus ran, only
     // backfilled samples exist; each of those series is scraped now under the same
     // labels, not lower, and no series of the family resets over the whole range.
     let seam = midnight(0);
-    let before_seam =
-        fake.truth_between::<TransfersTruth>(midnight(3), seam - chrono::Duration::seconds(1));
+    let before_seam = fake.truth_between::<TransfersTruth>(midnight(3), seam - chrono::Duration::seconds(1));
     let d = prometheus.query_at(latest, seam.timestamp()).unwrap();
-    assert_eq!(
-        scalar(&d),
-        Some(before_seam.total() as f64),
-        "at the seam: {d}"
-    );
+    assert_eq!(scalar(&d), Some(before_seam.total() as f64), "at the seam: {d}");
     for family in [
         "wolkvox_agent_interactions_total",
         "wolkvox_agent_calls_total",
@@ -518,13 +397,8 @@ fn prometheus_sees_one_series_across_the_seam() {
         let now = series_values(&prometheus.query(&selector).unwrap());
         assert!(!then.is_empty(), "{family}: nothing backfilled");
         for (labels, value) in &then {
-            let scraped = now
-                .get(labels)
-                .unwrap_or_else(|| panic!("{family} {labels} is not scraped"));
-            assert!(
-                scraped >= value,
-                "{family} {labels}: {value} backfilled, {scraped} scraped"
-            );
+            let scraped = now.get(labels).unwrap_or_else(|| panic!("{family} {labels} is not scraped"));
+            assert!(scraped >= value, "{family} {labels}: {value} backfilled, {scraped} scraped");
         }
         let resets = format!("sum(resets({selector}[5d]))");
         let d = prometheus.query(&resets).unwrap();
@@ -532,22 +406,14 @@ fn prometheus_sees_one_series_across_the_seam() {
     }
     for days_before in [0, 1, 2] {
         let t = midnight(days_before);
-        let day_truth = fake.truth_between::<TransfersTruth>(
-            t - chrono::Duration::days(1),
-            t - chrono::Duration::seconds(1),
-        );
+        let day_truth = fake
+            .truth_between::<TransfersTruth>(t - chrono::Duration::days(1), t - chrono::Duration::seconds(1));
         let d = prometheus
-            .query_at(
-                "sum(increase(wolkvox_agent_interactions_total{job=\"wolkvox\"}[1d]))",
-                t.timestamp(),
-            )
+            .query_at("sum(increase(wolkvox_agent_interactions_total{job=\"wolkvox\"}[1d]))", t.timestamp())
             .unwrap();
         let got = scalar(&d).unwrap_or_else(|| panic!("no increase for the day ending {t}: {d}"));
         let want = day_truth.total() as f64;
-        assert!(
-            (got - want).abs() <= 1e-6 * want.max(1.0),
-            "day ending {t}: increase() {got}, truth {want}"
-        );
+        assert!((got - want).abs() <= 1e-6 * want.max(1.0), "day ending {t}: increase() {got}, truth {want}");
     }
     drop(exporter);
 }
@@ -565,10 +431,7 @@ fn sigterm_saves_the_progress_and_the_same_command_finishes() {
     let config = TestConfig::new(&state)
         .op(Operation::fake("main", &fake).reports(&["agent_13", "cdr_1", "agent_13_1"]))
         .write(dir.path());
-    let (from, to) = (
-        end - chrono::Duration::hours(36),
-        end - chrono::Duration::hours(1),
-    );
+    let (from, to) = (end - chrono::Duration::hours(36), end - chrono::Duration::hours(1));
     let output = dir.path().join("history.om");
     let args = [
         "backfill".to_owned(),
@@ -592,27 +455,18 @@ fn sigterm_saves_the_progress_and_the_same_command_finishes() {
             Err("none yet")
         }
     });
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let sent = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(sent.success());
     let stopped = crate::support::wait::Wait::new("the backfill to stop", Duration::from_secs(30))
         .until(|| child.try_wait().unwrap().ok_or("running"));
     let mut stdout = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
     assert_eq!(stopped.code(), Some(1), "{stdout}");
-    assert!(
-        stdout.contains("interrupted; run the same command to resume"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("interrupted; run the same command to resume"), "{stdout}");
     assert!(dir.path().join("state.json.backfill").exists());
     assert!(!state.exists() && !output.exists());
     let before = fake.requests();
-    assert!(
-        before < 3,
-        "stopped before the last report: {before} requests"
-    );
+    assert!(before < 3, "stopped before the last report: {before} requests");
 
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let finished = run_to_exit(&args, &[], Duration::from_secs(60));
@@ -620,17 +474,10 @@ fn sigterm_saves_the_progress_and_the_same_command_finishes() {
     assert!(state.exists() && output.exists());
     let history = read_history(&output);
     let last = |name: &str| -> f64 {
-        history
-            .values()
-            .filter(|s| s[0].1.name == name)
-            .map(|s| s.last().unwrap().1.value)
-            .sum()
+        history.values().filter(|s| s[0].1.name == name).map(|s| s.last().unwrap().1.value).sum()
     };
     let truth = fake.truth_between::<TransfersTruth>(from, to - chrono::Duration::seconds(1));
-    assert_eq!(
-        last("wolkvox_agent_interactions_total"),
-        truth.total() as f64
-    );
+    assert_eq!(last("wolkvox_agent_interactions_total"), truth.total() as f64);
 }
 
 /// An instant vector's series (their labels as JSON text) and values.

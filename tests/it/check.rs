@@ -56,11 +56,7 @@ fn assert_no_secret(out: &Finished, secrets: &[&str]) {
 
 fn assert_lines(out: &Finished, lines: &[&str]) {
     for line in lines {
-        assert!(
-            out.stdout.lines().any(|l| l == *line),
-            "no line {line:?} in:\n{}",
-            out.text()
-        );
+        assert!(out.stdout.lines().any(|l| l == *line), "no line {line:?} in:\n{}", out.text());
     }
 }
 
@@ -85,38 +81,24 @@ fn a_healthy_operation_passes_with_one_request_per_report() {
             "summary: 1 operation checked, all OK; 4 requests spent",
         ],
     );
-    assert!(out
-        .stdout
-        .starts_with("operation main (America/Bogota), window "));
+    assert!(out.stdout.starts_with("operation main (America/Bogota), window "));
     // The plan against the day and against what token_info says is left of today (896
     // of the 900): polling until midnight needs up to 3 x 288, whatever the hour.
-    let plan = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("  plan: "))
-        .unwrap();
+    let plan = out.stdout.lines().find(|l| l.starts_with("  plan: ")).unwrap();
     let (day, today) = plan.split_once("; today ").unwrap();
     assert_eq!(day, "  plan: 864 requests a day (agent_13 every 5m: 288, cdr_1 every 5m: 288, agent_13_1 every 5m: 288), within the allowance of 900: fits");
     let needed: u64 = today
-        .strip_prefix(
-            "896 are left to it (token_info) and polling until the operation's midnight needs ",
-        )
+        .strip_prefix("896 are left to it (token_info) and polling until the operation's midnight needs ")
         .and_then(|t| t.strip_suffix(": fits"))
         .unwrap_or_else(|| panic!("{plan}"))
         .parse()
         .unwrap();
     assert!((3..=864).contains(&needed), "{plan}");
     // Progress on stderr: the bounds, then each request as it goes.
-    assert!(
-        out.stderr.contains("request_timeout=2s total_timeout=6s"),
-        "{}",
-        out.text()
-    );
+    assert!(out.stderr.contains("request_timeout=2s total_timeout=6s"), "{}", out.text());
     for request in ["agent_13", "cdr_1", "agent_13_1", "token_info"] {
         assert!(
-            out.stderr.contains(&format!(
-                "msg=\"asking the API\" operation=main request={request}"
-            )),
+            out.stderr.contains(&format!("msg=\"asking the API\" operation=main request={request}")),
             "{request}: {}",
             out.text()
         );
@@ -135,17 +117,11 @@ fn a_healthy_operation_passes_with_one_request_per_report() {
     assert_eq!(fake.concurrent_violations(), 0);
     // One window for every report: 10 minutes ending a minute before the request, in
     // the operation's wall-clock time.
-    let asked: Vec<_> = fake
-        .served_log()
-        .into_iter()
-        .filter(|r| r.request.api.as_deref() != Some("token_info"))
-        .collect();
+    let asked: Vec<_> =
+        fake.served_log().into_iter().filter(|r| r.request.api.as_deref() != Some("token_info")).collect();
     for r in &asked {
         let (ini, end) = (r.request.ini.unwrap(), r.request.end.unwrap());
-        assert_eq!(
-            (ini, end),
-            (asked[0].request.ini.unwrap(), asked[0].request.end.unwrap())
-        );
+        assert_eq!((ini, end), (asked[0].request.ini.unwrap(), asked[0].request.end.unwrap()));
         assert_eq!(end - ini, TimeDelta::minutes(10));
         let expected_end = (r.request.received_at - TimeDelta::minutes(1))
             .with_timezone(&chrono_tz::America::Bogota)
@@ -165,8 +141,7 @@ fn a_bad_token_fails_and_is_never_printed() {
     let out = check(&config(dir.path(), vec![op]), dir.path(), &[]);
 
     assert_eq!(out.status.code(), Some(1), "{}", out.text());
-    let invalid =
-        "failed: invalid, expired or malformed token: PLEASE VALIDATE TOKEN (reason=invalid_token)";
+    let invalid = "failed: invalid, expired or malformed token: PLEASE VALIDATE TOKEN (reason=invalid_token)";
     assert_lines(
         &out,
         &[
@@ -178,8 +153,7 @@ fn a_bad_token_fails_and_is_never_printed() {
         ],
     );
     assert!(
-        out.stdout
-            .contains("  result: FAILED: token invalid; agent_13 failed (invalid_token);"),
+        out.stdout.contains("  result: FAILED: token invalid; agent_13 failed (invalid_token);"),
         "{}",
         out.text()
     );
@@ -205,9 +179,7 @@ fn a_refused_caller_address_is_pointed_out() {
             &format!("  report cdr_1: failed: forbidden: {CALLER_REFUSED} (reason=forbidden)"),
         ],
     );
-    assert!(out
-        .stdout
-        .contains("result: FAILED: token not confirmed; caller refused;"));
+    assert!(out.stdout.contains("result: FAILED: token not confirmed; caller refused;"));
     assert_eq!(fake.requests(), 4);
     assert_no_secret(&out, &[fake.token()]);
 }
@@ -222,10 +194,7 @@ fn a_report_answering_404_on_every_window_is_not_a_failure() {
     assert_eq!(out.status.code(), Some(0), "{}", out.text());
     assert_lines(
         &out,
-        &[
-            "  report agent_13_1: answered 404 (no records, or not enabled on this server)",
-            "  result: OK",
-        ],
+        &["  report agent_13_1: answered 404 (no records, or not enabled on this server)", "  result: OK"],
     );
     assert!(out.stdout.contains("  report agent_13: answered 200 ("));
     assert_eq!(fake.requests_for("agent_13_1"), 1);
@@ -252,21 +221,12 @@ fn check_follows_the_shard_and_one_request_at_a_time_per_token() {
         let shard = format!("--shard={index}/2");
         let out = check(&config, dir.path(), &[&shard]);
         assert_eq!(out.status.code(), Some(0), "{}", out.text());
-        let here: BTreeSet<&str> = names
-            .iter()
-            .copied()
-            .filter(|n| out.stdout.contains(&format!("operation {n} (")))
-            .collect();
-        let expected: BTreeSet<&str> = names
-            .iter()
-            .copied()
-            .filter(|n| Shard::of(n, 2) == index)
-            .collect();
+        let here: BTreeSet<&str> =
+            names.iter().copied().filter(|n| out.stdout.contains(&format!("operation {n} ("))).collect();
+        let expected: BTreeSet<&str> = names.iter().copied().filter(|n| Shard::of(n, 2) == index).collect();
         assert_eq!(here, expected, "{}", out.text());
         assert!(!here.is_empty(), "shard {index} of these names is empty");
-        assert!(out
-            .stdout
-            .contains(&format!("checked (shard {index}/2), all OK")));
+        assert!(out.stdout.contains(&format!("checked (shard {index}/2), all OK")));
         for n in here {
             assert!(checked.insert(n), "{n} checked twice");
         }
@@ -286,11 +246,7 @@ fn token_info_answering_404_is_a_warning_not_a_failure() {
         }))
     });
     let dir = tempfile::tempdir().unwrap();
-    let out = check(
-        &config(dir.path(), vec![Operation::fake("main", &fake)]),
-        dir.path(),
-        &[],
-    );
+    let out = check(&config(dir.path(), vec![Operation::fake("main", &fake)]), dir.path(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", out.text());
     assert_lines(
         &out,
@@ -314,23 +270,10 @@ fn token_info_answering_404_is_a_warning_not_a_failure() {
 fn a_spent_quota_gets_advice() {
     let fake = fake(|c| c.daily_limit = Some(0));
     let dir = tempfile::tempdir().unwrap();
-    let out = check(
-        &config(dir.path(), vec![Operation::fake("main", &fake)]),
-        dir.path(),
-        &[],
-    );
+    let out = check(&config(dir.path(), vec![Operation::fake("main", &fake)]), dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1), "{}", out.text());
-    assert!(
-        out.stdout
-            .contains("  report cdr_1: failed: daily token quota exceeded"),
-        "{}",
-        out.text()
-    );
-    let advice: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("  advice: "))
-        .collect();
+    assert!(out.stdout.contains("  report cdr_1: failed: daily token quota exceeded"), "{}", out.text());
+    let advice: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("  advice: ")).collect();
     assert_eq!(advice.len(), 1, "{}", out.text());
     assert!(
         advice[0].starts_with("  advice: the operation's daily request quota is spent (403 token limit exceeded): the API refuses every request until the operation's midnight, in "),
@@ -358,27 +301,15 @@ fn a_server_that_never_answers_is_bounded_and_not_silent() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config(
-        dir.path(),
-        vec![Operation::new("main", &url, "tok", "America/Bogota")],
-    );
+    let mut config = config(dir.path(), vec![Operation::new("main", &url, "tok", "America/Bogota")]);
     config.timeout = "1s".to_owned();
     let started = std::time::Instant::now();
     let out = check(&config, dir.path(), &[]);
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "{}", out.text());
     assert!(took < Duration::from_secs(10), "{took:?}");
-    assert!(
-        out.stderr.contains("request_timeout=1s total_timeout=3s"),
-        "{}",
-        out.text()
-    );
-    assert!(
-        out.stderr
-            .contains("msg=\"asking the API\" operation=main request=agent_13"),
-        "{}",
-        out.text()
-    );
+    assert!(out.stderr.contains("request_timeout=1s total_timeout=3s"), "{}", out.text());
+    assert!(out.stderr.contains("msg=\"asking the API\" operation=main request=agent_13"), "{}", out.text());
     assert_lines(
         &out,
         &[
@@ -393,34 +324,19 @@ fn a_server_that_never_answers_is_bounded_and_not_silent() {
 fn configuration_errors_exit_2_naming_the_source() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.yml");
-    let out = run_to_exit(
-        &["check", &format!("--config.file={}", missing.display())],
-        &[],
-        DEADLINE,
-    );
+    let out = run_to_exit(&["check", &format!("--config.file={}", missing.display())], &[], DEADLINE);
     assert_eq!(out.status.code(), Some(2), "{}", out.text());
-    assert!(
-        out.stderr.contains("cannot read config file"),
-        "{}",
-        out.text()
-    );
+    assert!(out.stderr.contains("cannot read config file"), "{}", out.text());
 
     let env = [("WOLKVOX_SERVER", "0042"), ("WOLKVOX_TOKEN", "x")];
     for (shard, says) in [
-        (
-            "--shard=2/2",
-            "the shard index 2 is not below the shard count 2",
-        ),
+        ("--shard=2/2", "the shard index 2 is not below the shard count 2"),
         ("--shard=0/0", "the shard count must be at least 1"),
         ("--shard=one/2", "expected I/N"),
     ] {
         let out = run_to_exit(&["check", shard], &env, DEADLINE);
         assert_eq!(out.status.code(), Some(2), "{}", out.text());
-        assert!(
-            out.stderr.contains("--shard") && out.stderr.contains(says),
-            "{}",
-            out.text()
-        );
+        assert!(out.stderr.contains("--shard") && out.stderr.contains(says), "{}", out.text());
         assert!(out.stdout.is_empty(), "{}", out.text());
     }
 }
@@ -432,19 +348,13 @@ fn a_shard_that_follows_nothing_fails_and_says_where_each_operation_is() {
     let fake = fake(|_| {});
     let dir = tempfile::tempdir().unwrap();
     let names = ["bogota", "cdmx"];
-    let config = config(
-        dir.path(),
-        names.iter().map(|n| Operation::fake(n, &fake)).collect(),
-    );
+    let config = config(dir.path(), names.iter().map(|n| Operation::fake(n, &fake)).collect());
     let empty = (0..3)
         .find(|&i| names.iter().all(|n| Shard::of(n, 3) != i))
         .expect("three shards for two names leave one empty");
     let out = check(&config, dir.path(), &[&format!("--shard={empty}/3")]);
     assert_eq!(out.status.code(), Some(1), "{}", out.text());
-    let each: Vec<String> = names
-        .iter()
-        .map(|n| format!("{n}: shard {}/3", Shard::of(n, 3)))
-        .collect();
+    let each: Vec<String> = names.iter().map(|n| format!("{n}: shard {}/3", Shard::of(n, 3))).collect();
     assert_eq!(
         out.stdout,
         format!(

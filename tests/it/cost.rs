@@ -12,10 +12,7 @@ use wolkvox_sim::Burst;
 use wolkvox_sim::{TransfersTruth, Wolkvox, WolkvoxConfig};
 
 fn local(d: u32, h: u32) -> DateTime<Utc> {
-    chrono_tz::America::Bogota
-        .with_ymd_and_hms(2025, 3, d, h, 0, 0)
-        .unwrap()
-        .with_timezone(&Utc)
+    chrono_tz::America::Bogota.with_ymd_and_hms(2025, 3, d, h, 0, 0).unwrap().with_timezone(&Utc)
 }
 
 /// The history of issue 16: a first start (nothing learned) catching up 30 hours of
@@ -28,11 +25,8 @@ async fn a_thirty_hour_burst_catch_up_costs_the_floor_on_a_first_start() {
     cfg.sim.seed = 361;
     cfg.sim.agents = 1_000;
     cfg.sim.peak_per_agent_hour = 37.0;
-    cfg.sim.bursts = vec![Burst {
-        start: local(12, 14),
-        duration: chrono::Duration::minutes(5),
-        records: 61_000,
-    }];
+    cfg.sim.bursts =
+        vec![Burst { start: local(12, 14), duration: chrono::Duration::minutes(5), records: 61_000 }];
     cfg.clock = clock.sim_clock();
     let fake = Wolkvox::start(cfg);
     let dir = tempfile::tempdir().unwrap();
@@ -44,9 +38,7 @@ async fn a_thirty_hour_burst_catch_up_costs_the_floor_on_a_first_start() {
     let truth = fake.truth::<TransfersTruth>();
     let exporter = InProc::start(config, &clock).await;
     let m = exporter
-        .wait_for("the catch-up", Duration::from_secs(180), |m| {
-            total(m, "op") == truth.total()
-        })
+        .wait_for("the catch-up", Duration::from_secs(180), |m| total(m, "op") == truth.total())
         .await;
     // The catch-up's requests: up to the one that reached the end (later ones are the
     // next cycles).
@@ -74,10 +66,7 @@ async fn a_thirty_hour_burst_catch_up_costs_the_floor_on_a_first_start() {
     let read = truth.total();
     let empty = catch_up.iter().filter(|r| r.status == Some(404)).count() as u64;
     let floor = read.div_ceil(60_000) + empty;
-    println!(
-        "catch-up of {read} records: {} requests, floor {floor}",
-        catch_up.len()
-    );
+    println!("catch-up of {read} records: {} requests, floor {floor}", catch_up.len());
     assert!(read > 360_000, "{read} records");
     assert_eq!(catch_up.len() as u64, floor, "requests for {read} records");
 }

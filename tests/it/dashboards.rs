@@ -59,10 +59,8 @@ const CONTRACT_METRICS: &[&str] = &[
 /// asks Grafana for the exemplars (`exemplar: true`), so a long interaction on a duration
 /// panel leads to its call.
 const EXEMPLAR_SERIES: &[&str] = &["wolkvox_agent_interaction_duration_seconds_bucket"];
-const CONTRACT_HISTOGRAMS: &[&str] = &[
-    "wolkvox_agent_interaction_duration_seconds",
-    "wolkvox_api_request_duration_seconds",
-];
+const CONTRACT_HISTOGRAMS: &[&str] =
+    &["wolkvox_agent_interaction_duration_seconds", "wolkvox_api_request_duration_seconds"];
 
 /// Stand-ins for Grafana's interval variables: distinctive durations, so that the AST
 /// shows which variable a range came from.
@@ -82,9 +80,8 @@ fn known_metrics() -> HashSet<String> {
         }
     }
     let rules_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/wolkvox.rules.yml");
-    let rules: Value =
-        serde_yaml_ng::from_str(&std::fs::read_to_string(rules_path).expect("read rules"))
-            .expect("rules file is YAML");
+    let rules: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(rules_path).expect("read rules"))
+        .expect("rules file is YAML");
     for group in rules["groups"].as_array().expect("groups") {
         for rule in group["rules"].as_array().expect("rules") {
             if let Some(record) = rule["record"].as_str() {
@@ -96,9 +93,7 @@ fn known_metrics() -> HashSet<String> {
 }
 
 fn is_counter_series(name: &str) -> bool {
-    ["_total", "_bucket", "_count", "_sum"]
-        .iter()
-        .any(|suffix| name.ends_with(suffix))
+    ["_total", "_bucket", "_count", "_sum"].iter().any(|suffix| name.ends_with(suffix))
 }
 
 /// Values for the lint's substitution: interval variables become the sentinels above,
@@ -118,12 +113,7 @@ fn lint_value(defined: &HashSet<String>, name: &str) -> Option<String> {
 }
 
 /// Every problem of one PromQL expression, as sentences naming the expression's origin.
-fn check_expr(
-    origin: &str,
-    expr: &str,
-    defined: &HashSet<String>,
-    known: &HashSet<String>,
-) -> Vec<String> {
+fn check_expr(origin: &str, expr: &str, defined: &HashSet<String>, known: &HashSet<String>) -> Vec<String> {
     let mut problems = Vec::new();
     if expr.trim().is_empty() {
         return vec![format!("{origin}: empty query")];
@@ -134,9 +124,9 @@ fn check_expr(
     }
     match parser::parse(&substituted) {
         Ok(ast) => walk(&ast, None, origin, known, &mut problems),
-        Err(e) => problems.push(format!(
-            "{origin}: query does not parse ({e}) after substitution: {substituted}"
-        )),
+        Err(e) => {
+            problems.push(format!("{origin}: query does not parse ({e}) after substitution: {substituted}"))
+        }
     }
     problems
 }
@@ -174,9 +164,7 @@ fn walk(
         Expr::MatrixSelector(ms) => {
             check_name(&ms.vs.name, problems);
             if let Some(name) = &ms.vs.name {
-                if is_counter_series(name)
-                    && !parent.is_some_and(|p| COUNTER_FUNCTIONS.contains(&p))
-                {
+                if is_counter_series(name) && !parent.is_some_and(|p| COUNTER_FUNCTIONS.contains(&p)) {
                     problems.push(format!(
                         "{origin}: counter {name} used outside rate/increase (in {})",
                         parent.unwrap_or("a bare range selector")
@@ -189,8 +177,7 @@ fn walk(
             if matches!(name, "rate" | "irate" | "increase") {
                 match call.args.args.first().map(|a| a.as_ref()) {
                     Some(Expr::MatrixSelector(ms)) => {
-                        let ok =
-                            ms.range == RATE_INTERVAL || (name == "increase" && ms.range == RANGE);
+                        let ok = ms.range == RATE_INTERVAL || (name == "increase" && ms.range == RANGE);
                         if !ok {
                             problems.push(format!(
                                 "{origin}: {name}() over [{}] instead of [$__rate_interval]{}",
@@ -203,9 +190,9 @@ fn walk(
                             ));
                         }
                     }
-                    _ => problems.push(format!(
-                        "{origin}: {name}() of something other than a range selector"
-                    )),
+                    _ => {
+                        problems.push(format!("{origin}: {name}() of something other than a range selector"))
+                    }
                 }
             }
             for arg in &call.args.args {
@@ -281,10 +268,8 @@ fn check_dashboard(file: &str, d: &Value, known: &HashSet<String>) -> Vec<String
 
     // Variables.
     let vars = grafana::variables(d);
-    let defined: HashSet<String> = vars
-        .iter()
-        .filter_map(|v| v["name"].as_str().map(str::to_string))
-        .collect();
+    let defined: HashSet<String> =
+        vars.iter().filter_map(|v| v["name"].as_str().map(str::to_string)).collect();
     let var = |name: &str| vars.iter().find(|v| v["name"] == name);
     match var("datasource") {
         Some(v) if v["type"] == "datasource" && v["query"] == "prometheus" => {}
@@ -304,14 +289,10 @@ fn check_dashboard(file: &str, d: &Value, known: &HashSet<String>) -> Vec<String
             ));
         }
         if v["refresh"] != 2 {
-            problem(format!(
-                "variable `{name}` must refresh on time range change (refresh: 2)"
-            ));
+            problem(format!("variable `{name}` must refresh on time range change (refresh: 2)"));
         }
         if !uses_datasource_variable(&v["datasource"]) {
-            problem(format!(
-                "variable `{name}` does not query the `$datasource`"
-            ));
+            problem(format!("variable `{name}` does not query the `$datasource`"));
         }
     }
     for v in vars.iter().filter(|v| v["type"] == "query") {
@@ -333,19 +314,9 @@ fn check_dashboard(file: &str, d: &Value, known: &HashSet<String>) -> Vec<String
     let mut ids = HashSet::new();
     for panel in grafana::all_panels(d) {
         let title = panel["title"].as_str().unwrap_or_default();
-        let origin = format!(
-            "panel {:?}",
-            if title.is_empty() {
-                "<untitled>"
-            } else {
-                title
-            }
-        );
+        let origin = format!("panel {:?}", if title.is_empty() { "<untitled>" } else { title });
         if !ids.insert(panel["id"].to_string()) || panel["id"].is_null() {
-            problem(format!(
-                "{origin}: missing or duplicate panel id {}",
-                panel["id"]
-            ));
+            problem(format!("{origin}: missing or duplicate panel id {}", panel["id"]));
         }
         if !non_empty_str(&panel["title"]) {
             problem(format!("{origin} (id {}): no title", panel["id"]));
@@ -365,17 +336,12 @@ fn check_dashboard(file: &str, d: &Value, known: &HashSet<String>) -> Vec<String
             problem(format!("{origin}: no unit (fieldConfig.defaults.unit)"));
         }
         if panel["type"] == "heatmap" && !non_empty_str(&panel["options"]["yAxis"]["unit"]) {
-            problem(format!(
-                "{origin}: heatmap without a y-axis unit (options.yAxis.unit)"
-            ));
+            problem(format!("{origin}: heatmap without a y-axis unit (options.yAxis.unit)"));
         }
         if !uses_datasource_variable(&panel["datasource"]) {
             problem(format!("{origin}: does not use the `$datasource` variable"));
         }
-        let targets = panel["targets"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+        let targets = panel["targets"].as_array().map(Vec::as_slice).unwrap_or(&[]);
         if targets.is_empty() {
             problem(format!("{origin}: no queries"));
         }
@@ -398,22 +364,14 @@ fn check_dashboard(file: &str, d: &Value, known: &HashSet<String>) -> Vec<String
                     "{origin}: a range query of a histogram with exemplars does not show them (exemplar: true)"
                 ));
             }
-            for p in check_expr(
-                &origin,
-                target["expr"].as_str().unwrap_or_default(),
-                &defined,
-                known,
-            ) {
+            for p in check_expr(&origin, target["expr"].as_str().unwrap_or_default(), &defined, known) {
                 problem(p);
             }
         }
     }
 
     // Annotations of the dashboard's own (the built-in one queries Grafana, not Prometheus).
-    for a in grafana::annotations(d)
-        .iter()
-        .filter(|a| a["builtIn"].as_u64().unwrap_or(0) == 0)
-    {
+    for a in grafana::annotations(d).iter().filter(|a| a["builtIn"].as_u64().unwrap_or(0) == 0) {
         let origin = format!("annotation {:?}", a["name"].as_str().unwrap_or("<unnamed>"));
         if !non_empty_str(&a["name"]) {
             problem(format!("{origin}: no name"));
@@ -424,12 +382,7 @@ fn check_dashboard(file: &str, d: &Value, known: &HashSet<String>) -> Vec<String
         if !non_empty_str(&a["target"]["refId"]) {
             problem(format!("{origin}: no target.refId"));
         }
-        for p in check_expr(
-            &origin,
-            a["target"]["expr"].as_str().unwrap_or_default(),
-            &defined,
-            known,
-        ) {
+        for p in check_expr(&origin, a["target"]["expr"].as_str().unwrap_or_default(), &defined, known) {
             problem(p);
         }
     }
@@ -438,13 +391,11 @@ fn check_dashboard(file: &str, d: &Value, known: &HashSet<String>) -> Vec<String
     let mut all = Vec::new();
     strings(d, String::new(), &mut all);
     for (path, text) in all {
-        if path.ends_with(".regex") || path.ends_with(".expr") || path.contains(".templating.list")
-        {
+        if path.ends_with(".regex") || path.ends_with(".expr") || path.contains(".templating.list") {
             continue;
         }
         for r in grafana::variable_refs(text) {
-            if !defined.contains(&r.name) && !grafana::BUILTIN_VARIABLES.contains(&r.name.as_str())
-            {
+            if !defined.contains(&r.name) && !grafana::BUILTIN_VARIABLES.contains(&r.name.as_str()) {
                 problem(format!("{path}: variable ${} is not defined", r.name));
             }
         }
@@ -460,9 +411,7 @@ fn check_links(dashboards: &[(String, Value)]) -> Vec<String> {
         for (_, other) in dashboards.iter().filter(|(f, _)| f != file) {
             let uid = other["uid"].as_str().unwrap_or("?");
             let linked = links.iter().any(|l| {
-                l["url"]
-                    .as_str()
-                    .is_some_and(|u| u.contains(&format!("/d/{uid}")))
+                l["url"].as_str().is_some_and(|u| u.contains(&format!("/d/{uid}")))
                     && l["keepTime"] == true
                     && l["includeVars"] == true
             });
@@ -486,30 +435,18 @@ fn shipped_dashboards_pass_the_lint() {
         "the dashboards of the bundle"
     );
     let known = known_metrics();
-    let mut problems: Vec<String> = dashboards
-        .iter()
-        .flat_map(|(file, d)| check_dashboard(file, d, &known))
-        .collect();
+    let mut problems: Vec<String> =
+        dashboards.iter().flat_map(|(file, d)| check_dashboard(file, d, &known)).collect();
     problems.extend(check_links(&dashboards));
 
-    let uids: HashSet<&str> = dashboards
-        .iter()
-        .filter_map(|(_, d)| d["uid"].as_str())
-        .collect();
+    let uids: HashSet<&str> = dashboards.iter().filter_map(|(_, d)| d["uid"].as_str()).collect();
     if uids.len() != dashboards.len() {
         problems.push("two dashboards share a uid".into());
     }
-    assert!(
-        problems.is_empty(),
-        "dashboard problems:\n  {}",
-        problems.join("\n  ")
-    );
+    assert!(problems.is_empty(), "dashboard problems:\n  {}", problems.join("\n  "));
 
     // The lint looked at real content, not at nothing.
-    let queries: usize = dashboards
-        .iter()
-        .map(|(_, d)| grafana::panel_queries(d).len())
-        .sum();
+    let queries: usize = dashboards.iter().map(|(_, d)| grafana::panel_queries(d).len()).sum();
     assert!(queries >= 30, "only {queries} panel queries found");
 }
 
@@ -517,10 +454,8 @@ fn shipped_dashboards_pass_the_lint() {
 fn provisioning_points_at_the_dashboards() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/provisioning");
     let read = |p: &str| -> Value {
-        serde_yaml_ng::from_str(
-            &std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}")),
-        )
-        .unwrap_or_else(|e| panic!("{p}: {e}"))
+        serde_yaml_ng::from_str(&std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}")))
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
     };
     let ds = read("datasources/wolkvox.yml");
     let prom = &ds["datasources"][0];
@@ -531,9 +466,7 @@ fn provisioning_points_at_the_dashboards() {
     let provider = &providers["providers"][0];
     assert_eq!(provider["type"], "file");
     assert!(
-        provider["options"]["path"]
-            .as_str()
-            .is_some_and(|p| p.starts_with("/var/lib/grafana/dashboards")),
+        provider["options"]["path"].as_str().is_some_and(|p| p.starts_with("/var/lib/grafana/dashboards")),
         "provider path: {}",
         provider["options"]["path"]
     );
@@ -551,12 +484,7 @@ fn problems_after(mutate: impl FnOnce(&mut Value)) -> Vec<String> {
 
 /// The first non-row panel with a query.
 fn first_query_panel(d: &mut Value) -> &mut Value {
-    d["panels"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|p| p["type"] != "row")
-        .unwrap()
+    d["panels"].as_array_mut().unwrap().iter_mut().find(|p| p["type"] != "row").unwrap()
 }
 
 fn set_first_expr(d: &mut Value, expr: &str) {
@@ -573,26 +501,16 @@ fn assert_rejected(problems: &[String], needle: &str) {
 
 #[test]
 fn the_lint_rejects_broken_dashboards() {
-    assert_eq!(
-        problems_after(|_| {}),
-        Vec::<String>::new(),
-        "the unmodified dashboard passes"
-    );
+    assert_eq!(problems_after(|_| {}), Vec::<String>::new(), "the unmodified dashboard passes");
 
     assert_rejected(&problems_after(|d| d["uid"] = json!("")), "no uid");
     assert_rejected(
         &problems_after(|d| {
-            first_query_panel(d)
-                .as_object_mut()
-                .unwrap()
-                .remove("description");
+            first_query_panel(d).as_object_mut().unwrap().remove("description");
         }),
         "no description",
     );
-    assert_rejected(
-        &problems_after(|d| first_query_panel(d)["title"] = json!("")),
-        "no title",
-    );
+    assert_rejected(&problems_after(|d| first_query_panel(d)["title"] = json!("")), "no title");
     assert_rejected(
         &problems_after(|d| first_query_panel(d)["fieldConfig"]["defaults"] = json!({})),
         "no unit",
@@ -602,9 +520,7 @@ fn the_lint_rejects_broken_dashboards() {
         "rate() over [300s, hard-coded] instead of [$__rate_interval]",
     );
     assert_rejected(
-        &problems_after(|d| {
-            set_first_expr(d, "sum(rate(wolkvox_api_requests_total[$__interval]))")
-        }),
+        &problems_after(|d| set_first_expr(d, "sum(rate(wolkvox_api_requests_total[$__interval]))")),
         "rate() over [$__interval]",
     );
     assert_rejected(
@@ -613,35 +529,24 @@ fn the_lint_rejects_broken_dashboards() {
     );
     assert_rejected(
         &problems_after(|d| {
-            set_first_expr(
-                d,
-                "sum by (operation) (wolkvox_api_requests_total{job=~\"$job\"})",
-            )
+            set_first_expr(d, "sum by (operation) (wolkvox_api_requests_total{job=~\"$job\"})")
         }),
         "counter wolkvox_api_requests_total used outside rate/increase",
     );
     assert_rejected(
         &problems_after(|d| {
-            set_first_expr(
-                d,
-                "max_over_time(wolkvox_records_received_total[$__rate_interval])",
-            )
+            set_first_expr(d, "max_over_time(wolkvox_records_received_total[$__rate_interval])")
         }),
         "counter wolkvox_records_received_total used outside rate/increase (in max_over_time)",
     );
     assert_rejected(
         &problems_after(|d| {
-            set_first_expr(
-                d,
-                "histogram_quantile(0.9, wolkvox_api_request_duration_seconds_bucket)",
-            )
+            set_first_expr(d, "histogram_quantile(0.9, wolkvox_api_request_duration_seconds_bucket)")
         }),
         "counter wolkvox_api_request_duration_seconds_bucket used outside",
     );
     assert_rejected(
-        &problems_after(|d| {
-            set_first_expr(d, "sum(rate(wolkvox_api_requests_total[$__rate_interval])")
-        }),
+        &problems_after(|d| set_first_expr(d, "sum(rate(wolkvox_api_requests_total[$__rate_interval])")),
         "does not parse",
     );
     assert_rejected(
@@ -745,12 +650,7 @@ fn the_lint_rejects_broken_dashboards() {
 
 #[test]
 fn variable_references_are_found_in_every_form() {
-    let names = |t: &str| -> Vec<String> {
-        grafana::variable_refs(t)
-            .into_iter()
-            .map(|r| r.name)
-            .collect()
-    };
+    let names = |t: &str| -> Vec<String> { grafana::variable_refs(t).into_iter().map(|r| r.name).collect() };
     assert_eq!(
         names(r#"rate(x{a=~"$job",b=~"${operation:regex}"}[$__rate_interval]) [[agent]] $"#),
         ["job", "operation", "__rate_interval", "agent"]
@@ -758,15 +658,10 @@ fn variable_references_are_found_in_every_form() {
     assert_eq!(names(r#"x{a=~"foo$"}"#), Vec::<String>::new());
     // label_replace's capture references are PromQL, not Grafana variables (Grafana
     // leaves them alone: no variable is named by digits).
+    assert_eq!(names(r#"label_replace(x, "agent_id", "$1", "destination", "(.+)") ${2} $job"#), ["job"]);
     assert_eq!(
-        names(r#"label_replace(x, "agent_id", "$1", "destination", "(.+)") ${2} $job"#),
-        ["job"]
-    );
-    assert_eq!(
-        grafana::promql_of_variable_query(
-            r#"label_values(wolkvox_up{job=~"$job", x=","}, operation)"#
-        )
-        .as_deref(),
+        grafana::promql_of_variable_query(r#"label_values(wolkvox_up{job=~"$job", x=","}, operation)"#)
+            .as_deref(),
         Some(r#"wolkvox_up{job=~"$job", x=","}"#)
     );
     assert_eq!(grafana::promql_of_variable_query("label_values(job)"), None);
@@ -782,11 +677,8 @@ fn check_types(args: &[&Path]) -> (Option<i32>, String) {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run node (install Node.js): {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert_ne!(
         output.status.code(),
         Some(2),
@@ -802,10 +694,7 @@ fn check_types(args: &[&Path]) -> (Option<i32>, String) {
 fn dashboards_match_grafana_12_published_types() {
     let (status, out) = check_types(&[]);
     assert_eq!(status, Some(0), "{out}");
-    assert!(
-        out.contains("@grafana/schema 12."),
-        "not Grafana 12's types: {out}"
-    );
+    assert!(out.contains("@grafana/schema 12."), "not Grafana 12's types: {out}");
     assert!(out.contains("2 dashboard(s)"), "{out}");
 }
 
@@ -818,15 +707,9 @@ fn the_type_check_rejects_what_grafana_12_does_not_know() {
         .find(|(f, _)| f == "wolkvox-transfers.json")
         .expect("supervisor dashboard");
     let panels = d["panels"].as_array_mut().unwrap();
-    let heatmap = panels
-        .iter_mut()
-        .find(|p| p["type"] == "heatmap")
-        .expect("a heatmap");
+    let heatmap = panels.iter_mut().find(|p| p["type"] == "heatmap").expect("a heatmap");
     heatmap["options"]["tooltip"]["show"] = json!(true);
-    let timeseries = panels
-        .iter_mut()
-        .find(|p| p["type"] == "timeseries")
-        .expect("a time series");
+    let timeseries = panels.iter_mut().find(|p| p["type"] == "timeseries").expect("a time series");
     timeseries["options"]["legend"]["displayMode"] = json!("lists");
     timeseries["colour"] = json!("red");
     let dir = tempfile::tempdir().expect("temp dir");

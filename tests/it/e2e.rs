@@ -88,14 +88,7 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
     let fake_a = Wolkvox::start(fa);
 
     // Operation B: 60 agents in Mexico City, `code` as a string, some faults.
-    let mut fb = WolkvoxConfig::new(sim(
-        22,
-        60,
-        5001,
-        chrono_tz::America::Mexico_City,
-        start,
-        end,
-    ));
+    let mut fb = WolkvoxConfig::new(sim(22, 60, 5001, chrono_tz::America::Mexico_City, start, end));
     fb.clock = clock.sim_clock();
     fb.format.code_as_string = true;
     fb.fault_probability = 0.15;
@@ -119,40 +112,20 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
     assert!(all > 100_000, "history holds {all} records");
     let agents: usize = truths
         .iter()
-        .map(|t| {
-            t.series
-                .keys()
-                .map(|k| &k.0)
-                .collect::<std::collections::HashSet<_>>()
-                .len()
-        })
+        .map(|t| t.series.keys().map(|k| &k.0).collect::<std::collections::HashSet<_>>().len())
         .sum();
     assert!(agents >= 190, "{agents} agents");
-    let hidden = fake_a
-        .simulator()
-        .records_between(start, end)
-        .iter()
-        .filter(|r| r.visible_at > end)
-        .count() as u64;
+    let hidden =
+        fake_a.simulator().records_between(start, end).iter().filter(|r| r.visible_at > end).count() as u64;
     assert!(hidden > 0, "some records must arrive late");
 
-    let calls = [
-        fake_a.truth::<CallsTruth>(),
-        fake_b.truth::<CallsTruth>(),
-        fake_c.truth::<CallsTruth>(),
-    ];
-    let flows = [
-        fake_a.truth::<FlowsTruth>(),
-        fake_b.truth::<FlowsTruth>(),
-        fake_c.truth::<FlowsTruth>(),
-    ];
+    let calls = [fake_a.truth::<CallsTruth>(), fake_b.truth::<CallsTruth>(), fake_c.truth::<CallsTruth>()];
+    let flows = [fake_a.truth::<FlowsTruth>(), fake_b.truth::<FlowsTruth>(), fake_c.truth::<FlowsTruth>()];
     let reports = ["agent_13", "cdr_1", "agent_13_1"];
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("state.json"))
         .op(Operation::fake("bogota", &fake_a).reports(&reports))
-        .op(Operation::fake("mexico", &fake_b)
-            .timezone("America/Mexico_City")
-            .reports(&reports))
+        .op(Operation::fake("mexico", &fake_b).timezone("America/Mexico_City").reports(&reports))
         .op(Operation::fake("flaky", &fake_c).reports(&reports))
         .catch_up("50h")
         .config();
@@ -161,11 +134,9 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
     // First the visible records, with the late ones still missing.
     let expect_a = truths[0].total() - hidden;
     exporter
-        .wait_for(
-            "operation A without its late records",
-            Duration::from_secs(180),
-            |m| total(m, "bogota") == expect_a,
-        )
+        .wait_for("operation A without its late records", Duration::from_secs(180), |m| {
+            total(m, "bogota") == expect_a
+        })
         .await;
     // Then the late records appear and the overlap re-read picks them up.
     clock.set(end + chrono::Duration::hours(1));
@@ -176,9 +147,7 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
                 total(m, names[i]) >= truths[i].total()
                     && calls_total(m, names[i]) >= calls[i].total()
                     && flows_total(m, names[i]) >= flows[i].total()
-            }) && names
-                .iter()
-                .all(|n| m.get("wolkvox_up", &[("operation", n)]) == Some(1.0))
+            }) && names.iter().all(|n| m.get("wolkvox_up", &[("operation", n)]) == Some(1.0))
         })
         .await;
     for (i, name) in names.iter().enumerate() {
@@ -187,15 +156,9 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
         assert_flows_exact(&m, name, &flows[i]);
         for report in reports {
             let watermark = m
-                .get(
-                    "wolkvox_ingested_until_timestamp_seconds",
-                    &[("operation", name), ("report", report)],
-                )
+                .get("wolkvox_ingested_until_timestamp_seconds", &[("operation", name), ("report", report)])
                 .unwrap();
-            assert!(
-                watermark >= end.timestamp() as f64,
-                "{name}/{report} watermark {watermark}"
-            );
+            assert!(watermark >= end.timestamp() as f64, "{name}/{report} watermark {watermark}");
         }
     }
     // A moment with no request in flight: each fake's log then holds exactly the
@@ -208,25 +171,17 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
             let logs = fakes.map(|f| f.served_log());
             let counted = names.map(|n| m.sum("wolkvox_api_requests_total", &[("operation", n)]));
             let seen = logs.each_ref().map(|l| l.len() as f64);
-            check(counted == seen, || {
-                format!("counted {counted:?}, served {seen:?}")
-            })
-            .map(|()| (m, logs))
+            check(counted == seen, || format!("counted {counted:?}, served {seen:?}")).map(|()| (m, logs))
         })
         .await;
     let from_log = |i: usize, report: &str, keep: &dyn Fn(&wolkvox_sim::Served) -> bool| {
-        logs[i]
-            .iter()
-            .filter(|r| r.request.api.as_deref() == Some(report) && keep(r))
-            .collect::<Vec<_>>()
+        logs[i].iter().filter(|r| r.request.api.as_deref() == Some(report) && keep(r)).collect::<Vec<_>>()
     };
     // The burst fills a window past the cap in every report: one split per answer at
     // the cap.
     for report in reports {
         let labels = [("operation", "bogota"), ("report", report)];
-        let full = from_log(0, report, &|r| {
-            r.status == Some(200) && r.records >= RECORD_CAP
-        });
+        let full = from_log(0, report, &|r| r.status == Some(200) && r.records >= RECORD_CAP);
         assert!(!full.is_empty(), "{report} split its windows");
         assert_eq!(
             m.get("wolkvox_window_splits_total", &labels),
@@ -238,48 +193,30 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
     // full page's last second (read again with the rest of its window); the rest are
     // duplicates.
     let labels = [("operation", "bogota"), ("report", "agent_13")];
-    let read: usize = from_log(0, "agent_13", &|r| r.status == Some(200))
-        .iter()
-        .map(|r| r.records - r.last_second)
-        .sum();
+    let read: usize =
+        from_log(0, "agent_13", &|r| r.status == Some(200)).iter().map(|r| r.records - r.last_second).sum();
     let duplicates = read as u64 - truths[0].total();
     assert!(duplicates > 0);
     assert_eq!(m.sum("wolkvox_records_invalid_total", &labels), 0.0);
-    assert_eq!(
-        m.get("wolkvox_records_duplicate_total", &labels),
-        Some(duplicates as f64)
-    );
+    assert_eq!(m.get("wolkvox_records_duplicate_total", &labels), Some(duplicates as f64));
     // Every failed answer of the flaky operation is counted, once.
-    let flaky_errors = m.sum(
-        "wolkvox_api_request_errors_total",
-        &[("operation", "flaky")],
-    );
+    let flaky_errors = m.sum("wolkvox_api_request_errors_total", &[("operation", "flaky")]);
     let failed = logs[2].iter().filter(|r| r.failed()).count();
     assert!(flaky_errors > 0.0, "faults were injected and counted");
     assert_eq!(flaky_errors, failed as f64, "flaky's failed answers");
     // The newest name of every agent, from any report, is on the info metric.
     for (id, name) in fake_a.truth::<CallsTruth>().names {
         assert_eq!(
-            m.get(
-                "wolkvox_agent_info",
-                &[
-                    ("operation", "bogota"),
-                    ("agent_id", &id),
-                    ("agent_name", &name)
-                ]
-            ),
+            m.get("wolkvox_agent_info", &[("operation", "bogota"), ("agent_id", &id), ("agent_name", &name)]),
             Some(1.0),
             "name of {id}"
         );
     }
 
     assert_eq!(
-        m.select(
-            "wolkvox_agent_info",
-            &[("operation", "bogota"), ("agent_id", "1005")]
-        )
-        .map(|s| s.labels["agent_name"].clone())
-        .collect::<Vec<_>>(),
+        m.select("wolkvox_agent_info", &[("operation", "bogota"), ("agent_id", "1005")])
+            .map(|s| s.labels["agent_name"].clone())
+            .collect::<Vec<_>>(),
         vec!["Renamed \"Agent\" Five".to_owned()]
     );
     // Within the API's limits, always: one request in flight per token, across reports.
@@ -288,21 +225,14 @@ async fn three_operations_two_days_exact_through_cap_late_records_and_faults() {
             let asked = from_log(i, report, &|_| true).len();
             assert!(asked > 0);
             assert_eq!(
-                m.get(
-                    "wolkvox_api_requests_total",
-                    &[("operation", names[i]), ("report", report)]
-                ),
+                m.get("wolkvox_api_requests_total", &[("operation", names[i]), ("report", report)]),
                 Some(asked as f64),
                 "{} {report}",
                 names[i]
             );
         }
         assert_eq!(fake.concurrent_violations(), 0);
-        assert!(
-            fake.max_range_seconds() <= 31 * 86400,
-            "{}",
-            fake.max_range_seconds()
-        );
+        assert!(fake.max_range_seconds() <= 31 * 86400, "{}", fake.max_range_seconds());
     }
     exporter.stop().await;
 }
@@ -322,16 +252,10 @@ async fn graceful_stop_mid_catch_up_then_restart_is_exact() {
     let truth = fake.truth::<TransfersTruth>();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let config = TestConfig::new(&state)
-        .op(Operation::fake("op", &fake))
-        .catch_up("71d");
+    let config = TestConfig::new(&state).op(Operation::fake("op", &fake)).catch_up("71d");
 
     let first = InProc::start(config.config(), &clock).await;
-    let m = first
-        .wait_for("the first window read", Duration::from_secs(30), |m| {
-            total(m, "op") > 0
-        })
-        .await;
+    let m = first.wait_for("the first window read", Duration::from_secs(30), |m| total(m, "op") > 0).await;
     assert!(total(&m, "op") < truth.total(), "stopped in the middle");
     first.stop().await;
     assert!(state.exists(), "state saved at shutdown");
@@ -339,11 +263,8 @@ async fn graceful_stop_mid_catch_up_then_restart_is_exact() {
     let second = InProc::start(config.config(), &clock).await;
     let m = second
         .wait_for("catch-up complete", Duration::from_secs(60), |m| {
-            m.get(
-                "wolkvox_ingested_until_timestamp_seconds",
-                &[("operation", "op"), ("report", "agent_13")],
-            )
-            .unwrap_or(0.0)
+            m.get("wolkvox_ingested_until_timestamp_seconds", &[("operation", "op"), ("report", "agent_13")])
+                .unwrap_or(0.0)
                 > end.timestamp() as f64
         })
         .await;
@@ -358,18 +279,10 @@ async fn corrupt_state_is_moved_aside_and_counting_starts_over() {
     let truth = fake.truth::<TransfersTruth>();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    std::fs::write(
-        &state,
-        b"{\"version\":1,\"operations\":{\"op\":{\"cursor\":12",
-    )
-    .unwrap();
+    std::fs::write(&state, b"{\"version\":1,\"operations\":{\"op\":{\"cursor\":12").unwrap();
     let config = TestConfig::new(&state).op(Operation::fake("op", &fake));
     let exporter = InProc::start(config.config(), &clock).await;
-    let m = exporter
-        .wait_for("catch-up", Duration::from_secs(30), |m| {
-            total(m, "op") >= truth.total()
-        })
-        .await;
+    let m = exporter.wait_for("catch-up", Duration::from_secs(30), |m| total(m, "op") >= truth.total()).await;
     assert_exact(&m, "op", &truth, &BUCKETS);
     let aside: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -399,10 +312,7 @@ async fn invalid_token_marks_its_operation_down_and_the_others_go_on() {
         .config();
     let exporter = InProc::start(config, &clock).await;
     let invalid = |m: &crate::support::exposition::Exposition| {
-        m.sum(
-            "wolkvox_api_request_errors_total",
-            &[("operation", "bad"), ("reason", "invalid_token")],
-        )
+        m.sum("wolkvox_api_request_errors_total", &[("operation", "bad"), ("reason", "invalid_token")])
     };
     let m = exporter
         .wait_for("the bad token refused", Duration::from_secs(30), |m| {
@@ -416,17 +326,11 @@ async fn invalid_token_marks_its_operation_down_and_the_others_go_on() {
     assert_eq!(m.get("wolkvox_up", &[("operation", "good")]), Some(1.0));
     assert_exact(&m, "good", &truth, &BUCKETS);
     // A configuration error is retried slowly, but it is retried and counted.
-    let m = exporter
-        .wait_for("the refusal counted again", Duration::from_secs(30), |m| {
-            invalid(m) > first
-        })
-        .await;
+    let m =
+        exporter.wait_for("the refusal counted again", Duration::from_secs(30), |m| invalid(m) > first).await;
     assert_eq!(m.get("wolkvox_up", &[("operation", "bad")]), Some(0.0));
     let (_, landing) = exporter.get("/").await;
-    assert!(
-        landing.contains("bad") && landing.contains("down"),
-        "{landing}"
-    );
+    assert!(landing.contains("bad") && landing.contains("down"), "{landing}");
     exporter.stop().await;
 }
 
@@ -447,20 +351,14 @@ async fn quota_answer_stops_requests_for_the_day() {
     let m = exporter
         .wait_for("the quota answer", Duration::from_secs(30), |m| {
             // One answer pauses every report of the operation.
-            m.sum(
-                "wolkvox_api_request_errors_total",
-                &[("operation", "op"), ("reason", "quota_exceeded")],
-            ) == 1.0
+            m.sum("wolkvox_api_request_errors_total", &[("operation", "op"), ("reason", "quota_exceeded")])
+                == 1.0
         })
         .await;
     assert_eq!(m.get("wolkvox_up", &[("operation", "op")]), Some(0.0));
     let requests = fake.requests();
     wait_cycles(&tick, 3).await;
-    assert_eq!(
-        fake.requests(),
-        requests,
-        "no request after the quota answer"
-    );
+    assert_eq!(fake.requests(), requests, "no request after the quota answer");
     exporter.stop().await;
 }
 
@@ -479,21 +377,11 @@ async fn attempts_that_never_connect_cost_none_of_the_quota() {
         .config();
     let exporter = InProc::start(config, &clock).await;
     let m = exporter
-        .wait_for(
-            "two cycles of refused attempts",
-            Duration::from_secs(30),
-            |m| {
-                m.sum(
-                    "wolkvox_api_request_errors_total",
-                    &[("operation", "op"), ("reason", "connect")],
-                ) >= 14.0
-            },
-        )
+        .wait_for("two cycles of refused attempts", Duration::from_secs(30), |m| {
+            m.sum("wolkvox_api_request_errors_total", &[("operation", "op"), ("reason", "connect")]) >= 14.0
+        })
         .await;
-    let refused = m.sum(
-        "wolkvox_api_request_errors_total",
-        &[("operation", "op"), ("reason", "connect")],
-    );
+    let refused = m.sum("wolkvox_api_request_errors_total", &[("operation", "op"), ("reason", "connect")]);
     assert_eq!(
         m.sum("wolkvox_api_requests_total", &[("operation", "op")]),
         refused,
@@ -509,28 +397,16 @@ async fn attempts_that_never_connect_cost_none_of_the_quota() {
 
     // Requests that reach the server are charged, whatever they return.
     fake.push_faults(&[Fault::Reset, Fault::ServerError(503)]);
-    let config = TestConfig::new(&dir.path().join("s.json"))
-        .op(Operation::fake("op", &fake))
-        .config();
+    let config = TestConfig::new(&dir.path().join("s.json")).op(Operation::fake("op", &fake)).config();
     let exporter = InProc::start(config, &clock).await;
     let m = exporter
-        .wait_for(
-            "the operation up, every request the fake saw charged",
-            Duration::from_secs(30),
-            |m| {
-                m.get("wolkvox_up", &[("operation", "op")]) == Some(1.0)
-                    && m.get("wolkvox_api_daily_requests", &[("operation", "op")])
-                        == Some(fake.requests() as f64)
-            },
-        )
+        .wait_for("the operation up, every request the fake saw charged", Duration::from_secs(30), |m| {
+            m.get("wolkvox_up", &[("operation", "op")]) == Some(1.0)
+                && m.get("wolkvox_api_daily_requests", &[("operation", "op")]) == Some(fake.requests() as f64)
+        })
         .await;
-    let charged = m
-        .get("wolkvox_api_daily_requests", &[("operation", "op")])
-        .unwrap();
-    assert!(
-        charged >= 3.0,
-        "the reset, the 503 and the answer: {charged}"
-    );
+    let charged = m.get("wolkvox_api_daily_requests", &[("operation", "op")]).unwrap();
+    assert!(charged >= 3.0, "the reset, the 503 and the answer: {charged}");
     exporter.stop().await;
 }
 
@@ -552,9 +428,7 @@ async fn the_exporter_stops_at_its_share_of_the_daily_limit() {
     // report read once a day plans 1, so the configuration is accepted. The ticking
     // operation's million licenses leave it 2 million.
     let config = TestConfig::new(&dir.path().join("s.json"))
-        .op(Operation::fake("op", &fake)
-            .licenses(1)
-            .report_every("agent_13", "24h"))
+        .op(Operation::fake("op", &fake).licenses(1).report_every("agent_13", "24h"))
         .op(Operation::fake("tick", &tick).licenses(1_000_000))
         .daily_reserve(0.998)
         .config();
@@ -565,18 +439,9 @@ async fn the_exporter_stops_at_its_share_of_the_daily_limit() {
                 && m.get("wolkvox_up", &[("operation", "op")]) == Some(0.0)
         })
         .await;
-    assert_eq!(
-        m.get("wolkvox_api_daily_request_limit", &[("operation", "op")]),
-        Some(1000.0)
-    );
-    assert_eq!(
-        m.get("wolkvox_api_planned_daily_requests", &[("operation", "op")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        m.sum("wolkvox_api_request_errors_total", &[("operation", "op")]),
-        0.0
-    );
+    assert_eq!(m.get("wolkvox_api_daily_request_limit", &[("operation", "op")]), Some(1000.0));
+    assert_eq!(m.get("wolkvox_api_planned_daily_requests", &[("operation", "op")]), Some(1.0));
+    assert_eq!(m.sum("wolkvox_api_request_errors_total", &[("operation", "op")]), 0.0);
     wait_cycles(&tick, 3).await;
     assert_eq!(fake.requests(), 2, "no request past the allowance");
     exporter.stop().await;
@@ -605,36 +470,22 @@ async fn a_nearly_spent_allowance_pauses_the_later_reports_first() {
     });
     std::fs::write(&state, saved.to_string()).unwrap();
     let config = TestConfig::new(&state)
-        .op(Operation::fake("op", &fake)
-            .licenses(300)
-            .reports(&["agent_13", "cdr_1"]))
+        .op(Operation::fake("op", &fake).licenses(300).reports(&["agent_13", "cdr_1"]))
         .config();
     let exporter = InProc::start(config, &clock).await;
     let paused = |m: &crate::support::exposition::Exposition, report: &str| {
-        m.get(
-            "wolkvox_report_paused",
-            &[("operation", "op"), ("report", report)],
-        )
+        m.get("wolkvox_report_paused", &[("operation", "op"), ("report", report)])
     };
     let m = exporter
-        .wait_for(
-            "agent_13 polling, cdr_1 paused",
-            Duration::from_secs(30),
-            |m| {
-                paused(m, "cdr_1") == Some(1.0)
-                    && m.get(
-                        "wolkvox_api_requests_total",
-                        &[("operation", "op"), ("report", "agent_13")],
-                    ) >= Some(3.0)
-            },
-        )
+        .wait_for("agent_13 polling, cdr_1 paused", Duration::from_secs(30), |m| {
+            paused(m, "cdr_1") == Some(1.0)
+                && m.get("wolkvox_api_requests_total", &[("operation", "op"), ("report", "agent_13")])
+                    >= Some(3.0)
+        })
         .await;
     assert_eq!(paused(&m, "agent_13"), Some(0.0));
     assert_eq!(fake.requests_for("cdr_1"), 0, "cdr_1 never spent a request");
-    assert_eq!(
-        m.get("wolkvox_api_planned_daily_requests", &[("operation", "op")]),
-        Some(172_800.0)
-    );
+    assert_eq!(m.get("wolkvox_api_planned_daily_requests", &[("operation", "op")]), Some(172_800.0));
     // The pause is not a failure: the operation stays up.
     assert_eq!(m.get("wolkvox_up", &[("operation", "op")]), Some(1.0));
 

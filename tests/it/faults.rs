@@ -37,14 +37,11 @@ fn metric(m: &Exposition, name: &str, labels: &[(&str, &str)]) -> f64 {
 /// The watermark of the operation's report that is furthest behind (agent_12 reads
 /// whole days once, and its watermark is the next day it will read).
 fn watermark(m: &Exposition, op: &str) -> f64 {
-    m.select(
-        "wolkvox_ingested_until_timestamp_seconds",
-        &[("operation", op)],
-    )
-    .filter(|s| s.labels.get("report").is_none_or(|r| r != "agent_12"))
-    .map(|s| s.value)
-    .reduce(f64::min)
-    .unwrap_or(0.0)
+    m.select("wolkvox_ingested_until_timestamp_seconds", &[("operation", op)])
+        .filter(|s| s.labels.get("report").is_none_or(|r| r != "agent_12"))
+        .map(|s| s.value)
+        .reduce(f64::min)
+        .unwrap_or(0.0)
 }
 
 /// Every report that has data metrics.
@@ -85,21 +82,15 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
     // Every kind at least once early in the catch-up (two failures, then an answer:
     // 15 requests, fewer than the catch-up makes however its cycles fall), then 30% at
     // random.
-    cfg.script = cfg
-        .fault_kinds
-        .chunks(2)
-        .flat_map(|pair| pair.iter().map(|f| Some(*f)).chain([None]))
-        .collect();
+    cfg.script =
+        cfg.fault_kinds.chunks(2).flat_map(|pair| pair.iter().map(|f| Some(*f)).chain([None])).collect();
     // Far above the client's timeout, which is far above a loaded machine's slowest
     // answer: only injected timeouts may count as timeouts.
     cfg.timeout_delay = Duration::from_secs(9);
     cfg.clock = clock.sim_clock();
     let fake = Wolkvox::start(cfg);
-    let (truth, calls, flows) = (
-        fake.truth::<TransfersTruth>(),
-        fake.truth::<CallsTruth>(),
-        fake.truth::<FlowsTruth>(),
-    );
+    let (truth, calls, flows) =
+        (fake.truth::<TransfersTruth>(), fake.truth::<CallsTruth>(), fake.truth::<FlowsTruth>());
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("state.json"))
         .op(Operation::fake("chaos", &fake).reports(&REPORTS))
@@ -108,17 +99,13 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
         .config();
     let exporter = InProc::start(config, &clock).await;
     let m = exporter
-        .wait_for(
-            "a full catch-up through chaos",
-            Duration::from_secs(240),
-            |m| {
-                watermark(m, "chaos") > end.timestamp() as f64
+        .wait_for("a full catch-up through chaos", Duration::from_secs(240), |m| {
+            watermark(m, "chaos") > end.timestamp() as f64
                     && metric(m, "wolkvox_up", &[("operation", "chaos")]) == 1.0
                     // A moment with no request in flight, so the fake's log matches.
                     && metric(m, "wolkvox_api_requests_total", &[("operation", "chaos")])
                         == fake.served_log().len() as f64
-            },
-        )
+        })
         .await;
     exporter.stop().await;
     assert_exact(&m, "chaos", &truth, &BUCKETS);
@@ -139,11 +126,7 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
             .filter(|r| r.status == Some(200) && r.records >= RECORD_CAP)
             .count();
         assert!(full >= 1, "{report}");
-        assert_eq!(
-            metric(&m, "wolkvox_window_splits_total", &labels),
-            full as f64,
-            "{report}"
-        );
+        assert_eq!(metric(&m, "wolkvox_window_splits_total", &labels), full as f64, "{report}");
     }
     let mut expected: BTreeMap<&str, u64> = BTreeMap::new();
     for r in &log {
@@ -152,11 +135,7 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
         }
     }
     let faults: u64 = expected.values().sum();
-    assert!(
-        faults as f64 >= 0.2 * log.len() as f64,
-        "{faults} faults in {} requests",
-        log.len()
-    );
+    assert!(faults as f64 >= 0.2 * log.len() as f64, "{faults} faults in {} requests", log.len());
     assert_eq!(expected.len(), 6, "fault kinds hit: {expected:?}");
     assert_eq!(
         metric(&m, "wolkvox_api_requests_total", &[("operation", "chaos")]),
@@ -165,11 +144,7 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
     );
     for reason in wolkvox_exporter::client::ErrorReason::ALL.map(|r| r.as_str()) {
         assert_eq!(
-            metric(
-                &m,
-                "wolkvox_api_request_errors_total",
-                &[("operation", "chaos"), ("reason", reason)]
-            ),
+            metric(&m, "wolkvox_api_request_errors_total", &[("operation", "chaos"), ("reason", reason)]),
             expected.get(reason).copied().unwrap_or(0) as f64,
             "errors counted under reason={reason}; faults served: {expected:?}"
         );
@@ -193,9 +168,7 @@ fn corrupt_files(dir: &Path) -> Vec<String> {
 
 /// A small deterministic generator for kill moments.
 fn next_rand(state: &mut u64) -> u64 {
-    *state = state
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     *state >> 33
 }
 
@@ -215,11 +188,8 @@ fn sigkill_ten_times_during_catch_up_then_exact() {
     cfg.fault_probability = 0.35;
     cfg.fault_kinds = vec![Fault::ServerError(503), Fault::Maintenance];
     let fake = Wolkvox::start(cfg);
-    let (truth, calls, flows) = (
-        fake.truth::<TransfersTruth>(),
-        fake.truth::<CallsTruth>(),
-        fake.truth::<FlowsTruth>(),
-    );
+    let (truth, calls, flows) =
+        (fake.truth::<TransfersTruth>(), fake.truth::<CallsTruth>(), fake.truth::<FlowsTruth>());
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let tmp = dir.path().join("state.json.tmp");
@@ -299,27 +269,16 @@ fn sigkill_ten_times_during_catch_up_then_exact() {
     // The kills fell during the catch-up, not after it.
     let during_catch_up = cursors
         .iter()
-        .filter(|c| {
-            c.as_deref()
-                .and_then(|c| c.parse::<DateTime<Utc>>().ok())
-                .is_none_or(|c| c <= end)
-        })
+        .filter(|c| c.as_deref().and_then(|c| c.parse::<DateTime<Utc>>().ok()).is_none_or(|c| c <= end))
         .count()
         + (10 - cursors.len());
-    assert!(
-        during_catch_up >= 7,
-        "only {during_catch_up} kills fell in the catch-up"
-    );
+    assert!(during_catch_up >= 7, "only {during_catch_up} kills fell in the catch-up");
     assert!(during_save >= 1, "no kill landed inside a state save");
     assert!(saves_seen >= 3, "the catch-up saved progress between kills");
 }
 
 fn save_failures(e: &Exporter) -> f64 {
-    metric(
-        &Exposition::parse(&e.metrics()),
-        "wolkvox_state_save_failures_total",
-        &[],
-    )
+    metric(&Exposition::parse(&e.metrics()), "wolkvox_state_save_failures_total", &[])
 }
 
 fn saved_at(state: &Path) -> Option<DateTime<Utc>> {
@@ -348,14 +307,10 @@ fn wait_failures(e: &Exporter, from: f64, by: f64, fake: &Wolkvox) -> f64 {
 }
 
 fn wait_saved_after(e: &Exporter, state: &Path, after: DateTime<Utc>) {
-    wait::until(
-        "a successful save after the fix",
-        Duration::from_secs(30),
-        || {
-            let saved = saved_at(state).filter(|t| *t > after);
-            saved.ok_or_else(|| e.logs())
-        },
-    );
+    wait::until("a successful save after the fix", Duration::from_secs(30), || {
+        let saved = saved_at(state).filter(|t| *t > after);
+        saved.ok_or_else(|| e.logs())
+    });
 }
 
 #[test]
@@ -366,14 +321,11 @@ fn unusable_then_full_state_directory_keeps_serving_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let state_dir = dir.path().join("state");
     let state = state_dir.join("state.json");
-    let config = TestConfig::new(&state)
-        .op(Operation::fake("op", &fake))
-        .write(dir.path());
+    let config = TestConfig::new(&state).op(Operation::fake("op", &fake)).write(dir.path());
     let args = [config.as_str()];
     let exporter = Exporter::start(&args);
-    exporter.wait_for_metrics(Duration::from_secs(30), |t| {
-        total(&Exposition::parse(t), "op") == truth.total()
-    });
+    exporter
+        .wait_for_metrics(Duration::from_secs(30), |t| total(&Exposition::parse(t), "op") == truth.total());
     wait_saved_after(&exporter, &state, end);
     assert_eq!(save_failures(&exporter), 0.0);
 
@@ -384,10 +336,7 @@ fn unusable_then_full_state_directory_keeps_serving_and_recovers() {
     std::fs::write(&state_dir, b"not a directory").unwrap();
     let failures = wait_failures(&exporter, 0.0, 2.0, &fake);
     let logs = exporter.logs();
-    assert!(
-        logs.contains("level=error") && logs.contains("state save failed"),
-        "{logs}"
-    );
+    assert!(logs.contains("level=error") && logs.contains("state save failed"), "{logs}");
     std::fs::remove_file(&state_dir).unwrap();
     std::fs::rename(&moved, &state_dir).unwrap();
     // The exporter stamps saves with the real clock.
@@ -412,11 +361,7 @@ fn unusable_then_full_state_directory_keeps_serving_and_recovers() {
         })
     };
     let after_full = wait_failures(&exporter, failures, 2.0, &fake);
-    assert!(
-        exporter.logs().contains("No space left on device"),
-        "{}",
-        exporter.logs()
-    );
+    assert!(exporter.logs().contains("No space left on device"), "{}", exporter.logs());
     keep.store(false, Ordering::SeqCst);
     keeper.join().unwrap();
     let fixed = clock::real_now();
@@ -436,11 +381,7 @@ fn unusable_then_full_state_directory_keeps_serving_and_recovers() {
 /// The last instant before `before` at which `tz`'s UTC offset changes in the given
 /// direction (`forward`: clocks jump ahead).
 fn last_transition(tz: Tz, before: DateTime<Utc>, forward: bool) -> DateTime<Utc> {
-    let off = |t: DateTime<Utc>| {
-        tz.offset_from_utc_datetime(&t.naive_utc())
-            .fix()
-            .local_minus_utc()
-    };
+    let off = |t: DateTime<Utc>| tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc();
     let mut t = DateTime::from_timestamp(before.timestamp() / 3600 * 3600, 0).unwrap();
     loop {
         let prev = t - chrono::Duration::hours(1);
@@ -450,10 +391,7 @@ fn last_transition(tz: Tz, before: DateTime<Utc>, forward: bool) -> DateTime<Utc
             return t;
         }
         t = prev;
-        assert!(
-            before - t < chrono::Duration::days(400),
-            "no transition in {tz}"
-        );
+        assert!(before - t < chrono::Duration::days(400), "no transition in {tz}");
     }
 }
 
@@ -484,24 +422,15 @@ async fn new_york_across_spring_forward_and_fall_back_is_exact() {
     let catch_up = (now - spring).num_hours() + 48;
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("state.json"))
-        .op(Operation::fake("fall", &fall_fake)
-            .timezone("America/New_York")
-            .reports(&["agent_13"]))
-        .op(Operation::fake("spring", &spring_fake)
-            .timezone("America/New_York")
-            .reports(&["agent_13"]))
+        .op(Operation::fake("fall", &fall_fake).timezone("America/New_York").reports(&["agent_13"]))
+        .op(Operation::fake("spring", &spring_fake).timezone("America/New_York").reports(&["agent_13"]))
         .catch_up(&format!("{catch_up}h"))
         .config();
     let exporter = InProc::start(config, &clock).await;
-    let truths = [
-        fall_fake.truth::<TransfersTruth>(),
-        spring_fake.truth::<TransfersTruth>(),
-    ];
+    let truths = [fall_fake.truth::<TransfersTruth>(), spring_fake.truth::<TransfersTruth>()];
     let m = exporter
         .wait_for("both catch-ups", Duration::from_secs(120), |m| {
-            ["fall", "spring"]
-                .iter()
-                .all(|op| watermark(m, op) >= now.timestamp() as f64)
+            ["fall", "spring"].iter().all(|op| watermark(m, op) >= now.timestamp() as f64)
         })
         .await;
     exporter.stop().await;
@@ -520,26 +449,16 @@ async fn new_york_across_spring_forward_and_fall_back_is_exact() {
     assert!(log.iter().any(|r| r.request.ini == Some(repeated_start)));
     let first_pass = fall_fake
         .simulator()
-        .records_between(
-            fall - chrono::Duration::hours(1),
-            fall - chrono::Duration::seconds(1),
-        )
+        .records_between(fall - chrono::Duration::hours(1), fall - chrono::Duration::seconds(1))
         .len();
     assert!(first_pass > 0, "the repeated hour holds records");
     assert!(
-        metric(
-            &m,
-            "wolkvox_records_duplicate_total",
-            &[("operation", "fall")]
-        ) >= first_pass as f64,
+        metric(&m, "wolkvox_records_duplicate_total", &[("operation", "fall")]) >= first_pass as f64,
         "the first pass of the repeated hour came back and was skipped"
     );
     // No request spans the skipped hour's non-existent local times.
     let skipped = local(spring - chrono::Duration::seconds(1));
-    assert!(spring_fake
-        .served_log()
-        .iter()
-        .any(|r| r.request.end == Some(skipped)));
+    assert!(spring_fake.served_log().iter().any(|r| r.request.end == Some(skipped)));
     for fake in [&fall_fake, &spring_fake] {
         assert!(fake.max_range_seconds() <= 31 * 86_400);
         assert_eq!(fake.concurrent_violations(), 0);
@@ -547,11 +466,7 @@ async fn new_york_across_spring_forward_and_fall_back_is_exact() {
 }
 
 fn invalid(m: &Exposition, op: &str, reason: &str) -> f64 {
-    metric(
-        m,
-        "wolkvox_records_invalid_total",
-        &[("operation", op), ("reason", reason)],
-    )
+    metric(m, "wolkvox_records_invalid_total", &[("operation", op), ("reason", reason)])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -575,25 +490,18 @@ async fn a_server_answering_in_another_zone_is_counted_not_lost() {
         .op(Operation::fake("behind", &behind).reports(&["agent_13"]))
         .config();
     let exporter = InProc::start(config, &clock).await;
-    let (n_ahead, n_behind) = (
-        ahead.truth::<TransfersTruth>().total(),
-        behind.truth::<TransfersTruth>().total(),
-    );
+    let (n_ahead, n_behind) =
+        (ahead.truth::<TransfersTruth>().total(), behind.truth::<TransfersTruth>().total());
 
     // Ahead: the newest three hours carry dates past the window's end. Each record is
     // either counted or reported once as outside the window.
     let m = exporter
-        .wait_for(
-            "the ahead server's records accounted for",
-            Duration::from_secs(60),
-            |m| total(m, "ahead") as f64 + invalid(m, "ahead", "outside_window") >= n_ahead as f64,
-        )
+        .wait_for("the ahead server's records accounted for", Duration::from_secs(60), |m| {
+            total(m, "ahead") as f64 + invalid(m, "ahead", "outside_window") >= n_ahead as f64
+        })
         .await;
     let (counted, outside) = (total(&m, "ahead"), invalid(&m, "ahead", "outside_window"));
-    assert!(
-        counted > 0 && outside > 0.0,
-        "{counted} counted, {outside} outside"
-    );
+    assert!(counted > 0 && outside > 0.0, "{counted} counted, {outside} outside");
     // A record counts when the first answer that carried it was for a window holding
     // the date written on it, three hours late; otherwise it is outside that window.
     let answers: Vec<_> = ahead
@@ -608,39 +516,25 @@ async fn a_server_answering_in_another_zone_is_counted_not_lost() {
         .filter(|r| {
             let first = answers
                 .iter()
-                .find(|a| {
-                    a.request.ini <= Some(r.local_date) && Some(r.local_date) <= a.request.end
-                })
+                .find(|a| a.request.ini <= Some(r.local_date) && Some(r.local_date) <= a.request.end)
                 .expect("every record was served");
             Some(r.local_date + chrono::Duration::hours(3)) <= first.request.end
         })
         .count() as u64;
-    assert_eq!(
-        counted, in_time,
-        "counted: the records written inside their window"
-    );
+    assert_eq!(counted, in_time, "counted: the records written inside their window");
     assert_eq!(outside, (n_ahead - in_time) as f64);
-    assert_eq!(
-        counted as f64 + outside,
-        n_ahead as f64,
-        "nothing lost or counted twice"
-    );
+    assert_eq!(counted as f64 + outside, n_ahead as f64, "nothing lost or counted twice");
     let truth = ahead.truth::<TransfersTruth>();
-    for s in m.select(
-        "wolkvox_agent_interactions_total",
-        &[("operation", "ahead")],
-    ) {
+    for s in m.select("wolkvox_agent_interactions_total", &[("operation", "ahead")]) {
         assert!(s.value <= truth.count(&s.labels["agent_id"], &s.labels["interaction"]) as f64);
     }
 
     // Behind: every record is counted once; the re-read overlap comes back with dates
     // before the window and is reported as outside it, once, not on every cycle.
     let m = exporter
-        .wait_for(
-            "the behind server's records counted",
-            Duration::from_secs(60),
-            |m| total(m, "behind") == n_behind && invalid(m, "behind", "outside_window") > 0.0,
-        )
+        .wait_for("the behind server's records counted", Duration::from_secs(60), |m| {
+            total(m, "behind") == n_behind && invalid(m, "behind", "outside_window") > 0.0
+        })
         .await;
     assert_exact(&m, "behind", &behind.truth::<TransfersTruth>(), &BUCKETS);
     let outside_behind = invalid(&m, "behind", "outside_window");
@@ -657,10 +551,7 @@ async fn a_server_answering_in_another_zone_is_counted_not_lost() {
         outside_behind,
         "re-reads of the overlap must not reject the same records again"
     );
-    assert_eq!(
-        counted as f64 + invalid(&m, "ahead", "outside_window"),
-        n_ahead as f64
-    );
+    assert_eq!(counted as f64 + invalid(&m, "ahead", "outside_window"), n_ahead as f64);
     for op in ["ahead", "behind"] {
         for reason in ["bad_time", "bad_date", "missing_field"] {
             assert_eq!(invalid(&m, op, reason), 0.0);

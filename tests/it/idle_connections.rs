@@ -63,10 +63,8 @@ async fn scenario(tls: bool) {
     let mut fake_config = WolkvoxConfig::bounded(end - chrono::Duration::hours(1), end);
     fake_config.clock = clock.sim_clock();
     let fake = Wolkvox::start(fake_config);
-    let config = TestConfig::new(&dir.path().join("s.json"))
-        .op(Operation::fake("op", &fake))
-        .catch_up("2h")
-        .config();
+    let config =
+        TestConfig::new(&dir.path().join("s.json")).op(Operation::fake("op", &fake)).catch_up("2h").config();
     let mut options = wolkvox_exporter::app::Options::new(config);
     options.clock = clock.shared();
     options.server_limits = limits.clone();
@@ -89,27 +87,21 @@ async fn scenario(tls: bool) {
     let mut held = Held::default();
     for step in STEPS {
         let open = held.idle.len();
-        held.idle
-            .extend(blocking(move || open_idle(addr, step - open)).await);
+        held.idle.extend(blocking(move || open_idle(addr, step - open)).await);
         if step == most {
             // The slow ones come last, so they are among those the server keeps.
-            held.slow_plain
-                .extend(blocking(move || open_slow_plain(addr, tls, SLOW / 2)).await);
+            held.slow_plain.extend(blocking(move || open_slow_plain(addr, tls, SLOW / 2)).await);
             if tls {
-                held.slow_tls
-                    .extend(blocking(move || open_slow_tls(addr, SLOW / 2)).await);
+                held.slow_tls.extend(blocking(move || open_slow_tls(addr, SLOW / 2)).await);
             } else {
-                held.slow_plain
-                    .extend(blocking(move || open_slow_plain(addr, tls, SLOW / 2)).await);
+                held.slow_plain.extend(blocking(move || open_slow_plain(addr, tls, SLOW / 2)).await);
             }
         }
         // The burst is accepted and the server is down to its limit before timing.
         Wait::new("the server to shed down to its limit", SETTLE)
             .until_async(|| async {
                 let open = server_side_open(addr.port());
-                check(open <= limits.max_connections, || {
-                    format!("{open} server-side connections open")
-                })
+                check(open <= limits.max_connections, || format!("{open} server-side connections open"))
             })
             .await;
         rows.push((step, scraper.time(SCRAPES).await));
@@ -138,18 +130,15 @@ async fn scenario(tls: bool) {
     // No leak: what the server kept is closed by the first-request timeout, and every
     // connection the test holds has been closed by the server (shed or timed out).
     let started = Instant::now();
-    Wait::new(
-        "the server to close every held connection",
-        limits.first_request_timeout + SETTLE,
-    )
-    .every(Duration::from_millis(100))
-    .until_async(|| async {
-        let (server, client) = (server_side_open(addr.port()), client_side_open(addr.port()));
-        check(server == 0 && client == 0, || {
-            format!("{server} server-side and {client} client-side connections still open")
+    Wait::new("the server to close every held connection", limits.first_request_timeout + SETTLE)
+        .every(Duration::from_millis(100))
+        .until_async(|| async {
+            let (server, client) = (server_side_open(addr.port()), client_side_open(addr.port()));
+            check(server == 0 && client == 0, || {
+                format!("{server} server-side and {client} client-side connections still open")
+            })
         })
-    })
-    .await;
+        .await;
     println!(
         "{scheme}: all {} held connections closed by the server {:?} after the last scrape",
         held.len(),
@@ -236,11 +225,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// sees them; one the server has closed is in FIN_WAIT or gone.
 fn server_side_open(port: u16) -> usize {
     count_sockets(|local, _, state| {
-        local == port
-            && matches!(
-                state,
-                TcpState::Established | TcpState::SynRecv | TcpState::CloseWait
-            )
+        local == port && matches!(state, TcpState::Established | TcpState::SynRecv | TcpState::CloseWait)
     })
 }
 
@@ -252,10 +237,7 @@ fn client_side_open(port: u16) -> usize {
 fn count_sockets(keep: impl Fn(u16, u16, &TcpState) -> bool) -> usize {
     let v4 = procfs::net::tcp().expect("read /proc/net/tcp");
     let v6 = procfs::net::tcp6().expect("read /proc/net/tcp6");
-    v4.iter()
-        .chain(&v6)
-        .filter(|e| keep(e.local_address.port(), e.remote_address.port(), &e.state))
-        .count()
+    v4.iter().chain(&v6).filter(|e| keep(e.local_address.port(), e.remote_address.port(), &e.state)).count()
 }
 
 /// Raises this process's soft descriptor limit to `needed` (within the hard limit).
@@ -288,9 +270,7 @@ fn web_config(dir: &Path) -> PathBuf {
 
 fn client_config() -> ClientConfig {
     let mut roots = RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_file(fixtures().join("ca.crt")).unwrap())
-        .unwrap();
+    roots.add(CertificateDer::from_pem_file(fixtures().join("ca.crt")).unwrap()).unwrap();
     ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -307,10 +287,8 @@ struct Scraper {
 
 impl Scraper {
     fn new(tls: bool, addr: SocketAddr) -> Scraper {
-        let mut builder = reqwest::Client::builder()
-            .no_proxy()
-            .pool_max_idle_per_host(0)
-            .timeout(Duration::from_secs(15));
+        let mut builder =
+            reqwest::Client::builder().no_proxy().pool_max_idle_per_host(0).timeout(Duration::from_secs(15));
         let url = if tls {
             let ca = std::fs::read(fixtures().join("ca.crt")).unwrap();
             builder = builder
@@ -321,20 +299,12 @@ impl Scraper {
         } else {
             format!("http://{addr}/metrics")
         };
-        Scraper {
-            client: builder.build().unwrap(),
-            url,
-        }
+        Scraper { client: builder.build().unwrap(), url }
     }
 
     /// One complete scrape: status 200 and a body with the exporter's metrics.
     async fn scrape(&self) -> Result<(), String> {
-        let response = self
-            .client
-            .get(&self.url)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        let response = self.client.get(&self.url).send().await.map_err(|e| e.to_string())?;
         let status = response.status();
         let body = response.text().await.map_err(|e| e.to_string())?;
         if status == 200 && body.contains("wolkvox_up{operation=\"op\"}") {

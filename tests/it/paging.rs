@@ -71,11 +71,7 @@ fn a_stop_or_a_kill_in_the_middle_of_date_paging_stays_exact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_35_day_first_catch_up_asks_agent_12_only_for_days_it_can_reconcile() {
     let tz = chrono_tz::America::Bogota;
-    let local = |d: u32, h: u32| {
-        tz.with_ymd_and_hms(2025, 3, d, h, 0, 0)
-            .unwrap()
-            .with_timezone(&Utc)
-    };
+    let local = |d: u32, h: u32| tz.with_ymd_and_hms(2025, 3, d, h, 0, 0).unwrap().with_timezone(&Utc);
     // Five weeks up to Thursday 13 March 2025, 05:00 in Bogota: Wednesday ended five
     // hours ago, past the reconciliation delay.
     let now = local(13, 5);
@@ -93,10 +89,8 @@ async fn a_35_day_first_catch_up_asks_agent_12_only_for_days_it_can_reconcile() 
     let yesterday = local(12, 0).timestamp() as f64;
     exporter
         .wait_for("Wednesday reconciled", Duration::from_secs(120), |m| {
-            m.get(
-                "wolkvox_reconciliation_day_timestamp_seconds",
-                &[("operation", "month")],
-            ) == Some(yesterday)
+            m.get("wolkvox_reconciliation_day_timestamp_seconds", &[("operation", "month")])
+                == Some(yesterday)
         })
         .await;
     exporter.stop().await;

@@ -146,8 +146,7 @@ const ALLOWED_EMPTY: &[(&str, &str, &str)] = &[
     ),
 ];
 // The chain counters exist from the start at 0: the conditions hold only where they do.
-const NO_CHAIN_SETTLED: &str =
-    "sum(increase(wolkvox_transfer_chains_total{job=\"wolkvox\"}[1h])) == 0";
+const NO_CHAIN_SETTLED: &str = "sum(increase(wolkvox_transfer_chains_total{job=\"wolkvox\"}[1h])) == 0";
 const NO_CALL_SENT_BACK: &str = "sum(increase(wolkvox_agent_transfers_returned_total{job=\"wolkvox\"}[5m])) == 0 or absent(wolkvox_agent_transfers_returned_total{job=\"wolkvox\"})";
 const NO_RETURN_WITH_TRANSFERS: &str = "absent(sum by (operation, agent_id) (increase(wolkvox_agent_transfers_returned_total{job=\"wolkvox\"}[5m])) > 0 and on (operation, agent_id) label_replace(sum by (operation, origin_agent_id) (increase(wolkvox_transfer_flows_total{job=\"wolkvox\",type=\"transfer\"}[5m])), \"agent_id\", \"$1\", \"origin_agent_id\", \"(.*)\") > 0)";
 const NO_NEW_AGENT_CALLS: &str = "absent(sum by (operation, agent_id) (increase(wolkvox_agent_calls_total{job=\"wolkvox\",direction=~\"inbound|outbound\"}[1d])) > 0 and on (operation, agent_id) (time() - wolkvox_agent_first_seen_timestamp_seconds{job=\"wolkvox\"} < 30 * 86400))";
@@ -169,11 +168,7 @@ const NO_AGENT_ACTIVE: &str =
 /// handful of records in Prometheus' first minute, one record the demo shows late is a
 /// tenth). A query empty for that reason is accepted where it reads those rules.
 const NOT_CURRENT: &str = "operation_report:wolkvox_records_late_per_records:ratio_rate1h{job=\"wolkvox\",report=~\"agent_13|cdr_1\"} > 0.1 or operation_report:wolkvox_ingested_until_timestamp_seconds:lag_excess_polls{job=\"wolkvox\",report=~\"agent_13|cdr_1\"} > 3";
-const GATED: &[&str] = &[
-    "_per_calls:ratio_rate1",
-    "wolkvox_agent_call_seconds:mean1",
-    "lag_excess_polls",
-];
+const GATED: &[&str] = &["_per_calls:ratio_rate1", "wolkvox_agent_call_seconds:mean1", "lag_excess_polls"];
 
 /// What Grafana would put in place of each variable, for a Prometheus scraping every second.
 fn grafana_value(name: &str) -> Option<String> {
@@ -195,10 +190,7 @@ fn grafana_value(name: &str) -> Option<String> {
 
 fn substitute(expr: &str) -> String {
     let (text, unknown) = grafana::substitute(expr, grafana_value);
-    assert!(
-        unknown.is_empty(),
-        "no value for variables {unknown:?} in {expr}"
-    );
+    assert!(unknown.is_empty(), "no value for variables {unknown:?} in {expr}");
     text
 }
 
@@ -210,12 +202,7 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
     let state_path = format!("--state.path={}", state.path().join("state.json").display());
     // Two days of the demo's history: yesterday whole, for the reconciliation panels,
     // and quicker to read than its 35 days.
-    let exporter = Exporter::start(&[
-        "--demo",
-        "--poll.interval=1s",
-        "--poll.catch-up=2d",
-        &state_path,
-    ]);
+    let exporter = Exporter::start(&["--demo", "--poll.interval=1s", "--poll.catch-up=2d", &state_path]);
 
     // Prometheus attaches to an exporter that has caught up, as it does to one running
     // for a while: a catch-up inside its first hour silences the ratio rules for that
@@ -227,10 +214,7 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
             .as_secs_f64();
         let m = Exposition::parse(text);
         ["agent_13", "cdr_1", "agent_13_1"].iter().all(|report| {
-            let until = m.get(
-                "wolkvox_ingested_until_timestamp_seconds",
-                &[("report", report)],
-            );
+            let until = m.get("wolkvox_ingested_until_timestamp_seconds", &[("report", report)]);
             until.is_some_and(|t| now - t < 120.0)
         })
     };
@@ -244,14 +228,10 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
 
     // Enough samples for every rate over a minute, and the recording rules evaluated.
     let up = format!("up{{job=\"{JOB}\"}}");
-    prometheus.wait_until(&up, Duration::from_secs(30), |d| {
-        d["result"][0]["value"][1] == "1"
+    prometheus.wait_until(&up, Duration::from_secs(30), |d| d["result"][0]["value"][1] == "1");
+    prometheus.wait_until(&format!("count_over_time({up}[1m]) >= 12"), Duration::from_secs(40), |d| {
+        result_len(d) == 1
     });
-    prometheus.wait_until(
-        &format!("count_over_time({up}[1m]) >= 12"),
-        Duration::from_secs(40),
-        |d| result_len(d) == 1,
-    );
     prometheus.wait_until(
         "operation_agent_interaction:wolkvox_agent_interactions:increase1h",
         Duration::from_secs(30),
@@ -301,10 +281,8 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
         }
     }
 
-    let allowed: BTreeMap<&str, &str> = ALLOWED_EMPTY
-        .iter()
-        .map(|(key, _reason, condition)| (*key, *condition))
-        .collect();
+    let allowed: BTreeMap<&str, &str> =
+        ALLOWED_EMPTY.iter().map(|(key, _reason, condition)| (*key, *condition)).collect();
     let mut checked: BTreeMap<String, usize> = BTreeMap::new();
     let mut failures = Vec::new();
     // Every query and its condition at one instant a moment ago, which the rules have
@@ -312,12 +290,10 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
     let at = chrono::Utc::now().timestamp() - 2;
     for (key, expr, must_have_data) in checks {
         let promql = substitute(&expr);
-        let allowed = allowed.get(key.as_str()).copied().or_else(|| {
-            GATED
-                .iter()
-                .any(|g| promql.contains(g))
-                .then_some(NOT_CURRENT)
-        });
+        let allowed = allowed
+            .get(key.as_str())
+            .copied()
+            .or_else(|| GATED.iter().any(|g| promql.contains(g)).then_some(NOT_CURRENT));
         match prometheus.query_at(&promql, at) {
             Err(e) => failures.push(format!("{key}: error: {e}\n    query: {promql}")),
             Ok(data) => {
@@ -357,10 +333,7 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
 
     // Every allow-list entry names a real query, so the list cannot rot.
     for key in allowed.keys() {
-        assert!(
-            checked.contains_key(*key),
-            "ALLOWED_EMPTY names no query: {key}"
-        );
+        assert!(checked.contains_key(*key), "ALLOWED_EMPTY names no query: {key}");
     }
     assert!(
         failures.is_empty(),
@@ -379,12 +352,7 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| {
-                (
-                    s["metric"].clone(),
-                    s["value"][1].as_str().unwrap().parse().unwrap(),
-                )
-            })
+            .map(|s| (s["metric"].clone(), s["value"][1].as_str().unwrap().parse().unwrap()))
             .collect()
     };
     let ups = value("wolkvox_up{job=~\"$job\", operation=~\"$operation\"}");
@@ -401,9 +369,7 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
     let agents = value(&agents);
     assert_eq!(agents.len(), 40, "the demo's 40 agents: {agents:?}");
     assert!(
-        agents
-            .iter()
-            .all(|(m, _)| m["agent_id"].is_string() && m["agent_name"].is_string()),
+        agents.iter().all(|(m, _)| m["agent_id"].is_string() && m["agent_name"].is_string()),
         "the agent variable needs agent_id and agent_name: {agents:?}"
     );
     // Grafana renders each result as `{agent_id="...",agent_name="..."}` (labels in
@@ -416,9 +382,7 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
 
     // Every report the demo follows has read up to a moment ago (agent_12 reads once a
     // day and has no watermark to speak of).
-    let lag = value(
-        "time() - wolkvox_ingested_until_timestamp_seconds{job=~\"$job\",report!=\"agent_12\"}",
-    );
+    let lag = value("time() - wolkvox_ingested_until_timestamp_seconds{job=~\"$job\",report!=\"agent_12\"}");
     assert!(
         lag.len() == 3 && lag.iter().all(|l| (0.0..1800.0).contains(&l.1)),
         "the demo's data lag is under the stale threshold for every report: {lag:?}"
@@ -431,15 +395,8 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
         .expect("top agents table");
     let top = value(&top.expr);
     assert_eq!(top.len(), 40, "one row per agent in the top agents table");
-    assert!(
-        top.iter().all(|(m, _)| m["agent_name"].is_string()),
-        "{top:?}"
-    );
+    assert!(top.iter().all(|(m, _)| m["agent_name"].is_string()), "{top:?}");
 
     assert!(recorded.len() >= 4, "recording rules: {recorded:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(180),
-        "the live test took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(180), "the live test took {:?}", started.elapsed());
 }

@@ -51,9 +51,7 @@ const ZONES: [Tz; 14] = [
 ];
 
 fn offset(t: DateTime<Utc>, tz: Tz) -> i32 {
-    tz.offset_from_utc_datetime(&t.naive_utc())
-        .fix()
-        .local_minus_utc()
+    tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc()
 }
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -66,11 +64,7 @@ fn check_tiling(ws: &[Window], start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz)
         assert!(ws.is_empty());
         return;
     }
-    assert_eq!(
-        ws.first().unwrap().start,
-        start,
-        "first window starts the range"
-    );
+    assert_eq!(ws.first().unwrap().start, start, "first window starts the range");
     assert_eq!(ws.last().unwrap().end, end, "last window ends the range");
     for pair in ws.windows(2) {
         assert_eq!(
@@ -93,18 +87,10 @@ fn check_tiling(ws: &[Window], start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz)
         let base = offset(w.start, tz);
         let mut probe = w.start;
         while probe <= w.end {
-            assert_eq!(
-                offset(probe, tz),
-                base,
-                "offset changes inside {w:?} ({tz})"
-            );
+            assert_eq!(offset(probe, tz), base, "offset changes inside {w:?} ({tz})");
             probe += Span::hours(3);
         }
-        assert_eq!(
-            offset(w.end, tz),
-            base,
-            "offset changes inside {w:?} ({tz})"
-        );
+        assert_eq!(offset(w.end, tz), base, "offset changes inside {w:?} ({tz})");
     }
 }
 
@@ -158,13 +144,10 @@ fn planner_cuts_at_every_transition_of_a_year() {
         check_tiling(&ws, s, e, tz);
         for w in &ws[1..] {
             let changed = offset(w.start - Span::seconds(1), tz) != offset(w.start, tz);
-            let cut_for_length = ws.iter().any(|p| {
-                p.end + Span::seconds(1) == w.start && p.seconds() == MAX_SPAN.num_seconds()
-            });
-            assert!(
-                changed || cut_for_length,
-                "needless cut before {w:?} in {tz}"
-            );
+            let cut_for_length = ws
+                .iter()
+                .any(|p| p.end + Span::seconds(1) == w.start && p.seconds() == MAX_SPAN.num_seconds());
+            assert!(changed || cut_for_length, "needless cut before {w:?} in {tz}");
         }
     }
 }
@@ -228,11 +211,7 @@ fn check_answer(status: u16, body: &[u8]) -> Option<u64> {
             return None;
         }
     };
-    assert_eq!(
-        out.counted + out.duplicate + out.invalid.values().sum::<u64>(),
-        out.received,
-        "{out:?}"
-    );
+    assert_eq!(out.counted + out.duplicate + out.invalid.values().sum::<u64>(), out.received, "{out:?}");
     let data = op.read();
     for (id, agent) in &data.agents.known {
         assert!(id.len() <= MAX_ID_BYTES && !id.chars().any(char::is_control));
@@ -284,9 +263,7 @@ fn json_leaf() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
         hostile_text(24).prop_map(Value::String),
         prop::sample::select(vec![
             "00:02:05",
@@ -323,9 +300,8 @@ fn json_value() -> impl Strategy<Value = Value> {
     json_leaf().prop_recursive(4, 64, 8, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
-            proptest::collection::vec((prop::sample::select(KEYS.to_vec()), inner), 0..8).prop_map(
-                |kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
-            ),
+            proptest::collection::vec((prop::sample::select(KEYS.to_vec()), inner), 0..8)
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
         ]
     })
 }
@@ -366,11 +342,10 @@ fn envelope() -> impl Strategy<Value = (Value, Option<usize>)> {
         Just((Some(json!(null)), Some(true))),
     ];
     let data = prop_oneof![
-        proptest::collection::vec(prop_oneof![4 => record_value(), 1 => json_leaf()], 0..12)
-            .prop_map(|v| {
-                let n = v.len();
-                (Some(Value::Array(v)), n)
-            }),
+        proptest::collection::vec(prop_oneof![4 => record_value(), 1 => json_leaf()], 0..12).prop_map(|v| {
+            let n = v.len();
+            (Some(Value::Array(v)), n)
+        }),
         record_value().prop_map(|v| (Some(v), 1)),
         Just((Some(Value::Null), 0)),
         Just((None, 0)),
@@ -462,12 +437,7 @@ fn store_with_names(names: &[String]) -> (Arc<Store>, Vec<(String, String)>) {
     let expected = names
         .iter()
         .enumerate()
-        .map(|(i, n)| {
-            (
-                clean_label(&format!("{i}-{n}"), MAX_ID_BYTES),
-                clean_label(n, MAX_NAME_BYTES),
-            )
-        })
+        .map(|(i, n)| (clean_label(&format!("{i}-{n}"), MAX_ID_BYTES), clean_label(n, MAX_NAME_BYTES)))
         .collect();
     (store, expected)
 }
@@ -487,10 +457,7 @@ fn check_round_trip(text: &str, expected: &[(String, String)]) {
     assert_eq!(got, want);
     for (id, _) in expected {
         assert_eq!(
-            m.get(
-                "wolkvox_agent_interactions_total",
-                &[("agent_id", id.as_str())]
-            ),
+            m.get("wolkvox_agent_interactions_total", &[("agent_id", id.as_str())]),
             Some(1.0),
             "{id:?}"
         );
@@ -515,9 +482,7 @@ proptest! {
 fn sample_names(n: usize) -> Vec<String> {
     let mut runner = TestRunner::deterministic();
     let strategy = hostile_text(48);
-    let mut names: Vec<String> = (0..n)
-        .map(|_| strategy.new_tree(&mut runner).unwrap().current())
-        .collect();
+    let mut names: Vec<String> = (0..n).map(|_| strategy.new_tree(&mut runner).unwrap().current()).collect();
     names.extend(
         [
             "Ana \"La Jefa\" Pérez",
@@ -569,34 +534,21 @@ fn a_real_prometheus_scrapes_hostile_label_values() {
     let api = Wolkvox::start(WolkvoxConfig::scripted(move |req| schedule.reply(req)));
     let dir = tempfile::tempdir().unwrap();
     let config = TestConfig::new(&dir.path().join("s.json"))
-        .op(Operation::new(
-            "hostile",
-            api.base_url(),
-            "tok",
-            "America/Bogota",
-        ))
+        .op(Operation::new("hostile", api.base_url(), "tok", "America/Bogota"))
         .write(dir.path());
     let exporter = Exporter::start(&[&config]);
     let text = exporter.wait_for_metrics(Duration::from_secs(30), |t| {
-        Exposition::parse(t)
-            .select("wolkvox_agent_info", &[])
-            .count()
-            == names.len()
+        Exposition::parse(t).select("wolkvox_agent_info", &[]).count() == names.len()
     });
     check_metrics(&text);
 
     let prometheus = Prometheus::builder()
-        .scrape(
-            "wolkvox",
-            &[exporter.addr().to_string()],
-            Duration::from_secs(1),
-        )
+        .scrape("wolkvox", &[exporter.addr().to_string()], Duration::from_secs(1))
         .start();
-    let data = prometheus.wait_until(
-        "count(wolkvox_agent_info{job=\"wolkvox\"})",
-        Duration::from_secs(30),
-        |d| d["result"][0]["value"][1] == names.len().to_string().as_str(),
-    );
+    let data =
+        prometheus.wait_until("count(wolkvox_agent_info{job=\"wolkvox\"})", Duration::from_secs(30), |d| {
+            d["result"][0]["value"][1] == names.len().to_string().as_str()
+        });
     assert_eq!(data["resultType"], "vector");
     let up = prometheus.query("up{job=\"wolkvox\"}").unwrap();
     assert_eq!(up["result"][0]["value"][1], "1", "{up}");
@@ -615,15 +567,7 @@ fn a_real_prometheus_scrapes_hostile_label_values() {
     let want: BTreeSet<(String, String)> = names
         .iter()
         .enumerate()
-        .map(|(i, n)| {
-            (
-                clean_label(&format!("{i}-{n}"), MAX_ID_BYTES),
-                clean_label(n, MAX_NAME_BYTES),
-            )
-        })
+        .map(|(i, n)| (clean_label(&format!("{i}-{n}"), MAX_ID_BYTES), clean_label(n, MAX_NAME_BYTES)))
         .collect();
-    assert_eq!(
-        got, want,
-        "Prometheus stored every label value as the exporter meant it"
-    );
+    assert_eq!(got, want, "Prometheus stored every label value as the exporter meant it");
 }

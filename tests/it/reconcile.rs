@@ -14,17 +14,12 @@ use wolkvox_sim::{Difference, TotalsTruth, TransfersTruth, Wolkvox, WolkvoxConfi
 const TZ: chrono_tz::Tz = chrono_tz::America::Bogota;
 
 fn local(d: u32, h: u32) -> DateTime<Utc> {
-    TZ.with_ymd_and_hms(2025, 3, d, h, 0, 0)
-        .unwrap()
-        .with_timezone(&Utc)
+    TZ.with_ymd_and_hms(2025, 3, d, h, 0, 0).unwrap().with_timezone(&Utc)
 }
 
 /// The day `day` of March 2025, local: its first and last second.
 fn day_span(day: u32) -> (DateTime<Utc>, DateTime<Utc>) {
-    (
-        local(day, 0),
-        local(day + 1, 0) - chrono::Duration::seconds(1),
-    )
+    (local(day, 0), local(day + 1, 0) - chrono::Duration::seconds(1))
 }
 
 /// What agent_12 counts and agent_13 did not show on local day `day`, by the
@@ -58,14 +53,8 @@ fn reconciled(m: &Exposition, op: &str) -> Option<(f64, [f64; 2], f64)> {
     Some((
         get("wolkvox_reconciliation_day_timestamp_seconds", &[])?,
         [
-            get(
-                "wolkvox_reconciliation_difference",
-                &[("interaction", "transfer")],
-            )?,
-            get(
-                "wolkvox_reconciliation_difference",
-                &[("interaction", "conference")],
-            )?,
+            get("wolkvox_reconciliation_difference", &[("interaction", "transfer")])?,
+            get("wolkvox_reconciliation_difference", &[("interaction", "conference")])?,
         ],
         get("wolkvox_reconciliation_agents_mismatched", &[])?,
     ))
@@ -100,9 +89,7 @@ async fn the_difference_is_what_agent_13_left_out_per_day_and_interaction() {
         let start = local(day, 0).timestamp() as f64;
         let m = exporter
             .wait_for("the day reconciled", Duration::from_secs(60), |m| {
-                ["lossy", "whole"]
-                    .iter()
-                    .all(|op| reconciled(m, op).is_some_and(|r| r.0 == start))
+                ["lossy", "whole"].iter().all(|op| reconciled(m, op).is_some_and(|r| r.0 == start))
             })
             .await;
         let d = dropped(&lossy, day);
@@ -126,12 +113,6 @@ async fn the_difference_is_what_agent_13_left_out_per_day_and_interaction() {
         .filter(|r| r.request.api.as_deref() == Some("agent_12"))
         .map(|r| r.request.ini.map(|d| d.to_string()))
         .collect();
-    assert_eq!(
-        asked,
-        vec![
-            Some("2025-03-11 00:00:00".to_owned()),
-            Some("2025-03-12 00:00:00".to_owned())
-        ]
-    );
+    assert_eq!(asked, vec![Some("2025-03-11 00:00:00".to_owned()), Some("2025-03-12 00:00:00".to_owned())]);
     exporter.stop().await;
 }

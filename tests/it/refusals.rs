@@ -30,9 +30,7 @@ fn fake(tweak: impl FnOnce(&mut WolkvoxConfig)) -> Wolkvox {
 /// The configuration of one operation on `fake`, written to `dir/config.yml`.
 fn config(dir: &Path, state: &Path, fake: &Wolkvox) -> String {
     std::fs::create_dir_all(dir).unwrap();
-    TestConfig::new(state)
-        .op(Operation::fake("main", fake).reports(&["agent_13"]))
-        .write(dir)
+    TestConfig::new(state).op(Operation::fake("main", fake).reports(&["agent_13"])).write(dir)
 }
 
 fn backfill(config: &str, output: &Path, extra: &[&str]) -> Finished {
@@ -53,24 +51,11 @@ fn backfill(config: &str, output: &Path, extra: &[&str]) -> Finished {
 /// Exit status 2, `says` on one logfmt error line, no request, and no claim of a resume.
 fn assert_refused(out: &Finished, fake: &Wolkvox, says: &str) {
     assert_eq!(out.status.code(), Some(2), "{}", out.text());
-    let errors: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("level=error"))
-        .collect();
+    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.contains("level=error")).collect();
     assert_eq!(errors.len(), 1, "{}", out.text());
-    assert!(
-        errors[0].starts_with("ts=") && errors[0].contains(says),
-        "{}",
-        out.text()
-    );
+    assert!(errors[0].starts_with("ts=") && errors[0].contains(says), "{}", out.text());
     assert!(!out.text().contains("resume"), "{}", out.text());
-    assert_eq!(
-        fake.requests(),
-        0,
-        "a refusal spends nothing: {}",
-        out.text()
-    );
+    assert_eq!(fake.requests(), 0, "a refusal spends nothing: {}", out.text());
 }
 
 /// The files in `dir`, as names.
@@ -92,11 +77,7 @@ fn an_existing_output_is_kept_unless_overwrite_is_given() {
     let output = dir.path().join("history.om");
     std::fs::write(&output, "precious\n").unwrap();
     let out = backfill(&config, &output, &[]);
-    assert_refused(
-        &out,
-        &fake,
-        "exists; name a new file, or pass --output.overwrite",
-    );
+    assert_refused(&out, &fake, "exists; name a new file, or pass --output.overwrite");
     assert_eq!(std::fs::read_to_string(&output).unwrap(), "precious\n");
     // Another exporter's state is a regular file like any other.
     let other = dir.path().join("other-state.json");
@@ -121,13 +102,7 @@ fn an_existing_output_is_kept_unless_overwrite_is_given() {
     assert_eq!(mode(&output), mode(&plain));
     assert_eq!(
         files(dir.path()),
-        [
-            "config.yml",
-            "history.om",
-            "other-state.json",
-            "state.json",
-            "state.json.lock"
-        ]
+        ["config.yml", "history.om", "other-state.json", "state.json", "state.json.lock"]
     );
 }
 
@@ -140,11 +115,7 @@ fn a_non_regular_output_is_never_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &dir.path().join("state.json"), &fake);
     let made = |program: &str, args: &[&str]| {
-        Command::new(program)
-            .args(args)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        Command::new(program).args(args).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
     };
     let fifo = dir.path().join("fifo.om");
     assert!(made("mkfifo", &[fifo.to_str().unwrap()]));
@@ -156,9 +127,7 @@ fn a_non_regular_output_is_never_replaced() {
     if made("mknod", &[device.to_str().unwrap(), "c", "1", "7"]) {
         outputs.push(device);
     } else {
-        eprintln!(
-            "not root: the device-node case is left out (the FIFO and directory stand for it)"
-        );
+        eprintln!("not root: the device-node case is left out (the FIFO and directory stand for it)");
     }
     for output in outputs {
         let kind = std::fs::symlink_metadata(&output).unwrap().file_type();
@@ -184,16 +153,10 @@ fn paths_are_checked_before_the_first_request() {
     let config = config(dir.path(), &state, &fake);
     let cases: [(PathBuf, &str); 5] = [
         (dir.path().join("missing/history.om"), "is not usable"),
-        (
-            "/sys/wolkvox-history.om".into(),
-            "cannot create a file in /sys",
-        ),
+        ("/sys/wolkvox-history.om".into(), "cannot create a file in /sys"),
         (state.clone(), "is --state.path"),
         (dir.path().join("sub/../state.json"), "is --state.path"),
-        (
-            dir.path().join("state.json.backfill"),
-            "is the backfill's progress file",
-        ),
+        (dir.path().join("state.json.backfill"), "is the backfill's progress file"),
     ];
     std::fs::create_dir(dir.path().join("sub")).unwrap();
     for (output, says) in cases {
@@ -201,16 +164,8 @@ fn paths_are_checked_before_the_first_request() {
         assert_refused(&out, &fake, says);
         assert!(!state.exists() && !dir.path().join("state.json.backfill").exists());
     }
-    let out = backfill(
-        &config,
-        &dir.path().join("history.om"),
-        &["--state.path=/sys/wolkvox/state.json"],
-    );
-    assert_refused(
-        &out,
-        &fake,
-        "--state.path /sys/wolkvox/state.json: cannot lock",
-    );
+    let out = backfill(&config, &dir.path().join("history.om"), &["--state.path=/sys/wolkvox/state.json"]);
+    assert_refused(&out, &fake, "--state.path /sys/wolkvox/state.json: cannot lock");
     // A shard that follows no operation has nothing to backfill ("main" is in shard 1
     // of 2).
     let out = backfill(&config, &dir.path().join("history.om"), &["--shard=0/2"]);
@@ -272,28 +227,14 @@ fn one_process_at_a_time_works_on_a_state_path() {
             spread: false,
         };
         let clock = std::sync::Arc::new(wolkvox_exporter::clock::SystemClock);
-        runtime.block_on(backfill::run(
-            &config,
-            &options,
-            clock,
-            &Bars::default(),
-            std::future::pending(),
-        ))
+        runtime.block_on(backfill::run(&config, &options, clock, &Bars::default(), std::future::pending()))
     };
     let err = in_process(&second).unwrap_err();
     assert!(matches!(err, BackfillError::Locked(_)), "{err}");
     assert!(err.to_string().contains(&holder), "{err}");
-    let exporter = run_to_exit(
-        &[&second, "--web.listen-address=127.0.0.1:0"],
-        &[],
-        DEADLINE,
-    );
+    let exporter = run_to_exit(&[&second, "--web.listen-address=127.0.0.1:0"], &[], DEADLINE);
     assert_refused(&exporter, &other, &holder);
-    assert!(
-        exporter.stderr.contains("flag=--state.path"),
-        "{}",
-        exporter.text()
-    );
+    assert!(exporter.stderr.contains("flag=--state.path"), "{}", exporter.text());
 
     let done = Wait::new("the first backfill to finish", DEADLINE)
         .until(|| child.try_wait().unwrap().ok_or("running"));
@@ -307,11 +248,7 @@ fn one_process_at_a_time_works_on_a_state_path() {
     // The exporter on the written state holds it in turn.
     let exporter = Exporter::start_listening(&[&second]);
     let err = in_process(&config(&dir.path().join("c"), &state, &fake(|_| {}))).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains(&format!("in use by process {}", exporter.pid())),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&format!("in use by process {}", exporter.pid())), "{err}");
     drop(exporter);
 }
 
@@ -328,14 +265,7 @@ fn a_full_disk_leaves_no_temporary_file_and_the_same_command_resumes() {
     std::fs::create_dir(&small).unwrap();
     let mount = |options: &str| {
         Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                options,
-                "tmpfs",
-                small.to_str().unwrap(),
-            ])
+            .args(["-t", "tmpfs", "-o", options, "tmpfs", small.to_str().unwrap()])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
@@ -355,11 +285,7 @@ fn a_full_disk_leaves_no_temporary_file_and_the_same_command_resumes() {
 
     let out = backfill(&config, &output, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", out.text());
-    assert!(
-        out.stderr.contains("No space left on device"),
-        "{}",
-        out.text()
-    );
+    assert!(out.stderr.contains("No space left on device"), "{}", out.text());
     assert!(
         out.stderr.contains("the progress is saved in")
             && out.stderr.contains("the same command resumes from there"),
@@ -376,9 +302,7 @@ fn a_full_disk_leaves_no_temporary_file_and_the_same_command_resumes() {
     let out = backfill(&config, &output, &[]);
     assert!(out.status.success(), "{}", out.text());
     assert_eq!(reports(&fake), read, "written without reading again");
-    assert!(std::fs::read_to_string(&output)
-        .unwrap()
-        .ends_with("# EOF\n"));
+    assert!(std::fs::read_to_string(&output).unwrap().ends_with("# EOF\n"));
     assert_eq!(files(&small), ["history.om"]);
     assert!(state.exists() && !dir.path().join("state.json.backfill").exists());
 }
@@ -391,27 +315,20 @@ fn a_backfill_beyond_todays_allowance_is_refused_with_its_figures() {
     let fake = fake(|_| {});
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let mut test_config = TestConfig::new(&state).op(Operation::fake("main", &fake)
-        .licenses(1)
-        .reports(&["agent_13", "cdr_1"]));
+    let mut test_config = TestConfig::new(&state)
+        .op(Operation::fake("main", &fake).licenses(1).reports(&["agent_13", "cdr_1"]));
     test_config.interval = "2h".to_owned();
     let config = test_config.write(dir.path());
     let output = dir.path().join("history.om");
     let out = backfill(&config, &output, &["--from=0001-01-01"]);
     assert_refused(&out, &fake, "about 47");
-    for figure in [
-        "requests (agent_13: 23",
-        "cdr_1: 23",
-        "token_info not asked",
-        "--spread",
-    ] {
+    for figure in ["requests (agent_13: 23", "cdr_1: 23", "token_info not asked", "--spread"] {
         assert!(out.stderr.contains(figure), "{figure}: {}", out.text());
     }
 
     let limited = fake_limited();
-    let mut test_config = TestConfig::new(&state).op(Operation::fake("main", &limited)
-        .licenses(1)
-        .reports(&["agent_13", "cdr_1"]));
+    let mut test_config = TestConfig::new(&state)
+        .op(Operation::fake("main", &limited).licenses(1).reports(&["agent_13", "cdr_1"]));
     test_config.interval = "2h".to_owned();
     let config = test_config.write(dir.path());
     let range = ["--from=2020-01-01", "--to=2022-12-31"];
@@ -425,17 +342,11 @@ fn a_backfill_beyond_todays_allowance_is_refused_with_its_figures() {
         out.text()
     );
     assert!(
-        out.stdout
-            .contains(": 36 a day for the exporter (token_info, itself 1 request), less "),
+        out.stdout.contains(": 36 a day for the exporter (token_info, itself 1 request), less "),
         "{}",
         out.text()
     );
-    assert!(
-        out.stdout
-            .contains(" Does NOT fit today; at this pace about "),
-        "{}",
-        out.text()
-    );
+    assert!(out.stdout.contains(" Does NOT fit today; at this pace about "), "{}", out.text());
     assert!(out.stderr.contains("Pass --spread"), "{}", out.text());
     assert!(!state.exists() && !dir.path().join("state.json.backfill").exists());
 
@@ -448,10 +359,7 @@ fn a_backfill_beyond_todays_allowance_is_refused_with_its_figures() {
     );
     assert!(dir.path().join("state.json.backfill").exists() && !output.exists());
     let spent = limited.requests();
-    assert!(
-        (3..=36).contains(&spent),
-        "{spent} requests, within the 36 of the day"
-    );
+    assert!((3..=36).contains(&spent), "{spent} requests, within the 36 of the day");
 }
 
 /// A token the API refuses is found by token_info: no report request follows.
@@ -464,8 +372,7 @@ fn a_refused_token_stops_the_backfill_before_its_first_report_request() {
     let out = backfill(&config, &dir.path().join("history.om"), &[]);
     assert_eq!(out.status.code(), Some(2), "{}", out.text());
     assert!(
-        out.stderr
-            .contains("token_info was refused: invalid, expired or malformed token"),
+        out.stderr.contains("token_info was refused: invalid, expired or malformed token"),
         "{}",
         out.text()
     );
@@ -513,17 +420,8 @@ fn start_up_errors_are_one_short_line_naming_the_flag_or_key() {
     ] {
         let config = crate::support::config::write_yaml(dir.path(), &yaml);
         let out = run_to_exit(&["check", &config], &[], DEADLINE);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{}",
-            &out.stderr[..out.stderr.len().min(500)]
-        );
-        assert!(
-            out.stderr.len() < 1_000,
-            "{} bytes on stderr",
-            out.stderr.len()
-        );
+        assert_eq!(out.status.code(), Some(2), "{}", &out.stderr[..out.stderr.len().min(500)]);
+        assert!(out.stderr.len() < 1_000, "{} bytes on stderr", out.stderr.len());
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
         assert!(
             out.stderr.contains(key) && out.stderr.contains(&format!("... ({} bytes)", 52 << 20)),
@@ -534,9 +432,5 @@ fn start_up_errors_are_one_short_line_naming_the_flag_or_key() {
     let flag = format!("--poll.overlap={}", "y".repeat(100_000));
     let out = run_to_exit(&[&flag], &env, DEADLINE);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        out.stderr.len() < 1_000 && out.stderr.contains("--poll.overlap"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.len() < 1_000 && out.stderr.contains("--poll.overlap"), "{}", out.stderr);
 }

@@ -31,10 +31,7 @@ fn rules() -> Vec<Value> {
 }
 
 fn alerts() -> Vec<Value> {
-    rules()
-        .into_iter()
-        .filter(|r| r["alert"].is_string())
-        .collect()
+    rules().into_iter().filter(|r| r["alert"].is_string()).collect()
 }
 
 fn unit_test_files() -> Vec<PathBuf> {
@@ -48,20 +45,11 @@ fn unit_test_files() -> Vec<PathBuf> {
 }
 
 fn run(command: &mut Command) -> String {
-    let output = command
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\n{text}",
-        output.status
-    );
+    let output =
+        command.current_dir(root()).output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{command:?} failed ({}):\n{text}", output.status);
     text
 }
 
@@ -76,9 +64,7 @@ fn promtool_check_rules_passes() {
 fn promtool_unit_tests_pass() {
     let files = unit_test_files();
     assert!(files.len() >= 3, "unit test files: {files:?}");
-    let out = run(Command::new(promtool())
-        .args(["test", "rules"])
-        .args(&files));
+    let out = run(Command::new(promtool()).args(["test", "rules"]).args(&files));
     assert!(!out.contains("FAILED"), "{out}");
     assert_eq!(out.matches("SUCCESS").count(), files.len(), "{out}");
 }
@@ -108,16 +94,11 @@ fn unit_tests_cover_every_alert_firing_and_silent() {
             for case in test["alert_rule_test"].as_array().into_iter().flatten() {
                 let name = case["alertname"].as_str().expect("alertname").to_string();
                 let fires = case["exp_alerts"].as_array().is_some_and(|a| !a.is_empty());
-                *(if fires { &mut firing } else { &mut silent })
-                    .entry(name)
-                    .or_default() += 1;
+                *(if fires { &mut firing } else { &mut silent }).entry(name).or_default() += 1;
             }
         }
     }
-    let names: BTreeSet<String> = alerts()
-        .iter()
-        .map(|a| a["alert"].as_str().unwrap().to_string())
-        .collect();
+    let names: BTreeSet<String> = alerts().iter().map(|a| a["alert"].as_str().unwrap().to_string()).collect();
     assert!(names.len() >= 8, "alerts: {names:?}");
     let missing: Vec<String> = names
         .iter()
@@ -133,15 +114,8 @@ fn unit_tests_cover_every_alert_firing_and_silent() {
         })
         .collect();
     assert!(missing.is_empty(), "{missing:#?}");
-    let unknown: Vec<&String> = firing
-        .keys()
-        .chain(silent.keys())
-        .filter(|n| !names.contains(*n))
-        .collect();
-    assert!(
-        unknown.is_empty(),
-        "tests for alerts that do not exist: {unknown:?}"
-    );
+    let unknown: Vec<&String> = firing.keys().chain(silent.keys()).filter(|n| !names.contains(*n)).collect();
+    assert!(unknown.is_empty(), "tests for alerts that do not exist: {unknown:?}");
 }
 
 /// GitHub's anchor for a Markdown heading.
@@ -184,35 +158,27 @@ fn every_alert_has_severity_summary_description_and_runbook() {
         let name = alert["alert"].as_str().unwrap();
         let severity = alert["labels"]["severity"].as_str().unwrap_or_default();
         if !["critical", "warning", "info"].contains(&severity) {
-            problems.push(format!(
-                "{name}: severity {severity:?} is not critical, warning or info"
-            ));
+            problems.push(format!("{name}: severity {severity:?} is not critical, warning or info"));
         }
         let annotations = &alert["annotations"];
         let summary = annotations["summary"].as_str().unwrap_or_default();
         if summary.trim().is_empty() || summary.contains("{{") || summary.contains('$') {
-            problems.push(format!(
-                "{name}: the summary must be set and must not be templated: {summary:?}"
-            ));
+            problems.push(format!("{name}: the summary must be set and must not be templated: {summary:?}"));
         }
         let description = annotations["description"].as_str().unwrap_or_default();
         if !description.contains("{{") || !description.contains("$labels") {
-            problems.push(format!(
-                "{name}: the description must be templated with $labels: {description:?}"
-            ));
+            problems.push(format!("{name}: the description must be templated with $labels: {description:?}"));
         }
         let url = annotations["runbook_url"].as_str().unwrap_or_default();
         match url.split_once("docs/runbook.md#") {
             Some((_, a)) => match sections.get(a) {
                 Some(body) if body.trim().len() > 200 => {}
                 Some(_) => problems.push(format!("{name}: runbook section #{a} is nearly empty")),
-                None => problems.push(format!(
-                    "{name}: runbook_url anchor #{a} is not a section of {RUNBOOK}"
-                )),
+                None => {
+                    problems.push(format!("{name}: runbook_url anchor #{a} is not a section of {RUNBOOK}"))
+                }
             },
-            None => problems.push(format!(
-                "{name}: runbook_url {url:?} does not point at {RUNBOOK}#section"
-            )),
+            None => problems.push(format!("{name}: runbook_url {url:?} does not point at {RUNBOOK}#section")),
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
@@ -220,10 +186,7 @@ fn every_alert_has_severity_summary_description_and_runbook() {
 
 #[test]
 fn every_runbook_section_belongs_to_an_alert() {
-    let alerts: BTreeSet<String> = alerts()
-        .iter()
-        .map(|a| anchor(a["alert"].as_str().unwrap()))
-        .collect();
+    let alerts: BTreeSet<String> = alerts().iter().map(|a| anchor(a["alert"].as_str().unwrap())).collect();
     let sections: BTreeSet<String> = runbook_sections().into_keys().collect();
     assert_eq!(sections, alerts, "runbook sections against alerts");
 }
@@ -238,9 +201,7 @@ fn recording_rules_follow_the_naming_convention() {
         let name = rule["record"].as_str().unwrap();
         let parts: Vec<&str> = name.split(':').collect();
         assert!(
-            parts.len() == 3
-                && parts.iter().all(|p| !p.is_empty())
-                && parts[1].starts_with("wolkvox_"),
+            parts.len() == 3 && parts.iter().all(|p| !p.is_empty()) && parts[1].starts_with("wolkvox_"),
             "{name} is not level:metric:operations"
         );
         let expr = rule["expr"].as_str().unwrap();

@@ -67,51 +67,25 @@ fn real_prometheus_scrapes_exact_values() {
     crate::support::prometheus::check_metrics(&text);
 
     let prom = Prometheus::builder()
-        .scrape(
-            "wolkvox",
-            &[exporter.addr().to_string()],
-            Duration::from_secs(1),
-        )
+        .scrape("wolkvox", &[exporter.addr().to_string()], Duration::from_secs(1))
         .start();
     prom.wait_until("up{job=\"wolkvox\"}", Duration::from_secs(30), |d| {
-        d["result"]
-            .as_array()
-            .is_some_and(|r| r.len() == 1 && r[0]["value"][1] == "1")
+        d["result"].as_array().is_some_and(|r| r.len() == 1 && r[0]["value"][1] == "1")
     });
-    prom.wait_until(
-        "count(wolkvox_agent_interactions_total)",
-        Duration::from_secs(30),
-        |d| d["result"].as_array().is_some_and(|r| !r.is_empty()),
-    );
+    prom.wait_until("count(wolkvox_agent_interactions_total)", Duration::from_secs(30), |d| {
+        d["result"].as_array().is_some_and(|r| !r.is_empty())
+    });
 
-    let expected_counts: Vec<(String, f64)> = truth
-        .series
-        .iter()
-        .map(|((a, i), t)| (format!("{a}/{i}"), t.count as f64))
-        .collect();
-    let counts = prom
-        .query("wolkvox_agent_interactions_total{operation=\"main\"}")
-        .unwrap();
-    assert_eq!(
-        vector(&counts, &["agent_id", "interaction"]),
-        expected_counts
-    );
-    let hcounts = prom
-        .query("wolkvox_agent_interaction_duration_seconds_count{operation=\"main\"}")
-        .unwrap();
-    assert_eq!(
-        vector(&hcounts, &["agent_id", "interaction"]),
-        expected_counts
-    );
+    let expected_counts: Vec<(String, f64)> =
+        truth.series.iter().map(|((a, i), t)| (format!("{a}/{i}"), t.count as f64)).collect();
+    let counts = prom.query("wolkvox_agent_interactions_total{operation=\"main\"}").unwrap();
+    assert_eq!(vector(&counts, &["agent_id", "interaction"]), expected_counts);
+    let hcounts = prom.query("wolkvox_agent_interaction_duration_seconds_count{operation=\"main\"}").unwrap();
+    assert_eq!(vector(&hcounts, &["agent_id", "interaction"]), expected_counts);
 
-    let sums = prom
-        .query("wolkvox_agent_interaction_duration_seconds_sum{operation=\"main\"}")
-        .unwrap();
-    let expected_sums: Vec<(String, f64)> = truth
-        .series
-        .iter()
-        .map(|((a, i), t)| (format!("{a}/{i}"), t.sum_secs as f64))
-        .collect();
+    let sums = prom.query("wolkvox_agent_interaction_duration_seconds_sum{operation=\"main\"}").unwrap();
+    let expected_sums: Vec<(String, f64)> =
+        truth.series.iter().map(|((a, i), t)| (format!("{a}/{i}"), t.sum_secs as f64)).collect();
     assert_eq!(vector(&sums, &["agent_id", "interaction"]), expected_sums);
 
     let le = "300";
@@ -126,17 +100,9 @@ fn real_prometheus_scrapes_exact_values() {
     let expected_buckets: Vec<(String, f64)> = truth
         .series
         .iter()
-        .map(|((a, i), t)| {
-            (
-                format!("{a}/{i}"),
-                t.cumulative_buckets(&BUCKETS)[idx] as f64,
-            )
-        })
+        .map(|((a, i), t)| (format!("{a}/{i}"), t.cumulative_buckets(&BUCKETS)[idx] as f64))
         .collect();
-    assert_eq!(
-        vector(&buckets, &["agent_id", "interaction"]),
-        expected_buckets
-    );
+    assert_eq!(vector(&buckets, &["agent_id", "interaction"]), expected_buckets);
 
     let mut names: Vec<(String, f64)> = fake
         .truth::<TransfersTruth>()
@@ -145,42 +111,25 @@ fn real_prometheus_scrapes_exact_values() {
         .map(|(id, name)| (format!("{id}/{name}"), 1.0))
         .collect();
     names.sort_by(|a, b| a.0.cmp(&b.0));
-    let info = prom
-        .query("wolkvox_agent_info{operation=\"main\"}")
-        .unwrap();
+    let info = prom.query("wolkvox_agent_info{operation=\"main\"}").unwrap();
     assert_eq!(vector(&info, &["agent_id", "agent_name"]), names);
 
     let joined = prom
         .query("sum by (agent_name) (wolkvox_agent_interactions_total * on(operation, agent_id) group_left(agent_name) wolkvox_agent_info)")
         .unwrap();
-    assert_eq!(
-        vector(&joined, &["agent_name"])
-            .iter()
-            .map(|x| x.1)
-            .sum::<f64>(),
-        truth.total() as f64
-    );
+    assert_eq!(vector(&joined, &["agent_name"]).iter().map(|x| x.1).sum::<f64>(), truth.total() as f64);
     let up = prom.query("wolkvox_up{operation=\"main\"}").unwrap();
     assert_eq!(vector(&up, &[]), vec![(String::new(), 1.0)]);
-    let limit = prom
-        .query("wolkvox_api_daily_request_limit{operation=\"main\"}")
-        .unwrap();
+    let limit = prom.query("wolkvox_api_daily_request_limit{operation=\"main\"}").unwrap();
     assert_eq!(vector(&limit, &[]), vec![(String::new(), 200_000.0)]);
 
     // SIGTERM: state saved, exit 0, within 10 seconds.
     let started = Instant::now();
     let status = exporter.terminate();
-    assert!(
-        status.success(),
-        "exit status {status:?}\n{}",
-        exporter.logs()
-    );
+    assert!(status.success(), "exit status {status:?}\n{}", exporter.logs());
     assert!(started.elapsed() < Duration::from_secs(10));
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    assert!(
-        saved["operations"]["main"]["reports"]["agent_13"]["cursor"].is_string(),
-        "{saved}"
-    );
+    assert!(saved["operations"]["main"]["reports"]["agent_13"]["cursor"].is_string(), "{saved}");
 }
 
 #[test]
@@ -206,46 +155,26 @@ fn openmetrics_and_gzip_are_negotiated() {
     });
     let om = crate::support::http::get_with_headers(
         &exporter.url("/custom"),
-        &[(
-            "Accept",
-            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
-        )],
+        &[("Accept", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5")],
     )
     .unwrap();
     assert_eq!(om.status, 200);
-    assert!(om
-        .header("content-type")
-        .unwrap()
-        .starts_with("application/openmetrics-text"));
+    assert!(om.header("content-type").unwrap().starts_with("application/openmetrics-text"));
     let body = om.text();
     assert!(body.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
     assert!(body.contains("# TYPE wolkvox_agent_interactions counter"));
 
-    let gz = crate::support::http::get_with_headers(
-        &exporter.url("/custom"),
-        &[("Accept-Encoding", "gzip")],
-    )
-    .unwrap();
+    let gz = crate::support::http::get_with_headers(&exporter.url("/custom"), &[("Accept-Encoding", "gzip")])
+        .unwrap();
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
     let mut plain = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.body[..]), &mut plain)
-        .unwrap();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.body[..]), &mut plain).unwrap();
     assert!(plain.contains("# TYPE wolkvox_agent_interactions_total counter"));
 
-    for (path, status) in [
-        ("/-/healthy", 200),
-        ("/-/ready", 200),
-        ("/", 200),
-        ("/nope", 404),
-        ("/metrics", 404),
-    ] {
-        assert_eq!(
-            crate::support::http::get(&exporter.url(path))
-                .unwrap()
-                .status,
-            status,
-            "{path}"
-        );
+    for (path, status) in
+        [("/-/healthy", 200), ("/-/ready", 200), ("/", 200), ("/nope", 404), ("/metrics", 404)]
+    {
+        assert_eq!(crate::support::http::get(&exporter.url(path)).unwrap().status, status, "{path}");
     }
 }
 
@@ -253,31 +182,15 @@ fn openmetrics_and_gzip_are_negotiated() {
 fn start_up_validation_names_the_bad_key() {
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
     let cases: [Case; 5] = [
-        (
-            &["--poll.interval=20s"],
-            &[("WOLKVOX_SERVER", "0042"), ("WOLKVOX_TOKEN", "x")],
-            "--poll.interval",
-        ),
-        (
-            &[],
-            &[("WOLKVOX_SERVER", "42"), ("WOLKVOX_TOKEN", "x")],
-            "WOLKVOX_SERVER",
-        ),
+        (&["--poll.interval=20s"], &[("WOLKVOX_SERVER", "0042"), ("WOLKVOX_TOKEN", "x")], "--poll.interval"),
+        (&[], &[("WOLKVOX_SERVER", "42"), ("WOLKVOX_TOKEN", "x")], "WOLKVOX_SERVER"),
         (&[], &[("WOLKVOX_SERVER", "0042")], "WOLKVOX_TOKEN"),
         (
             &[],
-            &[
-                ("WOLKVOX_SERVER", "0042"),
-                ("WOLKVOX_TOKEN", "x"),
-                ("WOLKVOX_TIMEZONE", "Nowhere/City"),
-            ],
+            &[("WOLKVOX_SERVER", "0042"), ("WOLKVOX_TOKEN", "x"), ("WOLKVOX_TIMEZONE", "Nowhere/City")],
             "WOLKVOX_TIMEZONE",
         ),
-        (
-            &["--poll.overlap=later"],
-            &[("WOLKVOX_SERVER", "0042"), ("WOLKVOX_TOKEN", "x")],
-            "--poll.overlap",
-        ),
+        (&["--poll.overlap=later"], &[("WOLKVOX_SERVER", "0042"), ("WOLKVOX_TOKEN", "x")], "--poll.overlap"),
     ];
     for (args, env, key) in cases {
         let out = Command::new(exporter_bin())
@@ -314,11 +227,7 @@ fn start_up_validation_names_the_bad_key() {
 #[test]
 fn a_plan_over_the_allowance_is_refused_at_start_up() {
     let out = Command::new(exporter_bin())
-        .args([
-            "--web.listen-address=127.0.0.1:0",
-            "--poll.interval=4m",
-            "--poll.allow-fast",
-        ])
+        .args(["--web.listen-address=127.0.0.1:0", "--poll.interval=4m", "--poll.allow-fast"])
         .env_clear()
         .envs([
             ("WOLKVOX_SERVER", "0042"),
@@ -367,19 +276,12 @@ fn a_prometheus_with_exemplar_storage_returns_conn_id_exemplars() {
     });
     let prom = Prometheus::builder()
         .feature("exemplar-storage")
-        .scrape(
-            "wolkvox",
-            &[exporter.addr().to_string()],
-            Duration::from_secs(1),
-        )
+        .scrape("wolkvox", &[exporter.addr().to_string()], Duration::from_secs(1))
         .start();
     let query = crate::support::prometheus::percent_encode(
         "wolkvox_agent_interaction_duration_seconds_bucket{job=\"wolkvox\"}",
     );
-    let (from, to) = (
-        (end - chrono::Duration::days(1)).timestamp(),
-        end.timestamp() + 3600,
-    );
+    let (from, to) = ((end - chrono::Duration::days(1)).timestamp(), end.timestamp() + 3600);
     let served = fake.served_ids("agent_13");
     let durations: std::collections::HashMap<String, u64> = fake
         .simulator()
@@ -387,35 +289,21 @@ fn a_prometheus_with_exemplar_storage_returns_conn_id_exemplars() {
         .into_iter()
         .map(|r| (r.conn_id, r.duration_secs))
         .collect();
-    let data =
-        crate::support::wait::until("exemplars in Prometheus", Duration::from_secs(30), || {
-            let data = prom
-                .api(&format!(
-                    "/api/v1/query_exemplars?query={query}&start={from}&end={to}"
-                ))
-                .unwrap_or(Value::Null);
-            let found = data.as_array().is_some_and(|series| !series.is_empty());
-            crate::support::wait::check(found, || format!("no exemplars yet: {data}"))
-                .map(|()| data)
-        });
-    let exemplars: Vec<&Value> = data
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["exemplars"].as_array().unwrap())
-        .collect();
+    let data = crate::support::wait::until("exemplars in Prometheus", Duration::from_secs(30), || {
+        let data = prom
+            .api(&format!("/api/v1/query_exemplars?query={query}&start={from}&end={to}"))
+            .unwrap_or(Value::Null);
+        let found = data.as_array().is_some_and(|series| !series.is_empty());
+        crate::support::wait::check(found, || format!("no exemplars yet: {data}")).map(|()| data)
+    });
+    let exemplars: Vec<&Value> =
+        data.as_array().unwrap().iter().flat_map(|s| s["exemplars"].as_array().unwrap()).collect();
     assert!(!exemplars.is_empty());
     for e in exemplars {
         let conn_id = e["labels"]["conn_id"].as_str().expect("a conn_id label");
-        assert!(
-            served.contains(conn_id),
-            "{conn_id} is a call the API served"
-        );
+        assert!(served.contains(conn_id), "{conn_id} is a call the API served");
         let value: f64 = e["value"].as_str().unwrap().parse().unwrap();
         assert!(value > 0.0, "{e}");
-        assert_eq!(
-            value, durations[conn_id] as f64,
-            "the duration of {conn_id}"
-        );
+        assert_eq!(value, durations[conn_id] as f64, "the duration of {conn_id}");
     }
 }

@@ -30,24 +30,15 @@ fn token(kind: &str) -> String {
 fn echoing_errors(req: &wolkvox_sim::Request) -> Reply {
     let t = req.token.clone().unwrap_or_default();
     match req.number % 11 {
-        0 => Reply::error(
-            400,
-            &format!("The API does not exist or parameters are missing ({t})"),
-        ),
+        0 => Reply::error(400, &format!("The API does not exist or parameters are missing ({t})")),
         1 => Reply::error(401, &format!("Token missing: {t}")),
         2 => Reply::error(403, &format!("Invalid, expired or malformed token {t}")),
-        3 => Reply::error(
-            403,
-            &format!("Exceeds the limit of simultaneous requests per token {t}"),
-        ),
+        3 => Reply::error(403, &format!("Exceeds the limit of simultaneous requests per token {t}")),
         4 => Reply::error(403, &format!("Server under maintenance (backups) for {t}")),
         5 => Reply::error(403, &format!("Forbidden for {t}")),
         6 => Reply::html(502, &format!("<html>bad gateway for token {t}</html>")),
         7 => Reply::html(200, &format!("<html>login page, token={t}</html>")),
-        8 => Reply::json(
-            200,
-            format!(r#"{{"code":200,"msg":"{t}","data":[{{"agent_id":"1"#),
-        ),
+        8 => Reply::json(200, format!(r#"{{"code":200,"msg":"{t}","data":[{{"agent_id":"1"#)),
         9 => Reply::json(302, format!("moved, token {t}")),
         _ => Reply::html(404, &format!("<html>no such page for {t}</html>")),
     }
@@ -57,10 +48,7 @@ fn assert_clean(what: &str, text: &str, tokens: &[String]) {
     for t in tokens {
         assert!(!text.contains(t.as_str()), "{what} holds a token:\n{text}");
     }
-    assert!(
-        !text.contains(MARKER),
-        "{what} holds part of a token:\n{text}"
-    );
+    assert!(!text.contains(MARKER), "{what} holds part of a token:\n{text}");
 }
 
 /// A raw request, for what an HTTP client will not send (malformed or refused methods).
@@ -99,11 +87,7 @@ fn run(log_level: &str) {
     let quota = Wolkvox::start(quota_cfg);
 
     let echo = Wolkvox::start(WolkvoxConfig::scripted(echoing_errors));
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
 
     let dir = tempfile::tempdir().unwrap();
     let echo_token = token("echo");
@@ -124,27 +108,12 @@ fn run(log_level: &str) {
         .op(Operation::fake("invalid", &invalid))
         .op(Operation::fake("quota", &quota))
         .op(Operation::new("echo", echo.base_url(), "", "America/Bogota").token_file(&token_file))
-        .op(Operation::new(
-            "unreachable",
-            &unreachable,
-            &unreachable_token,
-            "America/Bogota",
-        ))
+        .op(Operation::new("unreachable", &unreachable, &unreachable_token, "America/Bogota"))
         .write(dir.path());
     let mut exporter = Exporter::start(&[&config, log_level]);
 
     let expected: &[(&str, &[&str])] = &[
-        (
-            "chaos",
-            &[
-                "http_5xx",
-                "timeout",
-                "connect",
-                "bad_response",
-                "maintenance",
-                "concurrency_limit",
-            ],
-        ),
+        ("chaos", &["http_5xx", "timeout", "connect", "bad_response", "maintenance", "concurrency_limit"]),
         ("invalid", &["invalid_token"]),
         ("quota", &["quota_exceeded"]),
         (
@@ -166,10 +135,7 @@ fn run(log_level: &str) {
         let m = Exposition::parse(t);
         expected.iter().all(|(op, reasons)| {
             reasons.iter().all(|r| {
-                m.sum(
-                    "wolkvox_api_request_errors_total",
-                    &[("operation", op), ("reason", r)],
-                ) >= 1.0
+                m.sum("wolkvox_api_request_errors_total", &[("operation", op), ("reason", r)]) >= 1.0
             })
         }) && echo.requests() >= 11
     });
@@ -201,14 +167,8 @@ fn run(log_level: &str) {
     assert!(exporter.terminate().success());
     let logs = exporter.logs();
     assert_clean("the logs", &logs, &tokens);
-    assert!(
-        logs.contains("token file is readable by other users") && logs.contains("mode=644"),
-        "{logs}"
-    );
-    assert!(
-        logs.contains(&token_file.display().to_string()),
-        "the warning names the file"
-    );
+    assert!(logs.contains("token file is readable by other users") && logs.contains("mode=644"), "{logs}");
+    assert!(logs.contains(&token_file.display().to_string()), "the warning names the file");
     let state = std::fs::read_to_string(dir.path().join("state.json")).unwrap();
     assert_clean("the state file", &state, &tokens);
     println!(

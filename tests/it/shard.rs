@@ -42,44 +42,25 @@ fn replicas_split_the_operations_and_an_empty_shard_is_ready() {
         let mut exporter = Exporter::start(&args);
         let mine: Vec<usize> = (0..NAMES.len()).filter(|&i| owners[i] == index).collect();
         if mine.is_empty() {
-            let logs =
-                exporter.wait_for_log("this shard follows no operation", Duration::from_secs(10));
-            assert!(
-                logs.contains(&format!("shard={index}/{REPLICAS}")),
-                "{logs}"
-            );
+            let logs = exporter.wait_for_log("this shard follows no operation", Duration::from_secs(10));
+            assert!(logs.contains(&format!("shard={index}/{REPLICAS}")), "{logs}");
         }
         for &i in &mine {
             let fake = &fakes[i];
-            Wait::new(
-                format!("{} polled by shard {index}", NAMES[i]),
-                Duration::from_secs(30),
-            )
-            .until(|| check(fake.requests() > 0, || "no request yet"));
+            Wait::new(format!("{} polled by shard {index}", NAMES[i]), Duration::from_secs(30))
+                .until(|| check(fake.requests() > 0, || "no request yet"));
         }
         let metrics = exporter.metrics();
-        assert!(
-            metrics.contains("wolkvox_exporter_build_info{"),
-            "{metrics}"
-        );
+        assert!(metrics.contains("wolkvox_exporter_build_info{"), "{metrics}");
         for (i, name) in NAMES.iter().enumerate() {
             let series = format!("wolkvox_up{{operation=\"{name}\"}}");
-            assert_eq!(
-                metrics.contains(&series),
-                mine.contains(&i),
-                "shard {index}, {name}:\n{metrics}"
-            );
+            assert_eq!(metrics.contains(&series), mine.contains(&i), "shard {index}, {name}:\n{metrics}");
         }
         assert!(exporter.terminate().success(), "{}", exporter.logs());
         // The other shards' operations got no request from this replica.
         for (i, fake) in fakes.iter().enumerate() {
             if !mine.contains(&i) {
-                assert_eq!(
-                    fake.requests(),
-                    before[i],
-                    "shard {index} polled {}",
-                    NAMES[i]
-                );
+                assert_eq!(fake.requests(), before[i], "shard {index} polled {}", NAMES[i]);
             }
         }
     }

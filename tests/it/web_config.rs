@@ -15,8 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use wolkvox_exporter::web::{
-    unauthorized_response, AuthDenied, AuthResult, ClientAuthType, LoadedWebConfig, WatchOptions,
-    WebConfig, WebConfigWatcher,
+    unauthorized_response, AuthDenied, AuthResult, ClientAuthType, LoadedWebConfig, WatchOptions, WebConfig,
+    WebConfigWatcher,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -60,11 +60,7 @@ fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -100,18 +96,10 @@ fn a_complete_file_loads() {
     let config = WebConfig::load(&path).expect("valid config");
     assert!(config.tls_enabled());
     assert!(config.tls_acceptor().is_some());
-    assert_eq!(
-        config.client_auth_type(),
-        Some(ClientAuthType::RequireAndVerifyClientCert)
-    );
+    assert_eq!(config.client_auth_type(), Some(ClientAuthType::RequireAndVerifyClientCert));
     assert!(config.basic_auth_enabled());
     assert_eq!(config.source(), Some(path.as_path()));
-    assert_eq!(
-        config.watched_files().len(),
-        4,
-        "{:?}",
-        config.watched_files()
-    );
+    assert_eq!(config.watched_files().len(), 4, "{:?}", config.watched_files());
 
     let mut headers = HeaderMap::new();
     config.apply_headers(&mut headers);
@@ -122,11 +110,7 @@ fn a_complete_file_loads() {
 #[test]
 fn an_empty_file_or_empty_sections_enable_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for yaml in [
-        "",
-        "# only a comment\n",
-        "tls_server_config: {}\nbasic_auth_users: {}\n",
-    ] {
+    for yaml in ["", "# only a comment\n", "tls_server_config: {}\nbasic_auth_users: {}\n"] {
         let path = write(dir.path(), "web.yml", yaml);
         let config = WebConfig::load(&path).expect("valid");
         assert!(!config.tls_enabled(), "{yaml:?}");
@@ -140,10 +124,7 @@ fn an_empty_file_or_empty_sections_enable_nothing() {
 #[test]
 fn unknown_keys_are_named() {
     let (message, path) = load_error("tls_config:\n  cert_file: x\n");
-    assert_contains(
-        &message,
-        &[&path.display().to_string(), "unknown field `tls_config`"],
-    );
+    assert_contains(&message, &[&path.display().to_string(), "unknown field `tls_config`"]);
 
     let (message, _) = load_error("tls_server_config:\n  certfile: x\n");
     assert_contains(&message, &["tls_server_config", "unknown field `certfile`"]);
@@ -163,41 +144,26 @@ fn syntax_errors_name_the_file() {
 #[test]
 fn a_missing_file_is_reported_with_its_path() {
     let error = WebConfig::load("/nonexistent/web.yml").expect_err("missing");
-    assert_contains(
-        &error.to_string(),
-        &["/nonexistent/web.yml", "cannot read", "No such file"],
-    );
+    assert_contains(&error.to_string(), &["/nonexistent/web.yml", "cannot read", "No such file"]);
 }
 
 #[test]
 fn unreadable_referenced_files_name_key_and_path() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let yaml = format!(
-        "tls_server_config:\n  cert_file: /x/y.crt\n  key_file: {}\n",
-        fixture("server.key")
-    );
+    let yaml = format!("tls_server_config:\n  cert_file: /x/y.crt\n  key_file: {}\n", fixture("server.key"));
     let path = write(dir.path(), "web.yml", &yaml);
-    let message = WebConfig::load(&path)
-        .expect_err("missing cert")
-        .to_string();
+    let message = WebConfig::load(&path).expect_err("missing cert").to_string();
     assert_contains(
         &message,
-        &[
-            &path.display().to_string(),
-            "tls_server_config.cert_file: cannot read /x/y.crt: No such file",
-        ],
+        &[&path.display().to_string(), "tls_server_config.cert_file: cannot read /x/y.crt: No such file"],
     );
 
-    let yaml = format!(
-        "tls_server_config:\n  cert_file: {}\n  key_file: missing.key\n",
-        fixture("server.crt")
-    );
+    let yaml =
+        format!("tls_server_config:\n  cert_file: {}\n  key_file: missing.key\n", fixture("server.crt"));
     let path = write(dir.path(), "web.yml", &yaml);
     let message = WebConfig::load(&path).expect_err("missing key").to_string();
-    let expected = format!(
-        "tls_server_config.key_file: cannot read {}",
-        dir.path().join("missing.key").display()
-    );
+    let expected =
+        format!("tls_server_config.key_file: cannot read {}", dir.path().join("missing.key").display());
     assert_contains(&message, &[&expected]);
 }
 
@@ -214,9 +180,7 @@ fn relative_paths_resolve_against_the_config_directory() {
     // The test's working directory is the crate root, where `certs/` does not exist.
     let config = WebConfig::load(&path).expect("relative paths");
     assert!(config.tls_enabled());
-    assert!(config
-        .watched_files()
-        .contains(&dir.path().join("certs/server.crt")));
+    assert!(config.watched_files().contains(&dir.path().join("certs/server.crt")));
 }
 
 #[test]
@@ -227,14 +191,7 @@ fn a_key_that_does_not_match_the_certificate_is_refused() {
         fixture("unrelated.key")
     );
     let (message, _) = load_error(&yaml);
-    assert_contains(
-        &message,
-        &[
-            "does not match the certificate",
-            "unrelated.key",
-            "server.crt",
-        ],
-    );
+    assert_contains(&message, &["does not match the certificate", "unrelated.key", "server.crt"]);
 }
 
 #[test]
@@ -245,10 +202,7 @@ fn pem_files_without_the_expected_blocks_are_refused() {
         fixture("server.key")
     );
     let (message, _) = load_error(&yaml);
-    assert_contains(
-        &message,
-        &["tls_server_config.cert_file", "no CERTIFICATE block"],
-    );
+    assert_contains(&message, &["tls_server_config.cert_file", "no CERTIFICATE block"]);
 
     let yaml = format!(
         "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
@@ -267,19 +221,12 @@ fn inconsistent_tls_settings_name_the_key() {
             vec!["tls_server_config.cert_file: missing"],
         ),
         (
-            format!(
-                "tls_server_config:\n  cert_file: {}\n",
-                fixture("server.crt")
-            ),
+            format!("tls_server_config:\n  cert_file: {}\n", fixture("server.crt")),
             vec!["tls_server_config.key_file: missing"],
         ),
         (
             tls_yaml("  client_auth_type: Sometimes\n"),
-            vec![
-                "tls_server_config.client_auth_type",
-                "\"Sometimes\"",
-                "RequireAndVerifyClientCert",
-            ],
+            vec!["tls_server_config.client_auth_type", "\"Sometimes\"", "RequireAndVerifyClientCert"],
         ),
         (
             tls_yaml(&format!("  client_ca_file: {}\n", fixture("ca.crt"))),
@@ -289,14 +236,8 @@ fn inconsistent_tls_settings_name_the_key() {
             tls_yaml("  client_auth_type: RequireAndVerifyClientCert\n"),
             vec!["tls_server_config.client_ca_file: missing"],
         ),
-        (
-            tls_yaml("  min_version: TLS10\n"),
-            vec!["tls_server_config.min_version", "TLS10 is not supported"],
-        ),
-        (
-            tls_yaml("  max_version: TLS14\n"),
-            vec!["tls_server_config.max_version", "unknown TLS version"],
-        ),
+        (tls_yaml("  min_version: TLS10\n"), vec!["tls_server_config.min_version", "TLS10 is not supported"]),
+        (tls_yaml("  max_version: TLS14\n"), vec!["tls_server_config.max_version", "unknown TLS version"]),
         (
             tls_yaml("  min_version: TLS13\n  max_version: TLS12\n"),
             vec!["tls_server_config.min_version: TLS13 is above max_version TLS12"],
@@ -313,20 +254,14 @@ fn inconsistent_tls_settings_name_the_key() {
             tls_yaml("  cert: inline\n"),
             vec!["tls_server_config.cert_file: set only one of cert and cert_file"],
         ),
-        (
-            "rate_limit:\n  burst: 1\n".into(),
-            vec!["rate_limit: not supported"],
-        ),
+        ("rate_limit:\n  burst: 1\n".into(), vec!["rate_limit: not supported"]),
         (
             "http_server_config:\n  headers:\n    Server: nginx\n".into(),
             vec!["http_server_config.headers.Server", "cannot be configured"],
         ),
         (
             "http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n".into(),
-            vec![
-                "http_server_config.headers.X-Content-Type-Options",
-                "nosniff",
-            ],
+            vec!["http_server_config.headers.X-Content-Type-Options", "nosniff"],
         ),
     ];
     for (yaml, expected) in cases {
@@ -338,18 +273,10 @@ fn inconsistent_tls_settings_name_the_key() {
 #[test]
 fn inline_pem_is_accepted_and_not_echoed_in_debug() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let indent = |text: String| {
-        text.lines()
-            .map(|l| format!("    {l}\n"))
-            .collect::<String>()
-    };
+    let indent = |text: String| text.lines().map(|l| format!("    {l}\n")).collect::<String>();
     let cert = std::fs::read_to_string(fixtures().join("server.crt")).expect("cert");
     let key = std::fs::read_to_string(fixtures().join("server.key")).expect("key");
-    let yaml = format!(
-        "tls_server_config:\n  cert: |\n{}  key: |\n{}",
-        indent(cert),
-        indent(key.clone())
-    );
+    let yaml = format!("tls_server_config:\n  cert: |\n{}  key: |\n{}", indent(cert), indent(key.clone()));
     let path = write(dir.path(), "web.yml", &yaml);
     let config = WebConfig::load(&path).expect("inline PEM");
     assert!(config.tls_enabled());
@@ -366,10 +293,7 @@ fn bad_bcrypt_hashes_name_the_user() {
     let (message, path) = load_error("basic_auth_users:\n  alice: hunter2\n");
     assert_contains(
         &message,
-        &[
-            &path.display().to_string(),
-            "basic_auth_users.alice: not a valid bcrypt hash",
-        ],
+        &[&path.display().to_string(), "basic_auth_users.alice: not a valid bcrypt hash"],
     );
     assert!(!message.contains("hunter2"), "{message}");
 
@@ -383,9 +307,7 @@ fn bad_bcrypt_hashes_name_the_user() {
 fn the_tls_page_example_loads() {
     let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tls.md"))
         .expect("docs/tls.md");
-    let section = page
-        .find("## An example")
-        .expect("the page's example section");
+    let section = page.find("## An example").expect("the page's example section");
     let page = &page[section..];
     let start = page.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
     let yaml = &page[start..];
@@ -394,18 +316,14 @@ fn the_tls_page_example_loads() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tls = dir.path().join("tls");
     std::fs::create_dir(&tls).expect("mkdir");
-    for (from, to) in [
-        ("server.crt", "server.crt"),
-        ("server.key", "server.key"),
-        ("ca.crt", "scrapers-ca.crt"),
-    ] {
+    for (from, to) in
+        [("server.crt", "server.crt"), ("server.key", "server.key"), ("ca.crt", "scrapers-ca.crt")]
+    {
         std::fs::copy(fixtures().join(from), tls.join(to)).expect("copy");
     }
     let config = WebConfig::load(write(dir.path(), "web.yml", yaml)).expect("docs/tls.md example");
     assert!(config.tls_enabled() && config.basic_auth_enabled());
-    assert!(config
-        .check_basic_auth(Some(&basic("prometheus", "example-password")))
-        .is_allowed());
+    assert!(config.check_basic_auth(Some(&basic("prometheus", "example-password"))).is_allowed());
 }
 
 // ---------------------------------------------------------------- basic auth
@@ -433,11 +351,7 @@ fn basic_auth_checks_every_kind_of_header() {
         "Bearer cHJvbWV0aGV1czpjb3JyZWN0IGhvcnNl",
     ] {
         let header = HeaderValue::from_static(malformed);
-        assert_eq!(
-            config.check_basic_auth(Some(&header)),
-            denied(AuthDenied::Malformed),
-            "{malformed}"
-        );
+        assert_eq!(config.check_basic_auth(Some(&header)), denied(AuthDenied::Malformed), "{malformed}");
     }
     assert_eq!(
         config.check_basic_auth(Some(&basic("prometheus", "wrong"))),
@@ -449,17 +363,12 @@ fn basic_auth_checks_every_kind_of_header() {
     );
     assert_eq!(
         config.check_basic_auth(Some(&basic("prometheus", "correct horse"))),
-        AuthResult::Allowed {
-            user: "prometheus".into()
-        }
+        AuthResult::Allowed { user: "prometheus".into() }
     );
     // Passwords may contain ':'; the scheme is case-insensitive.
     let lower = HeaderValue::from_str(&format!("basic {}", base64(b"other:x:y"))).expect("header");
     assert!(config.check_basic_auth(Some(&lower)).is_allowed());
-    assert_eq!(
-        AuthDenied::InvalidCredentials.as_str(),
-        "invalid_credentials"
-    );
+    assert_eq!(AuthDenied::InvalidCredentials.as_str(), "invalid_credentials");
 }
 
 #[test]
@@ -477,24 +386,14 @@ fn a_verified_credential_is_cached() {
     let cached = started.elapsed();
     assert!(cached < first / 5, "first {first:?}, ten cached {cached:?}");
     // A wrong password is never served from the cache.
-    assert!(!config
-        .check_basic_auth(Some(&basic("prometheus", "pw2")))
-        .is_allowed());
+    assert!(!config.check_basic_auth(Some(&basic("prometheus", "pw2"))).is_allowed());
 }
 
 #[tokio::test]
 async fn authorize_runs_off_the_async_workers() {
     let config = auth_config(&[("prometheus", "pw", 4)]);
-    let allowed = config
-        .clone()
-        .authorize(Some(basic("prometheus", "pw")))
-        .await;
-    assert_eq!(
-        allowed,
-        AuthResult::Allowed {
-            user: "prometheus".into()
-        }
-    );
+    let allowed = config.clone().authorize(Some(basic("prometheus", "pw"))).await;
+    assert_eq!(allowed, AuthResult::Allowed { user: "prometheus".into() });
     let denied = config.authorize(None).await;
     assert_eq!(denied, AuthResult::Denied(AuthDenied::Missing));
 }
@@ -529,11 +428,10 @@ fn client(
     for cert in certs("ca.crt") {
         roots.add(cert).expect("CA");
     }
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(versions)
-            .expect("versions")
-            .with_root_certificates(roots);
+    let builder = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .with_root_certificates(roots);
     let mut config = match identity {
         Some(name) => builder
             .with_client_auth_cert(certs(&format!("{name}.crt")), key(&format!("{name}.key")))
@@ -567,14 +465,10 @@ async fn handshake(acceptor: TlsAcceptor, client_config: Arc<ClientConfig>) -> O
         Ok::<(), String>(())
     });
     let client = async {
-        let tcp = TcpStream::connect(address)
-            .await
-            .map_err(|e| e.to_string())?;
+        let tcp = TcpStream::connect(address).await.map_err(|e| e.to_string())?;
         let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
-        let mut tls = TlsConnector::from(client_config)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut tls =
+            TlsConnector::from(client_config).connect(name, tcp).await.map_err(|e| e.to_string())?;
         let (_, connection) = tls.get_ref();
         let version = connection.protocol_version().ok_or("no version")?;
         let alpn = connection.alpn_protocol().map(<[u8]>::to_vec);
@@ -586,9 +480,8 @@ async fn handshake(acceptor: TlsAcceptor, client_config: Arc<ClientConfig>) -> O
         }
         Ok((version, alpn))
     };
-    let client = tokio::time::timeout(DEADLINE, client)
-        .await
-        .unwrap_or_else(|_| Err("client timed out".into()));
+    let client =
+        tokio::time::timeout(DEADLINE, client).await.unwrap_or_else(|_| Err("client timed out".into()));
     let server = match tokio::time::timeout(DEADLINE, server).await {
         Ok(Ok(result)) => result,
         Ok(Err(join)) => Err(join.to_string()),
@@ -615,26 +508,14 @@ async fn a_client_trusting_the_ca_completes_a_handshake() {
 
 #[tokio::test]
 async fn a_required_client_certificate_is_enforced() {
-    let verify = format!(
-        "  client_ca_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n",
-        fixture("ca.crt")
-    );
+    let verify =
+        format!("  client_ca_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n", fixture("ca.crt"));
     let without = handshake(acceptor_for(&verify), client(ALL_VERSIONS, None)).await;
-    assert!(
-        without.server.is_err(),
-        "server accepted a client without a certificate"
-    );
+    assert!(without.server.is_err(), "server accepted a client without a certificate");
     assert!(without.client.is_err());
 
-    let untrusted = handshake(
-        acceptor_for(&verify),
-        client(ALL_VERSIONS, Some("other-client")),
-    )
-    .await;
-    assert!(
-        untrusted.server.is_err(),
-        "server accepted a certificate from another CA"
-    );
+    let untrusted = handshake(acceptor_for(&verify), client(ALL_VERSIONS, Some("other-client"))).await;
+    assert!(untrusted.server.is_err(), "server accepted a certificate from another CA");
 
     let with = handshake(acceptor_for(&verify), client(ALL_VERSIONS, Some("client"))).await;
     with.server.expect("server side");
@@ -643,39 +524,27 @@ async fn a_required_client_certificate_is_enforced() {
 
 #[tokio::test]
 async fn client_auth_policies_that_do_not_require_or_verify() {
-    let if_given = format!(
-        "  client_ca_file: {}\n  client_auth_type: VerifyClientCertIfGiven\n",
-        fixture("ca.crt")
-    );
+    let if_given =
+        format!("  client_ca_file: {}\n  client_auth_type: VerifyClientCertIfGiven\n", fixture("ca.crt"));
     handshake(acceptor_for(&if_given), client(ALL_VERSIONS, None))
         .await
         .server
         .expect("no certificate is fine");
-    let bad = handshake(
-        acceptor_for(&if_given),
-        client(ALL_VERSIONS, Some("other-client")),
-    )
-    .await;
+    let bad = handshake(acceptor_for(&if_given), client(ALL_VERSIONS, Some("other-client"))).await;
     assert!(bad.server.is_err(), "a given certificate is still verified");
 
     let any = "  client_auth_type: RequireAnyClientCert\n";
-    handshake(
-        acceptor_for(any),
-        client(ALL_VERSIONS, Some("other-client")),
-    )
-    .await
-    .server
-    .expect("any certificate is accepted");
+    handshake(acceptor_for(any), client(ALL_VERSIONS, Some("other-client")))
+        .await
+        .server
+        .expect("any certificate is accepted");
     let none = handshake(acceptor_for(any), client(ALL_VERSIONS, None)).await;
     assert!(none.server.is_err(), "a certificate is required");
 
-    handshake(
-        acceptor_for("  client_auth_type: RequestClientCert\n"),
-        client(ALL_VERSIONS, None),
-    )
-    .await
-    .server
-    .expect("requested, not required");
+    handshake(acceptor_for("  client_auth_type: RequestClientCert\n"), client(ALL_VERSIONS, None))
+        .await
+        .server
+        .expect("requested, not required");
 }
 
 #[tokio::test]
@@ -684,29 +553,18 @@ async fn protocol_versions_are_bounded() {
     let refused = handshake(acceptor_for("  min_version: TLS13\n"), tls12_only.clone()).await;
     assert!(refused.server.is_err() && refused.client.is_err());
 
-    let outcome = handshake(
-        acceptor_for("  max_version: TLS12\n"),
-        client(ALL_VERSIONS, None),
-    )
-    .await;
+    let outcome = handshake(acceptor_for("  max_version: TLS12\n"), client(ALL_VERSIONS, None)).await;
     let (version, _) = outcome.client.expect("TLS 1.2 handshake");
     assert_eq!(version, rustls::ProtocolVersion::TLSv1_2);
 
-    handshake(acceptor_for(""), tls12_only)
-        .await
-        .client
-        .expect("TLS 1.2 is allowed by default");
+    handshake(acceptor_for(""), tls12_only).await.client.expect("TLS 1.2 is allowed by default");
 }
 
 // ---------------------------------------------------------------- reloading
 
 fn fast_options(sighup: bool) -> WatchOptions {
     WatchOptions {
-        poll_interval: if sighup {
-            Duration::from_secs(3600)
-        } else {
-            Duration::from_millis(50)
-        },
+        poll_interval: if sighup { Duration::from_secs(3600) } else { Duration::from_millis(50) },
         settle_delay: Duration::from_millis(10),
         reload_on_sighup: sighup,
     }
@@ -741,10 +599,7 @@ async fn a_changed_file_is_applied_and_a_broken_one_ignored() {
     assert!(handle.current().check_basic_auth(Some(&alice)).is_allowed());
 
     write(dir.path(), "web.yml", &users_yaml(&[("bob", "b")]));
-    tokio::time::timeout(DEADLINE, changes.changed())
-        .await
-        .expect("reload in time")
-        .expect("watcher alive");
+    tokio::time::timeout(DEADLINE, changes.changed()).await.expect("reload in time").expect("watcher alive");
     let current = handle.current();
     assert!(current.check_basic_auth(Some(&bob)).is_allowed());
     assert!(!current.check_basic_auth(Some(&alice)).is_allowed());
@@ -758,18 +613,9 @@ async fn a_changed_file_is_applied_and_a_broken_one_ignored() {
     ] {
         let failures = handle.stats().failures();
         write(dir.path(), "web.yml", &broken);
-        wait_for("the failure to be counted", || {
-            handle.stats().failures() == failures + 1
-        })
-        .await;
+        wait_for("the failure to be counted", || handle.stats().failures() == failures + 1).await;
         assert!(handle.current().check_basic_auth(Some(&bob)).is_allowed());
-        assert_eq!(
-            handle
-                .stats()
-                .last_reload_successful
-                .load(Ordering::Relaxed),
-            0
-        );
+        assert_eq!(handle.stats().last_reload_successful.load(Ordering::Relaxed), 0);
     }
     // A refused version is reported once, not on every poll: three more looks at the
     // files change nothing.
@@ -779,22 +625,10 @@ async fn a_changed_file_is_applied_and_a_broken_one_ignored() {
     assert!(!changes.has_changed().expect("watcher alive"));
 
     write(dir.path(), "web.yml", &users_yaml(&[("carol", "c")]));
-    tokio::time::timeout(DEADLINE, changes.changed())
-        .await
-        .expect("reload in time")
-        .expect("watcher alive");
-    assert!(handle
-        .current()
-        .check_basic_auth(Some(&basic("carol", "c")))
-        .is_allowed());
+    tokio::time::timeout(DEADLINE, changes.changed()).await.expect("reload in time").expect("watcher alive");
+    assert!(handle.current().check_basic_auth(Some(&basic("carol", "c"))).is_allowed());
     assert_eq!(handle.stats().successes(), 2);
-    assert_eq!(
-        handle
-            .stats()
-            .last_reload_successful
-            .load(Ordering::Relaxed),
-        1
-    );
+    assert_eq!(handle.stats().last_reload_successful.load(Ordering::Relaxed), 1);
 }
 
 #[tokio::test]
@@ -803,37 +637,21 @@ async fn referenced_certificate_files_are_watched_too() {
     for name in ["server.crt", "server.key"] {
         std::fs::copy(fixtures().join(name), dir.path().join(name)).expect("copy");
     }
-    let path = write(
-        dir.path(),
-        "web.yml",
-        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
-    );
+    let path =
+        write(dir.path(), "web.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
     let initial = WebConfig::load(&path).expect("initial");
     let handle = WebConfigWatcher::start_with(&path, initial.clone(), fast_options(false));
 
     // The web config is unchanged; the key file is replaced by one that does not match.
-    std::fs::copy(
-        fixtures().join("unrelated.key"),
-        dir.path().join("server.key"),
-    )
-    .expect("copy");
-    wait_for("the mismatch to be counted", || {
-        handle.stats().failures() == 1
-    })
-    .await;
+    std::fs::copy(fixtures().join("unrelated.key"), dir.path().join("server.key")).expect("copy");
+    wait_for("the mismatch to be counted", || handle.stats().failures() == 1).await;
     assert!(Arc::ptr_eq(&handle.current(), &initial));
 
     // Turning TLS off is refused while running.
     std::fs::copy(fixtures().join("server.key"), dir.path().join("server.key")).expect("copy");
-    wait_for("the repaired key to load", || {
-        handle.stats().successes() == 1
-    })
-    .await;
+    wait_for("the repaired key to load", || handle.stats().successes() == 1).await;
     write(dir.path(), "web.yml", "basic_auth_users: {}\n");
-    wait_for("the TLS switch to be refused", || {
-        handle.stats().failures() == 2
-    })
-    .await;
+    wait_for("the TLS switch to be refused", || handle.stats().failures() == 2).await;
     assert!(handle.current().tls_enabled());
 }
 
@@ -852,12 +670,6 @@ async fn sighup_forces_a_reload() {
         .status()
         .expect("run kill");
     assert!(status.success());
-    tokio::time::timeout(DEADLINE, changes.changed())
-        .await
-        .expect("reload in time")
-        .expect("watcher alive");
-    assert!(handle
-        .current()
-        .check_basic_auth(Some(&basic("bob", "b")))
-        .is_allowed());
+    tokio::time::timeout(DEADLINE, changes.changed()).await.expect("reload in time").expect("watcher alive");
+    assert!(handle.current().check_basic_auth(Some(&basic("bob", "b"))).is_allowed());
 }

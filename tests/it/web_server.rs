@@ -18,8 +18,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn client() -> reqwest::Client {
-    let ca =
-        reqwest::Certificate::from_pem(&std::fs::read(fixtures().join("ca.crt")).unwrap()).unwrap();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(fixtures().join("ca.crt")).unwrap()).unwrap();
     reqwest::Client::builder()
         .tls_built_in_root_certs(false)
         .add_root_certificate(ca)
@@ -47,10 +46,8 @@ async fn tls_and_basic_auth_guard_every_endpoint() {
     let mut fake_config = WolkvoxConfig::bounded(end - chrono::Duration::hours(1), end);
     fake_config.clock = clock.sim_clock();
     let fake = Wolkvox::start(fake_config);
-    let config = TestConfig::new(&dir.path().join("s.json"))
-        .op(Operation::fake("op", &fake))
-        .catch_up("2h")
-        .config();
+    let config =
+        TestConfig::new(&dir.path().join("s.json")).op(Operation::fake("op", &fake)).catch_up("2h").config();
     let mut options = wolkvox_exporter::app::Options::new(config);
     options.clock = clock.shared();
     options.web = WebConfigHandle::fixed(WebConfig::load(&web).unwrap());
@@ -67,33 +64,18 @@ async fn tls_and_basic_auth_guard_every_endpoint() {
                 .send()
                 .await
                 .map(|r| r.status().as_u16());
-            check(status.as_ref().is_ok_and(|s| *s == 200), || {
-                format!("{status:?}")
-            })
+            check(status.as_ref().is_ok_and(|s| *s == 200), || format!("{status:?}"))
         })
         .await;
     for path in ["/metrics", "/-/healthy", "/-/ready", "/"] {
         let url = format!("https://localhost:{port}{path}");
         let denied = c.get(&url).send().await.unwrap();
         assert_eq!(denied.status(), 401, "{path} without credentials");
-        let challenge = denied.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .to_lowercase();
+        let challenge = denied.headers()["www-authenticate"].to_str().unwrap().to_lowercase();
         assert!(challenge.starts_with("basic"), "{challenge}");
-        let wrong = c
-            .get(&url)
-            .basic_auth("prometheus", Some("nope"))
-            .send()
-            .await
-            .unwrap();
+        let wrong = c.get(&url).basic_auth("prometheus", Some("nope")).send().await.unwrap();
         assert_eq!(wrong.status(), 401, "{path} with a wrong password");
-        let ok = c
-            .get(&url)
-            .basic_auth("prometheus", Some("scrape-pass"))
-            .send()
-            .await
-            .unwrap();
+        let ok = c.get(&url).basic_auth("prometheus", Some("scrape-pass")).send().await.unwrap();
         assert_eq!(ok.status(), 200, "{path} with credentials");
     }
     let body = c
@@ -121,14 +103,15 @@ async fn tls_and_basic_auth_guard_every_endpoint() {
 fn a_bad_web_config_is_refused_at_start_with_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("web.yml");
-    std::fs::write(&path, "tls_server_config:\n  cert_file: /nonexistent/cert.pem\n  key_file: /nonexistent/key.pem\n").unwrap();
+    std::fs::write(
+        &path,
+        "tls_server_config:\n  cert_file: /nonexistent/cert.pem\n  key_file: /nonexistent/key.pem\n",
+    )
+    .unwrap();
     let out = Command::new(exporter_bin())
         .args(["--demo", "--web.listen-address=127.0.0.1:0"])
         .arg(format!("--web.config.file={}", path.display()))
-        .arg(format!(
-            "--state.path={}",
-            dir.path().join("s.json").display()
-        ))
+        .arg(format!("--state.path={}", dir.path().join("s.json").display()))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

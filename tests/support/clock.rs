@@ -45,9 +45,7 @@ impl TestClock {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, DateTime<Utc>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -62,9 +60,8 @@ pub const BOGOTA: Tz = chrono_tz::America::Bogota;
 /// An instant given as the operation-local wall clock in `tz`
 /// (`local(BOGOTA, 2025, 3, 13, 11, 0)`); panics on a time DST skips or repeats.
 pub fn local(tz: Tz, y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    let naive = NaiveDate::from_ymd_opt(y, m, d)
-        .and_then(|day| day.and_hms_opt(h, min, 0))
-        .expect("a valid date");
+    let naive =
+        NaiveDate::from_ymd_opt(y, m, d).and_then(|day| day.and_hms_opt(h, min, 0)).expect("a valid date");
     tz.from_local_datetime(&naive)
         .single()
         .unwrap_or_else(|| panic!("{naive} is not a single instant in {tz}"))

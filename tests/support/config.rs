@@ -73,9 +73,7 @@ impl Operation {
 
     /// Follows one more report, at its own interval.
     pub fn report_every(mut self, report: &str, interval: &str) -> Operation {
-        self.reports
-            .get_or_insert_with(Vec::new)
-            .push((report.to_owned(), Some(interval.to_owned())));
+        self.reports.get_or_insert_with(Vec::new).push((report.to_owned(), Some(interval.to_owned())));
         self
     }
 }
@@ -174,10 +172,7 @@ impl TestConfig {
         if let Some(flows) = self.max_flows {
             y.push_str(&format!("  max_flows: {flows}\n"));
         }
-        y.push_str(&format!(
-            "state:\n  path: {}\noperations:\n",
-            self.state.display()
-        ));
+        y.push_str(&format!("state:\n  path: {}\noperations:\n", self.state.display()));
         for op in &self.operations {
             let token = match &op.token {
                 TokenSource::Inline(t) => format!("token: {t}"),

@@ -132,13 +132,9 @@ impl Exporter {
             }
         }
         command.envs(env.iter().copied());
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", exporter_bin().display()))?;
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child =
+            command.spawn().map_err(|e| format!("cannot start {}: {e}", exporter_bin().display()))?;
 
         let logs = Arc::new(Logs::default());
         logs.capture(child.stdout.take().expect("piped stdout"));
@@ -162,13 +158,7 @@ impl Exporter {
                 ));
             }
         };
-        Ok(Exporter {
-            child,
-            addr,
-            telemetry_path,
-            logs,
-            exit: None,
-        })
+        Ok(Exporter { child, addr, telemetry_path, logs, exit: None })
     }
 
     fn wait_ready(&mut self, deadline: Instant) -> Result<(), String> {
@@ -177,9 +167,7 @@ impl Exporter {
         let ready = Wait::new("/-/ready", timeout).poll(|| {
             if let Ok(Some(status)) = self.child.try_wait() {
                 self.exit = Some(status);
-                return Err(Err(format!(
-                    "the exporter exited ({status}) before /-/ready answered 200"
-                )));
+                return Err(Err(format!("the exporter exited ({status}) before /-/ready answered 200")));
             }
             match http::get(&url) {
                 Ok(r) if r.status == 200 => Ok(()),
@@ -233,9 +221,8 @@ impl Exporter {
     /// Scrapes until `predicate` accepts the exposition, and returns that exposition.
     /// Panics with the last exposition and the logs after `timeout`.
     pub fn wait_for_metrics(&self, timeout: Duration, predicate: impl Fn(&str) -> bool) -> String {
-        let found = Wait::new("the expected exposition", timeout)
-            .every(Duration::from_millis(50))
-            .poll(|| {
+        let found =
+            Wait::new("the expected exposition", timeout).every(Duration::from_millis(50)).poll(|| {
                 let text = self.metrics();
                 if predicate(&text) {
                     Ok(text)
@@ -255,16 +242,9 @@ impl Exporter {
     /// Waits until the logs contain `needle`; returns all logs so far.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
-        self.logs
-            .wait_for(deadline, |text| {
-                text.contains(needle).then(|| text.to_string())
-            })
-            .unwrap_or_else(|| {
-                panic!(
-                    "no log line with {needle:?} within {timeout:?}; logs:\n{}",
-                    self.logs()
-                )
-            })
+        self.logs.wait_for(deadline, |text| text.contains(needle).then(|| text.to_string())).unwrap_or_else(
+            || panic!("no log line with {needle:?} within {timeout:?}; logs:\n{}", self.logs()),
+        )
     }
 
     /// Sends SIGTERM and waits for the exit; panics (after SIGKILL) if it takes longer
@@ -306,12 +286,7 @@ impl Exporter {
         if self.exit.is_none() {
             let child = &mut self.child;
             self.exit = Wait::new("the exporter to exit", timeout)
-                .poll(|| {
-                    child
-                        .try_wait()
-                        .expect("try_wait on the exporter")
-                        .ok_or(())
-                })
+                .poll(|| child.try_wait().expect("try_wait on the exporter").ok_or(()))
                 .ok();
         }
         self.exit
@@ -329,10 +304,7 @@ pub struct Finished {
 impl Finished {
     /// Both streams, for failure messages.
     pub fn text(&self) -> String {
-        format!(
-            "exit status {}\nstdout:\n{}\nstderr:\n{}",
-            self.status, self.stdout, self.stderr
-        )
+        format!("exit status {}\nstdout:\n{}\nstderr:\n{}", self.status, self.stdout, self.stderr)
     }
 }
 
@@ -347,14 +319,9 @@ pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Fi
             command.env_remove(name);
         }
     }
-    command
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", exporter_bin().display()));
+    command.envs(env.iter().copied()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child =
+        command.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", exporter_bin().display()));
     let read = |mut stream: Box<dyn Read + Send>| {
         thread::spawn(move || {
             let mut bytes = Vec::new();
@@ -364,12 +331,8 @@ pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Fi
     };
     let stdout = read(Box::new(child.stdout.take().expect("piped stdout")));
     let stderr = read(Box::new(child.stderr.take().expect("piped stderr")));
-    let exited = Wait::new("the exporter to exit", timeout).poll(|| {
-        child
-            .try_wait()
-            .expect("try_wait on the exporter")
-            .ok_or(())
-    });
+    let exited = Wait::new("the exporter to exit", timeout)
+        .poll(|| child.try_wait().expect("try_wait on the exporter").ok_or(()));
     let status = match exited {
         Ok(status) => status,
         Err(()) => {
@@ -383,11 +346,7 @@ pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Fi
             );
         }
     };
-    Finished {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    }
+    Finished { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() }
 }
 
 /// Resident and peak resident memory of a process, in KiB, from `/proc`.
@@ -421,9 +380,7 @@ fn listen_address(logs: &str) -> Option<SocketAddr> {
             let value = line
                 .split([' ', ','])
                 .find_map(|field| {
-                    field
-                        .strip_prefix("address=")
-                        .or_else(|| field.strip_prefix("\"address\":"))
+                    field.strip_prefix("address=").or_else(|| field.strip_prefix("\"address\":"))
                 })?
                 .trim_start_matches('"');
             let end = value.find(['"', '}']).unwrap_or(value.len());

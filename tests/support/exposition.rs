@@ -30,8 +30,7 @@ impl Exposition {
             if line.starts_with('#') || line.trim().is_empty() {
                 continue;
             }
-            out.samples
-                .push(parse_sample(line).unwrap_or_else(|| panic!("unparsable line {line:?}")));
+            out.samples.push(parse_sample(line).unwrap_or_else(|| panic!("unparsable line {line:?}")));
         }
         out
     }
@@ -43,10 +42,7 @@ impl Exposition {
         filter: &'a [(&'a str, &'a str)],
     ) -> impl Iterator<Item = &'a Sample> + 'a {
         self.samples.iter().filter(move |s| {
-            s.name == name
-                && filter
-                    .iter()
-                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            s.name == name && filter.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
         })
     }
 
@@ -54,10 +50,7 @@ impl Exposition {
     pub fn get(&self, name: &str, filter: &[(&str, &str)]) -> Option<f64> {
         let mut it = self.select(name, filter);
         let first = it.next()?;
-        assert!(
-            it.next().is_none(),
-            "{name} {filter:?} matches more than one sample"
-        );
+        assert!(it.next().is_none(), "{name} {filter:?} matches more than one sample");
         Some(first.value)
     }
 
@@ -89,10 +82,7 @@ pub fn parse_sample(line: &str) -> Option<Sample> {
                     return finish(name, labels, rest);
                 }
             }
-            let key = rest[1 + start..1 + key_end]
-                .trim_start_matches(',')
-                .trim()
-                .to_owned();
+            let key = rest[1 + start..1 + key_end].trim_start_matches(',').trim().to_owned();
             if chars.next()?.1 != '"' {
                 return None;
             }
@@ -140,9 +130,5 @@ fn finish(name: String, labels: BTreeMap<String, String>, rest: &str) -> Option<
         "NaN" => f64::NAN,
         v => v.parse().ok()?,
     };
-    Some(Sample {
-        name,
-        labels,
-        value,
-    })
+    Some(Sample { name, labels, value })
 }

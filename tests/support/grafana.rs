@@ -26,10 +26,7 @@ pub fn load_dashboards() -> Vec<(String, Value)> {
             let text = std::fs::read_to_string(&path).expect("read dashboard");
             let json: Value = serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
-            (
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                json,
-            )
+            (path.file_name().unwrap().to_string_lossy().into_owned(), json)
         })
         .collect()
 }
@@ -73,17 +70,13 @@ pub fn panel_queries(dashboard: &Value) -> Vec<Query> {
         .flat_map(|panel| {
             let title = panel["title"].as_str().unwrap_or("?").to_string();
             let uid = uid.clone();
-            panel["targets"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(move |target| Query {
-                    dashboard: uid.clone(),
-                    source: title.clone(),
-                    ref_id: target["refId"].as_str().unwrap_or("?").to_string(),
-                    expr: target["expr"].as_str().unwrap_or_default().to_string(),
-                    instant: target["instant"].as_bool().unwrap_or(false),
-                })
+            panel["targets"].as_array().into_iter().flatten().map(move |target| Query {
+                dashboard: uid.clone(),
+                source: title.clone(),
+                ref_id: target["refId"].as_str().unwrap_or("?").to_string(),
+                expr: target["expr"].as_str().unwrap_or_default().to_string(),
+                instant: target["instant"].as_bool().unwrap_or(false),
+            })
         })
         .collect()
 }
@@ -107,25 +100,17 @@ pub fn annotation_queries(dashboard: &Value) -> Vec<Query> {
 
 /// The annotation definitions (`annotations.list`), the built-in one included.
 pub fn annotations(dashboard: &Value) -> &[Value] {
-    dashboard["annotations"]["list"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    dashboard["annotations"]["list"].as_array().map(Vec::as_slice).unwrap_or(&[])
 }
 
 /// The template variables (`templating.list`).
 pub fn variables(dashboard: &Value) -> &[Value] {
-    dashboard["templating"]["list"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    dashboard["templating"]["list"].as_array().map(Vec::as_slice).unwrap_or(&[])
 }
 
 /// The text of a query variable's query (a string, or `{"query": ...}` in newer Grafana).
 pub fn variable_query_text(variable: &Value) -> Option<&str> {
-    variable["query"]
-        .as_str()
-        .or_else(|| variable["query"]["query"].as_str())
+    variable["query"].as_str().or_else(|| variable["query"]["query"].as_str())
 }
 
 /// The PromQL inside the query variables: `label_values(EXPR, label)` and
@@ -206,11 +191,7 @@ pub fn variable_refs(text: &str) -> Vec<VarRef> {
                     let name = body.split(':').next().unwrap_or_default();
                     let name = name.split('.').next().unwrap_or_default();
                     if !name.is_empty() && name.bytes().all(is_name) && !all_digits(name) {
-                        refs.push(VarRef {
-                            name: name.to_string(),
-                            start: i,
-                            end: i + close + 1,
-                        });
+                        refs.push(VarRef { name: name.to_string(), start: i, end: i + close + 1 });
                         i += close + 1;
                         continue;
                     }
@@ -231,11 +212,7 @@ pub fn variable_refs(text: &str) -> Vec<VarRef> {
             if let Some(close) = text[i..].find("]]") {
                 let name = text[i + 2..i + close].split(':').next().unwrap_or_default();
                 if !name.is_empty() && name.bytes().all(is_name) {
-                    refs.push(VarRef {
-                        name: name.to_string(),
-                        start: i,
-                        end: i + close + 2,
-                    });
+                    refs.push(VarRef { name: name.to_string(), start: i, end: i + close + 2 });
                     i += close + 2;
                     continue;
                 }

@@ -39,18 +39,11 @@ impl InProc {
         let task = tokio::spawn(wolkvox_exporter::app::run(options, listener, async {
             let _ = rx.await;
         }));
-        InProc {
-            addr,
-            state_path,
-            stop: Some(tx),
-            task: Some(task),
-        }
+        InProc { addr, state_path, stop: Some(tx), task: Some(task) }
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let r = reqwest::get(format!("http://{}{}", self.addr, path))
-            .await
-            .unwrap();
+        let r = reqwest::get(format!("http://{}{}", self.addr, path)).await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
@@ -79,8 +72,7 @@ impl InProc {
                     .samples
                     .iter()
                     .filter(|s| {
-                        !s.name.starts_with("wolkvox_agent")
-                            && !s.name.starts_with("wolkvox_transfer_flows")
+                        !s.name.starts_with("wolkvox_agent") && !s.name.starts_with("wolkvox_transfer_flows")
                     })
                     .map(|s| format!("{} {:?} {}", s.name, s.labels, s.value))
                     .collect();
@@ -118,11 +110,7 @@ pub fn total(m: &Exposition, op: &str) -> u64 {
 pub fn assert_exact(m: &Exposition, op: &str, truth: &TransfersTruth, bounds: &[f64]) {
     let mut seen = 0;
     for ((agent, interaction), t) in &truth.series {
-        let labels = [
-            ("operation", op),
-            ("agent_id", agent.as_str()),
-            ("interaction", interaction.as_str()),
-        ];
+        let labels = [("operation", op), ("agent_id", agent.as_str()), ("interaction", interaction.as_str())];
         assert_eq!(
             m.get("wolkvox_agent_interactions_total", &labels),
             Some(t.count as f64),
@@ -151,15 +139,10 @@ pub fn assert_exact(m: &Exposition, op: &str, truth: &TransfersTruth, bounds: &[
         }
         let mut l = labels.to_vec();
         l.push(("le", "+Inf"));
-        assert_eq!(
-            m.get("wolkvox_agent_interaction_duration_seconds_bucket", &l),
-            Some(t.count as f64)
-        );
+        assert_eq!(m.get("wolkvox_agent_interaction_duration_seconds_bucket", &l), Some(t.count as f64));
         seen += 1;
     }
-    let series = m
-        .select("wolkvox_agent_interactions_total", &[("operation", op)])
-        .count();
+    let series = m.select("wolkvox_agent_interactions_total", &[("operation", op)]).count();
     assert_eq!(series, seen, "{op} has series the ground truth does not");
 }
 
@@ -177,33 +160,19 @@ pub fn assert_exact_indexed(m: &Exposition, op: &str, truth: &TransfersTruth, bo
         if s.labels.get("operation").map(String::as_str) != Some(op) {
             continue;
         }
-        let (Some(agent), Some(interaction)) =
-            (s.labels.get("agent_id"), s.labels.get("interaction"))
-        else {
+        let (Some(agent), Some(interaction)) = (s.labels.get("agent_id"), s.labels.get("interaction")) else {
             continue;
         };
         let le = s.labels.get("le").map_or("", String::as_str);
         let previous = index.insert((&s.name, agent, interaction, le), s.value);
-        assert!(
-            previous.is_none(),
-            "duplicate sample {} {:?}",
-            s.name,
-            s.labels
-        );
+        assert!(previous.is_none(), "duplicate sample {} {:?}", s.name, s.labels);
     }
     let mut series = 0;
     for ((agent, interaction), t) in &truth.series {
-        let get = |name: &str, le: &str| {
-            index
-                .get(&(name, agent.as_str(), interaction.as_str(), le))
-                .copied()
-        };
+        let get =
+            |name: &str, le: &str| index.get(&(name, agent.as_str(), interaction.as_str(), le)).copied();
         let what = format!("{op}/{agent}/{interaction}");
-        assert_eq!(
-            get("wolkvox_agent_interactions_total", ""),
-            Some(t.count as f64),
-            "count of {what}"
-        );
+        assert_eq!(get("wolkvox_agent_interactions_total", ""), Some(t.count as f64), "count of {what}");
         assert_eq!(
             get("wolkvox_agent_interaction_duration_seconds_count", ""),
             Some(t.count as f64),
@@ -215,12 +184,7 @@ pub fn assert_exact_indexed(m: &Exposition, op: &str, truth: &TransfersTruth, bo
             "histogram sum of {what}"
         );
         let cumulative = t.cumulative_buckets(bounds);
-        for (b, want) in bounds
-            .iter()
-            .map(|b| b.to_string())
-            .chain(["+Inf".to_owned()])
-            .zip(cumulative)
-        {
+        for (b, want) in bounds.iter().map(|b| b.to_string()).chain(["+Inf".to_owned()]).zip(cumulative) {
             assert_eq!(
                 get("wolkvox_agent_interaction_duration_seconds_bucket", &b),
                 Some(want as f64),
@@ -229,14 +193,8 @@ pub fn assert_exact_indexed(m: &Exposition, op: &str, truth: &TransfersTruth, bo
         }
         series += 1;
     }
-    let exported = index
-        .keys()
-        .filter(|k| k.0 == "wolkvox_agent_interactions_total")
-        .count();
-    assert_eq!(
-        exported, series,
-        "{op} has series the ground truth does not"
-    );
+    let exported = index.keys().filter(|k| k.0 == "wolkvox_agent_interactions_total").count();
+    assert_eq!(exported, series, "{op} has series the ground truth does not");
 }
 
 /// Total of `wolkvox_agent_calls_total` for an operation.
@@ -253,10 +211,7 @@ pub fn flows_total(m: &Exposition, op: &str) -> u64 {
 fn by_labels(m: &Exposition, name: &str, op: &str, keys: &[&str]) -> BTreeMap<Vec<String>, f64> {
     m.select(name, &[("operation", op)])
         .map(|s| {
-            let key = keys
-                .iter()
-                .map(|k| s.labels.get(*k).cloned().unwrap_or_default())
-                .collect();
+            let key = keys.iter().map(|k| s.labels.get(*k).cloned().unwrap_or_default()).collect();
             (key, s.value)
         })
         .collect()
@@ -267,17 +222,9 @@ fn by_labels(m: &Exposition, name: &str, op: &str, keys: &[&str]) -> BTreeMap<Ve
 pub fn assert_calls_exact(m: &Exposition, op: &str, truth: &CallsTruth) {
     let keys = ["agent_id", "direction"];
     let want = |pick: fn(&(u64, u64)) -> u64| -> BTreeMap<Vec<String>, f64> {
-        truth
-            .series
-            .iter()
-            .map(|((a, d), v)| (vec![a.clone(), d.clone()], pick(v) as f64))
-            .collect()
+        truth.series.iter().map(|((a, d), v)| (vec![a.clone(), d.clone()], pick(v) as f64)).collect()
     };
-    assert_eq!(
-        by_labels(m, "wolkvox_agent_calls_total", op, &keys),
-        want(|v| v.0),
-        "calls of {op}"
-    );
+    assert_eq!(by_labels(m, "wolkvox_agent_calls_total", op, &keys), want(|v| v.0), "calls of {op}");
     assert_eq!(
         by_labels(m, "wolkvox_agent_call_seconds_total", op, &keys),
         want(|v| v.1),
@@ -293,12 +240,7 @@ pub fn assert_flows_exact(m: &Exposition, op: &str, truth: &FlowsTruth) {
         .map(|((o, d, t), n)| (vec![o.clone(), d.clone(), t.clone()], *n as f64))
         .collect();
     assert_eq!(
-        by_labels(
-            m,
-            "wolkvox_transfer_flows_total",
-            op,
-            &["origin_agent_id", "destination", "type"]
-        ),
+        by_labels(m, "wolkvox_transfer_flows_total", op, &["origin_agent_id", "destination", "type"]),
         want,
         "flows of {op}"
     );
@@ -307,16 +249,10 @@ pub fn assert_flows_exact(m: &Exposition, op: &str, truth: &FlowsTruth) {
 /// The transfer chains a correct exporter has settled by the watermark of `op`'s
 /// agent_13_1 in `m` (less `overlap`), from every leg of `fake`'s closed history, with
 /// the default 2-hour horizon.
-pub fn settled_chains(
-    m: &Exposition,
-    op: &str,
-    fake: &Wolkvox,
-    overlap: chrono::Duration,
-) -> ChainsTruth {
+pub fn settled_chains(m: &Exposition, op: &str, fake: &Wolkvox, overlap: chrono::Duration) -> ChainsTruth {
     let labels = [("operation", op), ("report", "agent_13_1")];
-    let watermark = m
-        .get("wolkvox_ingested_until_timestamp_seconds", &labels)
-        .expect("agent_13_1's watermark");
+    let watermark =
+        m.get("wolkvox_ingested_until_timestamp_seconds", &labels).expect("agent_13_1's watermark");
     let sim = fake.simulator();
     let until = chrono::DateTime::from_timestamp(watermark as i64, 0).unwrap() - overlap;
     let config = sim.config();
@@ -328,29 +264,12 @@ pub fn settled_chains(
 /// returned transfers by agent, and none evicted.
 pub fn assert_chains_exact(m: &Exposition, op: &str, truth: &ChainsTruth) {
     let chains = by_labels(m, "wolkvox_transfer_chains_total", op, &["transfers"]);
-    let want: BTreeMap<Vec<String>, f64> = ["1", "2", "3+"]
-        .iter()
-        .zip(truth.chains)
-        .map(|(t, n)| (vec![t.to_string()], n as f64))
-        .collect();
+    let want: BTreeMap<Vec<String>, f64> =
+        ["1", "2", "3+"].iter().zip(truth.chains).map(|(t, n)| (vec![t.to_string()], n as f64)).collect();
     assert_eq!(chains, want, "chains of {op}");
-    let returned = by_labels(
-        m,
-        "wolkvox_agent_transfers_returned_total",
-        op,
-        &["agent_id"],
-    );
-    let want: BTreeMap<Vec<String>, f64> = truth
-        .returned
-        .iter()
-        .map(|(a, n)| (vec![a.clone()], *n as f64))
-        .collect();
+    let returned = by_labels(m, "wolkvox_agent_transfers_returned_total", op, &["agent_id"]);
+    let want: BTreeMap<Vec<String>, f64> =
+        truth.returned.iter().map(|(a, n)| (vec![a.clone()], *n as f64)).collect();
     assert_eq!(returned, want, "returned transfers of {op}");
-    assert_eq!(
-        m.get(
-            "wolkvox_transfer_chains_evicted_total",
-            &[("operation", op)]
-        ),
-        Some(0.0)
-    );
+    assert_eq!(m.get("wolkvox_transfer_chains_evicted_total", &[("operation", op)]), Some(0.0));
 }

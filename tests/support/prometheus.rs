@@ -18,9 +18,7 @@ const POLL_EVERY: Duration = Duration::from_millis(100);
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
 }
 
 fn required_tool(name: &str) -> PathBuf {
@@ -63,18 +61,13 @@ pub struct PrometheusBuilder {
 impl PrometheusBuilder {
     /// Scrapes `targets` (`HOST:PORT`) as job `job_name` every `interval`.
     pub fn scrape(mut self, job_name: &str, targets: &[String], interval: Duration) -> Self {
-        self.jobs.push(ScrapeJob {
-            job_name: job_name.to_string(),
-            targets: targets.to_vec(),
-            interval,
-        });
+        self.jobs.push(ScrapeJob { job_name: job_name.to_string(), targets: targets.to_vec(), interval });
         self
     }
 
     pub fn rule_file(mut self, path: impl AsRef<Path>) -> Self {
         let path = path.as_ref();
-        let absolute =
-            fs::canonicalize(path).unwrap_or_else(|e| panic!("rule file {}: {e}", path.display()));
+        let absolute = fs::canonicalize(path).unwrap_or_else(|e| panic!("rule file {}: {e}", path.display()));
         self.rule_files.push(absolute);
         self
     }
@@ -179,10 +172,7 @@ impl Prometheus {
         let log = fs::File::create(&log_path).expect("create prometheus.log");
         let mut child = Command::new(prometheus_bin())
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .args(features.iter().map(|f| format!("--enable-feature={f}")))
             .stdin(Stdio::null())
@@ -192,28 +182,23 @@ impl Prometheus {
             .map_err(|e| format!("cannot run {}: {e}", prometheus_bin().display()))?;
 
         let read_log = || fs::read_to_string(&log_path).unwrap_or_default();
-        let ready = Wait::new("prometheus ready", START_TIMEOUT)
-            .every(POLL_EVERY)
-            .poll(|| {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(Some(status));
-                }
-                let url = format!("http://127.0.0.1:{port}/-/ready");
-                match http::get(&url) {
-                    Ok(r) if r.status == 200 => Ok(()),
-                    _ => Err(None),
-                }
-            });
+        let ready = Wait::new("prometheus ready", START_TIMEOUT).every(POLL_EVERY).poll(|| {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(Some(status));
+            }
+            let url = format!("http://127.0.0.1:{port}/-/ready");
+            match http::get(&url) {
+                Ok(r) if r.status == 200 => Ok(()),
+                _ => Err(None),
+            }
+        });
         match ready {
             Ok(()) => Ok(child),
             Err(Some(status)) => Err(format!("prometheus exited ({status}):\n{}", read_log())),
             Err(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                Err(format!(
-                    "prometheus not ready within {START_TIMEOUT:?}:\n{}",
-                    read_log()
-                ))
+                Err(format!("prometheus not ready within {START_TIMEOUT:?}:\n{}", read_log()))
             }
         }
     }
@@ -229,8 +214,8 @@ impl Prometheus {
 
     /// GETs an API path and returns `data`, or the API's error.
     pub fn api(&self, path_and_query: &str) -> Result<Value, String> {
-        let response = http::get(&self.url(path_and_query))
-            .map_err(|e| format!("GET {path_and_query}: {e}"))?;
+        let response =
+            http::get(&self.url(path_and_query)).map_err(|e| format!("GET {path_and_query}: {e}"))?;
         let body: Value = serde_json::from_slice(&response.body).map_err(|e| {
             format!(
                 "GET {path_and_query}: status {}, body is not JSON ({e}): {}",
@@ -254,32 +239,23 @@ impl Prometheus {
 
     /// An instant query at Unix time `at`.
     pub fn query_at(&self, promql: &str, at: i64) -> Result<Value, String> {
-        self.api(&format!(
-            "/api/v1/query?query={}&time={at}",
-            percent_encode(promql)
-        ))
+        self.api(&format!("/api/v1/query?query={}&time={at}", percent_encode(promql)))
     }
 
     /// Repeats `promql` until `predicate` accepts its `data`, and returns that `data`.
     /// Panics with the last answer after `timeout`.
-    pub fn wait_until(
-        &self,
-        promql: &str,
-        timeout: Duration,
-        predicate: impl Fn(&Value) -> bool,
-    ) -> Value {
-        Wait::new(format!("`{promql}` to reach the expected state"), timeout)
-            .every(POLL_EVERY)
-            .until(|| match self.query(promql) {
+    pub fn wait_until(&self, promql: &str, timeout: Duration, predicate: impl Fn(&Value) -> bool) -> Value {
+        Wait::new(format!("`{promql}` to reach the expected state"), timeout).every(POLL_EVERY).until(|| {
+            match self.query(promql) {
                 Ok(data) if predicate(&data) => Ok(data),
                 last => Err(format!("last answer: {last:?}")),
-            })
+            }
+        })
     }
 
     /// `/api/v1/targets` `data`.
     pub fn targets(&self) -> Value {
-        self.api("/api/v1/targets")
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.api("/api/v1/targets").unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `/api/v1/rules` `data`.
@@ -305,10 +281,7 @@ pub fn result_len(data: &Value) -> usize {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("probe a free loopback port")
-        .port()
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("probe a free loopback port").port()
 }
 
 fn prom_duration(d: Duration) -> String {
@@ -340,12 +313,7 @@ pub fn check_metrics(exposition: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(exposition.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),

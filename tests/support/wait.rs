@@ -20,11 +20,7 @@ pub struct Wait {
 
 impl Wait {
     pub fn new(what: impl Into<String>, timeout: Duration) -> Wait {
-        Wait {
-            what: what.into(),
-            timeout,
-            every: POLL_EVERY,
-        }
+        Wait { what: what.into(), timeout, every: POLL_EVERY }
     }
 
     /// Checks this often (a probe that is costly, e.g. parsing a large exposition, asks
@@ -82,19 +78,12 @@ impl Wait {
     }
 
     fn fail(&self, last: impl Display) -> ! {
-        panic!(
-            "timed out after {:?} waiting for {}\n{last}",
-            self.timeout, self.what
-        )
+        panic!("timed out after {:?} waiting for {}\n{last}", self.timeout, self.what)
     }
 }
 
 /// `Wait::new(what, timeout).until(probe)`.
-pub fn until<T, E: Display>(
-    what: &str,
-    timeout: Duration,
-    probe: impl FnMut() -> Result<T, E>,
-) -> T {
+pub fn until<T, E: Display>(what: &str, timeout: Duration, probe: impl FnMut() -> Result<T, E>) -> T {
     Wait::new(what, timeout).until(probe)
 }
 

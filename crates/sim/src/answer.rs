@@ -47,19 +47,12 @@ pub fn envelope<T>(
     write: WriteRow<T>,
 ) -> Answer {
     if rows.is_empty() {
-        return Answer {
-            body: error_body(404, text::NO_RECORDS, format.code_as_string),
-            ..no_records()
-        };
+        return Answer { body: error_body(404, text::NO_RECORDS, format.code_as_string), ..no_records() };
     }
     let mut body = String::with_capacity(128 + rows.len() * 240);
     body.push_str("{\"code\":");
     body.push_str(code_200(format));
-    let _ = write!(
-        body,
-        ",\"error\":null,\"msg\":\"{} records were found\",\"data\":",
-        rows.len()
-    );
+    let _ = write!(body, ",\"error\":null,\"msg\":\"{} records were found\",\"data\":", rows.len());
     if format.single_object_data && rows.len() == 1 {
         write(&mut body, &rows[0], format.shift_hours);
     } else {
@@ -73,13 +66,7 @@ pub fn envelope<T>(
         body.push(']');
     }
     body.push('}');
-    Answer {
-        status: 200,
-        body,
-        ids,
-        truncated,
-        last_second: 0,
-    }
+    Answer { status: 200, body, ids, truncated, last_second: 0 }
 }
 
 fn code_200(format: &Format) -> &'static str {
@@ -113,11 +100,7 @@ pub fn token_info(limit: u64, token_today: u64, all_today: u64, format: &Format)
          \"all_token_today\":\"{all_today}\",\"available_consumption_options\":\"{}\"}}",
         limit.saturating_sub(all_today)
     );
-    let data = if format.single_object_data {
-        row
-    } else {
-        format!("[{row}]")
-    };
+    let data = if format.single_object_data { row } else { format!("[{row}]") };
     Answer {
         status: 200,
         body: format!(
@@ -156,9 +139,7 @@ pub fn field(body: &mut String, first: bool, key: &str, value: impl FnOnce(&mut 
 
 /// A date as the API writes it (`YYYY-MM-DD HH:MM:SS`), `shift_hours` off.
 pub fn push_date(body: &mut String, date: NaiveDateTime, shift_hours: i64) {
-    let date = date
-        .checked_add_signed(Duration::hours(shift_hours))
-        .unwrap_or(date);
+    let date = date.checked_add_signed(Duration::hours(shift_hours)).unwrap_or(date);
     let _ = write!(
         body,
         "\"{:04}-{:02}-{:02} {:02}:{:02}:{:02}\"",
@@ -173,13 +154,7 @@ pub fn push_date(body: &mut String, date: NaiveDateTime, shift_hours: i64) {
 
 /// A duration as the API writes it (`HH:MM:SS`; hours may pass 24).
 pub fn push_hms(body: &mut String, secs: u64) {
-    let _ = write!(
-        body,
-        "\"{:02}:{:02}:{:02}\"",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    );
+    let _ = write!(body, "\"{:02}:{:02}:{:02}\"", secs / 3600, secs % 3600 / 60, secs % 60);
 }
 
 /// Appends `text` as a JSON string literal.

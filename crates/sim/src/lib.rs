@@ -17,8 +17,8 @@ mod server;
 
 pub use answer::{Answer, Format};
 pub use model::{
-    Burst, Newcomer, Rename, SimAgent, SimCall, SimConfig, SimDestination, SimLeg, SimRecord,
-    Simulator, DEMO_HISTORY,
+    Burst, Newcomer, Rename, SimAgent, SimCall, SimConfig, SimDestination, SimLeg, SimRecord, Simulator,
+    DEMO_HISTORY,
 };
 pub use reports::agent_12::{Difference, TotalsTruth};
 pub use reports::agent_13::{SeriesTruth, TransfersTruth};

@@ -28,42 +28,22 @@ fn the_vendors_texts_map_to_their_reasons() {
     let cases = [
         (404, "Validate dates entered", "empty"),
         (404, "VALIDATE DATES ENTERED", "empty"),
-        (
-            400,
-            "THE API YOU WANT TO CONSULT DOES NOT EXIST",
-            "bad_request",
-        ),
+        (400, "THE API YOU WANT TO CONSULT DOES NOT EXIST", "bad_request"),
         (400, "SOME PARAMETERS ARE REQUIRED", "bad_request"),
         (401, "PLEASE ENTER THE WOLKVOX-TOKEN", "unauthorized"),
         (403, "TOKEN LIMIT EXCEEDED", "quota_exceeded"),
         (403, "Token limit exceeded", "quota_exceeded"),
-        (
-            403,
-            "EXCEEDS THE LIMIT OF SIMULTANEOUS REQUESTS PER TOKEN (2)",
-            "concurrency_limit",
-        ),
+        (403, "EXCEEDS THE LIMIT OF SIMULTANEOUS REQUESTS PER TOKEN (2)", "concurrency_limit"),
         (403, "PLEASE VALIDATE TOKEN", "invalid_token"),
         (403, "please validate token", "invalid_token"),
         (403, "Invalid, expired or malformed token", "invalid_token"),
-        (
-            403,
-            "Server under MAINTENANCE (backups), try again later",
-            "maintenance",
-        ),
+        (403, "Server under MAINTENANCE (backups), try again later", "maintenance"),
         (403, "Nope", "forbidden"),
     ];
     for (status, text, expected) in cases {
-        assert_eq!(
-            reason(status, err(status, text)),
-            expected,
-            "{status} {text}"
-        );
+        assert_eq!(reason(status, err(status, text)), expected, "{status} {text}");
         // The same answer inside a 200, as some proxies pass it on.
-        assert_eq!(
-            reason(200, err(status, text)),
-            expected,
-            "200/{status} {text}"
-        );
+        assert_eq!(reason(200, err(status, text)), expected, "200/{status} {text}");
     }
 }
 
@@ -77,10 +57,7 @@ fn every_other_answer_has_one_reason() {
     assert_eq!(reason(502, "<html>Bad gateway</html>"), "http_5xx");
     assert_eq!(reason(500, ""), "http_5xx");
     assert_eq!(reason(200, "<html>oops</html>"), "bad_response");
-    assert_eq!(
-        reason(200, r#"{"code":200,"data":[{"agent_id":"1"#),
-        "bad_response"
-    );
+    assert_eq!(reason(200, r#"{"code":200,"data":[{"agent_id":"1"#), "bad_response");
     assert_eq!(reason(302, ""), "bad_response");
 }
 
@@ -91,35 +68,20 @@ fn rows_borrow_from_the_body_and_shapes_are_lenient() {
         {"agent_id":1002,"time":null},
         {"agent_id":{"x":1},"time":[1]},
         7, "x", [1], null]}"#;
-    let Ok(Answer::Records(items)) = interpret::<Row>(200, body) else {
-        panic!()
-    };
+    let Ok(Answer::Records(items)) = interpret::<Row>(200, body) else { panic!() };
     assert_eq!(items.len(), 7);
-    let Item::Record(first) = &items[0] else {
-        panic!()
-    };
+    let Item::Record(first) = &items[0] else { panic!() };
     assert!(matches!(first.agent_id.0, Some(Cow::Borrowed("1001"))));
-    let Item::Record(second) = &items[1] else {
-        panic!()
-    };
-    assert_eq!(
-        (second.agent_id.get(), second.time.get()),
-        (Some("1002"), None)
-    );
-    let Item::Record(third) = &items[2] else {
-        panic!()
-    };
+    let Item::Record(second) = &items[1] else { panic!() };
+    assert_eq!((second.agent_id.get(), second.time.get()), (Some("1002"), None));
+    let Item::Record(third) = &items[2] else { panic!() };
     assert_eq!((third.agent_id.get(), third.time.get()), (None, None));
     assert!(items[3..].iter().all(|i| *i == Item::NotAnObject));
 
     let one = br#"{"code":200,"data":{"agent_id":"9"}}"#;
-    let Ok(Answer::Records(items)) = interpret::<Row>(200, one) else {
-        panic!()
-    };
+    let Ok(Answer::Records(items)) = interpret::<Row>(200, one) else { panic!() };
     assert_eq!(items.len(), 1);
-    let Ok(Answer::Records(none)) = interpret::<Row>(200, br#"{"code":200,"data":null}"#) else {
-        panic!()
-    };
+    let Ok(Answer::Records(none)) = interpret::<Row>(200, br#"{"code":200,"data":null}"#) else { panic!() };
     assert!(none.is_empty());
 }
 
@@ -133,11 +95,6 @@ fn broken_bodies_are_errors() {
         b"[]",
         b"{\"code\":200,\"data\":[{\"agent_id\":\"\xff\"}]}",
     ] {
-        assert_eq!(
-            reason(200, body),
-            "bad_response",
-            "{:?}",
-            String::from_utf8_lossy(body)
-        );
+        assert_eq!(reason(200, body), "bad_response", "{:?}", String::from_utf8_lossy(body));
     }
 }

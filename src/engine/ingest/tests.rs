@@ -17,12 +17,7 @@ fn a_full_page_in_date_order_counts_up_to_its_last_second() {
     let op = testing::operation(&testing::metrics(&[60.0], 10), &[agent_13::NAME]);
     // 59,990 rows at 10:00:00..10:59:59, then 10 at 11:00:00.
     let mut rows: Vec<Value> = (0..RECORD_CAP - 10)
-        .map(|i| {
-            row(
-                i,
-                &format!("2026-11-24 10:{:02}:{:02}", i % 3600 / 60, i % 60),
-            )
-        })
+        .map(|i| row(i, &format!("2026-11-24 10:{:02}:{:02}", i % 3600 / 60, i % 60)))
         .collect();
     rows.sort_by(|a, b| a["date"].as_str().cmp(&b["date"].as_str()));
     rows.extend((0..10).map(|i| row(RECORD_CAP + i, "2026-11-24 11:00:00")));
@@ -34,10 +29,7 @@ fn a_full_page_in_date_order_counts_up_to_its_last_second() {
     let t = testing::ingest(&op, agent_13::NAME, &rest, day());
     assert_eq!((t.before, t.counted, t.duplicate), (None, 10, 10));
     testing::with_counters(&op, agent_13::NAME, |c: &Agent13Counters| {
-        assert_eq!(
-            c.agents["1"][Interaction::transfer].as_ref().unwrap().count,
-            60_000
-        );
+        assert_eq!(c.agents["1"][Interaction::transfer].as_ref().unwrap().count, 60_000);
     });
 }
 
@@ -46,12 +38,7 @@ fn a_full_page_in_date_order_counts_up_to_its_last_second() {
 fn a_full_page_out_of_order_counts_nothing() {
     let op = testing::operation(&testing::metrics(&[60.0], 10), &[agent_13::NAME]);
     let mut rows: Vec<Value> = (0..RECORD_CAP)
-        .map(|i| {
-            row(
-                i,
-                &format!("2026-11-24 10:{:02}:{:02}", i % 3600 / 60, i % 60),
-            )
-        })
+        .map(|i| row(i, &format!("2026-11-24 10:{:02}:{:02}", i % 3600 / 60, i % 60)))
         .collect();
     rows.swap(0, RECORD_CAP - 1);
     let report = op.read().reports[0].report.clone();
@@ -74,12 +61,6 @@ fn rows_dated_before_the_late_mark_count_as_late() {
     assert_eq!((t.counted, t.late), (2, 1));
     assert_eq!(op.read().reports[0].health.late, 1);
     testing::with_counters(&op, agent_13::NAME, |c: &Agent13Counters| {
-        assert_eq!(
-            (
-                c.late[Interaction::transfer],
-                c.late[Interaction::conference]
-            ),
-            (1, 0)
-        );
+        assert_eq!((c.late[Interaction::transfer], c.late[Interaction::conference]), (1, 0));
     });
 }

@@ -52,23 +52,13 @@ impl Calls {
         let mut slots = Vec::new();
         let mut ids = String::new();
         for (bucket, conn_id, value, date) in calls {
-            let (Ok(bucket), Ok(len)) =
-                (u16::try_from(bucket), u8::try_from(conn_id.as_ref().len()))
-            else {
+            let (Ok(bucket), Ok(len)) = (u16::try_from(bucket), u8::try_from(conn_id.as_ref().len())) else {
                 continue;
             };
             ids.push_str(conn_id.as_ref());
-            slots.push(Slot {
-                date,
-                value: u32::try_from(value).unwrap_or(u32::MAX),
-                bucket,
-                len,
-            });
+            slots.push(Slot { date, value: u32::try_from(value).unwrap_or(u32::MAX), bucket, len });
         }
-        Calls {
-            slots: slots.into(),
-            ids: ids.into(),
-        }
+        Calls { slots: slots.into(), ids: ids.into() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -93,18 +83,16 @@ impl Calls {
             return;
         }
         let (mut mine, mut theirs) = (self.iter().peekable(), other.iter().peekable());
-        let merged = Calls::new(std::iter::from_fn(move || {
-            match (mine.peek(), theirs.peek()) {
-                (Some(a), Some(b)) if a.0 == b.0 => {
-                    let newer = if a.3 <= b.3 { *b } else { *a };
-                    mine.next();
-                    theirs.next();
-                    Some(newer)
-                }
-                (Some(a), Some(b)) if a.0 < b.0 => mine.next(),
-                (Some(_), None) => mine.next(),
-                _ => theirs.next(),
+        let merged = Calls::new(std::iter::from_fn(move || match (mine.peek(), theirs.peek()) {
+            (Some(a), Some(b)) if a.0 == b.0 => {
+                let newer = if a.3 <= b.3 { *b } else { *a };
+                mine.next();
+                theirs.next();
+                Some(newer)
             }
+            (Some(a), Some(b)) if a.0 < b.0 => mine.next(),
+            (Some(_), None) => mine.next(),
+            _ => theirs.next(),
         }));
         *self = merged;
     }
@@ -127,61 +115,30 @@ pub struct Agent13Counters {
 
 impl Agent13Counters {
     /// Counters carried over from an earlier state format.
-    pub fn from_parts(
-        bounds: Vec<f64>,
-        agents: BTreeMap<Box<str>, Series>,
-        overflow: Series,
-    ) -> Self {
-        Agent13Counters {
-            bounds,
-            agents,
-            overflow,
-            ..Agent13Counters::default()
-        }
+    pub fn from_parts(bounds: Vec<f64>, agents: BTreeMap<Box<str>, Series>, overflow: Series) -> Self {
+        Agent13Counters { bounds, agents, overflow, ..Agent13Counters::default() }
     }
 
     /// Agents in label order, the overflow agent last when it has rows.
     fn sorted(&self) -> impl Iterator<Item = (&str, &Series)> {
-        let overflow = self
-            .overflow
-            .values()
-            .any(Option::is_some)
-            .then_some((OVERFLOW_AGENT, &self.overflow));
-        self.agents
-            .iter()
-            .map(|(id, s)| (id.as_ref(), s))
-            .chain(overflow)
+        let overflow =
+            self.overflow.values().any(Option::is_some).then_some((OVERFLOW_AGENT, &self.overflow));
+        self.agents.iter().map(|(id, s)| (id.as_ref(), s)).chain(overflow)
     }
 
     pub(super) fn encode(&self, family: Families, out: Encoding) -> std::fmt::Result {
-        let Encoding {
-            operation,
-            agents,
-            encoder,
-            exemplars,
-        } = out;
+        let Encoding { operation, agents, encoder, exemplars } = out;
         if let Families::Late = family {
             for (interaction, n) in &self.late {
-                let labels = (
-                    OperationLabel { operation },
-                    InteractionLabel { interaction },
-                );
-                encoder
-                    .encode_family(&labels)?
-                    .encode_counter::<NoLabelSet, _, u64>(n, None)?;
+                let labels = (OperationLabel { operation }, InteractionLabel { interaction });
+                encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
             }
             return Ok(());
         }
         for (agent_id, series) in self.sorted() {
             for (interaction, h) in series {
                 let Some(h) = h else { continue };
-                let labels = (
-                    OperationAgent {
-                        operation,
-                        agent_id,
-                    },
-                    InteractionLabel { interaction },
-                );
+                let labels = (OperationAgent { operation, agent_id }, InteractionLabel { interaction });
                 let mut m = encoder.encode_family(&labels)?;
                 if let Families::Interactions = family {
                     m.encode_counter::<NoLabelSet, _, u64>(&h.count, None)?;
@@ -193,25 +150,18 @@ impl Agent13Counters {
                     let buckets = self.bounds.len() + 1;
                     sink.series(
                         buckets,
-                        calls.into_iter().flat_map(Calls::iter).map(
-                            |(bucket, conn_id, value, date)| {
-                                let date = DateTime::from_timestamp(date, 0).unwrap_or_default();
-                                let line = ExemplarLine {
-                                    conn_id,
-                                    value,
-                                    timestamp: agents.unix_time(date.naive_utc()),
-                                };
-                                (bucket, line)
-                            },
-                        ),
+                        calls.into_iter().flat_map(Calls::iter).map(|(bucket, conn_id, value, date)| {
+                            let date = DateTime::from_timestamp(date, 0).unwrap_or_default();
+                            let line = ExemplarLine {
+                                conn_id,
+                                value,
+                                timestamp: agents.unix_time(date.naive_utc()),
+                            };
+                            (bucket, line)
+                        }),
                     );
                 }
-                m.encode_histogram::<NoLabelSet>(
-                    h.sum,
-                    h.count,
-                    &h.encoder_buckets(&self.bounds),
-                    None,
-                )?;
+                m.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.encoder_buckets(&self.bounds), None)?;
             }
         }
         Ok(())

@@ -9,9 +9,7 @@ use std::ops::Bound;
 use chrono::NaiveDateTime;
 use enum_map::{Enum, EnumMap};
 use foldhash::fast::RandomState;
-use prometheus_client::encoding::{
-    EncodeLabelSet, EncodeLabelValue, LabelValueEncoder, NoLabelSet,
-};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
@@ -68,12 +66,7 @@ pub fn family(f: Families) -> Family {
         Families::Evicted => ("wolkvox_transfer_chains_evicted", "Open transfer chains settled early because metrics.max_open_chains was reached (counted in wolkvox_transfer_chains_total too)."),
         _ => ("wolkvox_transfer_chains", "Settled transfer chains (agent_13_1 transfer legs of one id_call_origin within metrics.chain_horizon of the first) by their transfer legs; each counted once, when the watermark less poll.overlap passes its first leg plus the horizon."),
     };
-    Family {
-        name,
-        help,
-        unit: None,
-        metric_type: MetricType::Counter,
-    }
+    Family { name, help, unit: None, metric_type: MetricType::Counter }
 }
 
 /// A transfer leg's place in chains: its call (a hash of `id_call_origin`) and, for legs
@@ -100,13 +93,7 @@ pub struct ChainPageBuilder<'r> {
 }
 
 impl<'r> ChainPageBuilder<'r> {
-    pub fn add(
-        &mut self,
-        leg: (u64, u32),
-        date: NaiveDateTime,
-        from: &'r str,
-        to: Destination<'r>,
-    ) {
+    pub fn add(&mut self, leg: (u64, u32), date: NaiveDateTime, from: &'r str, to: Destination<'r>) {
         let from = self.agent(from, date);
         let to = match to {
             Destination::Agent(id) => self.agent(id, date),
@@ -164,15 +151,8 @@ impl Chains {
     /// Restored chains name only agents they know.
     pub fn check(&self) -> Result<(), String> {
         let known = self.agents.len() as u32;
-        match self
-            .legs
-            .iter()
-            .find(|l| l.3 >= known || (l.4 != NO_AGENT && l.4 >= known))
-        {
-            Some(l) => Err(format!(
-                "an open transfer chain names agent {} of {known}",
-                l.3.max(l.4)
-            )),
+        match self.legs.iter().find(|l| l.3 >= known || (l.4 != NO_AGENT && l.4 >= known)) {
+            Some(l) => Err(format!("an open transfer chain names agent {} of {known}", l.3.max(l.4))),
             None => Ok(()),
         }
     }
@@ -199,13 +179,7 @@ impl Chains {
         }
         self.evicted += early;
         let message = format!("{early} open transfer chains settled early: metrics.max_open_chains ({}) reached; raise it or shorten metrics.chain_horizon", s.max_open);
-        (early > 0)
-            .then_some(Notice {
-                warning: true,
-                message,
-            })
-            .into_iter()
-            .collect()
+        (early > 0).then_some(Notice { warning: true, message }).into_iter().collect()
     }
 
     /// Settles every chain whose first leg is `horizon_secs` or more before `until`.
@@ -213,11 +187,7 @@ impl Chains {
         self.restored();
         let until = local_secs(until);
         self.through = Some(self.through.map_or(until, |t| t.max(until)));
-        while self
-            .queue
-            .first()
-            .is_some_and(|&(first, _)| first.saturating_add(horizon_secs) <= until)
-        {
+        while self.queue.first().is_some_and(|&(first, _)| first.saturating_add(horizon_secs) <= until) {
             self.settle_first();
         }
     }
@@ -225,11 +195,7 @@ impl Chains {
     /// Rebuilds what the state file leaves out.
     fn restored(&mut self) {
         if self.queue.len() != self.starts.len() {
-            self.queue = self
-                .starts
-                .iter()
-                .map(|&(call, first)| (first, call))
-                .collect();
+            self.queue = self.starts.iter().map(|&(call, first)| (first, call)).collect();
         }
         if self.index.len() != self.agents.len() {
             let names = self.agents.iter().enumerate();
@@ -242,8 +208,7 @@ impl Chains {
             return i;
         }
         self.agents.push(label.into());
-        self.index
-            .insert(label.into(), (self.agents.len() - 1) as u32);
+        self.index.insert(label.into(), (self.agents.len() - 1) as u32);
         (self.agents.len() - 1) as u32
     }
 
@@ -251,33 +216,21 @@ impl Chains {
     /// horizon of its first leg; otherwise it opens a chain, and the call's later chains
     /// are cut again from it when it reaches them (a late leg read in the overlap).
     fn add(&mut self, (call, date, tie, from, to): Leg, h: i64) {
-        let open = self
-            .starts
-            .range((call, i64::MIN)..=(call, date))
-            .next_back();
+        let open = self.starts.range((call, i64::MIN)..=(call, date)).next_back();
         let joins = open.is_some_and(|&(_, first)| date - first <= h);
         if !joins && self.through.is_some_and(|t| date <= t) {
             self.settled[Transfers::One] += 1;
             return;
         }
         let mut tie = tie;
-        while self
-            .legs
-            .range(at(call, date, tie)..=(call, date, tie, u32::MAX, u32::MAX))
-            .next()
-            .is_some()
-        {
+        while self.legs.range(at(call, date, tie)..=(call, date, tie, u32::MAX, u32::MAX)).next().is_some() {
             tie = tie.wrapping_add(1);
         }
         self.legs.insert((call, date, tie, from, to));
         if joins {
             return;
         }
-        let later: Vec<i64> = self
-            .starts
-            .range((call, date)..=(call, i64::MAX))
-            .map(|s| s.1)
-            .collect();
+        let later: Vec<i64> = self.starts.range((call, date)..=(call, i64::MAX)).map(|s| s.1).collect();
         if later.first().is_none_or(|&next| next - date > h) {
             self.open_chain(call, date);
             return;
@@ -286,11 +239,7 @@ impl Chains {
             self.starts.remove(&(call, first));
             self.queue.remove(&(first, call));
         }
-        let dates: Vec<i64> = self
-            .legs
-            .range(at(call, date, 0)..=last(call))
-            .map(|l| l.1)
-            .collect();
+        let dates: Vec<i64> = self.legs.range(at(call, date, 0)..=last(call)).map(|l| l.1).collect();
         let mut first = None;
         for d in dates {
             if first.is_none_or(|f| d - f > h) {
@@ -316,11 +265,7 @@ impl Chains {
             Some(&(_, next)) => Bound::Excluded(at(call, next, 0)),
             None => Bound::Included(last(call)),
         };
-        let legs: Vec<Leg> = self
-            .legs
-            .range((Bound::Included(at(call, first, 0)), end))
-            .copied()
-            .collect();
+        let legs: Vec<Leg> = self.legs.range((Bound::Included(at(call, first, 0)), end)).copied().collect();
         let mut held = Vec::with_capacity(2 * legs.len());
         for leg @ (_, _, _, from, to) in &legs {
             self.legs.remove(leg);
@@ -344,13 +289,8 @@ impl Chains {
         match family {
             Families::Returned => {
                 for (agent_id, n) in &self.returned {
-                    let labels = OperationAgent {
-                        operation,
-                        agent_id,
-                    };
-                    encoder
-                        .encode_family(&labels)?
-                        .encode_counter::<NoLabelSet, _, u64>(n, None)?;
+                    let labels = OperationAgent { operation, agent_id };
+                    encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
                 }
             }
             Families::Evicted => encoder
@@ -359,9 +299,7 @@ impl Chains {
             _ => {
                 for (transfers, n) in &self.settled {
                     let labels = (OperationLabel { operation }, TransfersLabel { transfers });
-                    encoder
-                        .encode_family(&labels)?
-                        .encode_counter::<NoLabelSet, _, u64>(n, None)?;
+                    encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
                 }
             }
         }

@@ -105,10 +105,7 @@ impl LoadedWebConfig {
     /// [`LoadedWebConfig::check_basic_auth`] for async handlers: a cached credential is
     /// answered in place, a new one is verified on the blocking pool so bcrypt never
     /// stalls the runtime's workers.
-    pub async fn authorize(
-        self: Arc<Self>,
-        authorization_header: Option<HeaderValue>,
-    ) -> AuthResult {
+    pub async fn authorize(self: Arc<Self>, authorization_header: Option<HeaderValue>) -> AuthResult {
         if let Some(fast) = self.auth.check_cached(authorization_header.as_ref()) {
             return fast;
         }

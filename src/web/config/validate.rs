@@ -25,11 +25,7 @@ const ALLOWED_HEADERS: &[(&str, &[&str])] = &[
 impl WebConfig {
     /// Validates everything and loads the referenced files. Relative paths are resolved
     /// against the directory of `path`, as exporter-toolkit does.
-    pub(super) fn build(
-        self,
-        path: &Path,
-        mut read_log: ReadLog,
-    ) -> Result<LoadedWebConfig, WebConfigError> {
+    pub(super) fn build(self, path: &Path, mut read_log: ReadLog) -> Result<LoadedWebConfig, WebConfigError> {
         if self.unsupported_rate_limit.is_some() {
             return Err(WebConfigError::invalid(
                 path,
@@ -52,22 +48,12 @@ impl WebConfig {
                 let settings = tls_settings(path, base_dir, raw)?;
                 let client_auth = settings.client_auth;
                 let server_config = tls::build_server_config(path, &settings, &mut read_log)?;
-                (
-                    Some(TlsAcceptor::from(Arc::new(server_config))),
-                    Some(client_auth),
-                )
+                (Some(TlsAcceptor::from(Arc::new(server_config))), Some(client_auth))
             }
             _ => (None, None),
         };
 
-        Ok(LoadedWebConfig {
-            source: Some(path.to_path_buf()),
-            tls,
-            client_auth,
-            auth,
-            headers,
-            read_log,
-        })
+        Ok(LoadedWebConfig { source: Some(path.to_path_buf()), tls, client_auth, auth, headers, read_log })
     }
 }
 
@@ -95,28 +81,16 @@ fn pem_source(
             format!("tls_server_config.{file_key}"),
             format!("set only one of {inline_key} and {file_key}"),
         )),
-        (Some(text), None) => Ok(Some(PemSource::Inline {
-            key: inline_key,
-            text,
-        })),
-        (None, Some(file)) if file.as_os_str().is_empty() => Err(WebConfigError::invalid(
-            path,
-            format!("tls_server_config.{file_key}"),
-            "is empty",
-        )),
-        (None, Some(file)) => Ok(Some(PemSource::File {
-            key: file_key,
-            path: resolve(base_dir, file),
-        })),
+        (Some(text), None) => Ok(Some(PemSource::Inline { key: inline_key, text })),
+        (None, Some(file)) if file.as_os_str().is_empty() => {
+            Err(WebConfigError::invalid(path, format!("tls_server_config.{file_key}"), "is empty"))
+        }
+        (None, Some(file)) => Ok(Some(PemSource::File { key: file_key, path: resolve(base_dir, file) })),
         (None, None) => Ok(None),
     }
 }
 
-fn tls_settings(
-    path: &Path,
-    base_dir: &Path,
-    raw: TlsServerConfig,
-) -> Result<TlsSettings, WebConfigError> {
+fn tls_settings(path: &Path, base_dir: &Path, raw: TlsServerConfig) -> Result<TlsSettings, WebConfigError> {
     for (present, key, why) in [
         (
             raw.unsupported_cipher_suites.is_some(),
@@ -135,45 +109,29 @@ fn tls_settings(
         ),
     ] {
         if present {
-            return Err(WebConfigError::invalid(
-                path,
-                format!("tls_server_config.{key}"),
-                why,
-            ));
+            return Err(WebConfigError::invalid(path, format!("tls_server_config.{key}"), why));
         }
     }
 
-    let cert = pem_source(path, base_dir, "cert", "cert_file", raw.cert, raw.cert_file)?
-        .ok_or_else(|| {
+    let cert =
+        pem_source(path, base_dir, "cert", "cert_file", raw.cert, raw.cert_file)?.ok_or_else(|| {
             WebConfigError::invalid(
                 path,
                 "tls_server_config.cert_file",
                 "missing: TLS needs one of cert_file or cert",
             )
         })?;
-    let key = pem_source(
-        path,
-        base_dir,
-        "key",
-        "key_file",
-        raw.key.map(|s| s.0),
-        raw.key_file,
-    )?
-    .ok_or_else(|| {
-        WebConfigError::invalid(
-            path,
-            "tls_server_config.key_file",
-            "missing: TLS needs one of key_file or key",
-        )
-    })?;
-    let client_ca = pem_source(
-        path,
-        base_dir,
-        "client_ca",
-        "client_ca_file",
-        raw.client_ca,
-        raw.client_ca_file,
+    let key = pem_source(path, base_dir, "key", "key_file", raw.key.map(|s| s.0), raw.key_file)?.ok_or_else(
+        || {
+            WebConfigError::invalid(
+                path,
+                "tls_server_config.key_file",
+                "missing: TLS needs one of key_file or key",
+            )
+        },
     )?;
+    let client_ca =
+        pem_source(path, base_dir, "client_ca", "client_ca_file", raw.client_ca, raw.client_ca_file)?;
 
     let client_auth = match raw.client_auth_type.as_deref() {
         None | Some("") => ClientAuthType::NoClientCert,
@@ -216,35 +174,21 @@ fn tls_settings(
         ));
     }
 
-    Ok(TlsSettings {
-        cert,
-        key,
-        client_ca,
-        client_auth,
-        min_version,
-        max_version,
-    })
+    Ok(TlsSettings { cert, key, client_ca, client_auth, min_version, max_version })
 }
 
-fn build_headers(
-    path: &Path,
-    configured: &BTreeMap<String, String>,
-) -> Result<HeaderMap, WebConfigError> {
+fn build_headers(path: &Path, configured: &BTreeMap<String, String>) -> Result<HeaderMap, WebConfigError> {
     let mut headers = HeaderMap::new();
     for (name, value) in configured {
         let key = format!("http_server_config.headers.{name}");
-        let Some((canonical, allowed)) = ALLOWED_HEADERS
-            .iter()
-            .find(|(allowed, _)| allowed.eq_ignore_ascii_case(name))
+        let Some((canonical, allowed)) =
+            ALLOWED_HEADERS.iter().find(|(allowed, _)| allowed.eq_ignore_ascii_case(name))
         else {
             let names: Vec<&str> = ALLOWED_HEADERS.iter().map(|(n, _)| *n).collect();
             return Err(WebConfigError::invalid(
                 path,
                 key,
-                format!(
-                    "this header cannot be configured; allowed: {}",
-                    names.join(", ")
-                ),
+                format!("this header cannot be configured; allowed: {}", names.join(", ")),
             ));
         };
         if !allowed.is_empty() && !allowed.iter().any(|v| v.eq_ignore_ascii_case(value)) {

@@ -103,11 +103,7 @@ impl Simulator {
 
     /// The legs of the transfers and conferences of one minute, in their order.
     pub(super) fn first_legs(&self, minute: i64) -> Vec<SimLeg> {
-        self.minute(minute)
-            .iter()
-            .enumerate()
-            .map(|(i, r)| self.leg(minute, i, r))
-            .collect()
+        self.minute(minute).iter().enumerate().map(|(i, r)| self.leg(minute, i, r)).collect()
     }
 
     /// The cdr_1 legs of one minute, sorted by `at`.
@@ -189,21 +185,13 @@ impl Simulator {
     }
 
     /// Where agent `origin` sends a call at `at`: another agent, a skill or outside.
-    pub(super) fn destination(
-        &self,
-        rng: &mut Rng,
-        origin: usize,
-        at: DateTime<Utc>,
-    ) -> SimDestination {
+    pub(super) fn destination(&self, rng: &mut Rng, origin: usize, at: DateTime<Utc>) -> SimDestination {
         let u = rng.unit();
         let n = self.agents.len();
         let mut to = rng.below(n.saturating_sub(1) as u64) as usize;
         to += usize::from(to >= origin);
         if u < TO_AGENT && to < n && self.active(to, at) {
-            SimDestination::Agent {
-                id: self.agents[to].id.clone(),
-                name: self.name_at(to, at),
-            }
+            SimDestination::Agent { id: self.agents[to].id.clone(), name: self.name_at(to, at) }
         } else if u < TO_AGENT + TO_SKILL && !self.config.skills.is_empty() {
             let total: f64 = self.config.skills.iter().map(|s| s.1).sum();
             let mut pick = rng.unit() * total;
@@ -230,17 +218,11 @@ impl Simulator {
         if self.agents.is_empty() {
             return out;
         }
-        let mut rng = Rng::new(mix(
-            self.config.seed ^ 0xCA11,
-            minute.wrapping_add(self.shift_minutes) as u64,
-        ));
+        let mut rng =
+            Rng::new(mix(self.config.seed ^ 0xCA11, minute.wrapping_add(self.shift_minutes) as u64));
         // The call of every transfer, and the internal leg of its receiving agent.
         for (r, leg) in self.minute(minute).iter().zip(self.first_legs(minute)) {
-            let kind = if rng.unit() < 0.8 {
-                "inbound"
-            } else {
-                "outbound"
-            };
+            let kind = if rng.unit() < 0.8 { "inbound" } else { "outbound" };
             out.push(SimCall {
                 agent_id: r.agent_id.clone(),
                 agent_name: r.agent_name.clone(),
@@ -260,9 +242,7 @@ impl Simulator {
         // The calls that no one transferred.
         let extra = (self.config.calls_per_transfer - 1.0).max(0.0);
         let lambda = self.expected_per_minute(minute_start + Duration::seconds(30)) * extra;
-        let active: Vec<usize> = (0..self.agents.len())
-            .filter(|&a| self.active(a, minute_start))
-            .collect();
+        let active: Vec<usize> = (0..self.agents.len()).filter(|&a| self.active(a, minute_start)).collect();
         for k in 0..rng.poisson(lambda) {
             if active.is_empty() {
                 break;
@@ -278,40 +258,25 @@ impl Simulator {
                     pick < 0.0
                 })
                 .map_or("inbound", |k| k.0);
-            let seconds = (200f64.ln() + 0.7 * rng.normal())
-                .exp()
-                .clamp(5.0, 4.0 * 3600.0);
+            let seconds = (200f64.ln() + 0.7 * rng.normal()).exp().clamp(5.0, 4.0 * 3600.0);
             let late = rng.unit() < self.config.late_fraction;
             let (lo, hi) = self.config.late_by;
-            let delay =
-                lo.as_secs_f64() + rng.unit() * (hi.as_secs_f64() - lo.as_secs_f64()).max(0.0);
+            let delay = lo.as_secs_f64() + rng.unit() * (hi.as_secs_f64() - lo.as_secs_f64()).max(0.0);
             let station = (self.config.agent_id_base + index as u64) % 10_000;
             out.push(SimCall {
                 agent_id: self.agents[index].id.clone(),
                 agent_name: self.name_at(index, at),
-                conn_id: format!(
-                    "{}.{station:04}.{}.{}",
-                    self.conn_prefix,
-                    at.timestamp(),
-                    CALL_SEQ + k
-                ),
+                conn_id: format!("{}.{station:04}.{}.{}", self.conn_prefix, at.timestamp(), CALL_SEQ + k),
                 local_date: self.local(at),
                 at,
                 kind,
                 seconds: seconds.round() as u64,
                 telephone: format!("3{:02}{:07}", rng.below(51), rng.below(10_000_000)),
                 customer_id: format!("CC{}", 10_000_000 + rng.below(89_999_999)),
-                skill_id: kind.starts_with("in").then(|| {
-                    self.config
-                        .skills
-                        .first()
-                        .map_or("1".to_owned(), |s| s.0.clone())
-                }),
-                visible_at: if late {
-                    at + Duration::milliseconds((delay * 1000.0) as i64)
-                } else {
-                    at
-                },
+                skill_id: kind
+                    .starts_with("in")
+                    .then(|| self.config.skills.first().map_or("1".to_owned(), |s| s.0.clone())),
+                visible_at: if late { at + Duration::milliseconds((delay * 1000.0) as i64) } else { at },
             });
         }
         let (start, end) = (self.config.start, self.config.end);

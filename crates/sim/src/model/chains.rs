@@ -107,10 +107,7 @@ impl Simulator {
         let late = rng.unit() < self.config.late_fraction;
         let delay = rng_between(
             rng,
-            (
-                self.config.late_by.0.as_millis() as u64,
-                self.config.late_by.1.as_millis() as u64,
-            ),
+            (self.config.late_by.0.as_millis() as u64, self.config.late_by.1.as_millis() as u64),
         );
         SimLeg {
             leg_id: format!("{}T{k}", r.conn_id),
@@ -131,10 +128,7 @@ impl Simulator {
     }
 
     fn agent_destination(&self, index: usize, at: DateTime<Utc>) -> SimDestination {
-        SimDestination::Agent {
-            id: self.agents[index].id.clone(),
-            name: self.name_at(index, at),
-        }
+        SimDestination::Agent { id: self.agents[index].id.clone(), name: self.name_at(index, at) }
     }
 
     /// An agent working at `at` (the one who takes a call from a skill).

@@ -164,9 +164,7 @@ impl SimConfig {
 
 /// Skill 7 takes most of the escalations.
 fn default_skills() -> Vec<(String, f64)> {
-    [("7", 6.0), ("12", 2.0), ("15", 1.0), ("21", 1.0)]
-        .map(|(id, w)| (id.to_owned(), w))
-        .to_vec()
+    [("7", 6.0), ("12", 2.0), ("15", 1.0), ("21", 1.0)].map(|(id, w)| (id.to_owned(), w)).to_vec()
 }
 
 fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {

@@ -110,18 +110,13 @@ impl Simulator {
         let h = record
             .conn_id
             .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-            });
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         (splitmix(h) >> 11) as f64 / (1u64 << 53) as f64 <= share
     }
 
     /// Whether agent `index` has joined by `at`.
     pub fn active(&self, index: usize, at: DateTime<Utc>) -> bool {
-        self.config
-            .newcomer
-            .as_ref()
-            .is_none_or(|n| n.index != index || at >= n.joined)
+        self.config.newcomer.as_ref().is_none_or(|n| n.index != index || at >= n.joined)
     }
 }
 

@@ -60,12 +60,7 @@ impl Simulator {
             return out;
         }
         for m in from.timestamp().div_euclid(60)..=to.timestamp().div_euclid(60) {
-            out.extend(
-                minute(m)
-                    .iter()
-                    .filter(|r| r.at() >= from && r.at() <= to)
-                    .cloned(),
-            );
+            out.extend(minute(m).iter().filter(|r| r.at() >= from && r.at() <= to).cloned());
         }
         out
     }
@@ -101,11 +96,7 @@ impl Simulator {
         let offsets = |naive: NaiveDateTime| {
             [-1, 0, 1].map(|days| {
                 let probe = naive + Duration::days(days);
-                self.config
-                    .timezone
-                    .offset_from_utc_datetime(&probe)
-                    .fix()
-                    .local_minus_utc()
+                self.config.timezone.offset_from_utc_datetime(&probe).fix().local_minus_utc()
             })
         };
         let max_ini = offsets(ini).into_iter().max().unwrap_or(0);

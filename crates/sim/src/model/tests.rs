@@ -6,10 +6,7 @@ fn t(s: &str) -> DateTime<Utc> {
 
 #[test]
 fn minutes_are_independent_of_the_range_asked() {
-    let sim = Simulator::new(SimConfig::bounded(
-        t("2025-03-10T12:00:00Z"),
-        t("2025-03-10T20:00:00Z"),
-    ));
+    let sim = Simulator::new(SimConfig::bounded(t("2025-03-10T12:00:00Z"), t("2025-03-10T20:00:00Z")));
     let whole = sim.records_between(t("2025-03-10T13:00:00Z"), t("2025-03-10T15:00:00Z"));
     let other = Simulator::new(sim.config().clone());
     let mut parts = other.records_between(t("2025-03-10T14:00:00Z"), t("2025-03-10T15:00:00Z"));
@@ -40,10 +37,7 @@ fn conn_ids_are_unique_even_in_a_burst() {
 
 #[test]
 fn the_day_has_a_shape() {
-    let sim = Simulator::new(SimConfig::bounded(
-        t("2025-03-10T00:00:00Z"),
-        t("2025-03-12T00:00:00Z"),
-    ));
+    let sim = Simulator::new(SimConfig::bounded(t("2025-03-10T00:00:00Z"), t("2025-03-12T00:00:00Z")));
     // Bogota is UTC-5: 15:30 UTC is 10:30 local, 08:00 UTC is 03:00 local.
     let peak = sim.expected_per_minute(t("2025-03-11T15:30:00Z"));
     let night = sim.expected_per_minute(t("2025-03-11T08:00:00Z"));
@@ -91,10 +85,7 @@ fn an_anchored_history_is_the_same_wherever_it_is_placed() {
     };
     let all = |sim: &Simulator| {
         let c = sim.config();
-        sim.records_between(c.start, c.end.unwrap())
-            .iter()
-            .map(|r| shape(sim, r))
-            .collect::<Vec<_>>()
+        sim.records_between(c.start, c.end.unwrap()).iter().map(|r| shape(sim, r)).collect::<Vec<_>>()
     };
     let want = all(&reference);
     assert!(want.len() > 1_500, "{} records", want.len());
@@ -118,10 +109,7 @@ fn renames_apply_from_their_instant() {
     let index = 6;
     assert_eq!(sim.agents()[index].id, "1007");
     let at = sim.config().renames[0].at;
-    assert_eq!(
-        sim.name_at(index, at - Duration::seconds(1)),
-        sim.agents()[index].name
-    );
+    assert_eq!(sim.name_at(index, at - Duration::seconds(1)), sim.agents()[index].name);
     assert_eq!(sim.name_at(index, at), "María Fernanda Gómez de Ruiz");
 }
 
@@ -135,16 +123,8 @@ fn the_demo_tells_its_story() {
     let id = &sim.agents()[new.index].id;
     let rate = |from: DateTime<Utc>, to: DateTime<Utc>, mine: bool| {
         let of = |agent: &String| (agent == id) == mine;
-        let transfers = sim
-            .records_between(from, to)
-            .iter()
-            .filter(|r| of(&r.agent_id))
-            .count();
-        let calls = sim
-            .calls_between(from, to)
-            .iter()
-            .filter(|c| of(&c.agent_id))
-            .count();
+        let transfers = sim.records_between(from, to).iter().filter(|r| of(&r.agent_id)).count();
+        let calls = sim.calls_between(from, to).iter().filter(|c| of(&c.agent_id)).count();
         transfers as f64 / calls as f64
     };
     assert!(sim
@@ -155,17 +135,11 @@ fn the_demo_tells_its_story() {
     let late = (new.settled, new.settled + Duration::hours(6));
     assert!(rate(early.0, early.1, true) > 2.0 * rate(early.0, early.1, false));
     let settled = rate(late.0, late.1, true) / rate(late.0, late.1, false);
-    assert!(
-        (0.6..1.6).contains(&settled),
-        "settled at {settled}x the others"
-    );
+    assert!((0.6..1.6).contains(&settled), "settled at {settled}x the others");
 
     let legs = sim.legs_between(now - Duration::days(7), now);
-    let to_skill = |s: &str| {
-        legs.iter()
-            .filter(|l| l.destination == super::SimDestination::Skill(s.to_owned()))
-            .count()
-    };
+    let to_skill =
+        |s: &str| legs.iter().filter(|l| l.destination == super::SimDestination::Skill(s.to_owned())).count();
     assert!(to_skill("7") > to_skill("12") + to_skill("15") + to_skill("21"));
     assert!(sim.config().bursts.iter().all(|b| b.start > now));
 }
@@ -213,14 +187,8 @@ fn calls_are_passed_on_in_chains_with_returns_late_legs_and_legs_past_the_horizo
             past_settled += usize::from(after > Duration::minutes(150));
         }
     }
-    assert!(
-        passed > 100 && late > 10,
-        "{passed} legs passed on, {late} late"
-    );
-    assert!(
-        past_open > 0 && past_settled > 0,
-        "{past_open} {past_settled}"
-    );
+    assert!(passed > 100 && late > 10, "{passed} legs passed on, {late} late");
+    assert!(past_open > 0 && past_settled > 0, "{past_open} {past_settled}");
     // Chains of every length, calls sent back; the settled ones only grow.
     let horizon = Duration::hours(2);
     let at = |s: &str| sim.local(t(s));
@@ -228,13 +196,7 @@ fn calls_are_passed_on_in_chains_with_returns_late_legs_and_legs_past_the_horizo
     assert!(all.chains.iter().all(|n| *n > 10), "{all:?}");
     assert!(all.returned.values().sum::<u64>() > 10, "{all:?}");
     let transfers = legs.iter().filter(|l| l.kind == "transfer").count() as u64;
-    assert!(
-        all.total()
-            > records
-                .iter()
-                .filter(|r| r.interaction == "transfer")
-                .count() as u64
-    );
+    assert!(all.total() > records.iter().filter(|r| r.interaction == "transfer").count() as u64);
     assert!(all.total() < transfers);
     let part = ChainsTruth::settled(&legs, at("2025-03-10T20:00:00Z"), horizon);
     assert!(part.total() > 0 && (0..3).all(|i| part.chains[i] <= all.chains[i]));

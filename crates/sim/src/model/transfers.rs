@@ -98,10 +98,7 @@ impl Simulator {
             return out;
         }
         let mut seq = 0u64;
-        let mut rng = Rng::new(mix(
-            self.config.seed,
-            minute.wrapping_add(self.shift_minutes) as u64,
-        ));
+        let mut rng = Rng::new(mix(self.config.seed, minute.wrapping_add(self.shift_minutes) as u64));
         let lambda = self.expected_per_minute(minute_start + Duration::seconds(30));
         for _ in 0..rng.poisson(lambda) {
             let at = minute_start + Duration::seconds(rng.below(60) as i64);
@@ -120,10 +117,7 @@ impl Simulator {
                 }
             } else {
                 let a = i128::from(minute * 60 - start);
-                (
-                    ceil_div(a * total, span).clamp(0, total),
-                    ceil_div((a + 60) * total, span).clamp(0, total),
-                )
+                (ceil_div(a * total, span).clamp(0, total), ceil_div((a + 60) * total, span).clamp(0, total))
             };
             for k in lo..hi {
                 let offset = if span == 0 { 0 } else { k * span / total };
@@ -143,12 +137,7 @@ impl Simulator {
     /// The agent of a transfer at `at`: any agent alike, but for a newcomer.
     fn transferring_agent(&self, rng: &mut Rng, at: DateTime<Utc>) -> usize {
         let n = self.agents.len();
-        let Some(new) = self
-            .config
-            .newcomer
-            .as_ref()
-            .filter(|c| c.index < n && n > 1)
-        else {
+        let Some(new) = self.config.newcomer.as_ref().filter(|c| c.index < n && n > 1) else {
             return rng.below(n as u64) as usize;
         };
         let others = |rng: &mut Rng| {
@@ -172,31 +161,19 @@ impl Simulator {
         let at = at.with_nanosecond(0).unwrap_or(at);
         let index = self.transferring_agent(rng, at);
         let agent = &self.agents[index];
-        let interaction = if rng.unit() < self.config.conference_share {
-            "conference"
-        } else {
-            "transfer"
-        };
+        let interaction = if rng.unit() < self.config.conference_share { "conference" } else { "transfer" };
         let duration = (170f64.ln() + 0.85 * rng.normal()).exp();
         let duration_secs = duration.clamp(5.0, MAX_DURATION_SECS).round() as u64;
         let telephone = format!("3{:02}{:07}", rng.below(51), rng.below(10_000_000));
         let late = rng.unit() < self.config.late_fraction;
         let (lo, hi) = self.config.late_by;
         let delay = lo.as_secs_f64() + rng.unit() * (hi.as_secs_f64() - lo.as_secs_f64()).max(0.0);
-        let visible_at = if late {
-            at + Duration::milliseconds((delay * 1000.0) as i64)
-        } else {
-            at
-        };
+        let visible_at = if late { at + Duration::milliseconds((delay * 1000.0) as i64) } else { at };
         let station = (self.config.agent_id_base + index as u64) % 10_000;
         SimRecord {
             agent_id: agent.id.clone(),
             agent_name: self.name_at(index, at),
-            conn_id: format!(
-                "{}.{station:04}.{}.{seq:05}",
-                self.conn_prefix,
-                at.timestamp()
-            ),
+            conn_id: format!("{}.{station:04}.{}.{seq:05}", self.conn_prefix, at.timestamp()),
             local_date: self.local(at),
             at,
             telephone,

@@ -32,12 +32,8 @@ impl Report for Totals {
         body.push('{');
         field(body, true, "agent_id", |b| push_str(b, &t.agent_id));
         field(body, false, "agent_name", |b| push_str(b, &t.agent_name));
-        field(body, false, "transfer_calls", |b| {
-            push_str(b, &t.transfers.to_string())
-        });
-        field(body, false, "conference_calls", |b| {
-            push_str(b, &t.conferences.to_string())
-        });
+        field(body, false, "transfer_calls", |b| push_str(b, &t.transfers.to_string()));
+        field(body, false, "conference_calls", |b| push_str(b, &t.conferences.to_string()));
         field(body, false, "total_time", |b| push_hms(b, t.seconds));
         body.push('}');
     }
@@ -59,10 +55,7 @@ pub fn agent_totals(records: &[SimRecord]) -> BTreeMap<String, AgentTotal> {
     for r in records {
         let t = by_agent
             .entry(r.agent_id.clone())
-            .or_insert_with(|| AgentTotal {
-                agent_id: r.agent_id.clone(),
-                ..AgentTotal::default()
-            });
+            .or_insert_with(|| AgentTotal { agent_id: r.agent_id.clone(), ..AgentTotal::default() });
         t.agent_name.clone_from(&r.agent_name);
         match r.interaction {
             "transfer" => t.transfers += 1,
@@ -96,9 +89,7 @@ impl TotalsTruth {
         let mut difference = Difference::default();
         for (id, total) in &self.agents {
             let transfers = total.transfers.saturating_sub(shown.count(id, "transfer"));
-            let conferences = total
-                .conferences
-                .saturating_sub(shown.count(id, "conference"));
+            let conferences = total.conferences.saturating_sub(shown.count(id, "conference"));
             difference.transfers += transfers;
             difference.conferences += conferences;
             difference.agents += usize::from(transfers + conferences > 0);
@@ -109,8 +100,6 @@ impl TotalsTruth {
 
 impl Truth for TotalsTruth {
     fn between(model: &Simulator, from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
-        TotalsTruth {
-            agents: agent_totals(&model.records_between(from, to)),
-        }
+        TotalsTruth { agents: agent_totals(&model.records_between(from, to)) }
     }
 }

@@ -34,13 +34,9 @@ impl Report for Transfers {
         field(body, true, "agent_name", |b| push_str(b, &r.agent_name));
         field(body, false, "agent_id", |b| push_str(b, &r.agent_id));
         field(body, false, "conn_id", |b| push_str(b, &r.conn_id));
-        field(body, false, "date", |b| {
-            push_date(b, r.local_date, shift_hours)
-        });
+        field(body, false, "date", |b| push_date(b, r.local_date, shift_hours));
         field(body, false, "telephone", |b| push_str(b, &r.telephone));
-        field(body, false, "type_interaction", |b| {
-            push_str(b, r.interaction)
-        });
+        field(body, false, "type_interaction", |b| push_str(b, r.interaction));
         field(body, false, "time", |b| push_hms(b, r.duration_secs));
         body.push('}');
     }
@@ -79,10 +75,7 @@ impl TransfersTruth {
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a SimRecord>) -> Self {
         let mut truth = TransfersTruth::default();
         for r in records {
-            let series = truth
-                .series
-                .entry((r.agent_id.clone(), r.interaction.to_string()))
-                .or_default();
+            let series = truth.series.entry((r.agent_id.clone(), r.interaction.to_string())).or_default();
             series.count += 1;
             series.sum_secs += r.duration_secs;
             series.durations.push(r.duration_secs);
@@ -96,8 +89,7 @@ impl TransfersTruth {
     }
 
     pub fn get(&self, agent_id: &str, interaction: &str) -> Option<&SeriesTruth> {
-        self.series
-            .get(&(agent_id.to_string(), interaction.to_string()))
+        self.series.get(&(agent_id.to_string(), interaction.to_string()))
     }
 
     pub fn count(&self, agent_id: &str, interaction: &str) -> u64 {

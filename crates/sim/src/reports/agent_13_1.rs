@@ -38,19 +38,11 @@ impl Report for Legs {
         body.push('{');
         field(body, true, "conn_id_transfer", |b| push_str(b, &l.leg_id));
         field(body, false, "id_call_origin", |b| push_str(b, &l.call_id));
-        field(body, false, "date", |b| {
-            push_date(b, l.local_date, shift_hours)
-        });
-        field(body, false, "origin_agent_id", |b| {
-            push_str(b, &l.origin_id)
-        });
-        field(body, false, "origin_agent_name", |b| {
-            push_str(b, &l.origin_name)
-        });
+        field(body, false, "date", |b| push_date(b, l.local_date, shift_hours));
+        field(body, false, "origin_agent_id", |b| push_str(b, &l.origin_id));
+        field(body, false, "origin_agent_name", |b| push_str(b, &l.origin_name));
         field(body, false, "destiny_agent_id", |b| push_str(b, dest_id));
-        field(body, false, "destiny_agent_name", |b| {
-            push_str(b, dest_name)
-        });
+        field(body, false, "destiny_agent_name", |b| push_str(b, dest_name));
         field(body, false, "skill_id", |b| push_str(b, skill));
         field(body, false, "ani", |b| push_str(b, &l.ani));
         field(body, false, "dnis", |b| push_str(b, "6015550100"));
@@ -76,9 +68,7 @@ impl FlowsTruth {
                 SimDestination::Skill(skill) => format!("skill:{skill}"),
                 SimDestination::External => "external".to_owned(),
             };
-            *t.series
-                .entry((l.origin_id.clone(), destination, l.kind.to_owned()))
-                .or_default() += 1;
+            *t.series.entry((l.origin_id.clone(), destination, l.kind.to_owned())).or_default() += 1;
         }
         t
     }

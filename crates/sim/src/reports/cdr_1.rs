@@ -30,18 +30,12 @@ impl Report for Calls {
 
     fn write(body: &mut String, c: &SimCall, shift_hours: i64) {
         let skill = c.skill_id.as_deref().unwrap_or("-");
-        let skill_name = if skill == "-" {
-            "-"
-        } else {
-            "Servicio al cliente"
-        };
+        let skill_name = if skill == "-" { "-" } else { "Servicio al cliente" };
         body.push('{');
         field(body, true, "agent_id", |b| push_str(b, &c.agent_id));
         field(body, false, "agent_name", |b| push_str(b, &c.agent_name));
         field(body, false, "conn_id", |b| push_str(b, &c.conn_id));
-        field(body, false, "date", |b| {
-            push_date(b, c.local_date, shift_hours)
-        });
+        field(body, false, "date", |b| push_date(b, c.local_date, shift_hours));
         field(body, false, "type_interaction", |b| push_str(b, c.kind));
         field(body, false, "skill_id", |b| push_str(b, skill));
         field(body, false, "skill_name", |b| push_str(b, skill_name));
@@ -49,15 +43,9 @@ impl Report for Calls {
         field(body, false, "telephone", |b| push_str(b, &c.telephone));
         field(body, false, "customer_id", |b| push_str(b, &c.customer_id));
         field(body, false, "destiny", |b| push_str(b, &c.telephone));
-        field(body, false, "time_seg", |b| {
-            push_str(b, &c.seconds.to_string())
-        });
-        field(body, false, "time_min", |b| {
-            push_str(b, &format!("{:.2}", c.seconds as f64 / 60.0))
-        });
-        field(body, false, "comment", |b| {
-            push_str(b, "cliente pide \"devolución\"")
-        });
+        field(body, false, "time_seg", |b| push_str(b, &c.seconds.to_string()));
+        field(body, false, "time_min", |b| push_str(b, &format!("{:.2}", c.seconds as f64 / 60.0)));
+        field(body, false, "comment", |b| push_str(b, "cliente pide \"devolución\""));
         field(body, false, "cost", |b| push_str(b, "0"));
         field(body, false, "hang_up", |b| push_str(b, "agent"));
         body.push('}');
@@ -88,10 +76,7 @@ impl CallsTruth {
     pub fn from_calls(calls: &[SimCall]) -> Self {
         let mut t = CallsTruth::default();
         for c in calls {
-            let s = t
-                .series
-                .entry((c.agent_id.clone(), direction(c.kind).to_owned()))
-                .or_default();
+            let s = t.series.entry((c.agent_id.clone(), direction(c.kind).to_owned())).or_default();
             s.0 += 1;
             s.1 += c.seconds;
             t.names.insert(c.agent_id.clone(), c.agent_name.clone());

@@ -42,19 +42,10 @@ type Answerer = fn(&Simulator, &Query, DateTime<Utc>, &Format) -> Answer;
 
 /// The registry: every report the server answers, by `api=`.
 const REPORTS: [(&str, Answerer); 4] = [
-    (
-        <agent_13::Transfers as Report>::API,
-        answer_of::<agent_13::Transfers>,
-    ),
+    (<agent_13::Transfers as Report>::API, answer_of::<agent_13::Transfers>),
     (<cdr_1::Calls as Report>::API, answer_of::<cdr_1::Calls>),
-    (
-        <agent_13_1::Legs as Report>::API,
-        answer_of::<agent_13_1::Legs>,
-    ),
-    (
-        <agent_12::Totals as Report>::API,
-        answer_of::<agent_12::Totals>,
-    ),
+    (<agent_13_1::Legs as Report>::API, answer_of::<agent_13_1::Legs>),
+    (<agent_12::Totals as Report>::API, answer_of::<agent_12::Totals>),
 ];
 
 /// The `api=` of every report the server answers.
@@ -89,9 +80,7 @@ impl Query {
     /// The 400 answer to a query [`Query::parse`] refuses.
     pub fn refusal(query: &str) -> Answer {
         match params(query).0 {
-            Some(api) if !names().any(|known| known == api) => {
-                answer::error(400, text::UNKNOWN_API)
-            }
+            Some(api) if !names().any(|known| known == api) => answer::error(400, text::UNKNOWN_API),
             _ => answer::error(400, text::BAD_REQUEST),
         }
     }
@@ -138,12 +127,7 @@ pub fn answer(model: &Simulator, query: &Query, now: DateTime<Utc>, format: &For
 }
 
 /// A report's answer: its rows cut at the cap, in the envelope.
-fn answer_of<R: Report>(
-    model: &Simulator,
-    query: &Query,
-    now: DateTime<Utc>,
-    format: &Format,
-) -> Answer {
+fn answer_of<R: Report>(model: &Simulator, query: &Query, now: DateTime<Utc>, format: &Format) -> Answer {
     let mut rows = R::rows(model, query, now, RECORD_CAP);
     let truncated = rows.len() > RECORD_CAP;
     rows.truncate(RECORD_CAP);

@@ -8,10 +8,7 @@ fn t(s: &str) -> DateTime<Utc> {
 }
 
 fn sim() -> Simulator {
-    Simulator::new(SimConfig::bounded(
-        t("2025-03-10T13:00:00Z"),
-        t("2025-03-10T17:00:00Z"),
-    ))
+    Simulator::new(SimConfig::bounded(t("2025-03-10T13:00:00Z"), t("2025-03-10T17:00:00Z")))
 }
 
 #[test]
@@ -49,10 +46,7 @@ fn body_matches_the_vendor_shape() {
     let records = Transfers::rows(&sim, &Query::parse(q).unwrap(), now, RECORD_CAP);
     assert_eq!(data.len(), records.len());
     assert_eq!(answer.ids.len(), records.len());
-    assert_eq!(
-        v["msg"].as_str().unwrap(),
-        format!("{} records were found", data.len())
-    );
+    assert_eq!(v["msg"].as_str().unwrap(), format!("{} records were found", data.len()));
     for (row, record) in data.iter().zip(&records) {
         let row = row.as_object().unwrap();
         assert_eq!(row.len(), 7);
@@ -79,23 +73,16 @@ fn empty_window_is_404_with_the_vendor_body() {
 
 #[test]
 fn variants_and_escaping() {
-    let mut record =
-        sim().records_between(t("2025-03-10T13:00:00Z"), t("2025-03-10T17:00:00Z"))[0].clone();
+    let mut record = sim().records_between(t("2025-03-10T13:00:00Z"), t("2025-03-10T17:00:00Z"))[0].clone();
     record.agent_name = "Ana \"la\" O'Connor\\\n".to_string();
     record.duration_secs = 26 * 3600 + 61;
-    let format = Format {
-        code_as_string: true,
-        single_object_data: true,
-        shift_hours: 1,
-    };
+    let format = Format { code_as_string: true, single_object_data: true, shift_hours: 1 };
     let answer = page::<Transfers>(&[record.clone()], &format);
     let v: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
     assert_eq!(v["code"], "200");
     assert_eq!(v["data"]["agent_name"], record.agent_name.as_str());
     assert_eq!(v["data"]["time"], "26:01:01");
-    let shifted = (record.local_date + Duration::hours(1))
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string();
+    let shifted = (record.local_date + Duration::hours(1)).format("%Y-%m-%d %H:%M:%S").to_string();
     assert_eq!(v["data"]["date"], shifted.as_str());
 }
 
@@ -108,36 +95,22 @@ fn cuts_at_sixty_thousand() {
         records: RECORD_CAP + 500,
     });
     let sim = Simulator::new(config);
-    let query =
-        Query::parse("api=agent_13&date_ini=20250310082000&date_end=20250310082459").unwrap();
+    let query = Query::parse("api=agent_13&date_ini=20250310082000&date_end=20250310082459").unwrap();
     let answer = answer(&sim, &query, t("2025-03-11T00:00:00Z"), &Format::default());
     assert!(answer.truncated);
     assert_eq!(answer.ids.len(), RECORD_CAP);
-    let records: Vec<SimRecord> =
-        Transfers::rows(&sim, &query, t("2025-03-11T00:00:00Z"), RECORD_CAP);
+    let records: Vec<SimRecord> = Transfers::rows(&sim, &query, t("2025-03-11T00:00:00Z"), RECORD_CAP);
     assert_eq!(records.len(), RECORD_CAP + 1);
-    assert!(answer
-        .ids
-        .iter()
-        .zip(&records)
-        .all(|(id, r)| *id == r.conn_id));
-    assert!(records
-        .windows(2)
-        .all(|w| w[0].local_date <= w[1].local_date));
+    assert!(answer.ids.iter().zip(&records).all(|(id, r)| *id == r.conn_id));
+    assert!(records.windows(2).all(|w| w[0].local_date <= w[1].local_date));
 }
 
 #[test]
 fn refusals_say_which_parameter_is_wrong() {
     let unknown = Query::refusal("api=agent_99&date_ini=20250310080000&date_end=20250310085959");
-    assert_eq!(
-        (unknown.status, unknown.body.contains(UNKNOWN_API)),
-        (400, true)
-    );
+    assert_eq!((unknown.status, unknown.body.contains(UNKNOWN_API)), (400, true));
     let missing = Query::refusal("api=cdr_1&date_ini=20250310080000");
-    assert_eq!(
-        (missing.status, missing.body.contains(BAD_REQUEST)),
-        (400, true)
-    );
+    assert_eq!((missing.status, missing.body.contains(BAD_REQUEST)), (400, true));
 }
 
 /// One call model behind every report: each transfer or conference is a call of its
@@ -149,12 +122,7 @@ fn every_report_answers_from_one_call_model() {
     let now = t("2025-03-11T00:00:00Z");
     let window = "date_ini=20250310080000&date_end=20250310115959";
     let get = |api: &str| {
-        let a = respond(
-            &sim,
-            &format!("api={api}&{window}"),
-            now,
-            &Format::default(),
-        );
+        let a = respond(&sim, &format!("api={api}&{window}"), now, &Format::default());
         assert_eq!(a.status, 200, "{api}");
         let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
         v["data"].as_array().unwrap().clone()
@@ -163,62 +131,36 @@ fn every_report_answers_from_one_call_model() {
     let calls = get("cdr_1");
     let legs = get("agent_13_1");
     let totals = get("agent_12");
-    assert!(
-        calls.len() > 2 * transfers.len(),
-        "{} calls for {} transfers",
-        calls.len(),
-        transfers.len()
-    );
+    assert!(calls.len() > 2 * transfers.len(), "{} calls for {} transfers", calls.len(), transfers.len());
     assert!(legs.len() > transfers.len(), "some calls are passed on");
     for t in &transfers {
         let conn = t["conn_id"].as_str().unwrap();
-        let call = calls
-            .iter()
-            .find(|c| c["conn_id"] == conn)
-            .expect("the transfer's call");
+        let call = calls.iter().find(|c| c["conn_id"] == conn).expect("the transfer's call");
         assert_eq!(call["agent_id"], t["agent_id"]);
         assert_eq!(call["date"], t["date"]);
-        let leg = legs
-            .iter()
-            .find(|l| l["conn_id_transfer"] == format!("{conn}T"))
-            .expect("the transfer's leg");
+        let leg =
+            legs.iter().find(|l| l["conn_id_transfer"] == format!("{conn}T")).expect("the transfer's leg");
         assert_eq!(leg["id_call_origin"], conn);
         assert_eq!(leg["origin_agent_id"], t["agent_id"]);
         assert_eq!(leg["type_call"], t["type_interaction"]);
     }
     for row in calls.iter().chain(&legs).chain(&totals) {
-        assert!(
-            row.as_object().unwrap().values().all(|v| v.is_string()),
-            "{row}"
-        );
+        assert!(row.as_object().unwrap().values().all(|v| v.is_string()), "{row}");
     }
     let summed: u64 = totals
         .iter()
         .map(|t| {
-            t["transfer_calls"]
-                .as_str()
-                .unwrap()
-                .parse::<u64>()
-                .unwrap()
-                + t["conference_calls"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<u64>()
-                    .unwrap()
+            t["transfer_calls"].as_str().unwrap().parse::<u64>().unwrap()
+                + t["conference_calls"].as_str().unwrap().parse::<u64>().unwrap()
         })
         .sum();
     assert_eq!(summed, transfers.len() as u64);
     let kinds: std::collections::BTreeSet<_> = legs
         .iter()
-        .map(|l| {
-            match (
-                l["destiny_agent_id"].as_str().unwrap(),
-                l["skill_id"].as_str().unwrap(),
-            ) {
-                ("-", "-") => "external",
-                ("-", _) => "skill",
-                _ => "agent",
-            }
+        .map(|l| match (l["destiny_agent_id"].as_str().unwrap(), l["skill_id"].as_str().unwrap()) {
+            ("-", "-") => "external",
+            ("-", _) => "skill",
+            _ => "agent",
         })
         .collect();
     assert_eq!(kinds.len(), 3, "legs go to agents, skills and outside");

@@ -105,17 +105,12 @@ pub(crate) struct Records {
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Records {
     pub fn new(keep: bool) -> Records {
-        Records {
-            keep,
-            ..Records::default()
-        }
+        Records { keep, ..Records::default() }
     }
 
     pub fn push(&self, entry: Served) {
@@ -134,10 +129,7 @@ impl Records {
         entry.last_second = answer.last_second;
         if self.keep {
             let api = entry.request.api.clone().unwrap_or_default();
-            lock(&self.served)
-                .entry(api)
-                .or_default()
-                .extend(answer.ids.iter().cloned());
+            lock(&self.served).entry(api).or_default().extend(answer.ids.iter().cloned());
         }
     }
 

@@ -17,9 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::oneshot;
 use wolkvox_api::REPORT_PATH;
 
-pub use config::{
-    real_clock, Clock, Fault, Responder, WolkvoxConfig, CALLER_REFUSED, UNLIMITED_TOKEN_LIMIT,
-};
+pub use config::{real_clock, Clock, Fault, Responder, WolkvoxConfig, CALLER_REFUSED, UNLIMITED_TOKEN_LIMIT};
 pub use log::{Request, Served};
 pub use scripted::{Reply, Schedule};
 
@@ -62,8 +60,8 @@ impl Wolkvox {
                     .build()
                     .expect("the simulator's runtime");
                 runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)
-                        .expect("a listener on this runtime");
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("a listener on this runtime");
                     http::serve(listener, serving, async {
                         let _ = stopped.await;
                     })
@@ -72,12 +70,7 @@ impl Wolkvox {
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })
             .expect("the simulator's thread");
-        Wolkvox {
-            base_url,
-            shared,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        Wolkvox { base_url, shared, stop: Some(stop), thread: Some(thread) }
     }
 
     /// Binds 127.0.0.1:0 and serves on the current tokio runtime (panics outside one),
@@ -90,12 +83,7 @@ impl Wolkvox {
         tokio::spawn(http::serve(listener, shared.clone(), async {
             let _ = stopped.await;
         }));
-        Ok(Wolkvox {
-            base_url,
-            shared,
-            stop: Some(stop),
-            thread: None,
-        })
+        Ok(Wolkvox { base_url, shared, stop: Some(stop), thread: None })
     }
 
     /// `http://127.0.0.1:PORT`, to which a client appends the report path.
@@ -139,11 +127,9 @@ impl Wolkvox {
 
     /// Requests that asked for report `api`.
     pub fn requests_for(&self, api: &str) -> usize {
-        self.shared.records.with_log(|log| {
-            log.iter()
-                .filter(|r| r.request.api.as_deref() == Some(api))
-                .count()
-        })
+        self.shared
+            .records
+            .with_log(|log| log.iter().filter(|r| r.request.api.as_deref() == Some(api)).count())
     }
 
     /// The widest `date_end - date_ini` asked, in seconds (0 before any).
@@ -171,9 +157,7 @@ impl Wolkvox {
     /// bounded).
     pub fn truth<T: Truth>(&self) -> T {
         let config = self.shared.model.config();
-        let end = config
-            .end
-            .expect("truth needs a bounded simulation: set SimConfig::end");
+        let end = config.end.expect("truth needs a bounded simulation: set SimConfig::end");
         T::between(&self.shared.model, config.start, end)
     }
 
@@ -184,9 +168,7 @@ impl Wolkvox {
 
     /// Faults for the next requests, after any already scripted.
     pub fn push_faults(&self, faults: &[Fault]) {
-        lock(&self.shared.control)
-            .script
-            .extend(faults.iter().copied().map(Some));
+        lock(&self.shared.control).script.extend(faults.iter().copied().map(Some));
     }
 
     pub fn set_fault_probability(&self, probability: f64) {
@@ -223,9 +205,7 @@ impl Drop for Wolkvox {
 
 impl std::fmt::Debug for Wolkvox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Wolkvox")
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
+        f.debug_struct("Wolkvox").field("base_url", &self.base_url).finish_non_exhaustive()
     }
 }
 

@@ -17,9 +17,7 @@ use hyper::{Method, Response, StatusCode};
 use tokio::sync::Notify;
 use wolkvox_api::{text, INFO_PATH, REPORT_PATH, TOKEN_HEADER, TOKEN_INFO};
 
-use super::config::{
-    Clock, Fault, Responder, WolkvoxConfig, CALLER_REFUSED, UNLIMITED_TOKEN_LIMIT,
-};
+use super::config::{Clock, Fault, Responder, WolkvoxConfig, CALLER_REFUSED, UNLIMITED_TOKEN_LIMIT};
 use super::log::{lock, Records, Request, Served};
 use super::scripted::Reply;
 use crate::answer::{self, Answer, Format};
@@ -149,32 +147,19 @@ pub(crate) async fn respond(
     let now = (shared.clock)();
     // A GET's body, if any, is not read.
     let (head, _) = request.into_parts();
-    let token = head
-        .headers
-        .get(TOKEN_HEADER)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let token = head.headers.get(TOKEN_HEADER).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let path = head.uri.path();
     let query = head.uri.query().unwrap_or_default();
     let incoming = Request::new(number, now, path, query, token);
-    let mut pending = Pending {
-        records: &shared.records,
-        entry: Some(Served::new(incoming)),
-    };
+    let mut pending = Pending { records: &shared.records, entry: Some(Served::new(incoming)) };
     let info = path == INFO_PATH;
     if path != REPORT_PATH && !info {
         return pending.finish(plain(StatusCode::NOT_FOUND, "not found\n"));
     }
     if head.method != Method::GET {
-        return pending.finish(plain(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed\n",
-        ));
+        return pending.finish(plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"));
     }
-    if let Some(reply) = shared
-        .responder
-        .as_ref()
-        .and_then(|responder| responder(&pending.entry().request))
-    {
+    if let Some(reply) = shared.responder.as_ref().and_then(|responder| responder(&pending.entry().request)) {
         return pending.finish(scripted(reply));
     }
     let (latency, invalid_token, refuse_caller, daily_limit) = {
@@ -191,17 +176,11 @@ pub(crate) async fn respond(
         Some(_) => None,
     };
     if let Some(text) = refusal {
-        let status = if text == text::TOKEN_MISSING {
-            401
-        } else {
-            403
-        };
+        let status = if text == text::TOKEN_MISSING { 401 } else { 403 };
         return pending.finish(json(answer::error(status, text)));
     }
 
-    let day = now
-        .with_timezone(&shared.model.config().timezone)
-        .date_naive();
+    let day = now.with_timezone(&shared.model.config().timezone).date_naive();
     let used = shared.records.count_day(day);
     if shared.in_flight.fetch_add(1, Ordering::SeqCst) > 0 {
         shared.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -260,9 +239,7 @@ async fn answer_at(
     now: DateTime<Utc>,
 ) -> Answer {
     if let Some((limit, used)) = info {
-        let asked = query
-            .split('&')
-            .any(|p| p.strip_prefix("api=") == Some(TOKEN_INFO));
+        let asked = query.split('&').any(|p| p.strip_prefix("api=") == Some(TOKEN_INFO));
         return if asked {
             answer::token_info(limit, used, used, &shared.format)
         } else {
@@ -284,9 +261,7 @@ async fn answer_at(
 fn response(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -295,11 +270,7 @@ fn status(code: u16) -> StatusCode {
 }
 
 fn json(answer: Answer) -> Response<Body> {
-    response(
-        status(answer.status),
-        "application/json; charset=utf-8",
-        answer.body.into_bytes(),
-    )
+    response(status(answer.status), "application/json; charset=utf-8", answer.body.into_bytes())
 }
 
 fn scripted(reply: Reply) -> Response<Body> {
@@ -307,11 +278,7 @@ fn scripted(reply: Reply) -> Response<Body> {
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    response(
-        status,
-        "text/plain; charset=utf-8",
-        text.as_bytes().to_vec(),
-    )
+    response(status, "text/plain; charset=utf-8", text.as_bytes().to_vec())
 }
 
 /// A proxy's HTML error page (or a login page, for 200).

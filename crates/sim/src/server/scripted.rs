@@ -18,19 +18,11 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Reply {
-        Reply {
-            status,
-            content_type: "application/json; charset=utf-8",
-            body: body.into(),
-        }
+        Reply { status, content_type: "application/json; charset=utf-8", body: body.into() }
     }
 
     pub fn html(status: u16, body: &str) -> Reply {
-        Reply {
-            status,
-            content_type: "text/html; charset=utf-8",
-            body: body.as_bytes().to_vec(),
-        }
+        Reply { status, content_type: "text/html; charset=utf-8", body: body.as_bytes().to_vec() }
     }
 
     /// The vendor's error shape: `{"code":S,"error":T,"msg":T,"data":[]}`.

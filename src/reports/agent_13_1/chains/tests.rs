@@ -34,16 +34,9 @@ fn counts(op: &OperationStore) -> Counts {
     testing::with_counters(op, NAME, |c: &FlowCounters| {
         let c = &c.chains;
         (
-            [
-                c.settled[Transfers::One],
-                c.settled[Transfers::Two],
-                c.settled[Transfers::ThreeOrMore],
-            ],
+            [c.settled[Transfers::One], c.settled[Transfers::Two], c.settled[Transfers::ThreeOrMore]],
             c.evicted,
-            c.returned
-                .iter()
-                .map(|(a, n)| (a.to_string(), *n))
-                .collect(),
+            c.returned.iter().map(|(a, n)| (a.to_string(), *n)).collect(),
             c.open(),
         )
     })
@@ -108,10 +101,7 @@ fn returns_are_counted_by_the_agent_who_sends_the_call_back() {
         ],
     );
     settle(&op, "13:00:00");
-    assert_eq!(
-        counts(&op),
-        ([1, 0, 1], 0, vec![("1".into(), 1), ("3".into(), 1)], 0)
-    );
+    assert_eq!(counts(&op), ([1, 0, 1], 0, vec![("1".into(), 1), ("3".into(), 1)], 0));
 }
 
 #[test]
@@ -182,12 +172,7 @@ fn past_max_open_chains_the_oldest_settle_early_with_one_notice() {
     assert!(tally.notices[0].message.contains("max_open_chains (2)"));
     assert_eq!(counts(&op), ([2, 0, 0], 2, vec![], 2));
     // A later leg of an evicted call opens a new chain; the eviction is counted again.
-    let tally = testing::ingest(
-        &op,
-        NAME,
-        &[leg("a2", "A", &d("10:30:00"), "2", "1")],
-        testing::day(),
-    );
+    let tally = testing::ingest(&op, NAME, &[leg("a2", "A", &d("10:30:00"), "2", "1")], testing::day());
     assert_eq!(tally.notices.len(), 1);
     settle(&op, "13:00:00");
     assert_eq!(counts(&op), ([5, 0, 0], 3, vec![], 0));
@@ -197,18 +182,9 @@ fn past_max_open_chains_the_oldest_settle_early_with_one_notice() {
 fn agents_past_max_agents_send_calls_back_as_the_overflow_agent() {
     // Agents 1 and 2 are admitted (the page's destinations first); 9 is not.
     let op = operation(&testing::metrics(&[60.0], 2));
-    read(
-        &op,
-        &[
-            leg("a1", "A", &d("10:00:00"), "1", "2"),
-            leg("a2", "A", &d("10:01:00"), "9", "1"),
-        ],
-    );
+    read(&op, &[leg("a1", "A", &d("10:00:00"), "1", "2"), leg("a2", "A", &d("10:01:00"), "9", "1")]);
     settle(&op, "13:00:00");
-    assert_eq!(
-        counts(&op),
-        ([0, 1, 0], 0, vec![(OVERFLOW_AGENT.into(), 1)], 0)
-    );
+    assert_eq!(counts(&op), ([0, 1, 0], 0, vec![(OVERFLOW_AGENT.into(), 1)], 0));
 }
 
 /// The report's counters saved and restored as the state file does.
@@ -258,10 +234,7 @@ fn open_chains_survive_a_restart_whole() {
         counts(&op)
     };
     let whole = run(None);
-    assert_eq!(
-        whole,
-        ([1, 3, 0], 0, vec![("2".into(), 2), ("3".into(), 1)], 0)
-    );
+    assert_eq!(whole, ([1, 3, 0], 0, vec![("2".into(), 2), ("3".into(), 1)], 0));
     for after in 0..3 {
         assert_eq!(run(Some(after)), whole, "restarted after page {after}");
     }
@@ -278,9 +251,7 @@ fn a_state_saved_before_chains_loads_and_a_bad_one_is_refused() {
     assert_eq!((c.chains.open(), c.chains.through), (0, None));
     let bad = json!({"origins": {}, "overflow": {},
                      "chains": {"agents": ["1"], "legs": [[7, 1, 2, 0, 5]], "starts": [[7, 1]]}});
-    let err = report
-        .restore(&serde_json::value::to_raw_value(&bad).unwrap())
-        .unwrap_err();
+    let err = report.restore(&serde_json::value::to_raw_value(&bad).unwrap()).unwrap_err();
     assert!(err.contains("names agent 5 of 1"), "{err}");
 }
 
@@ -297,17 +268,9 @@ fn chain_series_exist_from_the_start() {
         assert!(text.contains(line), "{line} in\n{text}");
     }
     assert!(!text.contains("wolkvox_agent_transfers_returned_total{"));
-    read(
-        &op,
-        &[
-            leg("a1", "A", &d("10:00:00"), "1", "2"),
-            leg("a2", "A", &d("10:01:00"), "2", "1"),
-        ],
-    );
+    read(&op, &[leg("a1", "A", &d("10:00:00"), "1", "2"), leg("a2", "A", &d("10:01:00"), "2", "1")]);
     settle(&op, "13:00:00");
     let text = render_data(&op, DataPart::Report(NAME));
-    assert!(
-        text.contains("wolkvox_agent_transfers_returned_total{operation=\"op\",agent_id=\"2\"} 1")
-    );
+    assert!(text.contains("wolkvox_agent_transfers_returned_total{operation=\"op\",agent_id=\"2\"} 1"));
     assert!(text.contains("wolkvox_transfer_chains_total{operation=\"op\",transfers=\"2\"} 1"));
 }

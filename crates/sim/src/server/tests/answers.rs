@@ -28,22 +28,12 @@ async fn whole_history_matches_the_truth() {
     let truth = fake.truth::<TransfersTruth>();
     assert_eq!(rows.len() as u64, truth.total());
     for row in &rows {
-        for field in [
-            "agent_name",
-            "agent_id",
-            "conn_id",
-            "date",
-            "telephone",
-            "type_interaction",
-            "time",
-        ] {
+        for field in ["agent_name", "agent_id", "conn_id", "date", "telephone", "type_interaction", "time"] {
             assert!(row[field].is_string(), "{field} in {row}");
         }
     }
     let count = |agent: &str, kind: &str| {
-        rows.iter()
-            .filter(|r| r["agent_id"] == agent && r["type_interaction"] == kind)
-            .count() as u64
+        rows.iter().filter(|r| r["agent_id"] == agent && r["type_interaction"] == kind).count() as u64
     };
     for ((agent, kind), series) in &truth.series {
         assert_eq!(count(agent, kind), series.count, "{agent} {kind}");
@@ -65,9 +55,7 @@ async fn whole_history_matches_the_truth() {
 #[tokio::test]
 async fn an_empty_window_is_404() {
     let fake = Wolkvox::start(config());
-    let (status, body) = get(&fake, &query("20250309080000", "20250309100000"))
-        .await
-        .unwrap();
+    let (status, body) = get(&fake, &query("20250309080000", "20250309100000")).await.unwrap();
     assert_eq!(status, 404);
     assert_eq!(body, error_body(404, "Validate dates entered"));
 }
@@ -103,9 +91,7 @@ async fn answers_stop_at_60000_records() {
         records: 61_000,
     });
     let fake = Wolkvox::start(config);
-    let (status, body) = get(&fake, &query("20250310090000", "20250310090459"))
-        .await
-        .unwrap();
+    let (status, body) = get(&fake, &query("20250310090000", "20250310090459")).await.unwrap();
     assert_eq!(status, 200);
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["msg"], "60000 records were found");
@@ -127,15 +113,13 @@ async fn late_records_show_up_only_once_visible() {
     let fake = Wolkvox::start(config);
     let q = query("20250310093000", "20250310095959");
     let early = data(&get(&fake, &q).await.unwrap().1);
-    let visible = fake
-        .truth_between::<TransfersTruth>(t("2025-03-10T14:30:00Z"), t("2025-03-10T14:57:00Z"))
-        .total();
+    let visible =
+        fake.truth_between::<TransfersTruth>(t("2025-03-10T14:30:00Z"), t("2025-03-10T14:57:00Z")).total();
     assert_eq!(early.len() as u64, visible);
     clock.set(t("2025-03-10T15:03:00Z"));
     let later = data(&get(&fake, &q).await.unwrap().1);
-    let all = fake
-        .truth_between::<TransfersTruth>(t("2025-03-10T14:30:00Z"), t("2025-03-10T14:59:59Z"))
-        .total();
+    let all =
+        fake.truth_between::<TransfersTruth>(t("2025-03-10T14:30:00Z"), t("2025-03-10T14:59:59Z")).total();
     assert_eq!(later.len() as u64, all);
     assert!(all > visible, "{all} > {visible}");
 }
@@ -153,13 +137,7 @@ async fn vendor_variants_can_be_switched_on() {
     );
     let lonely = records
         .iter()
-        .find(|r| {
-            records
-                .iter()
-                .filter(|o| o.local_date == r.local_date)
-                .count()
-                == 1
-        })
+        .find(|r| records.iter().filter(|o| o.local_date == r.local_date).count() == 1)
         .unwrap();
     let second = lonely.local_date.format("%Y%m%d%H%M%S").to_string();
     let (status, body) = get(&fake, &query(&second, &second)).await.unwrap();
@@ -176,14 +154,10 @@ async fn a_shifted_zone_writes_dates_outside_the_window() {
     let mut config = config();
     config.format.shift_hours = 2;
     let fake = Wolkvox::start(config);
-    let (_, body) = get(&fake, &query("20250310090000", "20250310095959"))
-        .await
-        .unwrap();
+    let (_, body) = get(&fake, &query("20250310090000", "20250310095959")).await.unwrap();
     let rows = data(&body);
     assert!(!rows.is_empty());
-    assert!(rows
-        .iter()
-        .all(|r| r["date"].as_str().unwrap().starts_with("2025-03-10 11:")));
+    assert!(rows.iter().all(|r| r["date"].as_str().unwrap().starts_with("2025-03-10 11:")));
 }
 
 #[tokio::test]
@@ -192,12 +166,9 @@ async fn fall_back_serves_both_passes_of_the_hour() {
     config.sim.timezone = chrono_tz::America::New_York;
     config.sim.peak_per_agent_hour = 200.0;
     let fake = Wolkvox::start(config);
-    let (_, body) = get(&fake, &query("20251102010000", "20251102015959"))
-        .await
-        .unwrap();
-    let both = fake
-        .truth_between::<TransfersTruth>(t("2025-11-02T05:00:00Z"), t("2025-11-02T06:59:59Z"))
-        .total();
+    let (_, body) = get(&fake, &query("20251102010000", "20251102015959")).await.unwrap();
+    let both =
+        fake.truth_between::<TransfersTruth>(t("2025-11-02T05:00:00Z"), t("2025-11-02T06:59:59Z")).total();
     assert!(both > 0);
     assert_eq!(data(&body).len() as u64, both);
 }
@@ -213,10 +184,7 @@ async fn agent_12_counts_what_agent_13_hides() {
     let totals_query = format!("api=agent_12&date_ini={}&date_end={}", MORNING.0, MORNING.1);
     let totals = data(&get(&fake, &totals_query).await.unwrap().1);
     let counted = |field: &str| -> u64 {
-        totals
-            .iter()
-            .map(|t| t[field].as_str().unwrap().parse::<u64>().unwrap())
-            .sum()
+        totals.iter().map(|t| t[field].as_str().unwrap().parse::<u64>().unwrap()).sum()
     };
     let shown: TransfersTruth = fake.truth();
     let all: crate::TotalsTruth = fake.truth();
@@ -226,20 +194,14 @@ async fn agent_12_counts_what_agent_13_hides() {
         counted("transfer_calls") + counted("conference_calls"),
         shown.total() + difference.transfers + difference.conferences
     );
-    assert!(
-        difference.transfers > 0 && difference.conferences > 0,
-        "{difference:?}"
-    );
+    assert!(difference.transfers > 0 && difference.conferences > 0, "{difference:?}");
     let hidden = fake
         .simulator()
         .records_between(t("2025-03-10T13:00:00Z"), t("2025-03-10T17:00:00Z"))
         .into_iter()
         .filter(|r| fake.simulator().hidden(r))
         .collect::<Vec<_>>();
-    assert_eq!(
-        hidden.len() as u64,
-        difference.transfers + difference.conferences
-    );
+    assert_eq!(hidden.len() as u64, difference.transfers + difference.conferences);
     let served = fake.served_ids("agent_13");
     assert!(hidden.iter().all(|r| !served.contains(&r.conn_id)));
 }

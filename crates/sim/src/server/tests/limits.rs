@@ -10,10 +10,7 @@ async fn tokens_are_checked() {
     let missing = get_with(&http, &fake, &q, None).await.unwrap();
     assert_eq!(missing, (401, error_body(401, text::TOKEN_MISSING)));
     let invalid = (403, error_body(403, text::INVALID_TOKEN));
-    assert_eq!(
-        get_with(&http, &fake, &q, Some("other")).await.unwrap(),
-        invalid
-    );
+    assert_eq!(get_with(&http, &fake, &q, Some("other")).await.unwrap(), invalid);
     fake.set_invalid_token(true);
     assert_eq!(get(&fake, &q).await.unwrap(), invalid);
     fake.set_invalid_token(false);
@@ -57,10 +54,7 @@ async fn the_daily_quota_is_per_local_day() {
     let q = query(MORNING.0, MORNING.1);
     assert_eq!(get(&fake, &q).await.unwrap().0, 200);
     assert_eq!(get(&fake, &q).await.unwrap().0, 200);
-    assert_eq!(
-        get(&fake, &q).await.unwrap(),
-        (403, error_body(403, text::QUOTA_EXCEEDED))
-    );
+    assert_eq!(get(&fake, &q).await.unwrap(), (403, error_body(403, text::QUOTA_EXCEEDED)));
     let day = chrono::NaiveDate::from_ymd_opt(2025, 3, 10).unwrap();
     assert_eq!(fake.daily_used(day), 3);
     clock.set(t("2025-03-11T05:00:00Z"));
@@ -91,10 +85,7 @@ async fn each_fault_is_observable() {
         // A client that gave up (the timeout) leaves the fake still holding the
         // request until it sees the hang-up; wait for that, or the next request
         // would rightly be refused as simultaneous.
-        wait_until(&format!("request {sent} to finish"), || {
-            fake.served_log().len() >= sent
-        })
-        .await;
+        wait_until(&format!("request {sent} to finish"), || fake.served_log().len() >= sent).await;
     }
     let (status, body) = results[0].as_ref().unwrap();
     assert_eq!(*status, 503);
@@ -112,15 +103,9 @@ async fn each_fault_is_observable() {
     assert!(serde_json::from_str::<Value>(body).is_err());
     assert_eq!(
         results[6].as_ref().unwrap(),
-        &(
-            403,
-            error_body(403, "Server under maintenance (backups), try again later")
-        )
+        &(403, error_body(403, "Server under maintenance (backups), try again later"))
     );
-    assert_eq!(
-        results[7].as_ref().unwrap(),
-        &(403, error_body(403, text::SIMULTANEOUS))
-    );
+    assert_eq!(results[7].as_ref().unwrap(), &(403, error_body(403, text::SIMULTANEOUS)));
     assert_eq!(results[8].as_ref().unwrap().0, 200);
 
     // The timed-out request left the token free: nothing was counted as concurrent.
@@ -137,20 +122,13 @@ async fn random_faults_are_repeatable() {
     let run = || async {
         let mut config = config();
         config.fault_probability = 0.5;
-        config.fault_kinds = vec![
-            Fault::ServerError(500),
-            Fault::Maintenance,
-            Fault::Html(502),
-            Fault::TruncatedJson,
-        ];
+        config.fault_kinds =
+            vec![Fault::ServerError(500), Fault::Maintenance, Fault::Html(502), Fault::TruncatedJson];
         let fake = Wolkvox::start(config);
         for _ in 0..30 {
             let _ = get(&fake, &query(MORNING.0, MORNING.1)).await;
         }
-        fake.served_log()
-            .into_iter()
-            .map(|r| (r.fault, r.status))
-            .collect::<Vec<_>>()
+        fake.served_log().into_iter().map(|r| (r.fault, r.status)).collect::<Vec<_>>()
     };
     let first = run().await;
     assert_eq!(first, run().await);
@@ -164,9 +142,7 @@ fn works_from_a_blocking_test_and_stops_on_drop() {
     let fake = Wolkvox::start(config());
     let address = fake.base_url().trim_start_matches("http://").to_string();
     let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
         stream,
         "GET /api/v2/reports_manager.php?{} HTTP/1.1\r\nHost: x\r\nwolkvox-token: {}\r\nConnection: close\r\n\r\n",
@@ -176,10 +152,7 @@ fn works_from_a_blocking_test_and_stops_on_drop() {
     .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(
-        response.starts_with("HTTP/1.1 404 Not Found\r\n"),
-        "{response}"
-    );
+    assert!(response.starts_with("HTTP/1.1 404 Not Found\r\n"), "{response}");
     assert!(response.ends_with(&error_body(404, "Validate dates entered")));
     drop(fake);
     assert!(std::net::TcpStream::connect(&address).is_err());
@@ -195,13 +168,9 @@ async fn token_info_counts_the_day_and_spawn_serves_on_this_runtime() {
     assert_eq!(get(&fake, "api=agent_13").await.unwrap().0, 400);
     let http = client(Duration::from_secs(5));
     let info = |token: &str| {
-        http.get(format!(
-            "{}{}?api=token_info",
-            fake.base_url(),
-            wolkvox_api::INFO_PATH
-        ))
-        .header(wolkvox_api::TOKEN_HEADER, token.to_owned())
-        .send()
+        http.get(format!("{}{}?api=token_info", fake.base_url(), wolkvox_api::INFO_PATH))
+            .header(wolkvox_api::TOKEN_HEADER, token.to_owned())
+            .send()
     };
     let answer = info(fake.token()).await.unwrap();
     assert_eq!(answer.status(), 200);
@@ -211,11 +180,7 @@ async fn token_info_counts_the_day_and_spawn_serves_on_this_runtime() {
     );
     assert_eq!(info("nope").await.unwrap().status(), 403);
     let other = http
-        .get(format!(
-            "{}{}?api=other",
-            fake.base_url(),
-            wolkvox_api::INFO_PATH
-        ))
+        .get(format!("{}{}?api=other", fake.base_url(), wolkvox_api::INFO_PATH))
         .header(wolkvox_api::TOKEN_HEADER, fake.token())
         .send()
         .await
@@ -225,10 +190,7 @@ async fn token_info_counts_the_day_and_spawn_serves_on_this_runtime() {
     assert_eq!(post.status(), 405);
     let address = fake.base_url().trim_start_matches("http://").to_string();
     drop(fake);
-    wait_until("the port closed", || {
-        std::net::TcpStream::connect(&address).is_err()
-    })
-    .await;
+    wait_until("the port closed", || std::net::TcpStream::connect(&address).is_err()).await;
 }
 
 /// A scripted server answers every request with the test's function, before any token
@@ -254,14 +216,8 @@ async fn a_scripted_server_answers_with_the_function() {
         }
     }));
     let http = client(Duration::from_secs(5));
-    let (status, body) = get_with(
-        &http,
-        &fake,
-        &query("20250310073000", "20250310083000"),
-        None,
-    )
-    .await
-    .unwrap();
+    let (status, body) =
+        get_with(&http, &fake, &query("20250310073000", "20250310083000"), None).await.unwrap();
     assert_eq!(
         (status, body.as_str()),
         (
@@ -269,22 +225,11 @@ async fn a_scripted_server_answers_with_the_function() {
             r#"{"code":200,"error":null,"msg":"1 records were found","data":[{"conn_id":"a","date":"not a date"}]}"#
         )
     );
-    let both = get_with(&http, &fake, &query(MORNING.0, MORNING.1), None)
-        .await
-        .unwrap();
+    let both = get_with(&http, &fake, &query(MORNING.0, MORNING.1), None).await.unwrap();
     assert_eq!(data(&both.1).len(), 2);
-    let none = get_with(
-        &http,
-        &fake,
-        &query("20250311000000", "20250311010000"),
-        None,
-    )
-    .await
-    .unwrap();
+    let none = get_with(&http, &fake, &query("20250311000000", "20250311010000"), None).await.unwrap();
     assert_eq!(none, (404, error_body(404, text::NO_RECORDS)));
-    let echoed = get_with(&http, &fake, "api=agent_13", Some("echo"))
-        .await
-        .unwrap();
+    let echoed = get_with(&http, &fake, "api=agent_13", Some("echo")).await.unwrap();
     assert_eq!(echoed, (403, error_body(403, "token echo refused")));
     let bad = get_with(&http, &fake, "api=agent_13", None).await.unwrap();
     assert_eq!(bad, (400, error_body(400, text::BAD_REQUEST)));
@@ -300,20 +245,11 @@ async fn refused_callers_and_reports_not_enabled() {
     config.not_enabled = vec!["cdr_1".to_owned()];
     let fake = Wolkvox::start(config);
     let calls = format!("api=cdr_1&date_ini={}&date_end={}", MORNING.0, MORNING.1);
-    assert_eq!(
-        get(&fake, &calls).await.unwrap(),
-        (404, error_body(404, text::NO_RECORDS))
-    );
-    let legs = format!(
-        "api=agent_13_1&date_ini={}&date_end={}",
-        MORNING.0, MORNING.1
-    );
+    assert_eq!(get(&fake, &calls).await.unwrap(), (404, error_body(404, text::NO_RECORDS)));
+    let legs = format!("api=agent_13_1&date_ini={}&date_end={}", MORNING.0, MORNING.1);
     assert_eq!(get(&fake, &legs).await.unwrap().0, 200);
     fake.set_refuse_caller(true);
-    assert_eq!(
-        get(&fake, &legs).await.unwrap(),
-        (403, error_body(403, CALLER_REFUSED))
-    );
+    assert_eq!(get(&fake, &legs).await.unwrap(), (403, error_body(403, CALLER_REFUSED)));
     let truth: CallsTruth = fake.truth();
     assert!(truth.total() > fake.truth::<TransfersTruth>().total());
     assert_eq!(truth.names.len(), 10);

@@ -58,22 +58,12 @@ fn query(ini: &str, end: &str) -> String {
 const MORNING: (&str, &str) = ("20250310080000", "20250310115959");
 
 fn client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(timeout)
-        .build()
-        .unwrap()
+    reqwest::Client::builder().no_proxy().timeout(timeout).build().unwrap()
 }
 
 /// GET with the fake's token; the status and body, or the transport error.
 async fn get(fake: &Wolkvox, query: &str) -> Result<(u16, String), reqwest::Error> {
-    get_with(
-        &client(Duration::from_secs(5)),
-        fake,
-        query,
-        Some(fake.token()),
-    )
-    .await
+    get_with(&client(Duration::from_secs(5)), fake, query, Some(fake.token())).await
 }
 
 async fn get_with(
