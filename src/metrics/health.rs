@@ -220,7 +220,7 @@ pub(super) fn encode(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
         e,
         ops,
         "wolkvox_records_late",
-        "Records counted more than two poll intervals and the poll delay after their own date: a catch-up after an outage or a restart, or records the API showed late.",
+        "Records counted more than the poll delay and two poll intervals (at least two minutes) after their own date: a catch-up after an outage or a restart, or records the API showed late.",
         |h| h.late,
     )?;
     {

@@ -134,7 +134,7 @@ impl Report for Agent13 {
             },
             Families::Late => Family {
                 name: "wolkvox_agent_interactions_late",
-                help: "Of those records, the ones counted late: more than two poll intervals and the poll delay after their own date (a catch-up after an outage or a restart, or a record the API showed late). Subtract it to get what arrived on time.",
+                help: "Of those records, the ones counted late: more than the poll delay and two poll intervals (at least two minutes) after their own date (a catch-up after an outage or a restart, or a record the API showed late). Subtract it to get what arrived on time.",
                 unit: None,
                 metric_type: MetricType::Counter,
             },

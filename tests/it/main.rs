@@ -15,6 +15,7 @@ mod e2e;
 mod faults;
 mod hostile;
 mod idle_connections;
+mod late;
 mod paging;
 mod prometheus_live;
 mod proptests;
