@@ -155,19 +155,32 @@ impl Renderer {
         }
         let slot = slot(format, gzip);
         let generation = self.store.generation();
-        let plain = {
+        let (plain, packed) = {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            (cache.generation == generation).then(|| cache.entries[slot & 2].clone()).flatten()
+            let entry =
+                |i: usize| (cache.generation == generation).then(|| cache.entries[i].clone()).flatten();
+            (entry(slot & 2), entry(slot | 1))
         };
+        // A plain scrape (a person, curl) after a compressing one unpacks the cached
+        // bytes and keeps nothing: the plain text of 10,000 agents would hold 30 MB.
+        if let (false, Some(packed)) = (gzip, &packed) {
+            let mut text = Vec::with_capacity(self.last_len.load(Ordering::Relaxed));
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed[..]), &mut text)
+                .expect("unpacking what this renderer packed");
+            return Bytes::from(text);
+        }
         let plain = plain.unwrap_or_else(|| Bytes::from(self.render(format)));
         let bytes = if gzip { gzip_bytes(&plain) } else { plain };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.generation != generation {
             *cache = Cache { generation, entries: Default::default() };
         }
-        // A gzip answer keeps only the compressed bytes: the plain text of 10,000
-        // agents is 30 MB, and scrapers that compress never ask for it.
+        // A gzip answer keeps only the compressed bytes (and drops the plain text):
+        // the plain text of 10,000 agents is 30 MB, and Prometheus always compresses.
         cache.entries[slot] = Some(bytes.clone());
+        if gzip {
+            cache.entries[slot & 2] = None;
+        }
         bytes
     }
 }
@@ -228,6 +241,23 @@ mod tests {
         assert!(!on.render(Format::Text).contains(" # {"));
         let off = Renderer::new(store(), stats, false);
         assert!(!off.render(Format::OpenMetrics).contains(" # {"));
+    }
+
+    #[test]
+    fn a_compressed_exposition_is_all_the_cache_keeps() {
+        let renderer = Renderer::new(store(), Arc::new(ReloadStats::default()), true);
+        let held = |r: &Renderer| r.cache.lock().unwrap().entries.clone().map(|e| e.is_some());
+        let text = renderer.get(Format::Text, false);
+        assert_eq!(&text[..], renderer.render(Format::Text).as_bytes());
+        assert_eq!(held(&renderer), [true, false, false, false], "a plain scrape alone keeps its text");
+        let packed = renderer.get(Format::Text, true);
+        assert_eq!(held(&renderer), [false, true, false, false], "a gzip scrape drops the text");
+        let mut unpacked = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed[..]), &mut unpacked).unwrap();
+        assert_eq!(unpacked, text);
+        // A plain scrape then unpacks the cached bytes and keeps nothing new.
+        assert_eq!(renderer.get(Format::Text, false), text);
+        assert_eq!(held(&renderer), [false, true, false, false]);
     }
 
     #[test]
