@@ -21,7 +21,7 @@ pub use outcome::{Answered, OperationCheck, PlanVerdict, ReportCheck, Verdict};
 use crate::app::Wiring;
 use crate::client::{interpret, Answer, ApiError};
 use crate::clock::SystemClock;
-use crate::config::{ApiConfig, Config, OperationConfig};
+use crate::config::{Config, OperationConfig};
 use crate::engine::Engine;
 use crate::shard::Shard;
 
@@ -126,20 +126,16 @@ pub async fn run(config: &Config, shard: Shard, now: DateTime<Utc>) -> Checked {
     let store = Arc::new(crate::state::restore_saved(&config, Default::default(), now));
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let wiring = Wiring::new(config.clone(), store, Arc::new(SystemClock), None, shutdown);
-    let mut tasks = tokio::task::JoinSet::new();
-    for (index, op) in config.operations.iter().enumerate() {
-        let (engine, op, api) = (wiring.engine(index), op.clone(), config.api.clone());
-        tasks.spawn(async move {
-            let checked = check_operation(&engine, &op, &api, now, deadline).await;
-            (index, checked)
-        });
+    let tasks: Vec<_> = (config.operations.iter().enumerate())
+        .map(|(index, op)| {
+            let (engine, op, reserve) = (wiring.engine(index), op.clone(), config.api.daily_reserve);
+            tokio::spawn(async move { check_operation(&engine, &op, reserve, now, deadline).await })
+        })
+        .collect();
+    let mut operations = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        operations.push(task.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
     }
-    let mut done = Vec::with_capacity(config.operations.len());
-    while let Some(joined) = tasks.join_next().await {
-        done.push(joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
-    }
-    done.sort_by_key(|(index, _)| *index);
-    let operations: Vec<_> = done.into_iter().map(|(_, op)| op).collect();
     Checked { shard, elsewhere, operations }
 }
 
@@ -172,7 +168,7 @@ async fn ask<T>(
 async fn check_operation(
     engine: &Engine,
     op: &OperationConfig,
-    api: &ApiConfig,
+    reserve: f64,
     now: DateTime<Utc>,
     deadline: Instant,
 ) -> OperationCheck {
@@ -203,7 +199,7 @@ async fn check_operation(
         timezone: op.timezone,
         window,
         licenses: op.licenses,
-        reserve: api.daily_reserve,
+        reserve,
         reports,
         info,
         rest_of_day: (midnight - now).num_seconds().max(0) as u64,
