@@ -1,6 +1,5 @@
 //! The progress bars on stderr (one per operation: share of the range read, records,
-//! requests, time left), drawn only on a terminal, and a log writer that prints above
-//! them instead of through them.
+//! requests, time left), drawn only on a terminal, and the log writer that goes with them.
 
 use std::io::{self, Write};
 
@@ -35,15 +34,14 @@ impl Bars {
         bar
     }
 
-    /// A log writer that suspends the bars while it prints.
-    pub fn log_writer(&self) -> LogWriter {
-        LogWriter(self.0.clone())
+    /// A log writer that prints above the bars (suspending them) instead of through them.
+    pub fn log_writer(&self) -> impl for<'a> MakeWriter<'a> + Send + Sync + 'static {
+        let bars = self.0.clone();
+        move || LogWriter(bars.clone())
     }
 }
 
-/// Writes log lines to stderr above the bars.
-#[derive(Debug, Clone)]
-pub struct LogWriter(MultiProgress);
+struct LogWriter(MultiProgress);
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -52,13 +50,5 @@ impl Write for LogWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         io::stderr().flush()
-    }
-}
-
-impl<'a> MakeWriter<'a> for LogWriter {
-    type Writer = LogWriter;
-
-    fn make_writer(&'a self) -> LogWriter {
-        self.clone()
     }
 }

@@ -1,25 +1,13 @@
 //! `wolkvox-exporter backfill`: reads the enabled reports' history once and writes it as
-//! OpenMetrics stamped with the records' own time, for `promtool tsdb
-//! create-blocks-from openmetrics`, and writes the state file the exporter then
-//! continues from: the backfilled and the scraped samples are one series, with no
-//! reset, nothing counted twice and nothing lost across the seam.
-//!
-//! Each operation's reports are read one after the other by the polling engine
-//! (`Engine::backfill`: oldest window first, no overlap, the cap splits, the allowance,
-//! pacing, one request per token, retries). Before the rows of each `--step` are
-//! counted, the report's families are rendered and their changes kept
-//! ([`timeline`]); [`output`] writes them densely. The progress is saved to
-//! `<state>.backfill` every [`SAVE_EVERY`] and when stopped, so the same command resumes.
+//! OpenMetrics stamped with the records' own time (for `promtool tsdb create-blocks-from
+//! openmetrics`), and the state file the exporter continues from without a seam.
 
 mod bars;
-mod finish;
 mod options;
 mod output;
-mod paths;
 mod plan;
 mod progress;
-mod start;
-pub mod timeline;
+mod timeline;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -32,7 +20,7 @@ use tokio::sync::watch;
 pub use bars::Bars;
 pub use options::{parse_label, Bound, Options};
 
-use crate::app::Wiring;
+use crate::app::{Exit, Wiring};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::Ended;
@@ -41,8 +29,9 @@ use crate::store::{OperationStore, Store};
 use progress::Settings;
 use timeline::{Grid, ReportTimeline};
 
-/// How often the progress is saved while reading.
-pub const SAVE_EVERY: Duration = Duration::from_secs(30);
+/// How often the progress is saved while reading (and when stopped), so that the same
+/// command resumes.
+const SAVE_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
@@ -88,8 +77,8 @@ struct Run {
     store: Arc<Store>,
     settings: Settings,
     grids: Vec<Grid>,
-    /// Per operation, per report read, its timeline.
-    timelines: Vec<Vec<(ReportName, Arc<Mutex<ReportTimeline>>)>>,
+    /// Per operation, the timeline of each report read.
+    timelines: Vec<Vec<Arc<Mutex<ReportTimeline>>>>,
     progress_path: PathBuf,
     clock: Arc<dyn Clock>,
 }
@@ -97,18 +86,14 @@ struct Run {
 /// The `backfill` command: runs until done or stopped by a signal, prints what it did.
 /// Done is 0; stopped early, 1 (saying whether the same command resumes); refused
 /// before its first report request, 2.
-pub async fn command(
-    config: Config,
-    options: Options,
-    clock: Arc<dyn Clock>,
-    bars: &Bars,
-) -> crate::app::Exit {
-    use crate::app::Exit;
+pub async fn command(config: Config, options: Options, clock: Arc<dyn Clock>, bars: &Bars) -> Exit {
     match run(&config, &options, clock, bars, crate::app::signal()).await {
         Ok(summary) => {
-            let text = report(&summary, &options, &config.state_path);
             // A closed stdout is not worth a panic.
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            let _ = std::io::Write::write_all(
+                &mut std::io::stdout(),
+                report(&summary, &options, &config.state_path).as_bytes(),
+            );
             if summary.done() {
                 Exit::Done
             } else {
@@ -145,18 +130,9 @@ pub async fn run(
     bars: &Bars,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, BackfillError> {
-    options::check_labels(&options.labels)?;
-    if options.step < Duration::from_secs(1) {
-        return Err(BackfillError::Usage("--step must be at least 1s".into()));
-    }
-    if options.step > Duration::from_secs(300) {
-        tracing::warn!(
-            step = %humantime::format_duration(options.step),
-            "samples further apart than Prometheus's 5m lookback leave gaps in graphs of the backfilled range"
-        );
-    }
+    options.check()?;
     let state_path = config.state_path.clone();
-    paths::check_output(&options.output, options.overwrite, &state_path)?;
+    output::check(&options.output, options.overwrite, &state_path)?;
     // Held until the command returns: no exporter or other backfill on this state.
     let _lock = crate::state::lock(&state_path)?;
     if state_path.exists() {
@@ -169,7 +145,7 @@ pub async fn run(
         _ = &mut shutdown => true,
         _ = std::future::ready(()) => false,
     };
-    let run = Arc::new(start::prepare(config, options, clock).await?);
+    let run = Arc::new(progress::prepare(config, options, clock).await?);
     let (stop_tx, stop_rx) = watch::channel(stopping);
     let wiring =
         Wiring::new(Arc::new(run.config.clone()), run.store.clone(), run.clock.clone(), None, stop_rx);
@@ -190,7 +166,7 @@ pub async fn run(
                 Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 _ => {}
             },
-            _ = saves.tick() => finish::save_progress(&run).await?,
+            _ = saves.tick() => progress::save(&run).await?,
             _ = &mut shutdown, if !stopping => {
                 tracing::info!("stopping: saving the progress so that the same command resumes");
                 stopping = true;
@@ -200,17 +176,17 @@ pub async fn run(
     }
     results.sort_by_key(|r: &OperationResult| run.config.operations.iter().position(|o| o.name == r.name));
     let mut summary = Summary { operations: results, output: None, progress_path: run.progress_path.clone() };
-    if summary.operations.iter().all(|r| r.ended == Ended::Done) {
-        match finish::finish(&run, options).await {
-            Ok(written) => summary.output = Some(written),
-            Err(e) => {
-                // What was read is kept: the same command writes it without reading again.
-                let _ = finish::save_progress(&run).await;
-                return Err(e);
-            }
+    if !summary.operations.iter().all(|r| r.ended == Ended::Done) {
+        progress::save(&run).await?;
+        return Ok(summary);
+    }
+    match output::finish(&run, options).await {
+        Ok(written) => summary.output = Some(written),
+        Err(e) => {
+            // What was read is kept: the same command writes it without reading again.
+            let _ = progress::save(&run).await;
+            return Err(e);
         }
-    } else {
-        finish::save_progress(&run).await?;
     }
     Ok(summary)
 }
@@ -233,14 +209,14 @@ async fn backfill_operation(
     show(&bar);
     let mut ended = Ended::Done;
     for &report in &reports {
-        let Some((_, timeline)) = run.timelines[index].iter().find(|t| t.0 == report).cloned() else {
+        let Some(timeline) = run.timelines[index].iter().find(|t| lock(t).report == report) else {
             continue;
         };
         ended = engine.backfill(report, grid.start, grid.end, timeline.clone(), || show(&bar)).await;
         if ended != Ended::Done {
             break;
         }
-        lock(&timeline).finish();
+        lock(timeline).finish();
         let (_, records, requests) = read_so_far(&op, &[report], grid);
         tracing::info!(operation = %op.name, report = %report, records, requests, "report backfilled");
     }
@@ -258,10 +234,7 @@ fn read_so_far(op: &OperationStore, reports: &[ReportName], grid: Grid) -> (u64,
     let ledger = op.ledger();
     let data = op.read();
     let (mut read, mut records, mut requests) = (0u128, 0, 0);
-    for (slot, l) in data.reports.iter().zip(&ledger.reports) {
-        if !reports.contains(&slot.name()) {
-            continue;
-        }
+    for (slot, l) in data.reports.iter().zip(&ledger.reports).filter(|(s, _)| reports.contains(&s.name())) {
         read += l
             .cursor
             .map_or(0, |c| (c.min(grid.end) - grid.start).num_seconds().clamp(0, span as i64) as u128);
@@ -277,7 +250,7 @@ fn lock(t: &Mutex<ReportTimeline>) -> MutexGuard<'_, ReportTimeline> {
 }
 
 /// The lines printed when the command ends.
-pub fn report(summary: &Summary, options: &Options, state_path: &Path) -> String {
+fn report(summary: &Summary, options: &Options, state_path: &Path) -> String {
     let mut out = String::new();
     for op in &summary.operations {
         let how = match &op.ended {
@@ -286,25 +259,15 @@ pub fn report(summary: &Summary, options: &Options, state_path: &Path) -> String
             Ended::Failed(e) => format!("stopped: {e}; run the same command to resume"),
             Ended::Interrupted => "interrupted; run the same command to resume".to_owned(),
         };
-        out.push_str(&format!(
-            "operation {}: {} records in {} requests, {how}\n",
-            op.name, op.records, op.requests
-        ));
+        out += &format!("operation {}: {} records in {} requests, {how}\n", op.name, op.records, op.requests);
     }
-    match &summary.output {
-        Some(w) => out.push_str(&format!(
-            "wrote {} series ({} samples) to {} and the state to {}\nnext: promtool tsdb create-blocks-from openmetrics {} <prometheus data directory>, then start the exporter with --state.path={}\n",
-            w.series,
-            w.samples,
-            options.output.display(),
-            state_path.display(),
-            options.output.display(),
-            state_path.display()
-        )),
-        None => out.push_str(&format!(
-            "progress saved to {}\n",
-            summary.progress_path.display()
-        )),
-    }
+    let (output, state) = (options.output.display(), state_path.display());
+    out += &match &summary.output {
+        Some(w) => format!(
+            "wrote {} series ({} samples) to {output} and the state to {state}\nnext: promtool tsdb create-blocks-from openmetrics {output} <prometheus data directory>, then start the exporter with --state.path={state}\n",
+            w.series, w.samples,
+        ),
+        None => format!("progress saved to {}\n", summary.progress_path.display()),
+    };
     out
 }

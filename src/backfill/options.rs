@@ -101,58 +101,69 @@ pub fn parse_label(text: &str) -> Result<(String, String), String> {
     Ok((name.to_owned(), value.to_owned()))
 }
 
-pub(super) fn check_labels(labels: &[(String, String)]) -> Result<(), BackfillError> {
-    for needed in ["job", "instance"] {
-        if !labels.iter().any(|(n, _)| n == needed) {
-            return Err(BackfillError::Usage(format!(
-                "--label={needed}=... is missing: backfilled series must carry the labels Prometheus attaches to the exporter's target (at least job and instance), or they are not the series it scrapes"
-            )));
+impl Options {
+    /// Checks what `parse_label` cannot see alone, and the step.
+    pub(super) fn check(&self) -> Result<(), BackfillError> {
+        let labels = &self.labels;
+        for needed in ["job", "instance"] {
+            if !labels.iter().any(|(n, _)| n == needed) {
+                return Err(BackfillError::Usage(format!(
+                    "--label={needed}=... is missing: backfilled series must carry the labels Prometheus attaches to the exporter's target (at least job and instance), or they are not the series it scrapes"
+                )));
+            }
         }
-    }
-    for (i, (name, _)) in labels.iter().enumerate() {
-        if labels[..i].iter().any(|(n, _)| n == name) {
+        if let Some((name, _)) =
+            labels.iter().enumerate().find_map(|(i, l)| labels[..i].iter().find(|m| m.0 == l.0))
+        {
             return Err(BackfillError::Usage(format!("--label={name}=... is given twice")));
         }
+        if self.step < Duration::from_secs(1) {
+            return Err(BackfillError::Usage("--step must be at least 1s".into()));
+        }
+        if self.step > Duration::from_secs(300) {
+            tracing::warn!(
+                step = %humantime::format_duration(self.step),
+                "samples further apart than Prometheus's 5m lookback leave gaps in graphs of the backfilled range"
+            );
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-/// `[start, end)` of operation `op`: local days in its time zone, at most up to now
-/// less `--poll.delay` (the exporter reads on from there).
-pub(super) fn range(
-    op: &OperationConfig,
-    options: &Options,
-    config: &Config,
-    now: DateTime<Utc>,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), BackfillError> {
-    let tz = op.timezone;
-    let second = chrono::Duration::seconds(1);
-    let latest = (now - chrono::Duration::from_std(config.poll.delay).unwrap_or_default())
-        .duration_trunc(second)
-        .expect("truncating to seconds");
-    let start = match options.from {
-        Bound::Day(d) => day_start(d, tz),
-        Bound::Instant(t) => t.duration_trunc(second).expect("truncating to seconds"),
-    };
-    let end = match options.to {
-        Some(Bound::Day(d)) => day_start(d + chrono::Days::new(1), tz),
-        Some(Bound::Instant(t)) => t.duration_trunc(second).expect("truncating to seconds"),
-        None => latest,
-    };
-    let end = end.min(latest);
-    if start >= end {
-        return Err(BackfillError::Usage(format!(
-            "nothing to read for operation {:?}: the range starts at {start} and ends at {end} (--to, or now less --poll.delay)",
-            op.name
-        )));
+    /// `[start, end)` of operation `op`: local days in its time zone, at most up to now
+    /// less `--poll.delay` (the exporter reads on from there).
+    pub(super) fn range(
+        &self,
+        op: &OperationConfig,
+        config: &Config,
+        now: DateTime<Utc>,
+    ) -> Result<(DateTime<Utc>, DateTime<Utc>), BackfillError> {
+        let trunc =
+            |t: DateTime<Utc>| t.duration_trunc(chrono::Duration::seconds(1)).expect("truncating to seconds");
+        let latest = trunc(now - chrono::Duration::from_std(config.poll.delay).unwrap_or_default());
+        let start = match self.from {
+            Bound::Day(d) => day_start(d, op.timezone),
+            Bound::Instant(t) => trunc(t),
+        };
+        let end = match self.to {
+            Some(Bound::Day(d)) => day_start(d + chrono::Days::new(1), op.timezone),
+            Some(Bound::Instant(t)) => trunc(t),
+            None => latest,
+        }
+        .min(latest);
+        if start >= end {
+            return Err(BackfillError::Usage(format!(
+                "nothing to read for operation {:?}: the range starts at {start} and ends at {end} (--to, or now less --poll.delay)",
+                op.name
+            )));
+        }
+        let steps = (end - start).num_seconds() as u64 / self.step.as_secs().max(1);
+        if steps >= u64::from(u32::MAX) {
+            return Err(BackfillError::Usage(format!(
+                "--from, --to, --step: the range from {start} to {end} holds {steps} steps, too many to write (each series gets a sample at every step)"
+            )));
+        }
+        Ok((start, end))
     }
-    let steps = (end - start).num_seconds() as u64 / options.step.as_secs().max(1);
-    if steps >= u64::from(u32::MAX) {
-        return Err(BackfillError::Usage(format!(
-            "--from, --to, --step: the range from {start} to {end} holds {steps} steps, too many to write (each series gets a sample at every step)"
-        )));
-    }
-    Ok((start, end))
 }
 
 #[cfg(test)]
@@ -187,7 +198,16 @@ mod tests {
             ("instance".to_owned(), "b".to_owned()),
             ("job".to_owned(), "c".to_owned()),
         ];
-        assert!(check_labels(&twice).unwrap_err().to_string().contains("twice"));
-        assert!(check_labels(&twice[..2]).is_ok());
+        let options = |labels: &[(String, String)]| Options {
+            from: Bound::Day(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()),
+            to: None,
+            step: Duration::from_secs(60),
+            output: PathBuf::from("out.om"),
+            overwrite: false,
+            labels: labels.to_vec(),
+            spread: false,
+        };
+        assert!(options(&twice).check().unwrap_err().to_string().contains("twice"));
+        assert!(options(&twice[..2]).check().is_ok());
     }
 }

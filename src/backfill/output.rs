@@ -1,11 +1,17 @@
-//! Writes the histories as OpenMetrics for `promtool tsdb create-blocks-from
-//! openmetrics`: each family once, each series with a sample at every boundary from its
-//! first value to the range's end (a graph shows no gap where nothing changed), the
-//! labels Prometheus attaches to the exporter's target added, and `# EOF`.
+//! The OpenMetrics file for `promtool tsdb create-blocks-from openmetrics`: checked
+//! before the first request, written once every operation is done (each series with a
+//! sample at every boundary from its first value on) beside it and renamed, then the state.
 
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::timeline::{FamilyHistory, Grid, History, Point};
+use tempfile::NamedTempFile;
+
+use super::options::Options;
+use super::timeline::{agents_history, FamilyHistory, Grid, History, Point};
+use super::{lock, progress, BackfillError, Run};
+use crate::metrics::{render_data, DataPart};
 
 /// One operation's histories, each on its grid.
 #[derive(Debug)]
@@ -21,41 +27,156 @@ pub struct Written {
     pub samples: u64,
 }
 
-/// Writes every family of `ops`, in the order first seen; `labels` is the text added to
-/// every series' label set (`job="...",instance="..."`).
+/// Whether `output` may be written, before anything is read: a new file, or with
+/// `--output.overwrite` a regular one; in a directory that takes files; none of the
+/// state's own.
+pub(super) fn check(output: &Path, overwrite: bool, state_path: &Path) -> Result<(), BackfillError> {
+    let refuse = |why: String| Err(BackfillError::Usage(format!("--output={}: {why}", output.display())));
+    if output.file_name().is_none() {
+        return refuse("not a file name".to_owned());
+    }
+    let dir = directory(output);
+    match std::fs::metadata(dir) {
+        Err(e) => return refuse(format!("its directory {} is not usable: {e}", dir.display())),
+        Ok(m) if !m.is_dir() => return refuse(format!("{} is not a directory", dir.display())),
+        Ok(_) => {}
+    }
+    match std::fs::symlink_metadata(output) {
+        Ok(m) if !m.is_file() => {
+            return refuse(
+                "exists and is not a regular file (a directory, device, FIFO, socket or link): it is never \
+                 replaced; name a new file"
+                    .to_owned(),
+            )
+        }
+        Ok(_) if !overwrite => {
+            return refuse("exists; name a new file, or pass --output.overwrite to replace it".to_owned())
+        }
+        _ => {}
+    }
+    let own = [
+        ("--state.path", state_path.to_owned()),
+        ("the backfill's progress file", progress::path_for(state_path)),
+        ("the state's lock file", crate::state::beside(state_path, ".lock")),
+    ];
+    if let Some((what, path)) = own.iter().find(|(_, path)| resolved(path) == resolved(output)) {
+        return refuse(format!("is {what} ({}); name another file", path.display()));
+    }
+    match temporary(dir) {
+        Ok(_) => Ok(()),
+        Err(e) => refuse(format!("cannot create a file in {}: {e}", dir.display())),
+    }
+}
+
+/// Writes the output, then the state (both or neither), then forgets the progress. The
+/// output goes to a temporary file beside it, removed on every failure (a full disk
+/// included), synced, then renamed over it (only a regular file, only when `overwrite`).
+pub(super) async fn finish(run: &Arc<Run>, options: &Options) -> Result<Written, BackfillError> {
+    let run = run.clone();
+    let (output, overwrite) = (options.output.clone(), options.overwrite);
+    tokio::task::spawn_blocking(move || {
+        let written = write_file(&run, &output, overwrite)
+            .map_err(|source| BackfillError::Write { path: output.clone(), source })?;
+        let state_path = &run.config.state_path;
+        if let Err(e) = crate::state::save(&run.store, state_path, run.clock.now()) {
+            // The same command writes both again.
+            let _ = std::fs::remove_file(&output);
+            let source = io::Error::other(e.to_string());
+            return Err(BackfillError::Write { path: state_path.clone(), source });
+        }
+        let _ = std::fs::remove_file(&run.progress_path);
+        Ok(written)
+    })
+    .await
+    .expect("writing the output does not panic")
+}
+
+fn write_file(run: &Run, output: &Path, overwrite: bool) -> io::Result<Written> {
+    let tmp = temporary(directory(output))?;
+    let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
+    let locked: Vec<Vec<_>> = run.timelines.iter().map(|t| t.iter().map(|t| lock(t)).collect()).collect();
+    let reports = |i: usize| locked[i].iter().map(|t| &t.history).collect::<Vec<&History>>();
+    let agents: Vec<History> = (0..locked.len())
+        .map(|i| {
+            agents_history(
+                &render_data(&run.store.operations()[i], DataPart::Agents),
+                &run.grids[i],
+                &reports(i),
+            )
+        })
+        .collect();
+    let ops: Vec<Operation> = (0..locked.len())
+        .map(|i| Operation {
+            grid: run.grids[i],
+            histories: reports(i).into_iter().chain([&agents[i]]).collect(),
+        })
+        .collect();
+    let written = write(&mut out, &ops, &label_text(&run.settings.labels))?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let persisted = match std::fs::symlink_metadata(output) {
+        Ok(m) if !m.is_file() => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "it is now there and not a regular file",
+            ))
+        }
+        _ if overwrite => tmp.persist(output),
+        _ => tmp.persist_noclobber(output),
+    };
+    persisted.map_err(|e| e.error)?;
+    Ok(written)
+}
+
+fn directory(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// The path with its directory resolved (links, `..`), for comparing files that may
+/// not exist yet.
+fn resolved(path: &Path) -> PathBuf {
+    let dir = directory(path);
+    dir.canonicalize().unwrap_or_else(|_| dir.to_owned()).join(path.file_name().unwrap_or_default())
+}
+
+/// A new file in `dir`, removed when dropped; readable as a file created plainly is.
+fn temporary(dir: &Path) -> io::Result<NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".wolkvox-backfill-").suffix(".tmp");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder.tempfile_in(dir)
+}
+
+/// Writes every family of `ops`, each once in the order first seen, then `# EOF`;
+/// `labels` (`job="...",instance="..."`) is added to every series' label set.
 pub fn write(out: &mut impl Write, ops: &[Operation], labels: &str) -> io::Result<Written> {
+    let families =
+        || ops.iter().flat_map(|op| op.histories.iter().flat_map(|h| &h.families).map(move |f| (op, f)));
     let mut names: Vec<&str> = Vec::new();
-    for op in ops {
-        for h in &op.histories {
-            for f in &h.families {
-                if !names.contains(&f.name.as_str()) {
-                    names.push(&f.name);
-                }
-            }
+    for (_, f) in families() {
+        if !names.contains(&f.name.as_str()) {
+            names.push(&f.name);
         }
     }
     let mut written = Written::default();
     for name in names {
-        let mut meta_written = false;
-        for op in ops {
-            for f in op.histories.iter().flat_map(|h| &h.families) {
-                if f.name != name {
-                    continue;
-                }
-                if !meta_written {
-                    for line in &f.meta {
-                        writeln!(out, "{line}")?;
-                    }
-                    meta_written = true;
-                }
-                write_family(out, f, &op.grid, labels, &mut written)?;
+        let mut meta = true;
+        for (op, f) in families().filter(|(_, f)| f.name == name) {
+            if std::mem::take(&mut meta) {
+                f.meta.iter().try_for_each(|line| writeln!(out, "{line}"))?;
             }
+            write_family(out, f, &op.grid, labels, &mut written)?;
         }
     }
     writeln!(out, "# EOF")?;
     Ok(written)
 }
 
+/// A counter's series starts at 0 one boundary before its first value, as a counter
+/// that existed at 0 before its first increment.
 fn write_family(
     out: &mut impl Write,
     family: &FamilyHistory,
@@ -66,11 +187,9 @@ fn write_family(
     for (key, points) in &family.series {
         let series = with_labels(key, labels);
         written.series += 1;
-        if let (true, Some(&(first, Some(_)))) = (family.counter, points.first()) {
-            if first > 0 {
-                writeln!(out, "{series} 0 {}", grid.time(first - 1))?;
-                written.samples += 1;
-            }
+        if let (true, Some(&(first @ 1.., Some(_)))) = (family.counter, points.first()) {
+            writeln!(out, "{series} 0 {}", grid.time(first - 1))?;
+            written.samples += 1;
         }
         for (i, &(from, value)) in points.iter().enumerate() {
             let Some(value) = value else { continue };
@@ -87,10 +206,8 @@ fn write_family(
 
 /// `name{a="b"}` with `labels` first in the label set.
 fn with_labels(key: &str, labels: &str) -> String {
-    if labels.is_empty() {
-        return key.to_owned();
-    }
     match key.split_once('{') {
+        _ if labels.is_empty() => key.to_owned(),
         Some((name, rest)) if rest.starts_with('}') => format!("{name}{{{labels}}}"),
         Some((name, rest)) => format!("{name}{{{labels},{rest}"),
         None => format!("{key}{{{labels}}}"),
@@ -98,25 +215,18 @@ fn with_labels(key: &str, labels: &str) -> String {
 }
 
 fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        v.to_string()
+    match v {
+        _ if v.is_nan() => "NaN".to_owned(),
+        f64::INFINITY => "+Inf".to_owned(),
+        f64::NEG_INFINITY => "-Inf".to_owned(),
+        _ => v.to_string(),
     }
 }
 
 /// `job="a",instance="b"`, values escaped as OpenMetrics requires.
 pub fn label_text(labels: &[(String, String)]) -> String {
-    labels
-        .iter()
-        .map(|(name, value)| {
-            let value = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-            format!("{name}=\"{value}\"")
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    let escape = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    labels.iter().map(|(name, value)| format!("{name}=\"{}\"", escape(value))).collect::<Vec<_>>().join(",")
 }
 
 #[cfg(test)]

@@ -1,21 +1,18 @@
 //! The backfill's cost, said before its first report request: per operation the requests
-//! its range needs, and what today's allowance leaves for them once every report's
-//! polling until the operation's midnight is kept. More than that is refused unless
-//! `--spread`: first by the configured limit, before any request, then by what
-//! `token_info` (one request) says is left today.
-
-use std::fmt::Write as _;
+//! its range needs against what today's allowance leaves once every report's polling
+//! until midnight is kept. More is refused unless `--spread`.
 
 use super::{BackfillError, Run};
 use crate::check::read_token_info;
-use crate::client::{ApiError, ErrorReason};
+use crate::client::ErrorReason;
 use crate::engine::Engine;
 
-/// Checks and prints the plan of every operation; `Err` when one needs more than today
-/// leaves it and `spread` was not given.
+/// Prints the plan of every operation; `Err` when one needs more than today leaves it
+/// and `spread` was not given: first by the configured limit, before any request, then
+/// by what `token_info` (one request) says is left today.
 pub(super) async fn check(run: &Run, engines: &mut [Engine], spread: bool) -> Result<(), BackfillError> {
-    let configured = vec!["configured licenses; token_info not asked yet".to_owned(); engines.len()];
     if !spread {
+        let configured = vec!["configured licenses; token_info not asked yet".to_owned(); engines.len()];
         refuse_over(run, engines, &configured)?;
     }
     let mut sources = Vec::new();
@@ -24,35 +21,32 @@ pub(super) async fn check(run: &Run, engines: &mut [Engine], spread: bool) -> Re
             .probe(None, Default::default(), Default::default())
             .await
             .and_then(|(status, body)| read_token_info(status, &body));
-        let (limit, used) = match &answer {
-            Ok(Some(info)) => (info.limit, info.all_today),
-            _ => (None, None),
-        };
-        if answer.as_ref().err().is_none_or(|e| e.was_sent()) {
-            engine.token_info_seen(limit, used);
-        }
-        // Every report request would be refused the same.
-        let refused = |e: &&ApiError| e.is_configuration() || e.reason() == ErrorReason::forbidden;
-        if let Some(e) = answer.as_ref().err().filter(refused) {
-            return Err(BackfillError::Usage(format!(
-                "operation {:?}: token_info was refused: {e}; `wolkvox-exporter check` says more",
-                op.name
-            )));
-        }
         let licenses = format!("licenses: {} x 1000", op.licenses);
-        sources.push(match answer {
-            Ok(Some(_)) => "token_info, itself 1 request".to_owned(),
-            Ok(None) => format!("{licenses}; token_info not available (404)"),
-            Err(e) => format!("{licenses}; token_info failed: {}", e.reason().as_str()),
-        });
+        let (limit, used, source) = match &answer {
+            Ok(Some(info)) => (info.limit, info.all_today, "token_info, itself 1 request".to_owned()),
+            Ok(None) => (None, None, format!("{licenses}; token_info not available (404)")),
+            Err(e) => (None, None, format!("{licenses}; token_info failed: {}", e.reason().as_str())),
+        };
+        match &answer {
+            // Every report request would be refused the same.
+            Err(e) if e.is_configuration() || e.reason() == ErrorReason::forbidden => {
+                return Err(BackfillError::Usage(format!(
+                    "operation {:?}: token_info was refused: {e}; `wolkvox-exporter check` says more",
+                    op.name
+                )));
+            }
+            Err(e) if !e.was_sent() => {}
+            _ => engine.token_info_seen(limit, used),
+        }
+        sources.push(source);
     }
     let text: String = lines(run, engines, &sources).into_iter().map(|(l, _)| l + "\n").collect();
     // A closed stdout is not worth a panic.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
-    if spread {
-        return Ok(());
+    match spread {
+        true => Ok(()),
+        false => refuse_over(run, engines, &sources),
     }
-    refuse_over(run, engines, &sources)
 }
 
 fn refuse_over(run: &Run, engines: &[Engine], sources: &[String]) -> Result<(), BackfillError> {
@@ -72,10 +66,8 @@ fn refuse_over(run: &Run, engines: &[Engine], sources: &[String]) -> Result<(), 
 
 /// Each operation's plan line, and whether it fits today.
 fn lines(run: &Run, engines: &[Engine], sources: &[String]) -> Vec<(String, bool)> {
-    engines
-        .iter()
-        .zip(&run.grids)
-        .zip(sources)
+    let plans = engines.iter().zip(&run.grids).zip(sources);
+    plans
         .map(|((engine, grid), source)| {
             let requests = engine.backfill_requests(grid.start, grid.end);
             let total: u64 = requests.iter().map(|(_, n)| n).sum();
@@ -83,11 +75,18 @@ fn lines(run: &Run, engines: &[Engine], sources: &[String]) -> Vec<(String, bool
             let b = engine.budget();
             let (fits, left) = (total <= b.left_today(), b.left_today());
             let local = |t| crate::calendar::local(t, grid.timezone).format("%Y-%m-%d %H:%M");
-            let mut line = format!(
+            let verdict = match (fits, b.days(total)) {
+                (true, _) => "Fits today.".to_owned(),
+                (false, Some(days)) => format!("Does NOT fit today; at this pace about {days} days."),
+                (false, None) => {
+                    "Does NOT fit: the reports' polling takes the whole allowance of a day.".to_owned()
+                }
+            };
+            let line = format!(
                 "backfill plan: operation {}, {} to {} ({}, {} days): about {total} requests \
                  ({}; more where a window holds over 60,000 records). Today it may spend \
                  {left}: {} a day for the exporter ({source}), less {} used today and {} kept \
-                 for polling until the operation's midnight. ",
+                 for polling until the operation's midnight. {verdict}",
                 engine.operation(),
                 local(grid.start),
                 local(grid.end),
@@ -98,15 +97,6 @@ fn lines(run: &Run, engines: &[Engine], sources: &[String]) -> Vec<(String, bool
                 b.used,
                 b.reserved,
             );
-            let _ = match (fits, b.days(total)) {
-                (true, _) => write!(line, "Fits today."),
-                (false, Some(days)) => {
-                    write!(line, "Does NOT fit today; at this pace about {days} days.")
-                }
-                (false, None) => {
-                    write!(line, "Does NOT fit: the reports' polling takes the whole allowance of a day.")
-                }
-            };
             (line, fits)
         })
         .collect()

@@ -1,18 +1,22 @@
 //! The progress file `<state>.backfill`: the command's settings, the store and the
-//! histories as they stood between two windows, so that the same command resumes an
-//! interrupted backfill. A row is in the store's counters and remembered rows together
-//! (the page's lock), and in the history before its window's cursor moves on, so a
-//! window read again after a resume counts nothing twice.
+//! histories as they stood between two pages, from which the same command resumes. A
+//! row is in the store and in its history before its window's cursor moves on.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::timeline::History;
-use crate::state::StateFile;
+use super::options::Options;
+use super::timeline::{Grid, History, ReportTimeline};
+use super::{lock, BackfillError, Run};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::reports::Schedule;
+use crate::state::{self, StateFile};
 
 const VERSION: u32 = 1;
 
@@ -28,55 +32,24 @@ pub struct Settings {
     pub ranges: BTreeMap<String, (DateTime<Utc>, DateTime<Utc>)>,
 }
 
-impl Settings {
-    /// Whether a backfill started with `self` can resume under `now`'s command
-    /// (ranges aside: without `--to`, the saved ones stand).
-    pub fn same_command(&self, now: &Settings) -> bool {
-        self.from == now.from
-            && self.to == now.to
-            && self.step_secs == now.step_secs
-            && self.labels == now.labels
-            && self.ranges.keys().eq(now.ranges.keys())
-    }
-}
-
-/// The file as read.
-#[derive(Debug, Deserialize)]
-pub struct Saved {
-    #[allow(dead_code)]
+/// The file: read owning what it holds, written borrowing it.
+#[derive(Debug, Serialize, Deserialize)]
+struct ProgressFile<S, T, H> {
     version: u32,
-    pub settings: Settings,
-    pub state: StateFile,
+    settings: S,
+    state: T,
     /// Per operation, per report name.
-    pub histories: BTreeMap<String, BTreeMap<String, History>>,
+    histories: H,
 }
 
-/// The file as written, borrowing what it saves.
-#[derive(Debug, Serialize)]
-pub struct ToSave<'a> {
-    version: u32,
-    pub settings: &'a Settings,
-    pub state: &'a StateFile,
-    pub histories: BTreeMap<&'a str, BTreeMap<&'a str, &'a History>>,
-}
-
-impl<'a> ToSave<'a> {
-    pub fn new(
-        settings: &'a Settings,
-        state: &'a StateFile,
-        histories: BTreeMap<&'a str, BTreeMap<&'a str, &'a History>>,
-    ) -> Self {
-        ToSave { version: VERSION, settings, state, histories }
-    }
-}
+type Saved = ProgressFile<Settings, StateFile, BTreeMap<String, BTreeMap<String, History>>>;
 
 /// Where the progress of a backfill writing `state_path` is kept.
 pub fn path_for(state_path: &Path) -> PathBuf {
-    crate::state::beside(state_path, ".backfill")
+    state::beside(state_path, ".backfill")
 }
 
-/// The saved progress, if any.
-pub fn load(path: &Path) -> Result<Option<Saved>, String> {
+fn load(path: &Path) -> Result<Option<Saved>, String> {
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -97,8 +70,122 @@ pub fn load(path: &Path) -> Result<Option<Saved>, String> {
     }
 }
 
-pub fn save(path: &Path, progress: &ToSave) -> io::Result<u64> {
-    let body = serde_json::to_vec(progress).map_err(io::Error::other)?;
-    crate::state::write_atomically(path, &body)?;
-    Ok(body.len() as u64)
+/// Saves the store and the histories, each operation's read together between two
+/// pages (its timelines are locked while a page is counted).
+pub(super) async fn save(run: &Arc<Run>) -> Result<(), BackfillError> {
+    let run = run.clone();
+    tokio::task::spawn_blocking(move || {
+        let locked: Vec<Vec<_>> = run.timelines.iter().map(|t| t.iter().map(|t| lock(t)).collect()).collect();
+        let ops = run.store.operations();
+        let state = StateFile {
+            version: state::VERSION,
+            saved_at: run.clock.now(),
+            operations: ops.iter().map(|op| (op.name.clone(), state::snapshot(op))).collect(),
+        };
+        let histories: BTreeMap<&str, BTreeMap<&str, &History>> = ops
+            .iter()
+            .zip(&locked)
+            .map(|(op, locked)| {
+                (op.name.as_str(), locked.iter().map(|t| (t.report.as_str(), &t.history)).collect())
+            })
+            .collect();
+        let file = ProgressFile { version: VERSION, settings: &run.settings, state: &state, histories };
+        let body = serde_json::to_vec(&file).map_err(io::Error::other);
+        let written =
+            body.and_then(|body| state::write_atomically(&run.progress_path, &body).map(|()| body.len()));
+        let bytes =
+            written.map_err(|source| BackfillError::Write { path: run.progress_path.clone(), source })?;
+        tracing::debug!(path = %run.progress_path.display(), bytes, "backfill progress saved");
+        Ok(())
+    })
+    .await
+    .expect("saving the progress does not panic")
+}
+
+/// The range of each operation, its store and its timelines: new, or as an
+/// interrupted run of the same command left them in the progress file.
+pub(super) async fn prepare(
+    config: &Config,
+    options: &Options,
+    clock: Arc<dyn Clock>,
+) -> Result<Run, BackfillError> {
+    let now = clock.now();
+    let mut settings = Settings {
+        from: options.from.to_string(),
+        to: options.to.map(|t| t.to_string()),
+        step_secs: options.step.as_secs() as i64,
+        labels: options.labels.clone(),
+        ranges: BTreeMap::new(),
+    };
+    for op in &config.operations {
+        settings.ranges.insert(op.name.clone(), options.range(op, config, now)?);
+    }
+    let progress_path = path_for(&config.state_path);
+    let (saved_state, mut histories) = match load(&progress_path).map_err(BackfillError::Progress)? {
+        None => (BTreeMap::new(), BTreeMap::new()),
+        Some(saved) => {
+            // Ranges aside: without `--to`, the saved ones stand.
+            let s = &saved.settings;
+            let same = (&s.from, &s.to, s.step_secs, &s.labels)
+                == (&settings.from, &settings.to, settings.step_secs, &settings.labels);
+            if !same || !s.ranges.keys().eq(settings.ranges.keys()) {
+                let labels: Vec<_> = s.labels.iter().map(|(n, v)| format!("--label={n}={v}")).collect();
+                return Err(BackfillError::Progress(format!(
+                    "{} holds an interrupted backfill of another command (--from={}{} --step={}s {} for operations {}): run that command again to resume it, or delete the file to start over",
+                    progress_path.display(),
+                    s.from,
+                    s.to.as_ref().map_or(String::new(), |t| format!(" --to={t}")),
+                    s.step_secs,
+                    labels.join(" "),
+                    s.ranges.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            if settings.to.is_none() {
+                settings.ranges = saved.settings.ranges.clone();
+            }
+            tracing::info!(path = %progress_path.display(), "resuming an interrupted backfill");
+            (saved.state.operations, saved.histories)
+        }
+    };
+    let cursors: BTreeMap<(String, String), Option<DateTime<Utc>>> = saved_state
+        .iter()
+        .flat_map(|(op, s)| s.reports.iter().map(move |(name, r)| ((op.clone(), name.clone()), r.cursor)))
+        .collect();
+    let store = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || state::restore_saved(&config, saved_state, now))
+            .await
+            .expect("restoring the store does not panic")
+    };
+    let (mut grids, mut timelines) = (Vec::new(), Vec::new());
+    for (op, op_config) in store.operations().iter().zip(&config.operations) {
+        let (start, end) = settings.ranges[&op.name];
+        let grid = Grid { start, end, step_secs: settings.step_secs, timezone: op.timezone };
+        let mut saved = histories.remove(&op.name).unwrap_or_default();
+        let mut reports = Vec::new();
+        for (i, name) in op_config.report_names().into_iter().enumerate() {
+            if !op.read().reports.iter().any(|s| s.name() == name && s.schedule == Schedule::Windowed) {
+                continue;
+            }
+            let restored = op.ledger().reports[i].cursor;
+            if restored != cursors.get(&(op.name.clone(), name.to_string())).copied().flatten() {
+                return Err(BackfillError::Progress(format!(
+                    "the configuration of operation {:?} changed since the backfill in {} was interrupted (report {name} cannot continue): delete the file to start over",
+                    op.name,
+                    progress_path.display()
+                )));
+            }
+            let history = saved.remove(name.as_str()).unwrap_or_default();
+            reports.push(Arc::new(Mutex::new(ReportTimeline {
+                op: op.clone(),
+                report: name,
+                grid,
+                history,
+            })));
+        }
+        grids.push(grid);
+        timelines.push(reports);
+    }
+    let store = Arc::new(store);
+    Ok(Run { config: config.clone(), store, settings, grids, timelines, progress_path, clock })
 }

@@ -1,8 +1,6 @@
-//! The history of one report's series at the backfill's step boundaries. Before the rows
-//! of a step are counted, the report's families are rendered as the exporter would
-//! serve them (OpenMetrics, no exemplars) and each series keeps the boundaries where its
-//! value changed. Boundary `b` is the instant `start + b * step` (the last one is the
-//! range's end); its value counts every row dated before it.
+//! The history of one report's series at the backfill's step boundaries: before the rows
+//! of a step are counted, its families are rendered as the exporter serves them and each
+//! series keeps the boundaries where its value changed.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -16,7 +14,8 @@ use crate::metrics::{render_data, DataPart};
 use crate::reports::ReportName;
 use crate::store::OperationStore;
 
-/// The boundaries of one operation's range.
+/// The boundaries of one operation's range: boundary `b` is the instant `start + b *
+/// step` (the last one is the range's end); its value counts every row dated before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grid {
     pub start: DateTime<Utc>,
@@ -43,11 +42,6 @@ impl Grid {
     pub fn step_at(&self, unix: i64) -> u32 {
         let n = (unix - self.start.timestamp()).div_euclid(self.step_secs);
         u32::try_from(n.max(0)).unwrap_or(u32::MAX).min(self.last().saturating_sub(1))
-    }
-
-    /// The step of an operation-local date (the earlier instant of a repeated hour).
-    pub fn step_of_local(&self, local: NaiveDateTime) -> u32 {
-        self.step_at(crate::calendar::instant(local, self.timezone).timestamp())
     }
 }
 
@@ -86,7 +80,10 @@ impl History {
                 let (Some(kind), Some(name)) = (words.next(), words.next()) else {
                     continue;
                 };
-                let f = self.family(name);
+                let f = self.families.iter().position(|f| f.name == name).unwrap_or_else(|| {
+                    self.families.push(FamilyHistory { name: name.to_owned(), ..FamilyHistory::default() });
+                    self.families.len() - 1
+                });
                 let fam = &mut self.families[f];
                 if !fam.meta.iter().any(|m| m == line) {
                     fam.meta.push(line.to_owned());
@@ -117,32 +114,18 @@ impl History {
             }
         }
     }
-
-    fn family(&mut self, name: &str) -> usize {
-        match self.families.iter().position(|f| f.name == name) {
-            Some(f) => f,
-            None => {
-                self.families.push(FamilyHistory { name: name.to_owned(), ..FamilyHistory::default() });
-                self.families.len() - 1
-            }
-        }
-    }
 }
 
 /// A report's timeline while the engine reads it.
 #[derive(Debug)]
 pub struct ReportTimeline {
-    op: Arc<OperationStore>,
-    report: ReportName,
-    grid: Grid,
+    pub op: Arc<OperationStore>,
+    pub report: ReportName,
+    pub grid: Grid,
     pub history: History,
 }
 
 impl ReportTimeline {
-    pub fn new(op: Arc<OperationStore>, report: ReportName, grid: Grid, history: History) -> Self {
-        ReportTimeline { op, report, grid, history }
-    }
-
     /// Records the rows counted last: the report has been read to the range's end.
     pub fn finish(&mut self) {
         if let Some(p) = self.history.pending.take() {
@@ -157,8 +140,9 @@ impl ReportTimeline {
 }
 
 impl Timeline for ReportTimeline {
+    /// The earlier instant of a repeated hour.
     fn step_of(&self, date: NaiveDateTime) -> u32 {
-        self.grid.step_of_local(date)
+        self.grid.step_at(crate::calendar::instant(date, self.grid.timezone).timestamp())
     }
 
     fn step_start(&self, step: u32) -> NaiveDateTime {

@@ -1,71 +1,57 @@
 //! The `token_info` answer: the day's limit and use as the API counts them. Only the
 //! four documented fields are read, as numbers; nothing else of the answer is kept.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::client::{interpret, Answer, ApiError, Item, Text};
 
 /// The token's figures for the operation-local day; `None` when missing or not a number.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct TokenInfo {
     /// `token_limit`: requests a day.
+    #[serde(rename = "token_limit", deserialize_with = "number")]
     pub limit: Option<u64>,
     /// `token_use_today`: requests of this token today.
+    #[serde(rename = "token_use_today", deserialize_with = "number")]
     pub token_today: Option<u64>,
     /// `all_token_today`: requests of all the operation's tokens today.
+    #[serde(rename = "all_token_today", deserialize_with = "number")]
     pub all_today: Option<u64>,
     /// `available_consumption_options`: what is left today.
+    #[serde(rename = "available_consumption_options", deserialize_with = "number")]
     pub available: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct Row<'a> {
-    #[serde(borrow, default)]
-    token_limit: Text<'a>,
-    #[serde(borrow, default)]
-    token_use_today: Text<'a>,
-    #[serde(borrow, default)]
-    all_token_today: Text<'a>,
-    #[serde(borrow, default)]
-    available_consumption_options: Text<'a>,
 }
 
 /// Reads a `token_info` answer, as leniently as a report's: `code` as number or string,
 /// `data` as one object or a list (the first object counts), numbers as text or not.
 /// `None`: it answered 404 (with any body), as where the endpoint is not available.
 pub fn read(status: u16, body: &[u8]) -> Result<Option<TokenInfo>, ApiError> {
-    if status == 404 {
-        return Ok(None);
-    }
-    let rows = match interpret::<Row>(status, body)? {
-        Answer::Records(rows) => rows,
-        Answer::Empty => return Ok(None),
+    let rows = match status {
+        404 => return Ok(None),
+        _ => match interpret::<TokenInfo>(status, body)? {
+            Answer::Records(rows) => rows,
+            Answer::Empty => return Ok(None),
+        },
     };
-    let row = rows
-        .into_iter()
-        .find_map(|item| match item {
-            Item::Record(row) => Some(row),
-            Item::NotAnObject => None,
-        })
-        .ok_or_else(|| ApiError::BadResponse("token_info answered no figures".to_owned()))?;
-    Ok(Some(TokenInfo {
-        limit: number(&row.token_limit),
-        token_today: number(&row.token_use_today),
-        all_today: number(&row.all_token_today),
-        available: number(&row.available_consumption_options),
-    }))
+    let row = rows.into_iter().find_map(|item| match item {
+        Item::Record(row) => Some(row),
+        Item::NotAnObject => None,
+    });
+    row.map(Some).ok_or_else(|| ApiError::BadResponse("token_info answered no figures".to_owned()))
 }
 
 /// A count written as digits (`"1000"`, `" 1000 "`, `1000`, `"1,000"`, `"1000.0"`).
-fn number(text: &Text) -> Option<u64> {
-    let digits: String = text.get()?.trim().chars().filter(|c| *c != ',').collect();
-    digits.parse::<u64>().ok().or_else(|| {
+fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(text) = Text::deserialize(d)?.0 else { return Ok(None) };
+    let digits: String = text.trim().chars().filter(|c| *c != ',').collect();
+    Ok(digits.parse::<u64>().ok().or_else(|| {
         digits
             .parse::<f64>()
             .ok()
             .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0 && *f < 1e18)
             .map(|f| f as u64)
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 
 mod info;
 mod outcome;
-mod render;
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -17,23 +16,23 @@ use serde::de::IgnoredAny;
 use tokio::time::Instant;
 
 pub use info::{read as read_token_info, TokenInfo};
-pub use outcome::{Answered, CallerVerdict, OperationCheck, PlanVerdict, ReportCheck, TokenVerdict};
+pub use outcome::{Answered, OperationCheck, PlanVerdict, ReportCheck, Verdict};
 
 use crate::app::Wiring;
 use crate::client::{interpret, Answer, ApiError};
 use crate::clock::SystemClock;
-use crate::config::{ApiConfig, Config, OperationConfig};
+use crate::config::{Config, OperationConfig};
 use crate::engine::Engine;
 use crate::shard::Shard;
 
-/// How much of each report is asked for: a short window, so that the answer is small.
-pub const WINDOW: TimeDelta = TimeDelta::minutes(10);
-/// How long before now the window ends, as the exporter's `poll.delay` does.
-pub const LAG: TimeDelta = TimeDelta::minutes(1);
+/// How much of each report is asked for (a short window, so that the answer is small),
+/// ending `LAG` before now as the exporter's `poll.delay` does.
+const WINDOW: TimeDelta = TimeDelta::minutes(10);
+const LAG: TimeDelta = TimeDelta::minutes(1);
 /// The longest a request waits for its answer (`api.timeout` when shorter); the whole
 /// command waits at most [`TOTAL_REQUESTS`] times that.
-pub const REQUEST_LIMIT: Duration = Duration::from_secs(20);
-pub const TOTAL_REQUESTS: u32 = 3;
+const REQUEST_LIMIT: Duration = Duration::from_secs(20);
+const TOTAL_REQUESTS: u32 = 3;
 
 /// Everything `check` found, in the configuration's order.
 #[derive(Debug, Clone)]
@@ -65,27 +64,21 @@ impl Checked {
             .filter(|op| !op.problems().is_empty())
             .map(|op| op.name.as_str())
             .collect();
-        let n = self.operations.len();
-        let _ = match (n, failed.is_empty()) {
-            (0, _) => writeln!(
+        let (n, spent) = (self.operations.len(), self.spent());
+        let verdict = match failed.is_empty() {
+            true => "all OK".to_owned(),
+            false => format!("{} FAILED ({})", failed.len(), failed.join(", ")),
+        };
+        let _ = match n {
+            0 => writeln!(
                 out,
-                "summary: FAILED: shard {} follows none of the configured operations ({}); \
-                 check --shard",
+                "summary: FAILED: shard {} follows none of the configured operations ({}); check --shard",
                 self.shard, self.elsewhere
             ),
-            (_, true) => writeln!(
+            _ => writeln!(
                 out,
-                "summary: {n} operation{} checked{shard}, all OK; {} requests spent",
-                plural(n),
-                self.spent()
-            ),
-            (_, false) => writeln!(
-                out,
-                "summary: {n} operation{} checked{shard}, {} FAILED ({}); {} requests spent",
-                plural(n),
-                failed.len(),
-                failed.join(", "),
-                self.spent()
+                "summary: {n} operation{} checked{shard}, {verdict}; {spent} requests spent",
+                plural(n)
             ),
         };
         out
@@ -133,20 +126,16 @@ pub async fn run(config: &Config, shard: Shard, now: DateTime<Utc>) -> Checked {
     let store = Arc::new(crate::state::restore_saved(&config, Default::default(), now));
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let wiring = Wiring::new(config.clone(), store, Arc::new(SystemClock), None, shutdown);
-    let mut tasks = tokio::task::JoinSet::new();
-    for (index, op) in config.operations.iter().enumerate() {
-        let (engine, op, api) = (wiring.engine(index), op.clone(), config.api.clone());
-        tasks.spawn(async move {
-            let checked = check_operation(&engine, &op, &api, now, deadline).await;
-            (index, checked)
-        });
+    let tasks: Vec<_> = (config.operations.iter().enumerate())
+        .map(|(index, op)| {
+            let (engine, op, reserve) = (wiring.engine(index), op.clone(), config.api.daily_reserve);
+            tokio::spawn(async move { check_operation(&engine, &op, reserve, now, deadline).await })
+        })
+        .collect();
+    let mut operations = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        operations.push(task.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
     }
-    let mut done = Vec::with_capacity(config.operations.len());
-    while let Some(joined) = tasks.join_next().await {
-        done.push(joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())));
-    }
-    done.sort_by_key(|(index, _)| *index);
-    let operations: Vec<_> = done.into_iter().map(|(_, op)| op).collect();
     Checked { shard, elsewhere, operations }
 }
 
@@ -179,7 +168,7 @@ async fn ask<T>(
 async fn check_operation(
     engine: &Engine,
     op: &OperationConfig,
-    api: &ApiConfig,
+    reserve: f64,
     now: DateTime<Utc>,
     deadline: Instant,
 ) -> OperationCheck {
@@ -210,7 +199,7 @@ async fn check_operation(
         timezone: op.timezone,
         window,
         licenses: op.licenses,
-        reserve: api.daily_reserve,
+        reserve,
         reports,
         info,
         rest_of_day: (midnight - now).num_seconds().max(0) as u64,

@@ -77,7 +77,7 @@ fn an_invalid_token_is_named_with_the_api_text() {
     assert!(text.contains("  allowance: 1000 requests a day (licenses: 1 x 1000; token_info did not answer); the exporter may use 900 (10% kept in reserve)\n"), "{text}");
     assert!(text.contains("  use today: unknown (token_info did not answer)\n"), "{text}");
     assert!(text.ends_with("  result: FAILED: token invalid; agent_13 failed (invalid_token); cdr_1 failed (invalid_token); token_info failed (invalid_token)\n"), "{text}");
-    assert_eq!(op.caller(), CallerVerdict::Allowed);
+    assert_eq!(op.caller(), ("caller: allowed (no request was refused as forbidden)".to_owned(), None));
     assert_eq!(op.spent(), 3);
 }
 
@@ -85,8 +85,13 @@ fn an_invalid_token_is_named_with_the_api_text() {
 fn forbidden_everywhere_points_at_the_callers_address() {
     let mut op = healthy();
     every_answer(&mut op, ApiError::Forbidden("ACCESS DENIED".into()));
-    assert_eq!(op.token(), TokenVerdict::Unknown);
-    assert_eq!(op.caller(), CallerVerdict::Refused { forbidden: 3, answered: 3 });
+    assert_eq!(op.token().1, Some("token not confirmed"));
+    let (caller, problem) = op.caller();
+    assert!(
+        caller.starts_with("caller: NOT allowed: every request was refused with 403 forbidden;"),
+        "{caller}"
+    );
+    assert_eq!(problem, Some("caller refused"));
     let text = op.render();
     assert!(text.contains("  caller: NOT allowed: every request was refused with 403 forbidden; this usually means the caller's public IP address is not registered in the operation"), "{text}");
     assert!(text.contains("(see Troubleshooting in the README)"), "{text}");
@@ -95,7 +100,7 @@ fn forbidden_everywhere_points_at_the_callers_address() {
     // One forbidden answer among others is still a refusal, said as such.
     let mut op = healthy();
     op.reports[1].answer = Some(Err(ApiError::Forbidden("ACCESS DENIED".into())));
-    assert_eq!(op.token(), TokenVerdict::Valid);
+    assert_eq!(op.token(), ("token: valid".to_owned(), None));
     assert!(op.render().contains("caller: NOT allowed: 1 of 3 requests were refused with 403 forbidden;"));
 }
 
@@ -103,8 +108,8 @@ fn forbidden_everywhere_points_at_the_callers_address() {
 fn an_unreachable_api_is_neither_valid_nor_refused_and_costs_nothing() {
     let mut op = healthy();
     every_answer(&mut op, ApiError::Unreachable("connection refused".into()));
-    assert_eq!(op.token(), TokenVerdict::Unknown);
-    assert!(matches!(op.caller(), CallerVerdict::Unreachable(_)));
+    assert_eq!(op.token().1, Some("token not confirmed"));
+    assert_eq!(op.caller().1, Some("API unreachable"));
     assert_eq!(op.spent(), 0);
     assert!(op.render().contains(
         "  caller: unknown: the API answered no request: could not connect: connection refused (reason=connect)\n"
@@ -112,8 +117,8 @@ fn an_unreachable_api_is_neither_valid_nor_refused_and_costs_nothing() {
     // A spent quota still says the token is known to the API.
     let mut op = healthy();
     every_answer(&mut op, ApiError::QuotaExceeded("TOKEN LIMIT EXCEEDED".into()));
-    assert_eq!(op.token(), TokenVerdict::Valid);
-    assert_eq!(op.caller(), CallerVerdict::Allowed);
+    assert_eq!(op.token(), ("token: valid".to_owned(), None));
+    assert_eq!(op.caller(), ("caller: allowed (no request was refused as forbidden)".to_owned(), None));
     assert_eq!(op.spent(), 3);
 }
 
