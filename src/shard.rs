@@ -39,14 +39,6 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
-    pub fn index(&self) -> u32 {
-        self.index
-    }
-
-    pub fn count(&self) -> u32 {
-        self.count
-    }
-
     /// The shard (of `count`) that follows the operation `name`: Lamping and Veach's
     /// jump consistent hash, in integer arithmetic, of the name's xxh3-64 (seed 0). When
     /// the count grows by one, only the operations that move to the new shard move.
@@ -93,12 +85,6 @@ impl Shard {
         } else if *self != Shard::ALL {
             tracing::info!(shard = %self, configured, operations = ?followed, "following this shard's operations");
         }
-    }
-}
-
-impl Default for Shard {
-    fn default() -> Self {
-        Shard::ALL
     }
 }
 

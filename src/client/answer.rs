@@ -145,9 +145,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
             fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
                 Ok(Text(Some(Cow::Owned(v.to_owned()))))
             }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Text(Some(Cow::Owned(v))))
-            }
             fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
                 Ok(Text(Some(Cow::Owned(v.to_string()))))
             }
@@ -197,9 +194,6 @@ impl<'de, R: Deserialize<'de>> Deserialize<'de> for Item<R> {
                 while a.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Item::NotAnObject)
             }
-            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
-                Ok(Item::NotAnObject)
-            }
             fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
                 Ok(Item::NotAnObject)
             }
@@ -247,12 +241,6 @@ impl<'de, R: Deserialize<'de>> Deserialize<'de> for Data<R> {
             }
             fn visit_unit<E>(self) -> Result<Self::Value, E> {
                 Ok(Data(Vec::new()))
-            }
-            fn visit_none<E>(self) -> Result<Self::Value, E> {
-                Ok(Data(Vec::new()))
-            }
-            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
-                Ok(Data(vec![Item::NotAnObject]))
             }
             fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
                 Ok(Data(vec![Item::NotAnObject]))

@@ -56,27 +56,23 @@ impl ApiError {
 
     /// The same error with `secret` cut out of its text: a server may echo the caller's
     /// token in an error message, and these texts reach logs and the landing page.
-    pub fn redact(self, secret: &str) -> ApiError {
-        let cut = |text: String| {
-            if secret.is_empty() || !text.contains(secret) {
-                text
-            } else {
-                text.replace(secret, "<redacted>")
+    pub fn redact(mut self, secret: &str) -> ApiError {
+        if let ApiError::Connect(text)
+        | ApiError::Unreachable(text)
+        | ApiError::BadRequest(text)
+        | ApiError::Unauthorized(text)
+        | ApiError::InvalidToken(text)
+        | ApiError::QuotaExceeded(text)
+        | ApiError::ConcurrencyLimit(text)
+        | ApiError::Maintenance(text)
+        | ApiError::Forbidden(text)
+        | ApiError::BadResponse(text) = &mut self
+        {
+            if !secret.is_empty() && text.contains(secret) {
+                *text = text.replace(secret, "<redacted>");
             }
-        };
-        match self {
-            ApiError::Connect(t) => ApiError::Connect(cut(t)),
-            ApiError::Unreachable(t) => ApiError::Unreachable(cut(t)),
-            ApiError::BadRequest(t) => ApiError::BadRequest(cut(t)),
-            ApiError::Unauthorized(t) => ApiError::Unauthorized(cut(t)),
-            ApiError::InvalidToken(t) => ApiError::InvalidToken(cut(t)),
-            ApiError::QuotaExceeded(t) => ApiError::QuotaExceeded(cut(t)),
-            ApiError::ConcurrencyLimit(t) => ApiError::ConcurrencyLimit(cut(t)),
-            ApiError::Maintenance(t) => ApiError::Maintenance(cut(t)),
-            ApiError::Forbidden(t) => ApiError::Forbidden(cut(t)),
-            ApiError::BadResponse(t) => ApiError::BadResponse(cut(t)),
-            e @ (ApiError::Timeout | ApiError::Http5xx(_) | ApiError::TooLarge(_)) => e,
         }
+        self
     }
 
     /// Errors that retrying soon cannot fix: the configuration or the token is wrong.

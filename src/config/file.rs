@@ -9,66 +9,21 @@ use serde::Deserialize;
 
 use super::operation::{Address, Given, RawOperation, TokenSource};
 use super::reports::RawReport;
-use super::{invalid, ConfigError, Token};
+use super::{invalid, ApiConfig, ConfigError, MetricsConfig, PollConfig, Token};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     #[serde(default)]
-    pub poll: FilePoll,
+    pub poll: PollConfig,
     #[serde(default)]
-    pub api: FileApi,
+    pub api: ApiConfig,
     #[serde(default)]
-    pub metrics: FileMetrics,
+    pub metrics: MetricsConfig,
     #[serde(default)]
     pub state: FileState,
     #[serde(default)]
     pub operations: Vec<FileOperation>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FilePoll {
-    #[serde(default, with = "humantime_serde")]
-    pub interval: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub overlap: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub delay: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub catch_up: Option<Duration>,
-    pub allow_fast: Option<bool>,
-    /// How long after a local day's end a daily report compares it.
-    #[serde(default, with = "humantime_serde")]
-    pub reconcile_delay: Option<Duration>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileApi {
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
-    pub max_body_bytes: Option<u64>,
-    pub daily_reserve: Option<f64>,
-    pub requests_per_second: Option<f64>,
-    #[serde(default, with = "humantime_serde")]
-    pub retry_initial: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub retry_max: Option<Duration>,
-    pub retry_attempts: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileMetrics {
-    pub duration_buckets: Option<Vec<f64>>,
-    pub max_agents: Option<usize>,
-    /// OpenMetrics exemplars on the duration histogram (default true).
-    pub exemplars: Option<bool>,
-    pub max_flows: Option<usize>,
-    #[serde(default, with = "humantime_serde")]
-    pub chain_horizon: Option<Duration>,
-    pub max_open_chains: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

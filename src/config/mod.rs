@@ -13,11 +13,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono_tz::Tz;
+use serde::Deserialize;
 
-pub use file::{FileApi, FileConfig, FileMetrics, FileOperation, FilePoll, FileReport, FileState};
+pub use file::{FileConfig, FileOperation, FileReport, FileState};
 pub use reports::ReportConfig;
 
-/// Defaults, stated once.
+/// Defaults used beyond this module; the others are stated once, in the `Default` impls.
 pub mod defaults {
     use std::time::Duration;
     pub const INTERVAL: Duration = Duration::from_secs(5 * 60);
@@ -26,24 +27,21 @@ pub mod defaults {
     pub const CATCH_UP: Duration = Duration::from_secs(24 * 3600);
     pub const RECONCILE_DELAY: Duration = Duration::from_secs(2 * 3600);
     pub const TIMEOUT: Duration = Duration::from_secs(65);
-    pub const MAX_BODY_BYTES: u64 = 256 * 1024 * 1024;
     pub const TIMEZONE: chrono_tz::Tz = chrono_tz::America::Bogota;
     pub const LICENSES: u32 = 1;
-    pub const DAILY_RESERVE: f64 = 0.10;
-    pub const REQUESTS_PER_SECOND: f64 = 1.0;
-    pub const RETRY_INITIAL: Duration = Duration::from_secs(2);
-    pub const RETRY_MAX: Duration = Duration::from_secs(60);
     pub const RETRY_ATTEMPTS: u32 = 4;
-    pub const MAX_AGENTS: usize = 10_000;
-    pub const MAX_FLOWS: usize = 20_000;
-    pub const CHAIN_HORIZON: Duration = Duration::from_secs(2 * 3600);
-    pub const MAX_OPEN_CHAINS: usize = 200_000;
     pub const BUCKETS: [f64; 9] = [30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0];
     pub const STATE_PATH: &str = "data/state.json";
 }
 
 /// The shortest poll interval accepted without `--poll.allow-fast`: the vendor's cadence.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+/// Why an interval under [`MIN_INTERVAL`] is refused without `--poll.allow-fast`.
+fn too_fast(interval: Duration) -> String {
+    let interval = humantime::format_duration(interval);
+    format!("{interval} is shorter than the API's 5m cadence; add --poll.allow-fast to accept it")
+}
 
 pub use crate::vocab::Token;
 
@@ -56,30 +54,71 @@ pub struct Config {
     pub state_path: PathBuf,
 }
 
-#[derive(Debug, Clone)]
+/// The file's `poll:` section, and once built the flags' values over it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PollConfig {
     /// How long after a local day's end a daily report (`Schedule::DailyAfter`) reads it.
+    #[serde(with = "humantime_serde")]
     pub reconcile_delay: Duration,
+    #[serde(with = "humantime_serde")]
     pub interval: Duration,
+    #[serde(with = "humantime_serde")]
     pub overlap: Duration,
+    #[serde(with = "humantime_serde")]
     pub delay: Duration,
+    #[serde(with = "humantime_serde")]
     pub catch_up: Duration,
     pub allow_fast: bool,
 }
 
-#[derive(Debug, Clone)]
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig {
+            reconcile_delay: defaults::RECONCILE_DELAY,
+            interval: defaults::INTERVAL,
+            overlap: defaults::OVERLAP,
+            delay: defaults::DELAY,
+            catch_up: defaults::CATCH_UP,
+            allow_fast: false,
+        }
+    }
+}
+
+/// The file's `api:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
+    #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     pub max_body_bytes: u64,
     /// Share of the daily quota left for the operation's other clients.
     pub daily_reserve: f64,
     pub requests_per_second: f64,
+    #[serde(with = "humantime_serde")]
     pub retry_initial: Duration,
+    #[serde(with = "humantime_serde")]
     pub retry_max: Duration,
     pub retry_attempts: u32,
 }
 
-#[derive(Debug, Clone)]
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            timeout: defaults::TIMEOUT,
+            max_body_bytes: 256 * 1024 * 1024,
+            daily_reserve: 0.10,
+            requests_per_second: 1.0,
+            retry_initial: Duration::from_secs(2),
+            retry_max: Duration::from_secs(60),
+            retry_attempts: defaults::RETRY_ATTEMPTS,
+        }
+    }
+}
+
+/// The file's `metrics:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     pub duration_buckets: Vec<f64>,
     pub max_agents: usize,
@@ -89,9 +128,23 @@ pub struct MetricsConfig {
     /// under `destination="_overflow"`.
     pub max_flows: usize,
     /// How long after a transfer chain's first leg its call's legs still join it.
+    #[serde(with = "humantime_serde")]
     pub chain_horizon: Duration,
     /// Open transfer chains per operation before the oldest settle early.
     pub max_open_chains: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            duration_buckets: defaults::BUCKETS.to_vec(),
+            max_agents: 10_000,
+            exemplars: true,
+            max_flows: 20_000,
+            chain_horizon: Duration::from_secs(2 * 3600),
+            max_open_chains: 200_000,
+        }
+    }
 }
 
 impl MetricsConfig {

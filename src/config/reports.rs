@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::operation::Given;
-use super::{invalid, ConfigError, PollConfig, MIN_INTERVAL};
+use super::{invalid, too_fast, ConfigError, PollConfig, MIN_INTERVAL};
 use crate::reports::{self, ReportName, Schedule, KINDS};
 
 /// A report as a source named it; the interval defaults to the poll interval.
@@ -49,13 +49,7 @@ pub(super) fn validate(
                 return Err(invalid(format!("{key}.interval"), "must be at least 100ms"))
             }
             Some(i) if i < MIN_INTERVAL && !poll.allow_fast => {
-                return Err(invalid(
-                    format!("{key}.interval"),
-                    format!(
-                        "{} is shorter than the API's 5m cadence; add --poll.allow-fast to accept it",
-                        humantime::format_duration(i)
-                    ),
-                ))
+                return Err(invalid(format!("{key}.interval"), too_fast(i)))
             }
             Some(i) => i,
         };

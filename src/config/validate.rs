@@ -8,20 +8,24 @@ use std::time::Duration;
 use super::operation::validate_operation;
 use super::plan;
 use super::{
-    defaults, env, invalid, ApiConfig, Config, ConfigError, FileConfig, MetricsConfig, OperationConfig,
-    Overrides, PollConfig, MIN_INTERVAL,
+    defaults, env, invalid, too_fast, ApiConfig, Config, ConfigError, FileConfig, MetricsConfig,
+    OperationConfig, Overrides, PollConfig, MIN_INTERVAL,
 };
 
-/// A poll duration from its flag, else the file, else the default, with the name of the
-/// source it came from for range errors.
-fn poll_duration(
-    flag: (&'static str, Option<Duration>),
-    file: (&'static str, Option<Duration>),
-    default: Duration,
-) -> (Duration, &'static str) {
-    match flag {
-        (key, Some(value)) => (value, key),
-        (_, None) => (file.1.unwrap_or(default), file.0),
+/// Puts a flag's value over the file's; the name of the source it came from, for
+/// range errors.
+fn flag_over(
+    flag: &'static str,
+    key: &'static str,
+    given: Option<Duration>,
+    value: &mut Duration,
+) -> &'static str {
+    match given {
+        Some(given) => {
+            *value = given;
+            flag
+        }
+        None => key,
     }
 }
 
@@ -33,9 +37,9 @@ impl Config {
         overrides: &Overrides,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let poll = poll_config(&file, overrides)?;
-        let api = api_config(&file)?;
-        let metrics = metrics_config(&file)?;
+        let poll = poll_config(file.poll, overrides)?;
+        let api = check_api(file.api)?;
+        let metrics = check_metrics(file.metrics)?;
 
         let mut raw_ops = Vec::with_capacity(file.operations.len().max(1));
         for (index, op) in file.operations.into_iter().enumerate() {
@@ -96,116 +100,66 @@ fn check_plan(op: &OperationConfig, api: &ApiConfig) -> Result<(), ConfigError> 
     ))
 }
 
-fn poll_config(file: &FileConfig, overrides: &Overrides) -> Result<PollConfig, ConfigError> {
-    let (interval, interval_key) = poll_duration(
-        ("--poll.interval", overrides.interval),
-        ("poll.interval", file.poll.interval),
-        defaults::INTERVAL,
-    );
-    let (overlap, _) = poll_duration(
-        ("--poll.overlap", overrides.overlap),
-        ("poll.overlap", file.poll.overlap),
-        defaults::OVERLAP,
-    );
-    let (delay, _) =
-        poll_duration(("--poll.delay", overrides.delay), ("poll.delay", file.poll.delay), defaults::DELAY);
-    let (catch_up, catch_up_key) = poll_duration(
-        ("--poll.catch-up", overrides.catch_up),
-        ("poll.catch_up", file.poll.catch_up),
-        defaults::CATCH_UP,
-    );
-    let allow_fast = overrides.allow_fast || file.poll.allow_fast.unwrap_or(false);
-    if interval < MIN_INTERVAL && !allow_fast {
-        return Err(invalid(
-            interval_key,
-            format!(
-                "{} is shorter than the API's 5m cadence; add --poll.allow-fast to accept it",
-                humantime::format_duration(interval)
-            ),
-        ));
-    }
-    if interval < Duration::from_millis(100) {
-        return Err(invalid(interval_key, "must be at least 100ms"));
-    }
-    if catch_up.as_secs() == 0 {
-        return Err(invalid(catch_up_key, "must be at least 1s"));
-    }
-    let (reconcile_delay, _) = poll_duration(
-        ("--reconcile.delay", overrides.reconcile_delay),
-        ("poll.reconcile_delay", file.poll.reconcile_delay),
-        defaults::RECONCILE_DELAY,
-    );
-    Ok(PollConfig { reconcile_delay, interval, overlap, delay, catch_up, allow_fast })
+fn poll_config(mut poll: PollConfig, o: &Overrides) -> Result<PollConfig, ConfigError> {
+    let interval_key = flag_over("--poll.interval", "poll.interval", o.interval, &mut poll.interval);
+    flag_over("--poll.overlap", "poll.overlap", o.overlap, &mut poll.overlap);
+    flag_over("--poll.delay", "poll.delay", o.delay, &mut poll.delay);
+    let catch_up_key = flag_over("--poll.catch-up", "poll.catch_up", o.catch_up, &mut poll.catch_up);
+    flag_over("--reconcile.delay", "poll.reconcile_delay", o.reconcile_delay, &mut poll.reconcile_delay);
+    poll.allow_fast |= o.allow_fast;
+    first_wrong([
+        (interval_key, poll.interval < MIN_INTERVAL && !poll.allow_fast, &too_fast(poll.interval)),
+        (interval_key, poll.interval < Duration::from_millis(100), "must be at least 100ms"),
+        (catch_up_key, poll.catch_up.as_secs() == 0, "must be at least 1s"),
+    ])?;
+    Ok(poll)
 }
 
-fn api_config(file: &FileConfig) -> Result<ApiConfig, ConfigError> {
-    let f = &file.api;
-    let api = ApiConfig {
-        timeout: f.timeout.unwrap_or(defaults::TIMEOUT),
-        max_body_bytes: f.max_body_bytes.unwrap_or(defaults::MAX_BODY_BYTES),
-        daily_reserve: f.daily_reserve.unwrap_or(defaults::DAILY_RESERVE),
-        requests_per_second: f.requests_per_second.unwrap_or(defaults::REQUESTS_PER_SECOND),
-        retry_initial: f.retry_initial.unwrap_or(defaults::RETRY_INITIAL),
-        retry_max: f.retry_max.unwrap_or(defaults::RETRY_MAX),
-        retry_attempts: f.retry_attempts.unwrap_or(defaults::RETRY_ATTEMPTS),
-    };
-    if api.timeout.is_zero() {
-        return Err(invalid("api.timeout", "must be positive"));
+/// The first of `checks` (key, whether its value is wrong, what it must be) that fails.
+fn first_wrong<const N: usize>(checks: [(&str, bool, &str); N]) -> Result<(), ConfigError> {
+    match checks.into_iter().find(|(_, wrong, _)| *wrong) {
+        Some((key, _, message)) => Err(invalid(key, message)),
+        None => Ok(()),
     }
-    if api.max_body_bytes < 1024 {
-        return Err(invalid("api.max_body_bytes", "must be at least 1024"));
-    }
-    if !(0.0..1.0).contains(&api.daily_reserve) {
-        return Err(invalid("api.daily_reserve", "must be a fraction in [0, 1), e.g. 0.1"));
-    }
-    if !(api.requests_per_second > 0.0 && api.requests_per_second.is_finite()) {
-        return Err(invalid("api.requests_per_second", "must be positive"));
-    }
-    if api.retry_initial.is_zero() {
-        return Err(invalid("api.retry_initial", "must be positive"));
-    }
-    if api.retry_max < api.retry_initial {
-        return Err(invalid("api.retry_max", "must not be below api.retry_initial"));
-    }
+}
+
+fn check_api(api: ApiConfig) -> Result<ApiConfig, ConfigError> {
+    first_wrong([
+        ("api.timeout", api.timeout.is_zero(), "must be positive"),
+        ("api.max_body_bytes", api.max_body_bytes < 1024, "must be at least 1024"),
+        (
+            "api.daily_reserve",
+            !(0.0..1.0).contains(&api.daily_reserve),
+            "must be a fraction in [0, 1), e.g. 0.1",
+        ),
+        (
+            "api.requests_per_second",
+            !(api.requests_per_second > 0.0 && api.requests_per_second.is_finite()),
+            "must be positive",
+        ),
+        ("api.retry_initial", api.retry_initial.is_zero(), "must be positive"),
+        ("api.retry_max", api.retry_max < api.retry_initial, "must not be below api.retry_initial"),
+    ])?;
     Ok(api)
 }
 
-fn metrics_config(file: &FileConfig) -> Result<MetricsConfig, ConfigError> {
-    let duration_buckets =
-        file.metrics.duration_buckets.clone().unwrap_or_else(|| defaults::BUCKETS.to_vec());
-    if duration_buckets.is_empty()
-        || duration_buckets.iter().any(|b| !b.is_finite() || *b <= 0.0)
-        || duration_buckets.windows(2).any(|w| w[0] >= w[1])
-    {
-        return Err(invalid(
+fn check_metrics(metrics: MetricsConfig) -> Result<MetricsConfig, ConfigError> {
+    let buckets = &metrics.duration_buckets;
+    let bad_buckets = buckets.is_empty()
+        || buckets.iter().any(|b| !b.is_finite() || *b <= 0.0)
+        || buckets.windows(2).any(|w| w[0] >= w[1]);
+    first_wrong([
+        (
             "metrics.duration_buckets",
+            bad_buckets,
             "must be a non-empty, strictly increasing list of positive finite numbers",
-        ));
-    }
-    let max_agents = file.metrics.max_agents.unwrap_or(defaults::MAX_AGENTS);
-    if max_agents == 0 {
-        return Err(invalid("metrics.max_agents", "must be at least 1"));
-    }
-    let max_flows = file.metrics.max_flows.unwrap_or(defaults::MAX_FLOWS);
-    if max_flows == 0 {
-        return Err(invalid("metrics.max_flows", "must be at least 1"));
-    }
-    let chain_horizon = file.metrics.chain_horizon.unwrap_or(defaults::CHAIN_HORIZON);
-    if chain_horizon < Duration::from_secs(1) {
-        return Err(invalid("metrics.chain_horizon", "must be at least 1s"));
-    }
-    let max_open_chains = file.metrics.max_open_chains.unwrap_or(defaults::MAX_OPEN_CHAINS);
-    if max_open_chains == 0 {
-        return Err(invalid("metrics.max_open_chains", "must be at least 1"));
-    }
-    Ok(MetricsConfig {
-        duration_buckets,
-        max_agents,
-        exemplars: file.metrics.exemplars.unwrap_or(true),
-        max_flows,
-        chain_horizon,
-        max_open_chains,
-    })
+        ),
+        ("metrics.max_agents", metrics.max_agents == 0, "must be at least 1"),
+        ("metrics.max_flows", metrics.max_flows == 0, "must be at least 1"),
+        ("metrics.chain_horizon", metrics.chain_horizon < Duration::from_secs(1), "must be at least 1s"),
+        ("metrics.max_open_chains", metrics.max_open_chains == 0, "must be at least 1"),
+    ])?;
+    Ok(metrics)
 }
 
 #[cfg(test)]

@@ -110,16 +110,9 @@ fn encode_agents(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
             MetricType::Gauge,
         )?;
         for (op, data) in ops {
-            for (agent_id, agent_name, _) in data.agents.sorted() {
+            let overflow = (data.agents.overflow_records > 0).then_some((OVERFLOW_AGENT, OVERFLOW_NAME, 0));
+            for (agent_id, agent_name, _) in data.agents.sorted().into_iter().chain(overflow) {
                 let labels = AgentInfoLabels { operation: &op.name, agent_id, agent_name };
-                m.encode_family(&labels)?.encode_gauge(&1i64)?;
-            }
-            if data.agents.overflow_records > 0 {
-                let labels = AgentInfoLabels {
-                    operation: &op.name,
-                    agent_id: OVERFLOW_AGENT,
-                    agent_name: OVERFLOW_NAME,
-                };
                 m.encode_family(&labels)?.encode_gauge(&1i64)?;
             }
         }

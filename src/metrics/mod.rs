@@ -87,22 +87,12 @@ impl std::fmt::Debug for Renderer {
     }
 }
 
-/// Lets the registry own a handle to the collector the renderer also keeps.
-#[derive(Debug)]
-struct Shared(Arc<StoreCollector>);
-
-impl prometheus_client::collector::Collector for Shared {
-    fn encode(&self, e: prometheus_client::encoding::DescriptorEncoder) -> std::fmt::Result {
-        self.0.encode(e)
-    }
-}
-
 impl Renderer {
     pub fn new(store: Arc<Store>, web: Arc<ReloadStats>, exemplars: bool) -> Self {
         let collector =
             Arc::new(StoreCollector { store: store.clone(), web, exemplars: Exemplars::default() });
         let mut registry = Registry::default();
-        registry.register_collector(Box::new(Shared(collector.clone())));
+        registry.register_collector(Box::new(collector.clone()));
         Renderer {
             registry,
             collector,
