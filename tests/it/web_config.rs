@@ -592,7 +592,7 @@ async fn a_changed_file_is_applied_and_a_broken_one_ignored() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(dir.path(), "web.yml", &users_yaml(&[("alice", "a")]));
     let initial = WebConfig::load(&path).expect("initial");
-    let handle = WebConfigWatcher::start_with(&path, initial, fast_options(false));
+    let handle = WebConfigWatcher::start(&path, initial, fast_options(false));
     let mut changes = handle.subscribe();
     let alice = basic("alice", "a");
     let bob = basic("bob", "b");
@@ -640,7 +640,7 @@ async fn referenced_certificate_files_are_watched_too() {
     let path =
         write(dir.path(), "web.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
     let initial = WebConfig::load(&path).expect("initial");
-    let handle = WebConfigWatcher::start_with(&path, initial.clone(), fast_options(false));
+    let handle = WebConfigWatcher::start(&path, initial.clone(), fast_options(false));
 
     // The web config is unchanged; the key file is replaced by one that does not match.
     std::fs::copy(fixtures().join("unrelated.key"), dir.path().join("server.key")).expect("copy");
@@ -662,7 +662,7 @@ async fn sighup_forces_a_reload() {
     let path = write(dir.path(), "web.yml", &users_yaml(&[("alice", "a")]));
     let initial = WebConfig::load(&path).expect("initial");
     // Polling is effectively off, so only the signal can trigger the reload.
-    let handle = WebConfigWatcher::start_with(&path, initial, fast_options(true));
+    let handle = WebConfigWatcher::start(&path, initial, fast_options(true));
     let mut changes = handle.subscribe();
     write(dir.path(), "web.yml", &users_yaml(&[("bob", "b")]));
     let status = std::process::Command::new("kill")
