@@ -26,13 +26,6 @@ pub enum WebConfigError {
     ReadReferenced { path: PathBuf, key: String, file: PathBuf, source: io::Error },
     #[error("web config {}: {key}: {message}", .path.display())]
     Invalid { path: PathBuf, key: String, message: String },
-    #[error(
-        "web config {}: tls_server_config: the private key ({key_source}) does not match the certificate ({cert_source})",
-        .path.display()
-    )]
-    KeyMismatch { path: PathBuf, cert_source: String, key_source: String },
-    #[error("web config {}: basic_auth_users.{user}: not a valid bcrypt hash: {reason}", .path.display())]
-    BadHash { path: PathBuf, user: String, reason: String },
     #[error("web config {}: {message}; restart the exporter to apply this change", .path.display())]
     NeedsRestart { path: PathBuf, message: String },
 }
@@ -96,13 +89,9 @@ impl TlsServerConfig {
     /// Same rule as exporter-toolkit: TLS is on when any certificate, key or client
     /// setting is present; an empty `tls_server_config` means plain HTTP.
     fn is_enabled(&self) -> bool {
-        self.cert_file.is_some()
-            || self.key_file.is_some()
-            || self.client_ca_file.is_some()
-            || self.cert.is_some()
-            || self.key.is_some()
-            || self.client_ca.is_some()
-            || self.client_auth_type.is_some()
+        let files = [&self.cert_file, &self.key_file, &self.client_ca_file];
+        let texts = [&self.cert, &self.client_ca, &self.client_auth_type];
+        files.iter().any(|f| f.is_some()) || texts.iter().any(|t| t.is_some()) || self.key.is_some()
     }
 }
 

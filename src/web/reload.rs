@@ -36,20 +36,6 @@ impl Default for ReloadStats {
     }
 }
 
-impl ReloadStats {
-    pub fn successes(&self) -> u64 {
-        self.successes.load(Ordering::Relaxed)
-    }
-
-    pub fn failures(&self) -> u64 {
-        self.failures.load(Ordering::Relaxed)
-    }
-
-    pub fn checks(&self) -> u64 {
-        self.checks.load(Ordering::Relaxed)
-    }
-}
-
 /// How the watcher looks for changes; tests shorten the intervals.
 #[derive(Debug, Clone)]
 pub struct WatchOptions {

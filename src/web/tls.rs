@@ -241,11 +241,9 @@ pub(super) fn acceptor(
     match certified.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
         Err(rustls::Error::InconsistentKeys(_)) => {
-            return Err(WebConfigError::KeyMismatch {
-                path: path.to_path_buf(),
-                cert_source: cert.describe(),
-                key_source: key.describe(),
-            })
+            let (key, cert) = (key.describe(), cert.describe());
+            let message = format!("the private key ({key}) does not match the certificate ({cert})");
+            return Err(WebConfigError::invalid(path, "tls_server_config", message));
         }
         Err(e) => return Err(cert.invalid(path, format!("not a usable certificate: {e}"))),
     }

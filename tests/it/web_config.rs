@@ -603,7 +603,7 @@ async fn a_changed_file_is_applied_and_a_broken_one_ignored() {
     let current = handle.current();
     assert!(current.check_basic_auth(Some(&bob)).is_allowed());
     assert!(!current.check_basic_auth(Some(&alice)).is_allowed());
-    assert_eq!(handle.stats().successes(), 1);
+    assert_eq!(handle.stats().successes.load(Ordering::Relaxed), 1);
 
     for broken in [
         "basic_auth_users:\n  bob: not-a-hash\n".to_string(),
@@ -611,23 +611,26 @@ async fn a_changed_file_is_applied_and_a_broken_one_ignored() {
         // Would turn authentication off: refused while running.
         String::new(),
     ] {
-        let failures = handle.stats().failures();
+        let failures = handle.stats().failures.load(Ordering::Relaxed);
         write(dir.path(), "web.yml", &broken);
-        wait_for("the failure to be counted", || handle.stats().failures() == failures + 1).await;
+        wait_for("the failure to be counted", || {
+            handle.stats().failures.load(Ordering::Relaxed) == failures + 1
+        })
+        .await;
         assert!(handle.current().check_basic_auth(Some(&bob)).is_allowed());
         assert_eq!(handle.stats().last_reload_successful.load(Ordering::Relaxed), 0);
     }
     // A refused version is reported once, not on every poll: three more looks at the
     // files change nothing.
-    let checks = handle.stats().checks();
-    wait_for("three more polls", || handle.stats().checks() >= checks + 3).await;
-    assert_eq!(handle.stats().failures(), 3);
+    let checks = handle.stats().checks.load(Ordering::Relaxed);
+    wait_for("three more polls", || handle.stats().checks.load(Ordering::Relaxed) >= checks + 3).await;
+    assert_eq!(handle.stats().failures.load(Ordering::Relaxed), 3);
     assert!(!changes.has_changed().expect("watcher alive"));
 
     write(dir.path(), "web.yml", &users_yaml(&[("carol", "c")]));
     tokio::time::timeout(DEADLINE, changes.changed()).await.expect("reload in time").expect("watcher alive");
     assert!(handle.current().check_basic_auth(Some(&basic("carol", "c"))).is_allowed());
-    assert_eq!(handle.stats().successes(), 2);
+    assert_eq!(handle.stats().successes.load(Ordering::Relaxed), 2);
     assert_eq!(handle.stats().last_reload_successful.load(Ordering::Relaxed), 1);
 }
 
@@ -644,14 +647,14 @@ async fn referenced_certificate_files_are_watched_too() {
 
     // The web config is unchanged; the key file is replaced by one that does not match.
     std::fs::copy(fixtures().join("unrelated.key"), dir.path().join("server.key")).expect("copy");
-    wait_for("the mismatch to be counted", || handle.stats().failures() == 1).await;
+    wait_for("the mismatch to be counted", || handle.stats().failures.load(Ordering::Relaxed) == 1).await;
     assert!(Arc::ptr_eq(&handle.current(), &initial));
 
     // Turning TLS off is refused while running.
     std::fs::copy(fixtures().join("server.key"), dir.path().join("server.key")).expect("copy");
-    wait_for("the repaired key to load", || handle.stats().successes() == 1).await;
+    wait_for("the repaired key to load", || handle.stats().successes.load(Ordering::Relaxed) == 1).await;
     write(dir.path(), "web.yml", "basic_auth_users: {}\n");
-    wait_for("the TLS switch to be refused", || handle.stats().failures() == 2).await;
+    wait_for("the TLS switch to be refused", || handle.stats().failures.load(Ordering::Relaxed) == 2).await;
     assert!(handle.current().tls_enabled());
 }
 
