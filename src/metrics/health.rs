@@ -222,7 +222,7 @@ pub(super) fn encode_process(e: &mut DescriptorEncoder, store: &Store, web: &Rel
             "wolkvox_web_config_reload_failures",
             "Changed versions of the web configuration file that were refused (the previous version stays in force).",
             Counter,
-            web.failures(),
+            web.failures.load(Ordering::Relaxed),
         ),
         (
             "wolkvox_web_config_last_reload_successful",

@@ -6,11 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header;
-use hyper::service::HttpService;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
@@ -67,36 +64,39 @@ async fn serve(
     ticket: Arc<Ticket>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let svc = service(shared, peer, ticket);
     let Some(acceptor) = shared.web.current().tls_acceptor().cloned() else {
-        return http(TokioIo::new(stream), svc, &shared.limits, stop, peer).await;
+        return http(TokioIo::new(stream), peer, shared, ticket, stop).await;
     };
     let handshake = tokio::select! {
         r = acceptor.accept(stream) => r,
         _ = stop.changed() => return,
     };
     match handshake {
-        Ok(tls) => http(TokioIo::new(tls), svc, &shared.limits, stop, peer).await,
+        Ok(tls) => http(TokioIo::new(tls), peer, shared, ticket, stop).await,
         Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
     }
 }
 
 /// Answers the requests of one connection: authentication against the web
 /// configuration current at each request, then the route, within the response timeout.
-fn service(
-    shared: &Shared,
+async fn http<I>(
+    io: I,
     peer: SocketAddr,
+    shared: &Shared,
     ticket: Arc<Ticket>,
-) -> impl HttpService<Incoming, ResBody = Full<Bytes>, Error = Infallible, Future: Send> + Send {
+    mut stop: watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     let (site, web, timeout) = (shared.site.clone(), shared.web.clone(), shared.limits.response_timeout);
-    hyper::service::service_fn(move |req: Request<Incoming>| {
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (site, config, ticket) = (site.clone(), web.current(), ticket.clone());
         async move {
             let _answering = ticket.answering();
             let auth = config.clone().authorize(req.headers().get(header::AUTHORIZATION).cloned()).await;
             if let AuthResult::Denied(why) = auth {
                 tracing::debug!(%peer, reason = why.as_str(), "unauthorized request");
-                return Ok(unauthorized_response());
+                return Ok::<_, Infallible>(unauthorized_response());
             }
             let mut resp = match tokio::time::timeout(timeout, handle(&site, &req)).await {
                 Ok(r) => r,
@@ -105,36 +105,23 @@ fn service(
             config.apply_headers(resp.headers_mut());
             Ok(resp)
         }
-    })
-}
-
-async fn http<I, S>(io: I, svc: S, limits: &Limits, mut stop: watch::Receiver<bool>, peer: SocketAddr)
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: HttpService<Incoming, ResBody = Full<Bytes>>,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+    });
     // hyper's header read timeout starts again each time the connection goes idle, so
     // it bounds the wait for every request after the first.
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.idle_timeout)
+        .header_read_timeout(shared.limits.idle_timeout)
         .max_buf_size(MAX_REQUEST_HEAD)
-        .serve_connection(io, svc);
+        .serve_connection(io, service);
     tokio::pin!(conn);
     tokio::select! {
-        r = conn.as_mut() => log_conn_error(r, peer),
+        r = conn.as_mut() => match r {
+            Err(e) if !e.is_incomplete_message() => tracing::debug!(%peer, error = %e, "connection ended with an error"),
+            _ => {}
+        },
         _ = stop.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
-        }
-    }
-}
-
-fn log_conn_error(r: Result<(), hyper::Error>, peer: SocketAddr) {
-    if let Err(e) = r {
-        if !e.is_incomplete_message() {
-            tracing::debug!(%peer, error = %e, "connection ended with an error");
         }
     }
 }

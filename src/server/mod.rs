@@ -14,12 +14,8 @@ use crate::store::Store;
 use crate::web::WebConfigHandle;
 use shedding::Connections;
 
-pub use scrape::accepts_gzip;
-
 mod connection;
-mod landing;
 mod routes;
-mod scrape;
 mod shedding;
 
 /// Limits that keep slow or idle clients from exhausting the server or delaying a scrape.
@@ -82,28 +78,26 @@ impl Site {
 /// a scrape; tokio's default is 128. The kernel caps it at `net.core.somaxconn`.
 const ACCEPT_QUEUE: u32 = 4096;
 
-/// Binds a Prometheus-style listen address; `:9798` means every interface.
+/// Binds a Prometheus-style listen address (`:9798` means every interface, IPv6 else
+/// IPv4) with a longer accept queue: the first address it resolves to that can be bound.
 pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
-    if let Some(port) = address.strip_prefix(':') {
-        match listen(&format!("[::]:{port}")).await {
-            Ok(l) => Ok(l),
-            Err(_) => listen(&format!("0.0.0.0:{port}")).await,
-        }
-    } else {
-        listen(address).await
-    }
-}
-
-/// [`TcpListener::bind`] with a longer accept queue: the first address `address`
-/// resolves to that can be bound.
-async fn listen(address: &str) -> std::io::Result<TcpListener> {
+    let candidates = match address.strip_prefix(':') {
+        Some(port) => vec![format!("[::]:{port}"), format!("0.0.0.0:{port}")],
+        None => vec![address.to_owned()],
+    };
     let mut last = None;
-    for addr in tokio::net::lookup_host(address).await? {
-        let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-        socket.set_reuseaddr(true)?;
-        match socket.bind(addr).and_then(|()| socket.listen(ACCEPT_QUEUE)) {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last = Some(e),
+    for candidate in candidates {
+        for addr in tokio::net::lookup_host(candidate).await? {
+            let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() };
+            let listener = socket.and_then(|socket| {
+                socket.set_reuseaddr(true)?;
+                socket.bind(addr)?;
+                socket.listen(ACCEPT_QUEUE)
+            });
+            match listener {
+                Ok(listener) => return Ok(listener),
+                Err(e) => last = Some(e),
+            }
         }
     }
     Err(last.unwrap_or_else(|| {

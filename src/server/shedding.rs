@@ -31,6 +31,18 @@ struct State {
     idle: BTreeMap<(Waiting, u64), u64>,
 }
 
+impl State {
+    /// Starts an idle spell of connection `id`, later than every one before it.
+    fn set_idle(&mut self, id: u64, waiting: Waiting) {
+        let key = (waiting, self.next);
+        self.next += 1;
+        if let Some(entry) = self.open.get_mut(&id) {
+            entry.idle = Some(key);
+            self.idle.insert(key, id);
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     /// Where the connection stands in `State::idle`; `None` while it answers a request.
@@ -55,20 +67,11 @@ impl Connections {
                 let _ = entry.shed.send(());
             }
         }
-        let id = state.next;
-        state.next += 1;
-        let (shed, shed_rx) = oneshot::channel();
-        let key = (Waiting::FirstRequest, id);
-        state.idle.insert(key, id);
-        state.open.insert(id, Entry { idle: Some(key), shed });
+        let (id, (shed, shed_rx)) = (state.next, oneshot::channel());
+        state.open.insert(id, Entry { idle: None, shed });
+        state.set_idle(id, Waiting::FirstRequest);
         let ticket = Ticket { id, connections: self.clone() };
         Some((ticket, shed_rx))
-    }
-
-    /// Connections open (admitted and neither ended nor shed).
-    #[cfg(test)]
-    pub(super) fn open(&self) -> usize {
-        self.lock().open.len()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -119,15 +122,7 @@ pub(super) struct Answering<'a>(&'a Ticket);
 
 impl Drop for Answering<'_> {
     fn drop(&mut self) {
-        let mut state = self.0.connections.lock();
-        let since = state.next;
-        state.next += 1;
-        let State { open, idle, .. } = &mut *state;
-        if let Some(entry) = open.get_mut(&self.0.id) {
-            let key = (Waiting::NextRequest, since);
-            entry.idle = Some(key);
-            idle.insert(key, self.0.id);
-        }
+        self.0.connections.lock().set_idle(self.0.id, Waiting::NextRequest);
     }
 }
 
@@ -135,6 +130,13 @@ impl Drop for Answering<'_> {
 mod tests {
     use super::*;
     use tokio::sync::oneshot::error::TryRecvError;
+
+    impl Connections {
+        /// Connections open (admitted and neither ended nor shed).
+        fn open(&self) -> usize {
+            self.lock().open.len()
+        }
+    }
 
     fn shed(rx: &mut oneshot::Receiver<()>) -> bool {
         !matches!(rx.try_recv(), Err(TryRecvError::Empty))

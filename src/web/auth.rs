@@ -76,6 +76,7 @@ const MAX_PASSWORD_BYTES: usize = 72;
 /// loading fast if someone configured an absurd cost.
 const MAX_DECOY_COST: u32 = 12;
 
+#[derive(Default)]
 pub(crate) struct BasicAuth {
     users: HashMap<String, String>,
     /// Verified for unknown users so that they take as long as known ones.
@@ -89,55 +90,44 @@ pub(crate) struct BasicAuth {
     bcrypt_lock: Mutex<()>,
 }
 
+/// Credentials that need a bcrypt verification, with their cache key.
+pub(crate) struct Unverified {
+    user: String,
+    password: String,
+    key: Vec<u8>,
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl BasicAuth {
-    pub(crate) fn empty() -> Self {
-        Self {
-            users: HashMap::new(),
-            decoy_hash: String::new(),
-            cache: Mutex::new(HashSet::new()),
-            salt: [0; 32],
-            bcrypt_lock: Mutex::new(()),
-        }
-    }
-
     pub(crate) fn new(
         config_path: &Path,
         configured: BTreeMap<String, Secret>,
     ) -> Result<Self, WebConfigError> {
         if configured.is_empty() {
-            return Ok(Self::empty());
+            return Ok(Self::default());
         }
         let mut users = HashMap::with_capacity(configured.len());
         let mut decoy_cost = MAX_DECOY_COST;
         for (user, Secret(hash)) in configured {
-            let bad = |reason: &str| WebConfigError::BadHash {
-                path: config_path.to_path_buf(),
-                user: user.clone(),
-                reason: reason.to_string(),
-            };
+            let key = format!("basic_auth_users.{user}");
             if user.contains(':') {
-                return Err(WebConfigError::invalid(
-                    config_path,
-                    format!("basic_auth_users.{user}"),
-                    "a user name cannot contain ':'",
-                ));
+                return Err(WebConfigError::invalid(config_path, key, "a user name cannot contain ':'"));
             }
-            let cost = check_hash(&hash).map_err(|reason| bad(&reason))?;
+            let cost = check_hash(&hash).map_err(|reason| {
+                WebConfigError::invalid(config_path, key, format!("not a valid bcrypt hash: {reason}"))
+            })?;
             decoy_cost = decoy_cost.min(cost);
             users.insert(user, hash);
         }
+        let invalid = |message: String| WebConfigError::invalid(config_path, "basic_auth_users", message);
         let mut salt = [0u8; 32];
-        rustls::crypto::ring::default_provider()
-            .secure_random
-            .fill(&mut salt)
-            .map_err(|_| WebConfigError::invalid(config_path, "basic_auth_users", "no system randomness"))?;
-        let decoy_hash = bcrypt::hash(salt, decoy_cost)
-            .map_err(|e| WebConfigError::invalid(config_path, "basic_auth_users", e.to_string()))?;
-        Ok(Self { users, decoy_hash, cache: Mutex::new(HashSet::new()), salt, bcrypt_lock: Mutex::new(()) })
+        let random = rustls::crypto::ring::default_provider().secure_random;
+        random.fill(&mut salt).map_err(|_| invalid("no system randomness".into()))?;
+        let decoy_hash = bcrypt::hash(salt, decoy_cost).map_err(|e| invalid(e.to_string()))?;
+        Ok(Self { users, decoy_hash, salt, ..Self::default() })
     }
 
     pub(crate) fn user_count(&self) -> usize {
@@ -145,30 +135,28 @@ impl BasicAuth {
     }
 
     /// Answers without bcrypt when it can (no auth needed, bad header, cached
-    /// credential); `None` means a bcrypt verification is needed.
-    pub(crate) fn check_cached(&self, header: Option<&HeaderValue>) -> Option<AuthResult> {
+    /// credential); otherwise hands back the credentials for [`BasicAuth::verify`].
+    pub(crate) fn check_cached(&self, header: Option<&HeaderValue>) -> Result<AuthResult, Unverified> {
         if self.users.is_empty() {
-            return Some(AuthResult::NotRequired);
+            return Ok(AuthResult::NotRequired);
         }
         let (user, password) = match parse_basic(header) {
             Ok(credentials) => credentials,
-            Err(denied) => return Some(AuthResult::Denied(denied)),
+            Err(denied) => return Ok(AuthResult::Denied(denied)),
         };
         let key = self.cache_key(&user, &password);
         if lock(&self.cache).contains(&key) {
-            return Some(AuthResult::Allowed { user });
+            return Ok(AuthResult::Allowed { user });
         }
-        None
+        Err(Unverified { user, password, key })
     }
 
     pub(crate) fn check(&self, header: Option<&HeaderValue>) -> AuthResult {
-        if let Some(result) = self.check_cached(header) {
-            return result;
-        }
-        let Ok((user, password)) = parse_basic(header) else {
-            return AuthResult::Denied(AuthDenied::Malformed);
-        };
-        let key = self.cache_key(&user, &password);
+        self.check_cached(header).unwrap_or_else(|unverified| self.verify(unverified))
+    }
+
+    /// The bcrypt verification (tens of milliseconds): blocking.
+    pub(crate) fn verify(&self, Unverified { user, password, key }: Unverified) -> AuthResult {
         let _one_at_a_time = lock(&self.bcrypt_lock);
         // Another request may have verified the same credential while we waited.
         if lock(&self.cache).contains(&key) {
@@ -205,12 +193,9 @@ impl BasicAuth {
 /// returning its cost.
 fn check_hash(hash: &str) -> Result<u32, String> {
     let parts: Vec<&str> = hash.split('$').collect();
-    let [empty, prefix, cost, rest] = parts.as_slice() else {
+    let ["", prefix, cost, rest] = parts.as_slice() else {
         return Err("expected the form $2y$<cost>$<53 characters>".to_string());
     };
-    if !empty.is_empty() {
-        return Err("expected the form $2y$<cost>$<53 characters>".to_string());
-    }
     if !matches!(*prefix, "2a" | "2b" | "2x" | "2y") {
         return Err(format!("unknown bcrypt variant ${prefix}$ (expected $2a$, $2b$ or $2y$)"));
     }
@@ -290,8 +275,7 @@ mod tests {
 
     #[test]
     fn cache_keys_depend_on_user_and_password_and_hide_them() {
-        let mut auth = BasicAuth::empty();
-        auth.salt = [7; 32];
+        let auth = BasicAuth { salt: [7; 32], ..BasicAuth::default() };
         let a = auth.cache_key("alice", "secret");
         assert_eq!(a.len(), 32);
         assert_ne!(a, auth.cache_key("alice", "secreT"));

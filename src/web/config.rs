@@ -1,5 +1,5 @@
-//! The web-config file: its YAML shape (exporter-toolkit keys, unknown keys refused),
-//! the errors that name the key and the file, and reading it into a [`LoadedWebConfig`].
+//! The web-config file: its YAML shape (exporter-toolkit keys, unknown keys refused), the
+//! errors that name the key and the file, and its validation into a [`LoadedWebConfig`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -7,14 +7,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-mod loaded;
-mod validate;
-
-pub use loaded::LoadedWebConfig;
-pub(crate) use loaded::{digest, ReadLog};
+use super::auth::BasicAuth;
+use super::loaded::{LoadedWebConfig, ReadLog};
 
 /// Why a web-config file was refused. Every message names the web-config file, and
 /// where it can, the key (`tls_server_config.cert_file`) and the file that key points at.
@@ -25,16 +23,9 @@ pub enum WebConfigError {
     #[error("web config {}: {message}", .path.display())]
     Syntax { path: PathBuf, message: String },
     #[error("web config {}: {key}: cannot read {}: {source}", .path.display(), .file.display())]
-    ReadReferenced { path: PathBuf, key: &'static str, file: PathBuf, source: io::Error },
+    ReadReferenced { path: PathBuf, key: String, file: PathBuf, source: io::Error },
     #[error("web config {}: {key}: {message}", .path.display())]
     Invalid { path: PathBuf, key: String, message: String },
-    #[error(
-        "web config {}: tls_server_config: the private key ({key_source}) does not match the certificate ({cert_source})",
-        .path.display()
-    )]
-    KeyMismatch { path: PathBuf, cert_source: String, key_source: String },
-    #[error("web config {}: basic_auth_users.{user}: not a valid bcrypt hash: {reason}", .path.display())]
-    BadHash { path: PathBuf, user: String, reason: String },
     #[error("web config {}: {message}; restart the exporter to apply this change", .path.display())]
     NeedsRestart { path: PathBuf, message: String },
 }
@@ -98,13 +89,9 @@ impl TlsServerConfig {
     /// Same rule as exporter-toolkit: TLS is on when any certificate, key or client
     /// setting is present; an empty `tls_server_config` means plain HTTP.
     fn is_enabled(&self) -> bool {
-        self.cert_file.is_some()
-            || self.key_file.is_some()
-            || self.client_ca_file.is_some()
-            || self.cert.is_some()
-            || self.key.is_some()
-            || self.client_ca.is_some()
-            || self.client_auth_type.is_some()
+        let files = [&self.cert_file, &self.key_file, &self.client_ca_file];
+        let texts = [&self.cert, &self.client_ca, &self.client_auth_type];
+        files.iter().any(|f| f.is_some()) || texts.iter().any(|t| t.is_some()) || self.key.is_some()
     }
 }
 
@@ -138,4 +125,59 @@ impl WebConfig {
             .map_err(|e| WebConfigError::Syntax { path: path.to_path_buf(), message: e.to_string() })?;
         Ok(parsed.unwrap_or_default())
     }
+
+    fn build(self, path: &Path, mut read_log: ReadLog) -> Result<LoadedWebConfig, WebConfigError> {
+        if self.unsupported_rate_limit.is_some() {
+            return Err(WebConfigError::invalid(
+                path,
+                "rate_limit",
+                "not supported by this exporter; remove the key",
+            ));
+        }
+        let headers =
+            build_headers(path, self.http_server_config.map(|http| http.headers).unwrap_or_default())?;
+        let auth = BasicAuth::new(path, self.basic_auth_users.unwrap_or_default())?;
+        let (tls, client_auth) = match self.tls_server_config {
+            Some(raw) if raw.is_enabled() => {
+                let (acceptor, client_auth) = super::tls::acceptor(path, raw, &mut read_log)?;
+                (Some(acceptor), Some(client_auth))
+            }
+            _ => (None, None),
+        };
+        Ok(LoadedWebConfig { source: Some(path.to_path_buf()), tls, client_auth, auth, headers, read_log })
+    }
+}
+
+/// The security headers exporter-toolkit lets a web config set, with their allowed
+/// values when restricted.
+const ALLOWED_HEADERS: &[(&str, &[&str])] = &[
+    ("Strict-Transport-Security", &[]),
+    ("X-Content-Type-Options", &["nosniff"]),
+    ("X-Frame-Options", &["deny", "sameorigin"]),
+    ("X-XSS-Protection", &[]),
+    ("Content-Security-Policy", &[]),
+];
+
+fn build_headers(path: &Path, configured: BTreeMap<String, String>) -> Result<HeaderMap, WebConfigError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in configured {
+        let key = format!("http_server_config.headers.{name}");
+        let Some((canonical, allowed)) =
+            ALLOWED_HEADERS.iter().find(|(allowed, _)| allowed.eq_ignore_ascii_case(&name))
+        else {
+            let names: Vec<&str> = ALLOWED_HEADERS.iter().map(|(n, _)| *n).collect();
+            let message = format!("this header cannot be configured; allowed: {}", names.join(", "));
+            return Err(WebConfigError::invalid(path, key, message));
+        };
+        if !allowed.is_empty() && !allowed.iter().any(|v| v.eq_ignore_ascii_case(&value)) {
+            let message = format!("value {value:?} is not one of {}", allowed.join(", "));
+            return Err(WebConfigError::invalid(path, key, message));
+        }
+        let name = HeaderName::from_bytes(canonical.as_bytes())
+            .map_err(|e| WebConfigError::invalid(path, key.as_str(), e.to_string()))?;
+        let value = HeaderValue::from_str(&value)
+            .map_err(|_| WebConfigError::invalid(path, key, "not a valid header value"))?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::config::{digest, LoadedWebConfig, WebConfig, WebConfigError};
+use super::config::{WebConfig, WebConfigError};
+use super::loaded::{digest, LoadedWebConfig};
 
 /// Reload outcomes, exported as metrics. Written only by the watcher.
 #[derive(Debug)]
@@ -32,24 +33,6 @@ impl Default for ReloadStats {
             last_reload_successful: AtomicU64::new(1),
             checks: AtomicU64::new(0),
         }
-    }
-}
-
-impl ReloadStats {
-    fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn successes(&self) -> u64 {
-        self.successes.load(Ordering::Relaxed)
-    }
-
-    pub fn failures(&self) -> u64 {
-        self.failures.load(Ordering::Relaxed)
-    }
-
-    pub fn checks(&self) -> u64 {
-        self.checks.load(Ordering::Relaxed)
     }
 }
 
@@ -85,7 +68,7 @@ impl WebConfigHandle {
     /// A handle that never changes, for when no `--web.config.file` is given.
     pub fn fixed(config: Arc<LoadedWebConfig>) -> Self {
         let (_sender, current) = watch::channel(config);
-        Self { current, stats: Arc::new(ReloadStats::new()) }
+        Self { current, stats: Arc::new(ReloadStats::default()) }
     }
 
     /// The version in force now. Take it once per connection for TLS and once per
@@ -108,19 +91,15 @@ impl WebConfigHandle {
 pub struct WebConfigWatcher;
 
 impl WebConfigWatcher {
-    /// Watches `path` with the default options (poll every 2 s, reload on SIGHUP).
-    /// Must be called inside a tokio runtime; the task ends when every handle is dropped.
-    pub fn start(path: impl Into<PathBuf>, initial: Arc<LoadedWebConfig>) -> WebConfigHandle {
-        Self::start_with(path, initial, WatchOptions::default())
-    }
-
-    pub fn start_with(
+    /// Watches `path`, polling and on SIGHUP per `options`. Must be called inside a tokio
+    /// runtime; the task ends when every handle is dropped.
+    pub fn start(
         path: impl Into<PathBuf>,
         initial: Arc<LoadedWebConfig>,
         options: WatchOptions,
     ) -> WebConfigHandle {
         let path = path.into();
-        let stats = Arc::new(ReloadStats::new());
+        let stats = Arc::new(ReloadStats::default());
         let (sender, current) = watch::channel(initial);
         // Registered here, not in the task, so a SIGHUP sent right after start is
         // already handled rather than killing the process.
@@ -137,14 +116,12 @@ type Hangup = ();
 
 #[cfg(unix)]
 fn hangup_signal() -> Option<Hangup> {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::hangup()) {
-        Ok(signal) => Some(signal),
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGHUP; the web config is reloaded by polling only");
-            None
-        }
-    }
+    let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    signal
+        .inspect_err(|error| {
+            tracing::warn!(%error, "cannot listen for SIGHUP; the web config is reloaded by polling only")
+        })
+        .ok()
 }
 
 #[cfg(not(unix))]
@@ -172,14 +149,9 @@ async fn watch_loop(
     options: WatchOptions,
     mut hangup: Option<Hangup>,
 ) {
-    let initial = sender.borrow().read_log().clone();
-    let (mut watched, mut last_seen) = if initial.files.is_empty() {
-        let files = vec![path.clone()];
-        let digests = digests(&files).await;
-        (files, digests)
-    } else {
-        (initial.files, initial.digests)
-    };
+    let initial = sender.borrow().read_log.clone();
+    let mut watched = if initial.files.is_empty() { vec![path.clone()] } else { initial.files };
+    let mut last_seen = if initial.digests.is_empty() { digests(&watched).await } else { initial.digests };
     let mut ticker = tokio::time::interval(options.poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
@@ -205,8 +177,7 @@ async fn watch_loop(
         let previous = sender.borrow().clone();
         match reload(&path, previous).await {
             Ok(config) => {
-                watched = config.read_log().files.clone();
-                last_seen = config.read_log().digests.clone();
+                (watched, last_seen) = (config.read_log.files.clone(), config.read_log.digests.clone());
                 stats.successes.fetch_add(1, Ordering::Relaxed);
                 stats.last_reload_successful.store(1, Ordering::Relaxed);
                 tracing::info!(
@@ -250,28 +221,22 @@ fn check_transition(
     previous: &LoadedWebConfig,
     next: &LoadedWebConfig,
 ) -> Result<(), WebConfigError> {
-    let refuse = |message: &str| {
-        Err(WebConfigError::NeedsRestart { path: path.to_path_buf(), message: message.to_string() })
+    let refused = match (previous.tls_enabled(), next.tls_enabled()) {
+        (true, false) => "tls_server_config: the new version turns TLS off",
+        (false, true) => "tls_server_config: the new version turns TLS on",
+        _ if previous.basic_auth_enabled() && !next.basic_auth_enabled() => {
+            "basic_auth_users: the new version has no users, turning authentication off"
+        }
+        _ => return Ok(()),
     };
-    match (previous.tls_enabled(), next.tls_enabled()) {
-        (true, false) => return refuse("tls_server_config: the new version turns TLS off"),
-        (false, true) => return refuse("tls_server_config: the new version turns TLS on"),
-        _ => {}
-    }
-    if previous.basic_auth_enabled() && !next.basic_auth_enabled() {
-        return refuse("basic_auth_users: the new version has no users, turning authentication off");
-    }
-    Ok(())
+    Err(WebConfigError::NeedsRestart { path: path.to_path_buf(), message: refused.to_string() })
 }
 
 /// The watched files' digests now, comparable with those recorded at load.
 async fn digests(files: &[PathBuf]) -> Vec<u64> {
     let mut digests = Vec::with_capacity(files.len());
     for file in files {
-        digests.push(match tokio::fs::read(file).await {
-            Ok(bytes) => digest(Ok(&bytes)),
-            Err(error) => digest(Err(error.kind())),
-        });
+        digests.push(digest(tokio::fs::read(file).await.as_deref().map_err(|e| e.kind())));
     }
     digests
 }

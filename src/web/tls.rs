@@ -1,6 +1,6 @@
-//! Turns validated `tls_server_config` settings into a rustls `ServerConfig` (ring
-//! provider): certificate and key checked to belong together, client certificates
-//! requested and verified per `client_auth_type`, protocol versions bounded.
+//! `tls_server_config` checked and turned into a rustls acceptor (ring provider): certificate
+//! and key checked to belong together, client certificates requested and verified per
+//! `client_auth_type`, protocol versions bounded.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -8,15 +8,19 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::version::{TLS12, TLS13};
+use rustls::SupportedProtocolVersion;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use tokio_rustls::TlsAcceptor;
 
-use super::config::{ReadLog, WebConfigError};
+use super::config::{TlsServerConfig, WebConfigError};
+use super::loaded::ReadLog;
 
 /// Go's `tls.ClientAuthType` names, as exporter-toolkit spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,22 +36,25 @@ pub enum ClientAuthType {
     RequireAndVerifyClientCert,
 }
 
-const CLIENT_AUTH_NAMES: &str = "NoClientCert, RequestClientCert, RequireAnyClientCert, \
-                                 VerifyClientCertIfGiven, RequireAndVerifyClientCert";
+impl ClientAuthType {
+    const ALL: [Self; 5] = [
+        Self::NoClientCert,
+        Self::RequestClientCert,
+        Self::RequireAnyClientCert,
+        Self::VerifyClientCertIfGiven,
+        Self::RequireAndVerifyClientCert,
+    ];
+}
 
 impl FromStr for ClientAuthType {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "NoClientCert" => Ok(Self::NoClientCert),
-            "RequestClientCert" => Ok(Self::RequestClientCert),
-            // "RequireClientCert" is exporter-toolkit's backwards-compatible alias.
-            "RequireAnyClientCert" | "RequireClientCert" => Ok(Self::RequireAnyClientCert),
-            "VerifyClientCertIfGiven" => Ok(Self::VerifyClientCertIfGiven),
-            "RequireAndVerifyClientCert" => Ok(Self::RequireAndVerifyClientCert),
-            other => Err(format!("unknown value {other:?}; expected one of {CLIENT_AUTH_NAMES}")),
-        }
+        // "RequireClientCert" is exporter-toolkit's backwards-compatible alias.
+        let name = if s == "RequireClientCert" { "RequireAnyClientCert" } else { s };
+        Self::ALL.into_iter().find(|t| t.to_string() == name).ok_or_else(|| {
+            format!("unknown value {s:?}; expected one of {}", Self::ALL.map(|t| t.to_string()).join(", "))
+        })
     }
 }
 
@@ -57,203 +64,224 @@ impl fmt::Display for ClientAuthType {
     }
 }
 
-/// The TLS versions rustls implements; ordered so `min <= max` can be checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsVersion {
-    Tls12,
-    Tls13,
+/// The TLS versions rustls implements, by their exporter-toolkit names, oldest first.
+const VERSIONS: [(&str, &SupportedProtocolVersion); 2] = [("TLS12", &TLS12), ("TLS13", &TLS13)];
+
+/// One PEM setting: its full key, and the file it is read from or its inline text.
+struct Pem {
+    key: String,
+    file: Option<PathBuf>,
+    inline: String,
 }
 
-impl FromStr for TlsVersion {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "TLS12" => Ok(Self::Tls12),
-            "TLS13" => Ok(Self::Tls13),
-            "TLS10" | "TLS11" => {
-                Err(format!("{s} is not supported (rustls implements TLS12 and TLS13 only)"))
-            }
-            other => Err(format!("unknown TLS version {other:?}; expected TLS12 or TLS13")),
-        }
-    }
-}
-
-impl fmt::Display for TlsVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Tls12 => "TLS12",
-            Self::Tls13 => "TLS13",
-        })
-    }
-}
-
-/// Where a PEM setting comes from, remembering its key for error messages.
-#[derive(Debug)]
-pub(crate) enum PemSource {
-    File { key: &'static str, path: PathBuf },
-    Inline { key: &'static str, text: String },
-}
-
-impl PemSource {
-    fn key(&self) -> &'static str {
-        match self {
-            Self::File { key, .. } | Self::Inline { key, .. } => key,
-        }
-    }
-
+impl Pem {
     /// How the source is named in messages: the file path, or the inline key.
     fn describe(&self) -> String {
-        match self {
-            Self::File { path, .. } => path.display().to_string(),
-            Self::Inline { key, .. } => format!("inline {key}"),
+        match &self.file {
+            Some(file) => file.display().to_string(),
+            None => format!("inline {}", self.key.trim_start_matches("tls_server_config.")),
         }
     }
 
     /// Reads the PEM text, recording a file's digest in `read_log` for the watcher.
-    fn read(&self, config_path: &Path, read_log: &mut ReadLog) -> Result<Vec<u8>, WebConfigError> {
-        match self {
-            Self::File { key, path } => {
-                let bytes = std::fs::read(path).map_err(|source| WebConfigError::ReadReferenced {
-                    path: config_path.to_path_buf(),
-                    key: tls_key(key),
-                    file: path.clone(),
-                    source,
-                })?;
-                read_log.record(path, &bytes);
-                Ok(bytes)
-            }
-            Self::Inline { text, .. } => Ok(text.as_bytes().to_vec()),
+    fn read(&self, path: &Path, read_log: &mut ReadLog) -> Result<Vec<u8>, WebConfigError> {
+        let Some(file) = &self.file else { return Ok(self.inline.as_bytes().to_vec()) };
+        let bytes = std::fs::read(file).map_err(|source| WebConfigError::ReadReferenced {
+            path: path.to_path_buf(),
+            key: self.key.clone(),
+            file: file.clone(),
+            source,
+        })?;
+        read_log.record(file, &bytes);
+        Ok(bytes)
+    }
+
+    fn certs(
+        &self,
+        path: &Path,
+        read_log: &mut ReadLog,
+    ) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
+        let certs = CertificateDer::pem_slice_iter(&self.read(path, read_log)?)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.invalid(path, format!("not valid PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(self.invalid(path, "no CERTIFICATE block found"));
+        }
+        Ok(certs)
+    }
+
+    fn invalid(&self, path: &Path, message: impl fmt::Display) -> WebConfigError {
+        WebConfigError::invalid(path, self.key.as_str(), format!("{}: {message}", self.describe()))
+    }
+}
+
+/// Chooses between the inline and the file form of one PEM setting (file paths relative
+/// to `base_dir`); both at once is refused rather than silently preferring one.
+fn pem(
+    path: &Path,
+    base_dir: &Path,
+    (inline_key, file_key): (&str, &str),
+    inline: Option<String>,
+    file: Option<PathBuf>,
+) -> Result<Option<Pem>, WebConfigError> {
+    let key = |name: &str| format!("tls_server_config.{name}");
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(WebConfigError::invalid(
+            path,
+            key(file_key),
+            format!("set only one of {inline_key} and {file_key}"),
+        )),
+        (Some(inline), None) => Ok(Some(Pem { key: key(inline_key), file: None, inline })),
+        (None, Some(file)) if file.as_os_str().is_empty() => {
+            Err(WebConfigError::invalid(path, key(file_key), "is empty"))
+        }
+        (None, Some(file)) => {
+            Ok(Some(Pem { key: key(file_key), file: Some(base_dir.join(file)), inline: "".into() }))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Validates `tls_server_config` and builds its acceptor; `path` (the web-config file)
+/// names the file in messages and is the base of relative paths, as in exporter-toolkit.
+pub(super) fn acceptor(
+    path: &Path,
+    raw: TlsServerConfig,
+    read_log: &mut ReadLog,
+) -> Result<(TlsAcceptor, ClientAuthType), WebConfigError> {
+    for (present, key, why) in [
+        (
+            raw.unsupported_cipher_suites.is_some(),
+            "cipher_suites",
+            "not supported: rustls offers only AEAD suites with forward secrecy; remove the key",
+        ),
+        (
+            raw.unsupported_curve_preferences.is_some(),
+            "curve_preferences",
+            "not supported: rustls chooses among X25519, P-256 and P-384; remove the key",
+        ),
+        (
+            raw.unsupported_client_allowed_sans.is_some(),
+            "client_allowed_sans",
+            "not supported by this exporter; use a client CA that issues only to scrapers",
+        ),
+    ] {
+        if present {
+            return Err(WebConfigError::invalid(path, format!("tls_server_config.{key}"), why));
         }
     }
+    let base_dir = path.parent().unwrap_or_else(|| Path::new(""));
+    let required = |key: &str, pem: Option<Pem>| {
+        pem.ok_or_else(|| {
+            let message = format!("missing: TLS needs one of {key}_file or {key}");
+            WebConfigError::invalid(path, format!("tls_server_config.{key}_file"), message)
+        })
+    };
+    let cert = required("cert", pem(path, base_dir, ("cert", "cert_file"), raw.cert, raw.cert_file)?)?;
+    let key = pem(path, base_dir, ("key", "key_file"), raw.key.map(|s| s.0), raw.key_file)?;
+    let key = required("key", key)?;
+    let client_ca = pem(path, base_dir, ("client_ca", "client_ca_file"), raw.client_ca, raw.client_ca_file)?;
 
-    fn invalid(&self, config_path: &Path, message: impl fmt::Display) -> WebConfigError {
-        WebConfigError::invalid(config_path, tls_key(self.key()), format!("{}: {message}", self.describe()))
+    let client_auth = match raw.client_auth_type.as_deref() {
+        None | Some("") => ClientAuthType::NoClientCert,
+        Some(name) => name.parse().map_err(|message: String| {
+            WebConfigError::invalid(path, "tls_server_config.client_auth_type", message)
+        })?,
+    };
+    match (client_auth, &client_ca) {
+        (ClientAuthType::NoClientCert, Some(_)) => {
+            return Err(WebConfigError::invalid(
+                path,
+                "tls_server_config.client_ca_file",
+                "a client CA is set but client_auth_type is NoClientCert; set client_auth_type \
+                 (for example RequireAndVerifyClientCert)",
+            ))
+        }
+        (ClientAuthType::VerifyClientCertIfGiven | ClientAuthType::RequireAndVerifyClientCert, None) => {
+            return Err(WebConfigError::invalid(
+                path,
+                "tls_server_config.client_ca_file",
+                format!("missing: client_auth_type {client_auth} verifies client certificates against client_ca_file"),
+            ))
+        }
+        _ => {}
     }
-}
 
-fn tls_key(key: &str) -> &'static str {
-    match key {
-        "cert_file" => "tls_server_config.cert_file",
-        "key_file" => "tls_server_config.key_file",
-        "client_ca_file" => "tls_server_config.client_ca_file",
-        "cert" => "tls_server_config.cert",
-        "key" => "tls_server_config.key",
-        _ => "tls_server_config.client_ca",
+    let version = |key: &str, value: Option<String>, default: usize| match value.as_deref() {
+        None | Some("") => Ok(default),
+        Some(name) => VERSIONS.iter().position(|(known, _)| *known == name).ok_or_else(|| {
+            let message = match name {
+                "TLS10" | "TLS11" => {
+                    format!("{name} is not supported (rustls implements TLS12 and TLS13 only)")
+                }
+                _ => format!("unknown TLS version {name:?}; expected TLS12 or TLS13"),
+            };
+            WebConfigError::invalid(path, format!("tls_server_config.{key}"), message)
+        }),
+    };
+    let min = version("min_version", raw.min_version, 0)?;
+    let max = version("max_version", raw.max_version, VERSIONS.len() - 1)?;
+    if min > max {
+        return Err(WebConfigError::invalid(
+            path,
+            "tls_server_config.min_version",
+            format!("{} is above max_version {}", VERSIONS[min].0, VERSIONS[max].0),
+        ));
     }
-}
 
-/// Validated `tls_server_config`, paths already resolved.
-#[derive(Debug)]
-pub(crate) struct TlsSettings {
-    pub(crate) cert: PemSource,
-    pub(crate) key: PemSource,
-    pub(crate) client_ca: Option<PemSource>,
-    pub(crate) client_auth: ClientAuthType,
-    pub(crate) min_version: TlsVersion,
-    pub(crate) max_version: TlsVersion,
-}
-
-/// Builds the rustls server configuration; `config_path` is used in messages only.
-pub(crate) fn build_server_config(
-    config_path: &Path,
-    settings: &TlsSettings,
-    read_log: &mut ReadLog,
-) -> Result<ServerConfig, WebConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-
-    let certs = read_certs(config_path, &settings.cert, read_log)?;
-    let key_pem = settings.key.read(config_path, read_log)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|e| settings.key.invalid(config_path, format!("no usable PRIVATE KEY block ({e})")))?;
+    let certs = cert.certs(path, read_log)?;
+    let private_key = PrivateKeyDer::from_pem_slice(&key.read(path, read_log)?)
+        .map_err(|e| key.invalid(path, format!("no usable PRIVATE KEY block ({e})")))?;
     let signing_key = provider
         .key_provider
-        .load_private_key(key)
-        .map_err(|e| settings.key.invalid(config_path, format!("unsupported private key: {e}")))?;
+        .load_private_key(private_key)
+        .map_err(|e| key.invalid(path, format!("unsupported private key: {e}")))?;
     let certified = CertifiedKey::new(certs, signing_key);
     match certified.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
         Err(rustls::Error::InconsistentKeys(_)) => {
-            return Err(WebConfigError::KeyMismatch {
-                path: config_path.to_path_buf(),
-                cert_source: settings.cert.describe(),
-                key_source: settings.key.describe(),
-            })
+            let (key, cert) = (key.describe(), cert.describe());
+            let message = format!("the private key ({key}) does not match the certificate ({cert})");
+            return Err(WebConfigError::invalid(path, "tls_server_config", message));
         }
-        Err(e) => return Err(settings.cert.invalid(config_path, format!("not a usable certificate: {e}"))),
+        Err(e) => return Err(cert.invalid(path, format!("not a usable certificate: {e}"))),
     }
 
-    let verifier = client_verifier(config_path, settings, &provider, read_log)?;
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> =
-        [(TlsVersion::Tls12, &rustls::version::TLS12), (TlsVersion::Tls13, &rustls::version::TLS13)]
-            .into_iter()
-            .filter(|(v, _)| *v >= settings.min_version && *v <= settings.max_version)
-            .map(|(_, version)| version)
-            .collect();
-
+    // The client CA is loaded whenever it is given, even for policies that do not
+    // verify, so a broken CA file is reported at once rather than after a policy change.
+    let mut roots = RootCertStore::empty();
+    if let Some(ca) = &client_ca {
+        for cert in ca.certs(path, read_log)? {
+            roots.add(cert).map_err(|e| ca.invalid(path, format!("not a usable CA certificate: {e}")))?;
+        }
+    }
+    let verifier: Arc<dyn ClientCertVerifier> = match (client_auth, client_ca) {
+        (ClientAuthType::NoClientCert, _) => WebPkiClientVerifier::no_client_auth(),
+        (ClientAuthType::RequestClientCert | ClientAuthType::RequireAnyClientCert, _) => {
+            Arc::new(AnyClientCert {
+                mandatory: client_auth == ClientAuthType::RequireAnyClientCert,
+                algorithms: provider.signature_verification_algorithms,
+            })
+        }
+        (_, ca) => {
+            let Some(ca) = ca else {
+                return Err(WebConfigError::invalid(path, "tls_server_config.client_ca_file", "missing"));
+            };
+            let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+            let anonymous = client_auth == ClientAuthType::VerifyClientCertIfGiven;
+            let builder = if anonymous { builder.allow_unauthenticated() } else { builder };
+            builder.build().map_err(|e| ca.invalid(path, format!("cannot verify clients with it: {e}")))?
+        }
+    };
+    let versions: Vec<_> = VERSIONS[min..=max].iter().map(|(_, version)| *version).collect();
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
-        .map_err(|e| WebConfigError::invalid(config_path, "tls_server_config.min_version", e.to_string()))?
+        .map_err(|e| WebConfigError::invalid(path, "tls_server_config.min_version", e.to_string()))?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-fn read_certs(
-    config_path: &Path,
-    source: &PemSource,
-    read_log: &mut ReadLog,
-) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
-    let pem = source.read(config_path, read_log)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| source.invalid(config_path, format!("not valid PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(source.invalid(config_path, "no CERTIFICATE block found"));
-    }
-    Ok(certs)
-}
-
-fn client_verifier(
-    config_path: &Path,
-    settings: &TlsSettings,
-    provider: &Arc<CryptoProvider>,
-    read_log: &mut ReadLog,
-) -> Result<Arc<dyn ClientCertVerifier>, WebConfigError> {
-    // The client CA is loaded whenever it is given, even for policies that do not
-    // verify, so a broken CA file is reported at once rather than after a policy change.
-    let roots = match &settings.client_ca {
-        Some(source) => {
-            let mut roots = RootCertStore::empty();
-            for cert in read_certs(config_path, source, read_log)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| source.invalid(config_path, format!("not a usable CA certificate: {e}")))?;
-            }
-            Some((source, Arc::new(roots)))
-        }
-        None => None,
-    };
-
-    let webpki = |allow_anonymous: bool| {
-        let Some((source, roots)) = &roots else {
-            return Err(WebConfigError::invalid(config_path, "tls_server_config.client_ca_file", "missing"));
-        };
-        let builder = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone());
-        let builder = if allow_anonymous { builder.allow_unauthenticated() } else { builder };
-        builder
-            .build()
-            .map_err(|e| source.invalid(config_path, format!("cannot verify clients with it: {e}")))
-    };
-
-    match settings.client_auth {
-        ClientAuthType::NoClientCert => Ok(WebPkiClientVerifier::no_client_auth()),
-        ClientAuthType::RequestClientCert => Ok(Arc::new(AnyClientCert::new(provider, false))),
-        ClientAuthType::RequireAnyClientCert => Ok(Arc::new(AnyClientCert::new(provider, true))),
-        ClientAuthType::VerifyClientCertIfGiven => webpki(true),
-        ClientAuthType::RequireAndVerifyClientCert => webpki(false),
-    }
+    Ok((TlsAcceptor::from(Arc::new(config)), client_auth))
 }
 
 /// Go's `RequestClientCert` / `RequireAnyClientCert`: the certificate is asked for
@@ -263,12 +291,6 @@ fn client_verifier(
 struct AnyClientCert {
     mandatory: bool,
     algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl AnyClientCert {
-    fn new(provider: &CryptoProvider, mandatory: bool) -> Self {
-        Self { mandatory, algorithms: provider.signature_verification_algorithms }
-    }
 }
 
 impl ClientCertVerifier for AnyClientCert {

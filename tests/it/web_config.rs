@@ -592,7 +592,7 @@ async fn a_changed_file_is_applied_and_a_broken_one_ignored() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(dir.path(), "web.yml", &users_yaml(&[("alice", "a")]));
     let initial = WebConfig::load(&path).expect("initial");
-    let handle = WebConfigWatcher::start_with(&path, initial, fast_options(false));
+    let handle = WebConfigWatcher::start(&path, initial, fast_options(false));
     let mut changes = handle.subscribe();
     let alice = basic("alice", "a");
     let bob = basic("bob", "b");
@@ -603,7 +603,7 @@ async fn a_changed_file_is_applied_and_a_broken_one_ignored() {
     let current = handle.current();
     assert!(current.check_basic_auth(Some(&bob)).is_allowed());
     assert!(!current.check_basic_auth(Some(&alice)).is_allowed());
-    assert_eq!(handle.stats().successes(), 1);
+    assert_eq!(handle.stats().successes.load(Ordering::Relaxed), 1);
 
     for broken in [
         "basic_auth_users:\n  bob: not-a-hash\n".to_string(),
@@ -611,23 +611,26 @@ async fn a_changed_file_is_applied_and_a_broken_one_ignored() {
         // Would turn authentication off: refused while running.
         String::new(),
     ] {
-        let failures = handle.stats().failures();
+        let failures = handle.stats().failures.load(Ordering::Relaxed);
         write(dir.path(), "web.yml", &broken);
-        wait_for("the failure to be counted", || handle.stats().failures() == failures + 1).await;
+        wait_for("the failure to be counted", || {
+            handle.stats().failures.load(Ordering::Relaxed) == failures + 1
+        })
+        .await;
         assert!(handle.current().check_basic_auth(Some(&bob)).is_allowed());
         assert_eq!(handle.stats().last_reload_successful.load(Ordering::Relaxed), 0);
     }
     // A refused version is reported once, not on every poll: three more looks at the
     // files change nothing.
-    let checks = handle.stats().checks();
-    wait_for("three more polls", || handle.stats().checks() >= checks + 3).await;
-    assert_eq!(handle.stats().failures(), 3);
+    let checks = handle.stats().checks.load(Ordering::Relaxed);
+    wait_for("three more polls", || handle.stats().checks.load(Ordering::Relaxed) >= checks + 3).await;
+    assert_eq!(handle.stats().failures.load(Ordering::Relaxed), 3);
     assert!(!changes.has_changed().expect("watcher alive"));
 
     write(dir.path(), "web.yml", &users_yaml(&[("carol", "c")]));
     tokio::time::timeout(DEADLINE, changes.changed()).await.expect("reload in time").expect("watcher alive");
     assert!(handle.current().check_basic_auth(Some(&basic("carol", "c"))).is_allowed());
-    assert_eq!(handle.stats().successes(), 2);
+    assert_eq!(handle.stats().successes.load(Ordering::Relaxed), 2);
     assert_eq!(handle.stats().last_reload_successful.load(Ordering::Relaxed), 1);
 }
 
@@ -640,18 +643,18 @@ async fn referenced_certificate_files_are_watched_too() {
     let path =
         write(dir.path(), "web.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
     let initial = WebConfig::load(&path).expect("initial");
-    let handle = WebConfigWatcher::start_with(&path, initial.clone(), fast_options(false));
+    let handle = WebConfigWatcher::start(&path, initial.clone(), fast_options(false));
 
     // The web config is unchanged; the key file is replaced by one that does not match.
     std::fs::copy(fixtures().join("unrelated.key"), dir.path().join("server.key")).expect("copy");
-    wait_for("the mismatch to be counted", || handle.stats().failures() == 1).await;
+    wait_for("the mismatch to be counted", || handle.stats().failures.load(Ordering::Relaxed) == 1).await;
     assert!(Arc::ptr_eq(&handle.current(), &initial));
 
     // Turning TLS off is refused while running.
     std::fs::copy(fixtures().join("server.key"), dir.path().join("server.key")).expect("copy");
-    wait_for("the repaired key to load", || handle.stats().successes() == 1).await;
+    wait_for("the repaired key to load", || handle.stats().successes.load(Ordering::Relaxed) == 1).await;
     write(dir.path(), "web.yml", "basic_auth_users: {}\n");
-    wait_for("the TLS switch to be refused", || handle.stats().failures() == 2).await;
+    wait_for("the TLS switch to be refused", || handle.stats().failures.load(Ordering::Relaxed) == 2).await;
     assert!(handle.current().tls_enabled());
 }
 
@@ -662,7 +665,7 @@ async fn sighup_forces_a_reload() {
     let path = write(dir.path(), "web.yml", &users_yaml(&[("alice", "a")]));
     let initial = WebConfig::load(&path).expect("initial");
     // Polling is effectively off, so only the signal can trigger the reload.
-    let handle = WebConfigWatcher::start_with(&path, initial, fast_options(true));
+    let handle = WebConfigWatcher::start(&path, initial, fast_options(true));
     let mut changes = handle.subscribe();
     write(dir.path(), "web.yml", &users_yaml(&[("bob", "b")]));
     let status = std::process::Command::new("kill")

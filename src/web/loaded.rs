@@ -2,6 +2,7 @@
 //! uses, and the log of the files it was read from that the watcher compares.
 
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,12 +10,11 @@ use std::sync::Arc;
 use hyper::header::{HeaderMap, HeaderValue};
 use tokio_rustls::TlsAcceptor;
 
-use crate::web::auth::{AuthDenied, AuthResult, BasicAuth};
-use crate::web::tls::ClientAuthType;
+use super::auth::{AuthDenied, AuthResult, BasicAuth};
+use super::tls::ClientAuthType;
 
-/// A validated web config, ready to serve: the TLS acceptor (when TLS is on), the
-/// basic-auth users and the extra headers. Shared behind an `Arc` and swapped whole
-/// on reload, so a connection or request sees one consistent version.
+/// A validated web config, ready to serve. Shared behind an `Arc` and swapped whole on
+/// reload, so a connection or request sees one consistent version.
 pub struct LoadedWebConfig {
     pub(super) source: Option<PathBuf>,
     pub(super) tls: Option<TlsAcceptor>,
@@ -41,12 +41,8 @@ impl ReadLog {
 
 /// A digest of a file's content, or of why it could not be read.
 pub(crate) fn digest(content: Result<&[u8], io::ErrorKind>) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    match content {
-        Ok(bytes) => (0u8, bytes).hash(&mut hasher),
-        Err(kind) => (1u8, kind).hash(&mut hasher),
-    }
+    let mut hasher = DefaultHasher::new();
+    content.hash(&mut hasher);
     hasher.finish()
 }
 
@@ -66,14 +62,9 @@ impl LoadedWebConfig {
     /// The configuration in force when no `--web.config.file` is given: plain HTTP, no
     /// authentication, no extra headers.
     pub fn disabled() -> Arc<Self> {
-        Arc::new(Self {
-            source: None,
-            tls: None,
-            client_auth: None,
-            auth: BasicAuth::empty(),
-            headers: HeaderMap::new(),
-            read_log: ReadLog::default(),
-        })
+        let auth = BasicAuth::default();
+        let (headers, read_log) = (HeaderMap::new(), ReadLog::default());
+        Arc::new(Self { source: None, tls: None, client_auth: None, auth, headers, read_log })
     }
 
     /// The acceptor to wrap each accepted TCP stream in; `None` means plain HTTP.
@@ -85,12 +76,10 @@ impl LoadedWebConfig {
         self.tls.is_some()
     }
 
-    /// The client certificate policy when TLS is on.
     pub fn client_auth_type(&self) -> Option<ClientAuthType> {
         self.client_auth
     }
 
-    /// Whether requests must carry basic-auth credentials.
     pub fn basic_auth_enabled(&self) -> bool {
         self.auth.user_count() > 0
     }
@@ -106,28 +95,22 @@ impl LoadedWebConfig {
     /// answered in place, a new one is verified on the blocking pool so bcrypt never
     /// stalls the runtime's workers.
     pub async fn authorize(self: Arc<Self>, authorization_header: Option<HeaderValue>) -> AuthResult {
-        if let Some(fast) = self.auth.check_cached(authorization_header.as_ref()) {
-            return fast;
+        match self.auth.check_cached(authorization_header.as_ref()) {
+            Ok(fast) => fast,
+            Err(unverified) => tokio::task::spawn_blocking(move || self.auth.verify(unverified))
+                .await
+                .unwrap_or(AuthResult::Denied(AuthDenied::InvalidCredentials)),
         }
-        let config = self.clone();
-        tokio::task::spawn_blocking(move || config.auth.check(authorization_header.as_ref()))
-            .await
-            .unwrap_or(AuthResult::Denied(AuthDenied::InvalidCredentials))
     }
 
-    /// The extra security headers from `http_server_config.headers`.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    /// Adds the configured headers to a response's headers (replacing same-named ones).
+    /// Adds the `http_server_config.headers` to a response's headers (replacing
+    /// same-named ones).
     pub fn apply_headers(&self, response_headers: &mut HeaderMap) {
         for (name, value) in &self.headers {
             response_headers.insert(name.clone(), value.clone());
         }
     }
 
-    /// The web-config file this was loaded from.
     pub fn source(&self) -> Option<&Path> {
         self.source.as_deref()
     }
@@ -136,9 +119,5 @@ impl LoadedWebConfig {
     /// so a renewed certificate is picked up even when the web config itself is unchanged.
     pub fn watched_files(&self) -> &[PathBuf] {
         &self.read_log.files
-    }
-
-    pub(crate) fn read_log(&self) -> &ReadLog {
-        &self.read_log
     }
 }
