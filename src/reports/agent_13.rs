@@ -44,19 +44,14 @@ pub enum Families {
 }
 
 /// One row as the API sends it; `telephone` is never decoded.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, bound(deserialize = "'de: 'a"))]
 pub struct Record<'a> {
-    #[serde(borrow, default)]
     pub agent_name: Text<'a>,
-    #[serde(borrow, default)]
     pub agent_id: Text<'a>,
-    #[serde(borrow, default)]
     pub conn_id: Text<'a>,
-    #[serde(borrow, default)]
     pub date: Text<'a>,
-    #[serde(borrow, default)]
     pub type_interaction: Text<'a>,
-    #[serde(borrow, default)]
     pub time: Text<'a>,
 }
 
@@ -119,26 +114,12 @@ impl Report for Agent13 {
     type Family = Families;
 
     fn family(family: Families) -> Family {
-        match family {
-            Families::Interactions => Family {
-                name: "wolkvox_agent_interactions",
-                help: "Transfer and conference records counted per agent, each record exactly once; grows when a record is ingested, not at the record's own time.",
-                unit: None,
-                metric_type: MetricType::Counter,
-            },
-            Families::Duration => Family {
-                name: "wolkvox_agent_interaction_duration",
-                help: "Elapsed time of transfer and conference records per agent (the report's time field); observed when a record is ingested. In OpenMetrics each bucket carries the newest record's conn_id as an exemplar.",
-                unit: Some(Unit::Seconds),
-                metric_type: MetricType::Histogram,
-            },
-            Families::Late => Family {
-                name: "wolkvox_agent_interactions_late",
-                help: "Of those records, the ones counted late: more than two poll intervals and the poll delay after their own date (a catch-up after an outage or a restart, or a record the API showed late). Subtract it to get what arrived on time.",
-                unit: None,
-                metric_type: MetricType::Counter,
-            },
-        }
+        let (name, help, unit, metric_type) = match family {
+            Families::Interactions => ("wolkvox_agent_interactions", "Transfer and conference records counted per agent, each record exactly once; grows when a record is ingested, not at the record's own time.", None, MetricType::Counter),
+            Families::Duration => ("wolkvox_agent_interaction_duration", "Elapsed time of transfer and conference records per agent (the report's time field); observed when a record is ingested. In OpenMetrics each bucket carries the newest record's conn_id as an exemplar.", Some(Unit::Seconds), MetricType::Histogram),
+            Families::Late => ("wolkvox_agent_interactions_late", "Of those records, the ones counted late: more than two poll intervals and the poll delay after their own date (a catch-up after an outage or a restart, or a record the API showed late). Subtract it to get what arrived on time.", None, MetricType::Counter),
+        };
+        Family { name, help, unit, metric_type }
     }
 
     fn new_counters(&self) -> Agent13Counters {

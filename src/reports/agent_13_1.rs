@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use enum_map::{Enum, EnumMap};
 use foldhash::fast::RandomState;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelSetEncoder, NoLabelSet};
+use prometheus_client::encoding::{EncodeLabelSet, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,7 @@ use chrono::NaiveDateTime;
 use super::agents::{Agents, OVERFLOW_AGENT};
 use super::by_agent::{AgentPages, ByAgent};
 use super::fields::{clean_label, id, parse_date, present, Identity, MAX_ID_BYTES};
+use super::labels::Interaction;
 use super::{
     Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule, SourceDay,
 };
@@ -44,48 +45,18 @@ pub enum Families {
 /// The destination under which flows past `max_flows` are counted.
 pub const OVERFLOW_DESTINATION: &str = "_overflow";
 
-/// The `type` label, from the row's `type_call`.
-#[allow(non_camel_case_types)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, Serialize, Deserialize)]
-pub enum FlowType {
-    transfer,
-    conference,
-    other,
-}
-
-impl FlowType {
-    pub fn parse(text: &str) -> FlowType {
-        let t = text.trim();
-        if t.eq_ignore_ascii_case("transfer") {
-            FlowType::transfer
-        } else if t.eq_ignore_ascii_case("conference") {
-            FlowType::conference
-        } else {
-            FlowType::other
-        }
-    }
-}
-
 /// One row as the API sends it; `ani` and `dnis` (numbers) are never decoded.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, bound(deserialize = "'de: 'a"))]
 pub struct Record<'a> {
-    #[serde(borrow, default)]
     pub conn_id_transfer: Text<'a>,
-    #[serde(borrow, default)]
     pub id_call_origin: Text<'a>,
-    #[serde(borrow, default)]
     pub date: Text<'a>,
-    #[serde(borrow, default)]
     pub origin_agent_id: Text<'a>,
-    #[serde(borrow, default)]
     pub origin_agent_name: Text<'a>,
-    #[serde(borrow, default)]
     pub destiny_agent_id: Text<'a>,
-    #[serde(borrow, default)]
     pub destiny_agent_name: Text<'a>,
-    #[serde(borrow, default)]
     pub skill_id: Text<'a>,
-    #[serde(borrow, default)]
     pub type_call: Text<'a>,
 }
 
@@ -114,13 +85,13 @@ pub struct Change<'r> {
     origin_name: Option<&'r str>,
     destination: Destination<'r>,
     destination_name: Option<&'r str>,
-    kind: FlowType,
+    kind: Interaction,
     /// A transfer leg with its call's id: part of a chain.
     chain: Option<(u64, u32)>,
 }
 
 /// One origin agent's flows: destination label to counts per type.
-pub type Destinations = BTreeMap<Box<str>, EnumMap<FlowType, u64>>;
+pub type Destinations = BTreeMap<Box<str>, EnumMap<Interaction, u64>>;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct FlowCounters {
@@ -147,7 +118,7 @@ impl FlowCounters {
 /// destinations (for their names).
 #[derive(Debug, Default)]
 pub struct Page {
-    origins: AgentPages<Vec<((String, FlowType), u64)>>,
+    origins: AgentPages<Vec<((String, Interaction), u64)>>,
     destinations: AgentPages<()>,
     chains: ChainPage,
 }
@@ -155,12 +126,12 @@ pub struct Page {
 /// One origin's flows while a page is counted.
 #[derive(Debug, Default)]
 struct OriginFlows<'r> {
-    index: HashMap<(Destination<'r>, FlowType), usize, RandomState>,
-    flows: Vec<((Destination<'r>, FlowType), u64)>,
+    index: HashMap<(Destination<'r>, Interaction), usize, RandomState>,
+    flows: Vec<((Destination<'r>, Interaction), u64)>,
 }
 
 impl<'r> OriginFlows<'r> {
-    fn add(&mut self, key: (Destination<'r>, FlowType)) {
+    fn add(&mut self, key: (Destination<'r>, Interaction)) {
         match self.index.get(&key) {
             Some(&i) => self.flows[i].1 += 1,
             None => {
@@ -232,9 +203,9 @@ impl Report for Flows {
             (None, Some(skill)) => Destination::Skill(skill),
             (None, None) => Destination::External,
         };
-        let kind = FlowType::parse(present(&r.type_call).ok_or(InvalidReason::missing_field)?);
+        let kind = Interaction::parse(present(&r.type_call).ok_or(InvalidReason::missing_field)?);
         let chain = match (kind, id(&r.id_call_origin), present(&r.conn_id_transfer)) {
-            (FlowType::transfer, Some(call), Some(leg)) => Some(chain_leg(call, leg)),
+            (Interaction::transfer, Some(call), Some(leg)) => Some(chain_leg(call, leg)),
             _ => None,
         };
         Ok(Change {
@@ -306,25 +277,10 @@ impl Report for Flows {
     }
 }
 
-/// `{operation, origin_agent_id, destination, type}`
-struct FlowLabels<'a> {
-    operation: &'a str,
-    origin: &'a str,
-    destination: &'a str,
-    kind: FlowType,
-}
-
+/// The `type` label: the row's `type_call`, read as an [`Interaction`].
 #[derive(EncodeLabelSet)]
 struct TypeLabel {
-    r#type: FlowType,
-}
-
-impl EncodeLabelSet for FlowLabels<'_> {
-    fn encode(&self, e: &mut LabelSetEncoder) -> std::fmt::Result {
-        [("operation", self.operation), ("origin_agent_id", self.origin), ("destination", self.destination)]
-            .encode(e)?;
-        TypeLabel { r#type: self.kind }.encode(e)
-    }
+    r#type: Interaction,
 }
 
 impl FlowCounters {
@@ -338,7 +294,9 @@ impl FlowCounters {
                     if *n == 0 {
                         continue;
                     }
-                    let labels = FlowLabels { operation, origin, destination, kind };
+                    let names =
+                        [("operation", operation), ("origin_agent_id", origin), ("destination", destination)];
+                    let labels = (names, TypeLabel { r#type: kind });
                     out.encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
                 }
             }

@@ -65,19 +65,14 @@ struct DirectionLabel {
 
 /// One row as the API sends it; the personal and free-text fields (telephone,
 /// customer_id, destiny, comment...) are never decoded.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, bound(deserialize = "'de: 'a"))]
 pub struct Record<'a> {
-    #[serde(borrow, default)]
     pub agent_id: Text<'a>,
-    #[serde(borrow, default)]
     pub agent_name: Text<'a>,
-    #[serde(borrow, default)]
     pub conn_id: Text<'a>,
-    #[serde(borrow, default)]
     pub date: Text<'a>,
-    #[serde(borrow, default)]
     pub type_interaction: Text<'a>,
-    #[serde(borrow, default)]
     pub time_seg: Text<'a>,
 }
 

@@ -191,13 +191,6 @@ pub struct Notice {
     pub message: String,
 }
 
-impl Applied {
-    pub fn add(&mut self, other: Applied) {
-        self.overflowed += other.overflowed;
-        self.notices.extend(other.notices);
-    }
-}
-
 /// A metric family's description.
 #[derive(Debug, Clone)]
 pub struct Family {
