@@ -206,7 +206,7 @@ pub fn ingest(
                 Vec::new()
             }
         }
-        Read::Counted { steps, dates, .. } => {
+        Read::Counted { steps, dates } => {
             tally.dates = dates;
             steps
         }

@@ -6,7 +6,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use super::ingest::{ingest, Outcome, PageSpec, Tally, Timeline};
-use super::{Engine, Fetched, Stop};
+use super::{Engine, Stop};
 use crate::calendar::{self, Window};
 use crate::client::{ApiError, RECORD_CAP};
 use crate::config::plan;
@@ -20,7 +20,7 @@ pub const LATE_SLACK: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Engine {
     /// Reads one window, retrying transient failures with backoff and jitter.
-    pub(super) async fn fetch_window(&mut self, i: usize, w: Window) -> Result<Fetched, Stop> {
+    pub(super) async fn fetch_window(&mut self, i: usize, w: Window) -> Result<Outcome, Stop> {
         let mut backoff = self.api.retry_initial;
         let mut attempt = 0;
         loop {
@@ -109,7 +109,7 @@ impl Engine {
 
     /// One request: the allowance, pacing and the token's lock first; then the page
     /// goes to the report, off the async workers. Each failure is logged and counted here.
-    async fn request(&mut self, i: usize, w: Window) -> Result<Fetched, Stop> {
+    async fn request(&mut self, i: usize, w: Window) -> Result<Outcome, Stop> {
         let name = self.name(i);
         let (ini, end) = w.local_bounds(self.op.timezone);
         self.spend(i)?;
@@ -170,17 +170,10 @@ impl Engine {
             }
             Err(e) => Err(e),
         };
-        match outcome {
-            Ok(Outcome::Cut(dates)) => Ok(Fetched::Cut(dates)),
-            Ok(Outcome::Counted(tally)) => {
-                self.log_page(name, ini, &tally);
-                Ok(match tally.before {
-                    Some(before) => Fetched::Partial(tally.dates, before),
-                    None => Fetched::Done(tally.dates),
-                })
-            }
-            Err(e) => Err(self.failed(i, e, ini, end)),
+        if let Ok(Outcome::Counted(tally)) = &outcome {
+            self.log_page(name, ini, tally);
         }
+        outcome.map_err(|e| self.failed(i, e, ini, end))
     }
 
     /// Rows dated before this local time are late when counted now: more than the delay
@@ -212,7 +205,7 @@ impl Engine {
                 "agents past max_agents; their records are counted under agent_id=\"_overflow\""
             );
         }
-        self.log_notices_of(name, &tally.notices);
+        self.log_notices(name, &tally.notices);
         if tally.invalid.values().any(|n| *n > 0) {
             let invalid: Vec<_> =
                 tally.invalid.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r:?}={n}")).collect();
@@ -221,11 +214,7 @@ impl Engine {
     }
 
     /// Logs what a report said it did besides counting.
-    pub(super) fn log_notices(&self, i: usize, notices: &[crate::reports::Notice]) {
-        self.log_notices_of(self.name(i), notices);
-    }
-
-    fn log_notices_of(&self, name: ReportName, notices: &[crate::reports::Notice]) {
+    pub(super) fn log_notices(&self, name: ReportName, notices: &[crate::reports::Notice]) {
         for notice in notices {
             if notice.warning {
                 tracing::warn!(operation = %self.op.name, report = %name, "{}", notice.message);

@@ -84,10 +84,6 @@ impl Report for Reconciler {
         Family { name, help, unit, metric_type: MetricType::Gauge }
     }
 
-    fn new_counters(&self) -> Reconciliation {
-        Reconciliation::default()
-    }
-
     fn identity(&self, r: &Row<'_>) -> Key {
         Key::Complete(Identity::of(&[r.agent_id.get().unwrap_or("")]))
     }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::agents::Agents;
 use super::by_agent::{AgentPages, ByAgent};
 use super::days::{DayCount, DayTallies, PageDays};
-use super::fields::{clean_label, parse_date, parse_duration, present, Identity};
+use super::fields::{clean_label, parse_date, parse_duration, present};
 use super::histogram::Histogram;
 use super::labels::Interaction;
 use super::{
@@ -147,22 +147,10 @@ impl Report for Agent13 {
     }
 
     fn identity(&self, r: &Record<'_>) -> Key {
-        let key = (present(&r.conn_id), present(&r.agent_id), present(&r.type_interaction), r.date.get());
-        match key {
-            (Some(conn), Some(agent), Some(kind), Some(date))
-                if r.time.get().is_some() && r.agent_name.get().is_some() =>
-            {
-                Key::Complete(Identity::of(&[conn, agent, kind, date]))
-            }
-            _ => Key::Incomplete(Identity::of_incomplete(&[
-                &r.conn_id,
-                &r.agent_id,
-                &r.type_interaction,
-                &r.date,
-                &r.time,
-                &r.agent_name,
-            ])),
-        }
+        let key = r.time.get().and(r.agent_name.get()).and_then(|_| {
+            Some([present(&r.conn_id)?, present(&r.agent_id)?, present(&r.type_interaction)?, r.date.get()?])
+        });
+        Key::of(key, &[&r.conn_id, &r.agent_id, &r.type_interaction, &r.date, &r.time, &r.agent_name])
     }
 
     fn date(&self, r: &Record<'_>) -> Option<NaiveDateTime> {
@@ -183,7 +171,7 @@ impl Report for Agent13 {
 
     fn count(&self, rows: Vec<Counted<Change<'_>>>) -> Page {
         let bounds = &self.bounds;
-        let mut page: ByAgent<Draft> = ByAgent::new();
+        let mut page: ByAgent<Draft> = ByAgent::default();
         let mut days = PageDays::default();
         let mut late = EnumMap::default();
         for Counted { change: c, date, late: is_late } in rows {

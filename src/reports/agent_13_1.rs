@@ -4,11 +4,12 @@
 
 pub mod chains;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use enum_map::{Enum, EnumMap};
 use foldhash::fast::RandomState;
+use indexmap::IndexMap;
 use prometheus_client::encoding::{EncodeLabelSet, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ use chrono::NaiveDateTime;
 
 use super::agents::{Agents, OVERFLOW_AGENT};
 use super::by_agent::{AgentPages, ByAgent};
-use super::fields::{clean_label, id, parse_date, present, Identity, MAX_ID_BYTES};
+use super::fields::{clean_label, id, parse_date, present, MAX_ID_BYTES};
 use super::labels::Interaction;
 use super::{
     Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule, SourceDay,
@@ -123,24 +124,8 @@ pub struct Page {
     chains: ChainPage,
 }
 
-/// One origin's flows while a page is counted.
-#[derive(Debug, Default)]
-struct OriginFlows<'r> {
-    index: HashMap<(Destination<'r>, Interaction), usize, RandomState>,
-    flows: Vec<((Destination<'r>, Interaction), u64)>,
-}
-
-impl<'r> OriginFlows<'r> {
-    fn add(&mut self, key: (Destination<'r>, Interaction)) {
-        match self.index.get(&key) {
-            Some(&i) => self.flows[i].1 += 1,
-            None => {
-                self.index.insert(key, self.flows.len());
-                self.flows.push((key, 1));
-            }
-        }
-    }
-}
+/// One origin's flows while a page is counted, in order of first appearance.
+type OriginFlows<'r> = IndexMap<(Destination<'r>, Interaction), u64, RandomState>;
 
 #[derive(Debug)]
 pub struct Flows {
@@ -168,29 +153,14 @@ impl Report for Flows {
         }
     }
 
-    fn new_counters(&self) -> FlowCounters {
-        FlowCounters::default()
-    }
-
     fn check_restored(&self, c: &FlowCounters) -> Result<Option<String>, String> {
         c.chains.check().map(|()| None)
     }
 
     fn identity(&self, r: &Record<'_>) -> Key {
-        let key = (present(&r.conn_id_transfer), r.date.get());
-        match key {
-            (Some(leg), Some(date))
-                if id(&r.origin_agent_id).is_some() && present(&r.type_call).is_some() =>
-            {
-                Key::Complete(Identity::of(&[leg, date]))
-            }
-            _ => Key::Incomplete(Identity::of_incomplete(&[
-                &r.conn_id_transfer,
-                &r.date,
-                &r.origin_agent_id,
-                &r.type_call,
-            ])),
-        }
+        let complete = id(&r.origin_agent_id).and(present(&r.type_call));
+        let key = complete.and_then(|_| Some([present(&r.conn_id_transfer)?, r.date.get()?]));
+        Key::of(key, &[&r.conn_id_transfer, &r.date, &r.origin_agent_id, &r.type_call])
     }
 
     fn date(&self, r: &Record<'_>) -> Option<NaiveDateTime> {
@@ -219,11 +189,11 @@ impl Report for Flows {
     }
 
     fn count(&self, rows: Vec<Counted<Change<'_>>>) -> Page {
-        let mut origins: ByAgent<OriginFlows> = ByAgent::new();
-        let mut destinations: ByAgent<()> = ByAgent::new();
+        let mut origins: ByAgent<OriginFlows> = ByAgent::default();
+        let mut destinations: ByAgent<()> = ByAgent::default();
         let mut chains = ChainPageBuilder::default();
         for Counted { change: c, date, .. } in rows {
-            origins.entry(c.origin, c.origin_name, date).add((c.destination, c.kind));
+            *origins.entry(c.origin, c.origin_name, date).entry((c.destination, c.kind)).or_default() += 1;
             if let Destination::Agent(agent) = c.destination {
                 destinations.entry(agent, c.destination_name, date);
             }
@@ -232,8 +202,7 @@ impl Report for Flows {
             }
         }
         Page {
-            origins: origins
-                .finish(|o| o.flows.into_iter().map(|((d, kind), n)| ((d.label(), kind), n)).collect()),
+            origins: origins.finish(|o| o.into_iter().map(|((d, kind), n)| ((d.label(), kind), n)).collect()),
             destinations: destinations.finish(|()| ()),
             chains: chains.finish(),
         }

@@ -9,6 +9,7 @@ use std::ops::Bound;
 use chrono::NaiveDateTime;
 use enum_map::{Enum, EnumMap};
 use foldhash::fast::RandomState;
+use indexmap::IndexMap;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
@@ -88,8 +89,8 @@ pub struct ChainPage {
 /// Gathers a page's chain legs outside the store's lock, borrowing ids from the rows.
 #[derive(Debug, Default)]
 pub struct ChainPageBuilder<'r> {
-    index: HashMap<&'r str, u32, RandomState>,
-    page: ChainPage,
+    agents: IndexMap<&'r str, NaiveDateTime, RandomState>,
+    legs: Vec<((u64, i64, u32), u32, u32)>,
 }
 
 impl<'r> ChainPageBuilder<'r> {
@@ -99,20 +100,21 @@ impl<'r> ChainPageBuilder<'r> {
             Destination::Agent(id) => self.agent(id, date),
             _ => NO_AGENT,
         };
-        let key = (leg.0, local_secs(date), leg.1);
-        self.page.legs.push((key, from, to));
+        self.legs.push(((leg.0, local_secs(date), leg.1), from, to));
     }
 
     fn agent(&mut self, id: &'r str, date: NaiveDateTime) -> u32 {
-        let agents = &mut self.page.agents;
-        *self.index.entry(id).or_insert_with(|| {
-            agents.push((id.into(), date));
-            (agents.len() - 1) as u32
-        })
+        let entry = self.agents.entry(id);
+        let i = entry.index() as u32;
+        entry.or_insert(date);
+        i
     }
 
     pub fn finish(self) -> ChainPage {
-        self.page
+        ChainPage {
+            agents: self.agents.into_iter().map(|(id, date)| (id.into(), date)).collect(),
+            legs: self.legs,
+        }
     }
 }
 
