@@ -144,31 +144,21 @@ impl Engine {
             h.requests += 1;
             h.latency.observe(&API_LATENCY_BUCKETS, started.elapsed().as_secs_f64());
         }
-        let outcome = match fetched {
-            Ok((status, body)) => {
-                let report = self.reports[i].report.clone();
-                let op = self.op.clone();
-                let spec = PageSpec {
-                    ini,
-                    end,
-                    may_split: w.seconds() > 1,
-                    late_before: self.late_before(i),
-                    overlap: chrono::Duration::from_std(self.poll.overlap).unwrap_or_default(),
-                };
-                let timeline = self.timeline.clone();
-                let counted = tokio::task::spawn_blocking(move || {
-                    let mut timeline = timeline.as_ref().map(|t| t.lock().unwrap_or_else(|p| p.into_inner()));
-                    let timeline = timeline.as_deref_mut().map(|t| t as &mut dyn Timeline);
-                    ingest(&op, i, &*report, status, &body, spec, timeline)
-                })
-                .await;
-                match counted {
-                    Ok(result) => result.map_err(|e| self.client.redact(e)),
-                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                    Err(_) => return Err(Stop::Shutdown),
-                }
-            }
-            Err(e) => Err(e),
+        let (status, body) = fetched.map_err(|e| self.failed(i, e, ini, end))?;
+        let (report, op, timeline) = (self.reports[i].report.clone(), self.op.clone(), self.timeline.clone());
+        let overlap = chrono::Duration::from_std(self.poll.overlap).unwrap_or_default();
+        let spec =
+            PageSpec { ini, end, may_split: w.seconds() > 1, late_before: self.late_before(i), overlap };
+        let counted = tokio::task::spawn_blocking(move || {
+            let mut timeline = timeline.as_ref().map(|t| t.lock().unwrap_or_else(|p| p.into_inner()));
+            let timeline = timeline.as_deref_mut().map(|t| t as &mut dyn Timeline);
+            ingest(&op, i, &*report, status, &body, spec, timeline)
+        })
+        .await;
+        let outcome = match counted {
+            Ok(result) => result.map_err(|e| self.client.redact(e)),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return Err(Stop::Shutdown),
         };
         if let Ok(Outcome::Counted(tally)) = &outcome {
             self.log_page(name, ini, tally);

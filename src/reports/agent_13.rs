@@ -179,14 +179,11 @@ impl Report for Agent13 {
             late[c.interaction] += u64::from(is_late);
             let draft = page.entry(c.agent_id, Some(c.name), date);
             let value = c.seconds as f64;
-            let bucket = Histogram::bucket(bounds, value);
-            let h = draft.series[c.interaction].get_or_insert_with(|| Histogram::new(bounds));
-            h.buckets[bucket] += 1;
-            h.count += 1;
-            h.sum += value;
+            draft.series[c.interaction].get_or_insert_with(|| Histogram::new(bounds)).observe(bounds, value);
             if !self.exemplars {
                 continue;
             }
+            let bucket = Histogram::bucket(bounds, value);
             let calls = &mut draft.calls[c.interaction];
             calls.resize(bounds.len() + 1, None);
             if calls[bucket].is_none_or(|(newest, _, _)| newest <= date) {
