@@ -261,13 +261,10 @@ impl Engine {
             let mut data = self.op.data();
             if ok {
                 data.last_error = None;
+                data.reports[i].health.last_success = Some(self.shared.clock.now());
             }
             let h = &mut data.reports[i].health;
-            h.up = ok;
-            h.cycled = true;
-            if ok {
-                h.last_success = Some(self.shared.clock.now());
-            }
+            (h.up, h.cycled) = (ok, true);
         }
         self.forget_read(i);
         let advanced = self.op.ledger().reports[i].cursor != cycle.cursor_before;
