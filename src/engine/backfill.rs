@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{Engine, Stop, Timeline};
-use crate::calendar;
+use crate::calendar::{self, Window};
 use crate::config::plan;
 use crate::reports::ReportName;
 use crate::store::DailyUse;
@@ -72,16 +72,17 @@ impl Engine {
     pub fn backfill_requests(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<(ReportName, u64)> {
         (0..self.reports.len())
             .filter(|&i| self.windowed(i))
-            .map(|i| {
-                let cursor = self.op.ledger().reports[i].cursor;
-                let from = cursor.unwrap_or(start).max(start);
-                let windows = match from < end {
-                    true => self.planned_windows(i, from, end - chrono::Duration::seconds(1)),
-                    false => Vec::new(),
-                };
-                (self.name(i), windows.len() as u64)
-            })
+            .map(|i| (self.name(i), self.backfill_windows(i, start, end).len() as u64))
             .collect()
+    }
+
+    /// The windows of `[start, end)` a backfill of report `i` reads from its cursor.
+    fn backfill_windows(&self, i: usize, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Window> {
+        let from = self.op.ledger().reports[i].cursor.unwrap_or(start).max(start);
+        match from < end {
+            true => self.planned_windows(i, from, end - chrono::Duration::seconds(1)),
+            false => Vec::new(),
+        }
     }
 
     pub fn budget(&self) -> Budget {
@@ -138,11 +139,10 @@ impl Engine {
             return Ended::Done;
         };
         let cursor = self.op.ledger().reports[i].cursor;
-        let from = cursor.unwrap_or(start).max(start);
-        if from >= end {
+        let windows = self.backfill_windows(i, start, end);
+        if windows.is_empty() {
             return Ended::Done;
         }
-        let windows = self.planned_windows(i, from, end - chrono::Duration::seconds(1));
         self.begin_cycle(i, windows, cursor);
         self.reports[i].ended = None;
         self.timeline = Some(timeline);

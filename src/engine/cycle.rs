@@ -123,18 +123,6 @@ impl Engine {
         }
     }
 
-    /// Learns how many rows report `i` holds per hour from `dates`, the rows of `w` up
-    /// to `until` (the whole window, or the part a cut page covers).
-    pub(super) fn learn(
-        &mut self,
-        i: usize,
-        w: Window,
-        until: DateTime<Utc>,
-        dates: &[chrono::NaiveDateTime],
-    ) {
-        self.op.ledger().reports[i].density.learn(w, until, dates, self.op.timezone);
-    }
-
     /// The rows of `w` dated before `until` are all counted: learn from their `dates`,
     /// move the cursor, and re-plan the windows still to read with what was learned.
     pub(super) fn read(
@@ -144,9 +132,9 @@ impl Engine {
         until: DateTime<Utc>,
         dates: &[chrono::NaiveDateTime],
     ) {
-        self.learn(i, w, until, dates);
-        self.advance(i, w.start, until);
         let tz = self.op.timezone;
+        self.op.ledger().reports[i].density.learn(w, until, dates, tz);
+        self.advance(i, w.start, until);
         let density = self.op.ledger().reports[i].density.clone();
         let Some(c) = self.reports[i].cycle.as_mut() else {
             return;
@@ -163,18 +151,6 @@ impl Engine {
         }
     }
 
-    /// The parts to read instead of a window cut at the cap whose dates were out of order
-    /// (or all in one second): its halves, each read in full again. From then on the
-    /// report's windows are planned by the rows per hour learned.
-    pub(super) fn split(&mut self, i: usize, w: Window, dates: &[chrono::NaiveDateTime]) -> Vec<Window> {
-        let in_order = dates.windows(2).all(|d| d[0] <= d[1]);
-        if !in_order {
-            self.op.ledger().reports[i].density.unordered = true;
-        }
-        let (left, right) = w.split().expect("one-second windows are never cut");
-        vec![left, right]
-    }
-
     /// Moves report `i`'s cursor to `next` once every row before it, from the window
     /// starting at `start`, has been read.
     pub(super) fn advance(&mut self, i: usize, start: DateTime<Utc>, next: DateTime<Utc>) {
@@ -188,7 +164,7 @@ impl Engine {
                 notices.extend(super::ingest::settle(&mut op.data(), i, at - overlap).notices);
             });
             drop(t);
-            self.log_notices(i, &notices);
+            self.log_notices(self.name(i), &notices);
         }
         let mut ledger = self.op.ledger();
         let l = &mut ledger.reports[i];
@@ -203,7 +179,7 @@ impl Engine {
             data.reports[i].health.watermark = Some(next);
             let applied = super::ingest::settle(&mut data, i, until);
             drop(data);
-            self.log_notices(i, &applied.notices);
+            self.log_notices(self.name(i), &applied.notices);
         }
     }
 }

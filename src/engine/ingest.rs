@@ -200,22 +200,19 @@ pub fn ingest(
         }
         Read::Empty(fold) => {
             tally.empty = true;
-            if daily {
-                vec![(0, fold)]
-            } else {
-                Vec::new()
-            }
+            daily.then_some((0, fold)).into_iter().collect()
         }
-        Read::Counted { steps, dates, .. } => {
+        Read::Counted { steps, dates } => {
             tally.dates = dates;
             steps
         }
     };
     // The last fold and the page's health are applied under one lock: a save sees both
     // or neither.
-    let n = steps.len();
     let mut last = None;
-    for (k, (step, fold)) in steps.into_iter().enumerate() {
+    for (step, fold) in steps {
+        // Each step's lock is let go before the timeline settles the next boundaries.
+        last = None;
         if let Some(t) = timeline.as_deref_mut() {
             // The store as it stood at each boundary up to the step's start: rows
             // before it counted, and what waited for them settled.
@@ -225,11 +222,7 @@ pub fn ingest(
                 tally.notices.extend(applied.notices);
             });
         }
-        let mut data = op.data();
-        apply(&mut data, index, report, fold, spec, &mut tally);
-        if k + 1 == n {
-            last = Some(data);
-        }
+        apply(&mut *last.insert(op.data()), index, report, fold, spec, &mut tally);
     }
     let mut data = last.unwrap_or_else(|| op.data());
     let h = &mut data.reports[index].health;

@@ -15,13 +15,10 @@ use crate::vocab::Token;
 pub fn pacer(per_second: f64) -> DefaultDirectRateLimiter {
     let quota = if per_second >= 1.0 {
         Quota::per_second(NonZeroU32::new(per_second.round() as u32).unwrap_or(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::MIN)
     } else {
-        Quota::with_period(Duration::from_secs_f64(1.0 / per_second))
-            .expect("period is positive")
-            .allow_burst(NonZeroU32::MIN)
+        Quota::with_period(Duration::from_secs_f64(1.0 / per_second)).expect("period is positive")
     };
-    RateLimiter::direct(quota)
+    RateLimiter::direct(quota.allow_burst(NonZeroU32::MIN))
 }
 
 /// One lock per distinct token, shared by every operation configured with it, so the

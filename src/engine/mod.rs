@@ -43,15 +43,6 @@ enum Stop {
     Shutdown,
 }
 
-/// A window read, with the local dates of the rows it held.
-enum Fetched {
-    Done(Vec<chrono::NaiveDateTime>),
-    /// Cut at the cap, dates in order: the rows before the local date given are counted.
-    Partial(Vec<chrono::NaiveDateTime>, chrono::NaiveDateTime),
-    /// Cut at the cap, nothing counted: the dates of the rows sent.
-    Cut(Vec<chrono::NaiveDateTime>),
-}
-
 /// A report of the operation and where its cycles stand.
 #[derive(Debug)]
 struct Scheduled {
@@ -187,19 +178,17 @@ impl Engine {
             return self.end_cycle(i, Ok(())).await;
         };
         match self.fetch_window(i, w).await {
-            Ok(Fetched::Done(dates)) => {
-                let next = w.end + chrono::Duration::seconds(1);
-                self.read(i, w, next, &dates);
-                let done = self.reports[i].cycle.as_ref().is_some_and(|c| c.pending.is_empty());
-                if done {
-                    self.end_cycle(i, Ok(())).await?;
-                }
-                Ok(())
-            }
-            Ok(Fetched::Partial(dates, before)) => {
+            Ok(Outcome::Counted(tally)) => {
+                let Some(before) = tally.before else {
+                    self.read(i, w, w.end + chrono::Duration::seconds(1), &tally.dates);
+                    if self.reports[i].cycle.as_ref().is_some_and(|c| c.pending.is_empty()) {
+                        self.end_cycle(i, Ok(())).await?;
+                    }
+                    return Ok(());
+                };
                 // No offset change inside a window: local and UTC seconds run together.
                 let cut = w.start + (before - calendar::local(w.start, self.op.timezone));
-                let counted: Vec<_> = dates.into_iter().filter(|d| *d < before).collect();
+                let counted: Vec<_> = tally.dates.into_iter().filter(|d| *d < before).collect();
                 self.read(i, w, cut, &counted);
                 self.op.data().reports[i].health.splits += 1;
                 tracing::info!(
@@ -214,19 +203,24 @@ impl Engine {
                 }
                 Ok(())
             }
-            Ok(Fetched::Cut(dates)) => {
-                let parts = self.split(i, w, &dates);
+            Ok(Outcome::Cut(dates)) => {
+                // Out of date order (or all in one second): its halves are read in full again,
+                // and from then on the report's windows are planned by the rows per hour learned.
+                if !dates.is_sorted() {
+                    self.op.ledger().reports[i].density.unordered = true;
+                }
+                let (left, right) = w.split().expect("one-second windows are never cut");
                 self.op.data().reports[i].health.splits += 1;
                 tracing::info!(
                     operation = %self.op.name,
                     report = %self.name(i),
                     window_start = %w.start,
                     window_end = %w.end,
-                    parts = parts.len(),
+                    parts = 2,
                     "response hit the 60,000-record cap out of date order; splitting the window"
                 );
                 if let Some(c) = self.reports[i].cycle.as_mut() {
-                    c.pending.extend(parts.into_iter().rev());
+                    c.pending.extend([right, left]);
                 }
                 Ok(())
             }
@@ -267,13 +261,10 @@ impl Engine {
             let mut data = self.op.data();
             if ok {
                 data.last_error = None;
+                data.reports[i].health.last_success = Some(self.shared.clock.now());
             }
             let h = &mut data.reports[i].health;
-            h.up = ok;
-            h.cycled = true;
-            if ok {
-                h.last_success = Some(self.shared.clock.now());
-            }
+            (h.up, h.cycled) = (ok, true);
         }
         self.forget_read(i);
         let advanced = self.op.ledger().reports[i].cursor != cycle.cursor_before;

@@ -6,7 +6,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use super::ingest::{ingest, Outcome, PageSpec, Tally, Timeline};
-use super::{Engine, Fetched, Stop};
+use super::{Engine, Stop};
 use crate::calendar::{self, Window};
 use crate::client::{ApiError, RECORD_CAP};
 use crate::config::plan;
@@ -20,7 +20,7 @@ pub const LATE_SLACK: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Engine {
     /// Reads one window, retrying transient failures with backoff and jitter.
-    pub(super) async fn fetch_window(&mut self, i: usize, w: Window) -> Result<Fetched, Stop> {
+    pub(super) async fn fetch_window(&mut self, i: usize, w: Window) -> Result<Outcome, Stop> {
         let mut backoff = self.api.retry_initial;
         let mut attempt = 0;
         loop {
@@ -109,7 +109,7 @@ impl Engine {
 
     /// One request: the allowance, pacing and the token's lock first; then the page
     /// goes to the report, off the async workers. Each failure is logged and counted here.
-    async fn request(&mut self, i: usize, w: Window) -> Result<Fetched, Stop> {
+    async fn request(&mut self, i: usize, w: Window) -> Result<Outcome, Stop> {
         let name = self.name(i);
         let (ini, end) = w.local_bounds(self.op.timezone);
         self.spend(i)?;
@@ -144,43 +144,26 @@ impl Engine {
             h.requests += 1;
             h.latency.observe(&API_LATENCY_BUCKETS, started.elapsed().as_secs_f64());
         }
-        let outcome = match fetched {
-            Ok((status, body)) => {
-                let report = self.reports[i].report.clone();
-                let op = self.op.clone();
-                let spec = PageSpec {
-                    ini,
-                    end,
-                    may_split: w.seconds() > 1,
-                    late_before: self.late_before(i),
-                    overlap: chrono::Duration::from_std(self.poll.overlap).unwrap_or_default(),
-                };
-                let timeline = self.timeline.clone();
-                let counted = tokio::task::spawn_blocking(move || {
-                    let mut timeline = timeline.as_ref().map(|t| t.lock().unwrap_or_else(|p| p.into_inner()));
-                    let timeline = timeline.as_deref_mut().map(|t| t as &mut dyn Timeline);
-                    ingest(&op, i, &*report, status, &body, spec, timeline)
-                })
-                .await;
-                match counted {
-                    Ok(result) => result.map_err(|e| self.client.redact(e)),
-                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                    Err(_) => return Err(Stop::Shutdown),
-                }
-            }
-            Err(e) => Err(e),
+        let (status, body) = fetched.map_err(|e| self.failed(i, e, ini, end))?;
+        let (report, op, timeline) = (self.reports[i].report.clone(), self.op.clone(), self.timeline.clone());
+        let overlap = chrono::Duration::from_std(self.poll.overlap).unwrap_or_default();
+        let spec =
+            PageSpec { ini, end, may_split: w.seconds() > 1, late_before: self.late_before(i), overlap };
+        let counted = tokio::task::spawn_blocking(move || {
+            let mut timeline = timeline.as_ref().map(|t| t.lock().unwrap_or_else(|p| p.into_inner()));
+            let timeline = timeline.as_deref_mut().map(|t| t as &mut dyn Timeline);
+            ingest(&op, i, &*report, status, &body, spec, timeline)
+        })
+        .await;
+        let outcome = match counted {
+            Ok(result) => result.map_err(|e| self.client.redact(e)),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return Err(Stop::Shutdown),
         };
-        match outcome {
-            Ok(Outcome::Cut(dates)) => Ok(Fetched::Cut(dates)),
-            Ok(Outcome::Counted(tally)) => {
-                self.log_page(name, ini, &tally);
-                Ok(match tally.before {
-                    Some(before) => Fetched::Partial(tally.dates, before),
-                    None => Fetched::Done(tally.dates),
-                })
-            }
-            Err(e) => Err(self.failed(i, e, ini, end)),
+        if let Ok(Outcome::Counted(tally)) = &outcome {
+            self.log_page(name, ini, tally);
         }
+        outcome.map_err(|e| self.failed(i, e, ini, end))
     }
 
     /// Rows dated before this local time are late when counted now: more than the delay
@@ -212,7 +195,7 @@ impl Engine {
                 "agents past max_agents; their records are counted under agent_id=\"_overflow\""
             );
         }
-        self.log_notices_of(name, &tally.notices);
+        self.log_notices(name, &tally.notices);
         if tally.invalid.values().any(|n| *n > 0) {
             let invalid: Vec<_> =
                 tally.invalid.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r:?}={n}")).collect();
@@ -221,11 +204,7 @@ impl Engine {
     }
 
     /// Logs what a report said it did besides counting.
-    pub(super) fn log_notices(&self, i: usize, notices: &[crate::reports::Notice]) {
-        self.log_notices_of(self.name(i), notices);
-    }
-
-    fn log_notices_of(&self, name: ReportName, notices: &[crate::reports::Notice]) {
+    pub(super) fn log_notices(&self, name: ReportName, notices: &[crate::reports::Notice]) {
         for notice in notices {
             if notice.warning {
                 tracing::warn!(operation = %self.op.name, report = %name, "{}", notice.message);

@@ -39,13 +39,11 @@ pub enum Families {
 }
 
 /// One row: an agent's totals (one documentation table names the agent `skill_name`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, bound(deserialize = "'de: 'a"))]
 pub struct Row<'a> {
-    #[serde(borrow, default)]
     agent_id: Text<'a>,
-    #[serde(borrow, default)]
     transfer_calls: Text<'a>,
-    #[serde(borrow, default)]
     conference_calls: Text<'a>,
 }
 
@@ -86,10 +84,6 @@ impl Report for Reconciler {
         Family { name, help, unit, metric_type: MetricType::Gauge }
     }
 
-    fn new_counters(&self) -> Reconciliation {
-        Reconciliation::default()
-    }
-
     fn identity(&self, r: &Row<'_>) -> Key {
         Key::Complete(Identity::of(&[r.agent_id.get().unwrap_or("")]))
     }
@@ -106,10 +100,7 @@ impl Report for Reconciler {
         else {
             return Err(InvalidReason::missing_field);
         };
-        let mut count = DayCount::default();
-        count.0[Interaction::transfer] = transfers;
-        count.0[Interaction::conference] = conferences;
-        Ok((agent, count))
+        Ok((agent, DayCount(EnumMap::from_array([transfers, conferences, 0]))))
     }
 
     fn count(&self, rows: Vec<Counted<(&str, DayCount)>>) -> Self::Page {
@@ -147,12 +138,12 @@ impl Report for Reconciler {
         for agent in agents {
             let theirs = totals.get(agent).copied().unwrap_or_default();
             let ours = counted.get(agent).copied().unwrap_or_default();
+            let mut differs = false;
             for i in [Interaction::transfer, Interaction::conference] {
                 difference[i] += theirs.0[i] as i64 - ours.0[i] as i64;
+                differs |= theirs.0[i] != ours.0[i];
             }
-            if (theirs.0[Interaction::transfer], theirs.0[Interaction::conference])
-                != (ours.0[Interaction::transfer], ours.0[Interaction::conference])
-            {
+            if differs {
                 mismatched.push(agent);
             }
         }
@@ -211,9 +202,6 @@ mod pair {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<EnumMap<Interaction, i64>, D::Error> {
         let [transfers, conferences] = <[i64; 2]>::deserialize(d)?;
-        let mut m = EnumMap::default();
-        m[Interaction::transfer] = transfers;
-        m[Interaction::conference] = conferences;
-        Ok(m)
+        Ok(EnumMap::from_array([transfers, conferences, 0]))
     }
 }

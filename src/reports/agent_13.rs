@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::agents::Agents;
 use super::by_agent::{AgentPages, ByAgent};
 use super::days::{DayCount, DayTallies, PageDays};
-use super::fields::{clean_label, parse_date, parse_duration, present, Identity};
+use super::fields::{clean_label, parse_date, parse_duration, present};
 use super::histogram::Histogram;
 use super::labels::Interaction;
 use super::{
@@ -44,19 +44,14 @@ pub enum Families {
 }
 
 /// One row as the API sends it; `telephone` is never decoded.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, bound(deserialize = "'de: 'a"))]
 pub struct Record<'a> {
-    #[serde(borrow, default)]
     pub agent_name: Text<'a>,
-    #[serde(borrow, default)]
     pub agent_id: Text<'a>,
-    #[serde(borrow, default)]
     pub conn_id: Text<'a>,
-    #[serde(borrow, default)]
     pub date: Text<'a>,
-    #[serde(borrow, default)]
     pub type_interaction: Text<'a>,
-    #[serde(borrow, default)]
     pub time: Text<'a>,
 }
 
@@ -119,26 +114,12 @@ impl Report for Agent13 {
     type Family = Families;
 
     fn family(family: Families) -> Family {
-        match family {
-            Families::Interactions => Family {
-                name: "wolkvox_agent_interactions",
-                help: "Transfer and conference records counted per agent, each record exactly once; grows when a record is ingested, not at the record's own time.",
-                unit: None,
-                metric_type: MetricType::Counter,
-            },
-            Families::Duration => Family {
-                name: "wolkvox_agent_interaction_duration",
-                help: "Elapsed time of transfer and conference records per agent (the report's time field); observed when a record is ingested. In OpenMetrics each bucket carries the newest record's conn_id as an exemplar.",
-                unit: Some(Unit::Seconds),
-                metric_type: MetricType::Histogram,
-            },
-            Families::Late => Family {
-                name: "wolkvox_agent_interactions_late",
-                help: "Of those records, the ones counted late: more than the poll delay and two poll intervals (at least two minutes) after their own date (a catch-up after an outage or a restart, or a record the API showed late). Subtract it to get what arrived on time.",
-                unit: None,
-                metric_type: MetricType::Counter,
-            },
-        }
+        let (name, help, unit, metric_type) = match family {
+            Families::Interactions => ("wolkvox_agent_interactions", "Transfer and conference records counted per agent, each record exactly once; grows when a record is ingested, not at the record's own time.", None, MetricType::Counter),
+            Families::Duration => ("wolkvox_agent_interaction_duration", "Elapsed time of transfer and conference records per agent (the report's time field); observed when a record is ingested. In OpenMetrics each bucket carries the newest record's conn_id as an exemplar.", Some(Unit::Seconds), MetricType::Histogram),
+            Families::Late => ("wolkvox_agent_interactions_late", "Of those records, the ones counted late: more than the poll delay and two poll intervals (at least two minutes) after their own date (a catch-up after an outage or a restart, or a record the API showed late). Subtract it to get what arrived on time.", None, MetricType::Counter),
+        };
+        Family { name, help, unit, metric_type }
     }
 
     fn new_counters(&self) -> Agent13Counters {
@@ -166,22 +147,10 @@ impl Report for Agent13 {
     }
 
     fn identity(&self, r: &Record<'_>) -> Key {
-        let key = (present(&r.conn_id), present(&r.agent_id), present(&r.type_interaction), r.date.get());
-        match key {
-            (Some(conn), Some(agent), Some(kind), Some(date))
-                if r.time.get().is_some() && r.agent_name.get().is_some() =>
-            {
-                Key::Complete(Identity::of(&[conn, agent, kind, date]))
-            }
-            _ => Key::Incomplete(Identity::of_incomplete(&[
-                &r.conn_id,
-                &r.agent_id,
-                &r.type_interaction,
-                &r.date,
-                &r.time,
-                &r.agent_name,
-            ])),
-        }
+        let key = r.time.get().and(r.agent_name.get()).and_then(|_| {
+            Some([present(&r.conn_id)?, present(&r.agent_id)?, present(&r.type_interaction)?, r.date.get()?])
+        });
+        Key::of(key, &[&r.conn_id, &r.agent_id, &r.type_interaction, &r.date, &r.time, &r.agent_name])
     }
 
     fn date(&self, r: &Record<'_>) -> Option<NaiveDateTime> {
@@ -202,7 +171,7 @@ impl Report for Agent13 {
 
     fn count(&self, rows: Vec<Counted<Change<'_>>>) -> Page {
         let bounds = &self.bounds;
-        let mut page: ByAgent<Draft> = ByAgent::new();
+        let mut page: ByAgent<Draft> = ByAgent::default();
         let mut days = PageDays::default();
         let mut late = EnumMap::default();
         for Counted { change: c, date, late: is_late } in rows {
@@ -210,14 +179,11 @@ impl Report for Agent13 {
             late[c.interaction] += u64::from(is_late);
             let draft = page.entry(c.agent_id, Some(c.name), date);
             let value = c.seconds as f64;
-            let bucket = Histogram::bucket(bounds, value);
-            let h = draft.series[c.interaction].get_or_insert_with(|| Histogram::new(bounds));
-            h.buckets[bucket] += 1;
-            h.count += 1;
-            h.sum += value;
+            draft.series[c.interaction].get_or_insert_with(|| Histogram::new(bounds)).observe(bounds, value);
             if !self.exemplars {
                 continue;
             }
+            let bucket = Histogram::bucket(bounds, value);
             let calls = &mut draft.calls[c.interaction];
             calls.resize(bounds.len() + 1, None);
             if calls[bucket].is_none_or(|(newest, _, _)| newest <= date) {

@@ -4,12 +4,13 @@
 
 pub mod chains;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use enum_map::{Enum, EnumMap};
 use foldhash::fast::RandomState;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelSetEncoder, NoLabelSet};
+use indexmap::IndexMap;
+use prometheus_client::encoding::{EncodeLabelSet, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +18,8 @@ use chrono::NaiveDateTime;
 
 use super::agents::{Agents, OVERFLOW_AGENT};
 use super::by_agent::{AgentPages, ByAgent};
-use super::fields::{clean_label, id, parse_date, present, Identity, MAX_ID_BYTES};
+use super::fields::{clean_label, id, parse_date, present, MAX_ID_BYTES};
+use super::labels::Interaction;
 use super::{
     Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule, SourceDay,
 };
@@ -44,48 +46,18 @@ pub enum Families {
 /// The destination under which flows past `max_flows` are counted.
 pub const OVERFLOW_DESTINATION: &str = "_overflow";
 
-/// The `type` label, from the row's `type_call`.
-#[allow(non_camel_case_types)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, Serialize, Deserialize)]
-pub enum FlowType {
-    transfer,
-    conference,
-    other,
-}
-
-impl FlowType {
-    pub fn parse(text: &str) -> FlowType {
-        let t = text.trim();
-        if t.eq_ignore_ascii_case("transfer") {
-            FlowType::transfer
-        } else if t.eq_ignore_ascii_case("conference") {
-            FlowType::conference
-        } else {
-            FlowType::other
-        }
-    }
-}
-
 /// One row as the API sends it; `ani` and `dnis` (numbers) are never decoded.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, bound(deserialize = "'de: 'a"))]
 pub struct Record<'a> {
-    #[serde(borrow, default)]
     pub conn_id_transfer: Text<'a>,
-    #[serde(borrow, default)]
     pub id_call_origin: Text<'a>,
-    #[serde(borrow, default)]
     pub date: Text<'a>,
-    #[serde(borrow, default)]
     pub origin_agent_id: Text<'a>,
-    #[serde(borrow, default)]
     pub origin_agent_name: Text<'a>,
-    #[serde(borrow, default)]
     pub destiny_agent_id: Text<'a>,
-    #[serde(borrow, default)]
     pub destiny_agent_name: Text<'a>,
-    #[serde(borrow, default)]
     pub skill_id: Text<'a>,
-    #[serde(borrow, default)]
     pub type_call: Text<'a>,
 }
 
@@ -114,13 +86,13 @@ pub struct Change<'r> {
     origin_name: Option<&'r str>,
     destination: Destination<'r>,
     destination_name: Option<&'r str>,
-    kind: FlowType,
+    kind: Interaction,
     /// A transfer leg with its call's id: part of a chain.
     chain: Option<(u64, u32)>,
 }
 
 /// One origin agent's flows: destination label to counts per type.
-pub type Destinations = BTreeMap<Box<str>, EnumMap<FlowType, u64>>;
+pub type Destinations = BTreeMap<Box<str>, EnumMap<Interaction, u64>>;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct FlowCounters {
@@ -147,29 +119,13 @@ impl FlowCounters {
 /// destinations (for their names).
 #[derive(Debug, Default)]
 pub struct Page {
-    origins: AgentPages<Vec<((String, FlowType), u64)>>,
+    origins: AgentPages<Vec<((String, Interaction), u64)>>,
     destinations: AgentPages<()>,
     chains: ChainPage,
 }
 
-/// One origin's flows while a page is counted.
-#[derive(Debug, Default)]
-struct OriginFlows<'r> {
-    index: HashMap<(Destination<'r>, FlowType), usize, RandomState>,
-    flows: Vec<((Destination<'r>, FlowType), u64)>,
-}
-
-impl<'r> OriginFlows<'r> {
-    fn add(&mut self, key: (Destination<'r>, FlowType)) {
-        match self.index.get(&key) {
-            Some(&i) => self.flows[i].1 += 1,
-            None => {
-                self.index.insert(key, self.flows.len());
-                self.flows.push((key, 1));
-            }
-        }
-    }
-}
+/// One origin's flows while a page is counted, in order of first appearance.
+type OriginFlows<'r> = IndexMap<(Destination<'r>, Interaction), u64, RandomState>;
 
 #[derive(Debug)]
 pub struct Flows {
@@ -197,29 +153,14 @@ impl Report for Flows {
         }
     }
 
-    fn new_counters(&self) -> FlowCounters {
-        FlowCounters::default()
-    }
-
     fn check_restored(&self, c: &FlowCounters) -> Result<Option<String>, String> {
         c.chains.check().map(|()| None)
     }
 
     fn identity(&self, r: &Record<'_>) -> Key {
-        let key = (present(&r.conn_id_transfer), r.date.get());
-        match key {
-            (Some(leg), Some(date))
-                if id(&r.origin_agent_id).is_some() && present(&r.type_call).is_some() =>
-            {
-                Key::Complete(Identity::of(&[leg, date]))
-            }
-            _ => Key::Incomplete(Identity::of_incomplete(&[
-                &r.conn_id_transfer,
-                &r.date,
-                &r.origin_agent_id,
-                &r.type_call,
-            ])),
-        }
+        let complete = id(&r.origin_agent_id).and(present(&r.type_call));
+        let key = complete.and_then(|_| Some([present(&r.conn_id_transfer)?, r.date.get()?]));
+        Key::of(key, &[&r.conn_id_transfer, &r.date, &r.origin_agent_id, &r.type_call])
     }
 
     fn date(&self, r: &Record<'_>) -> Option<NaiveDateTime> {
@@ -232,9 +173,9 @@ impl Report for Flows {
             (None, Some(skill)) => Destination::Skill(skill),
             (None, None) => Destination::External,
         };
-        let kind = FlowType::parse(present(&r.type_call).ok_or(InvalidReason::missing_field)?);
+        let kind = Interaction::parse(present(&r.type_call).ok_or(InvalidReason::missing_field)?);
         let chain = match (kind, id(&r.id_call_origin), present(&r.conn_id_transfer)) {
-            (FlowType::transfer, Some(call), Some(leg)) => Some(chain_leg(call, leg)),
+            (Interaction::transfer, Some(call), Some(leg)) => Some(chain_leg(call, leg)),
             _ => None,
         };
         Ok(Change {
@@ -248,11 +189,11 @@ impl Report for Flows {
     }
 
     fn count(&self, rows: Vec<Counted<Change<'_>>>) -> Page {
-        let mut origins: ByAgent<OriginFlows> = ByAgent::new();
-        let mut destinations: ByAgent<()> = ByAgent::new();
+        let mut origins: ByAgent<OriginFlows> = ByAgent::default();
+        let mut destinations: ByAgent<()> = ByAgent::default();
         let mut chains = ChainPageBuilder::default();
         for Counted { change: c, date, .. } in rows {
-            origins.entry(c.origin, c.origin_name, date).add((c.destination, c.kind));
+            *origins.entry(c.origin, c.origin_name, date).entry((c.destination, c.kind)).or_default() += 1;
             if let Destination::Agent(agent) = c.destination {
                 destinations.entry(agent, c.destination_name, date);
             }
@@ -261,8 +202,7 @@ impl Report for Flows {
             }
         }
         Page {
-            origins: origins
-                .finish(|o| o.flows.into_iter().map(|((d, kind), n)| ((d.label(), kind), n)).collect()),
+            origins: origins.finish(|o| o.into_iter().map(|((d, kind), n)| ((d.label(), kind), n)).collect()),
             destinations: destinations.finish(|()| ()),
             chains: chains.finish(),
         }
@@ -306,25 +246,10 @@ impl Report for Flows {
     }
 }
 
-/// `{operation, origin_agent_id, destination, type}`
-struct FlowLabels<'a> {
-    operation: &'a str,
-    origin: &'a str,
-    destination: &'a str,
-    kind: FlowType,
-}
-
+/// The `type` label: the row's `type_call`, read as an [`Interaction`].
 #[derive(EncodeLabelSet)]
 struct TypeLabel {
-    r#type: FlowType,
-}
-
-impl EncodeLabelSet for FlowLabels<'_> {
-    fn encode(&self, e: &mut LabelSetEncoder) -> std::fmt::Result {
-        [("operation", self.operation), ("origin_agent_id", self.origin), ("destination", self.destination)]
-            .encode(e)?;
-        TypeLabel { r#type: self.kind }.encode(e)
-    }
+    r#type: Interaction,
 }
 
 impl FlowCounters {
@@ -338,7 +263,9 @@ impl FlowCounters {
                     if *n == 0 {
                         continue;
                     }
-                    let labels = FlowLabels { operation, origin, destination, kind };
+                    let names =
+                        [("operation", operation), ("origin_agent_id", origin), ("destination", destination)];
+                    let labels = (names, TypeLabel { r#type: kind });
                     out.encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
                 }
             }

@@ -42,17 +42,15 @@ impl Sighting {
     /// Takes in one more record of the agent.
     pub fn add(&mut self, name: Option<&str>, date: NaiveDateTime) {
         self.earliest = self.earliest.min(date);
-        if let Some(name) = name {
-            match &mut self.name {
-                Some((n, d)) if *d <= date => {
-                    if n.as_ref() != name {
-                        *n = name.into();
-                    }
-                    *d = date;
+        match (&mut self.name, name) {
+            (Some((n, d)), Some(name)) if *d <= date => {
+                if n.as_ref() != name {
+                    *n = name.into();
                 }
-                Some(_) => {}
-                None => self.name = Some((name.into(), date)),
+                *d = date;
             }
+            (None, Some(name)) => self.name = Some((name.into(), date)),
+            _ => {}
         }
     }
 }

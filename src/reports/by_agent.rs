@@ -2,51 +2,35 @@
 //! order the page first names them, and the apply step that admits each agent (or
 //! counts it under the overflow agent, past `max_agents`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
 use foldhash::fast::RandomState;
+use indexmap::map::{Entry, IndexMap};
 
 use super::agents::{Agents, Sighting, OVERFLOW_AGENT};
 
-/// A page's rows per agent, borrowing the ids from the rows; `T` is what the report adds
-/// up per agent.
-#[derive(Debug)]
-pub struct ByAgent<'r, T> {
-    index: HashMap<&'r str, usize, RandomState>,
-    agents: Vec<(&'r str, Sighting, T)>,
-}
+/// A page's rows per agent in order of first appearance, borrowing the ids from the
+/// rows; `T` is what the report adds up per agent.
+#[derive(Debug, Default)]
+pub struct ByAgent<'r, T>(IndexMap<&'r str, (Sighting, T), RandomState>);
 
 impl<'r, T: Default> ByAgent<'r, T> {
-    pub fn new() -> Self {
-        ByAgent { index: HashMap::default(), agents: Vec::new() }
-    }
-
     /// The agent's part of the page, noting its name and the row's date.
     pub fn entry(&mut self, id: &'r str, name: Option<&str>, date: NaiveDateTime) -> &mut T {
-        let i = match self.index.get(id) {
-            Some(&i) => {
-                self.agents[i].1.add(name, date);
-                i
+        match self.0.entry(id) {
+            Entry::Occupied(e) => {
+                let (seen, part) = e.into_mut();
+                seen.add(name, date);
+                part
             }
-            None => {
-                self.agents.push((id, Sighting::new(name, date), T::default()));
-                self.index.insert(id, self.agents.len() - 1);
-                self.agents.len() - 1
-            }
-        };
-        &mut self.agents[i].2
+            Entry::Vacant(e) => &mut e.insert((Sighting::new(name, date), T::default())).1,
+        }
     }
 
     /// The page's agents, owned, in order of first appearance.
     pub fn finish<U>(self, mut own: impl FnMut(T) -> U) -> AgentPages<U> {
-        AgentPages(self.agents.into_iter().map(|(id, seen, t)| (Box::from(id), seen, own(t))).collect())
-    }
-}
-
-impl<T: Default> Default for ByAgent<'_, T> {
-    fn default() -> Self {
-        Self::new()
+        AgentPages(self.0.into_iter().map(|(id, (seen, t))| (Box::from(id), seen, own(t))).collect())
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::agents::{Agents, OVERFLOW_AGENT};
 use super::by_agent::{AgentPages, ByAgent};
-use super::fields::{id, parse_date, parse_seconds, present, Identity};
+use super::fields::{id, parse_date, parse_seconds, present};
 use super::labels::OperationAgent;
 use super::{
     Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule, SourceDay,
@@ -65,19 +65,14 @@ struct DirectionLabel {
 
 /// One row as the API sends it; the personal and free-text fields (telephone,
 /// customer_id, destiny, comment...) are never decoded.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, bound(deserialize = "'de: 'a"))]
 pub struct Record<'a> {
-    #[serde(borrow, default)]
     pub agent_id: Text<'a>,
-    #[serde(borrow, default)]
     pub agent_name: Text<'a>,
-    #[serde(borrow, default)]
     pub conn_id: Text<'a>,
-    #[serde(borrow, default)]
     pub date: Text<'a>,
-    #[serde(borrow, default)]
     pub type_interaction: Text<'a>,
-    #[serde(borrow, default)]
     pub time_seg: Text<'a>,
 }
 
@@ -124,24 +119,11 @@ impl Report for Cdr1 {
         Family { name, help, unit: None, metric_type: MetricType::Counter }
     }
 
-    fn new_counters(&self) -> Cdr1Counters {
-        Cdr1Counters::default()
-    }
-
     fn identity(&self, r: &Record<'_>) -> Key {
-        let key = (present(&r.conn_id), id(&r.agent_id), present(&r.type_interaction), r.date.get());
-        match key {
-            (Some(conn), Some(agent), Some(kind), Some(date)) if r.time_seg.get().is_some() => {
-                Key::Complete(Identity::of(&[conn, agent, kind, date]))
-            }
-            _ => Key::Incomplete(Identity::of_incomplete(&[
-                &r.conn_id,
-                &r.agent_id,
-                &r.type_interaction,
-                &r.date,
-                &r.time_seg,
-            ])),
-        }
+        let key = r.time_seg.get().and_then(|_| {
+            Some([present(&r.conn_id)?, id(&r.agent_id)?, present(&r.type_interaction)?, r.date.get()?])
+        });
+        Key::of(key, &[&r.conn_id, &r.agent_id, &r.type_interaction, &r.date, &r.time_seg])
     }
 
     fn date(&self, r: &Record<'_>) -> Option<NaiveDateTime> {
@@ -159,7 +141,7 @@ impl Report for Cdr1 {
     }
 
     fn count(&self, rows: Vec<Counted<Change<'_>>>) -> AgentPages<Series> {
-        let mut page: ByAgent<Series> = ByAgent::new();
+        let mut page: ByAgent<Series> = ByAgent::default();
         for Counted { change: c, date, .. } in rows {
             let calls = &mut page.entry(c.agent_id, c.name, date)[c.direction];
             calls.calls += 1;

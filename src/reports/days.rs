@@ -33,10 +33,7 @@ impl From<SavedCount> for DayCount {
         match saved {
             SavedCount::Map(m) => DayCount(m),
             SavedCount::Pair([transfers, conferences]) => {
-                let mut m = EnumMap::default();
-                m[Interaction::transfer] = transfers;
-                m[Interaction::conference] = conferences;
-                DayCount(m)
+                DayCount(EnumMap::from_array([transfers, conferences, 0]))
             }
         }
     }

@@ -3,6 +3,7 @@
 //! this decodes, checks, folds and applies.
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::NaiveDateTime;
@@ -62,7 +63,7 @@ pub enum Read {
     /// Not counted ([`Sieve::whole`] said so): the local dates of its rows, as sent.
     Cut { dates: Vec<NaiveDateTime> },
     /// Its countable rows folded, one fold per step in step order, and every row's date.
-    Counted { received: u64, steps: Vec<(u32, Folded)>, dates: Vec<NaiveDateTime> },
+    Counted { steps: Vec<(u32, Folded)>, dates: Vec<NaiveDateTime> },
 }
 
 /// Any report, as the engine, the state and the renderer drive it.
@@ -135,7 +136,7 @@ impl<R: Report> DynReport for R {
             let dates = dates.into_iter().flatten().collect();
             return Ok(Read::Cut { dates });
         }
-        let mut counted = Vec::with_capacity(rows.len());
+        let mut counted: BTreeMap<u32, Vec<_>> = BTreeMap::new();
         for (item, &date) in rows.iter().zip(&dates) {
             let key = match item {
                 Item::Record(row) => Some(self.identity(row)),
@@ -150,21 +151,13 @@ impl<R: Report> DynReport for R {
                 Ok(_) if !in_window => sieve.rejected(InvalidReason::outside_window),
                 Ok(change) => {
                     let (step, late) = sieve.place(date);
-                    counted.push((step, Counted { change, date, late }));
+                    counted.entry(step).or_default().push(Counted { change, date, late });
                 }
             }
         }
-        if counted.windows(2).any(|w| w[0].0 > w[1].0) {
-            counted.sort_by_key(|(step, _)| *step);
-        }
-        let mut steps = Vec::new();
-        let mut rest = counted.into_iter().peekable();
-        while let Some(&(step, _)) = rest.peek() {
-            let group = std::iter::from_fn(|| rest.next_if(|(s, _)| *s == step).map(|r| r.1));
-            let page = self.count(group.collect());
-            steps.push((step, Folded(Box::new(page))));
-        }
-        Ok(Read::Counted { received: rows.len() as u64, steps, dates: dates.into_iter().flatten().collect() })
+        let steps =
+            counted.into_iter().map(|(step, rows)| (step, Folded(Box::new(self.count(rows))))).collect();
+        Ok(Read::Counted { steps, dates: dates.into_iter().flatten().collect() })
     }
 
     fn apply(

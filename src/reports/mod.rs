@@ -26,6 +26,7 @@ use prometheus_client::registry::Unit;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::client::Text;
 pub use crate::vocab::{InvalidReason, ReportName};
 use agents::Agents;
 use days::DayTallies;
@@ -61,18 +62,13 @@ pub struct Settings {
 }
 
 /// A report in the registry.
+#[derive(Debug)]
 pub struct Kind {
     pub name: ReportName,
     pub schedule: Schedule,
     /// Enabled when the configuration names no reports.
     pub default_on: bool,
     pub build: fn(&Settings) -> Arc<dyn DynReport>,
-}
-
-impl fmt::Debug for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name.as_str())
-    }
 }
 
 /// Every report the exporter knows, in priority order: when the daily allowance runs
@@ -106,14 +102,16 @@ pub trait Report: Send + Sync + fmt::Debug + 'static {
     /// What a valid row changes, borrowing from the row.
     type Change<'r>;
     /// The report's counters for one operation: persisted in the state, rendered.
-    type Counters: Serialize + DeserializeOwned + Send + Sync + fmt::Debug + 'static;
+    type Counters: Serialize + DeserializeOwned + Default + Send + Sync + fmt::Debug + 'static;
     /// One page's worth of changes, folded outside the store's lock.
     type Page: Send + 'static;
     /// The metric families the report exports.
     type Family: Enum + Copy + fmt::Debug;
 
     fn family(family: Self::Family) -> Family;
-    fn new_counters(&self) -> Self::Counters;
+    fn new_counters(&self) -> Self::Counters {
+        Self::Counters::default()
+    }
     /// Checks restored counters against the settings; `Err` says what is wrong and they
     /// are discarded, `Ok(Some(_))` is a warning.
     fn check_restored(&self, _counters: &Self::Counters) -> Result<Option<String>, String> {
@@ -158,6 +156,17 @@ pub struct Counted<C> {
     pub late: bool,
 }
 
+impl Key {
+    /// `Complete` by `key` when the row has every field the report needs, otherwise
+    /// `Incomplete` by all of its `fields`.
+    pub fn of<const N: usize>(key: Option<[&str; N]>, fields: &[&Text<'_>]) -> Key {
+        match key {
+            Some(key) => Key::Complete(Identity::of(&key)),
+            None => Key::Incomplete(Identity::of_incomplete(fields)),
+        }
+    }
+}
+
 /// What a daily report compares its page with: the local day, its start (Unix time),
 /// and the source report's counts of it per agent (`None`: no longer kept).
 #[derive(Debug, Clone, PartialEq)]
@@ -189,13 +198,6 @@ pub struct Applied {
 pub struct Notice {
     pub warning: bool,
     pub message: String,
-}
-
-impl Applied {
-    pub fn add(&mut self, other: Applied) {
-        self.overflowed += other.overflowed;
-        self.notices.extend(other.notices);
-    }
 }
 
 /// A metric family's description.

@@ -2,13 +2,14 @@
 //! `metrics.chain_horizon` of the chain's first leg, held open until the watermark
 //! settles them, then counted once by their transfers and the agents who sent it back.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Bound;
 
 use chrono::NaiveDateTime;
 use enum_map::{Enum, EnumMap};
 use foldhash::fast::RandomState;
+use indexmap::{IndexMap, IndexSet};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
@@ -88,8 +89,8 @@ pub struct ChainPage {
 /// Gathers a page's chain legs outside the store's lock, borrowing ids from the rows.
 #[derive(Debug, Default)]
 pub struct ChainPageBuilder<'r> {
-    index: HashMap<&'r str, u32, RandomState>,
-    page: ChainPage,
+    agents: IndexMap<&'r str, NaiveDateTime, RandomState>,
+    legs: Vec<((u64, i64, u32), u32, u32)>,
 }
 
 impl<'r> ChainPageBuilder<'r> {
@@ -99,20 +100,21 @@ impl<'r> ChainPageBuilder<'r> {
             Destination::Agent(id) => self.agent(id, date),
             _ => NO_AGENT,
         };
-        let key = (leg.0, local_secs(date), leg.1);
-        self.page.legs.push((key, from, to));
+        self.legs.push(((leg.0, local_secs(date), leg.1), from, to));
     }
 
     fn agent(&mut self, id: &'r str, date: NaiveDateTime) -> u32 {
-        let agents = &mut self.page.agents;
-        *self.index.entry(id).or_insert_with(|| {
-            agents.push((id.into(), date));
-            (agents.len() - 1) as u32
-        })
+        let entry = self.agents.entry(id);
+        let i = entry.index() as u32;
+        entry.or_insert(date);
+        i
     }
 
     pub fn finish(self) -> ChainPage {
-        self.page
+        ChainPage {
+            agents: self.agents.into_iter().map(|(id, date)| (id.into(), date)).collect(),
+            legs: self.legs,
+        }
     }
 }
 
@@ -132,15 +134,13 @@ pub struct Chains {
     /// The latest `until` settled (local seconds): a leg dated at or before it that joins
     /// no open chain belongs to one settled already, and counts as a chain of its own.
     through: Option<i64>,
-    agents: Vec<Box<str>>,
+    agents: IndexSet<Box<str>, RandomState>,
     legs: BTreeSet<Leg>,
     /// Open chains by (call, first leg's date).
     starts: BTreeSet<(u64, i64)>,
-    /// The same by (first leg's date, call), and the agents' indexes: rebuilt on restore.
+    /// The same by (first leg's date, call): rebuilt on restore.
     #[serde(skip)]
     queue: BTreeSet<(i64, u64)>,
-    #[serde(skip)]
-    index: HashMap<Box<str>, u32, RandomState>,
 }
 
 impl Chains {
@@ -197,19 +197,13 @@ impl Chains {
         if self.queue.len() != self.starts.len() {
             self.queue = self.starts.iter().map(|&(call, first)| (first, call)).collect();
         }
-        if self.index.len() != self.agents.len() {
-            let names = self.agents.iter().enumerate();
-            self.index = names.map(|(i, a)| (a.clone(), i as u32)).collect();
-        }
     }
 
     fn intern(&mut self, label: &str) -> u32 {
-        if let Some(&i) = self.index.get(label) {
-            return i;
+        match self.agents.get_index_of(label) {
+            Some(i) => i as u32,
+            None => self.agents.insert_full(label.into()).0 as u32,
         }
-        self.agents.push(label.into());
-        self.index.insert(label.into(), (self.agents.len() - 1) as u32);
-        (self.agents.len() - 1) as u32
     }
 
     /// A leg joins the call's latest chain opened at or before it when within the
@@ -271,12 +265,7 @@ impl Chains {
             self.legs.remove(leg);
             if *to != NO_AGENT && held.contains(to) {
                 let name = &self.agents[*from as usize];
-                match self.returned.get_mut(name) {
-                    Some(n) => *n += 1,
-                    None => {
-                        self.returned.insert(name.clone(), 1);
-                    }
-                }
+                *self.returned.entry(name.clone()).or_default() += 1;
             }
             held.extend([*from, *to]);
         }

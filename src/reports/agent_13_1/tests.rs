@@ -11,7 +11,7 @@ fn leg(leg: &str, date: &str, origin: &str, dest: &str, dest_name: &str, skill: 
            "ani": "3001234567", "dnis": "6011234567", "time": "00:01:00", "type_call": kind})
 }
 
-fn flows(op: &crate::store::OperationStore) -> Vec<(String, String, FlowType, u64)> {
+fn flows(op: &crate::store::OperationStore) -> Vec<(String, String, Interaction, u64)> {
     testing::with_counters(op, NAME, |c: &FlowCounters| {
         let overflow = (!c.overflow.is_empty()).then_some((OVERFLOW_AGENT, &c.overflow));
         c.origins
@@ -47,10 +47,10 @@ fn destinations_are_an_agent_a_skill_or_outside() {
     assert_eq!(
         flows(&op),
         vec![
-            ("1".into(), "2".into(), FlowType::transfer, 2),
-            ("1".into(), "external".into(), FlowType::conference, 1),
-            ("1".into(), "external".into(), FlowType::other, 1),
-            ("1".into(), "skill:7".into(), FlowType::transfer, 1),
+            ("1".into(), "2".into(), Interaction::transfer, 2),
+            ("1".into(), "external".into(), Interaction::conference, 1),
+            ("1".into(), "external".into(), Interaction::other, 1),
+            ("1".into(), "skill:7".into(), Interaction::transfer, 1),
         ]
     );
     // The agent who received the transfers is an agent of the operation too.
@@ -76,5 +76,5 @@ fn flows_past_the_limit_go_to_the_overflow_destination() {
     // A known flow keeps growing after the limit.
     let more = [leg("t9", "2026-11-24 11:00:00", "1", "90", "", "-", "transfer")];
     testing::ingest(&op, NAME, &more, day());
-    assert!(flows(&op).contains(&("1".into(), "90".into(), FlowType::transfer, 2)));
+    assert!(flows(&op).contains(&("1".into(), "90".into(), Interaction::transfer, 2)));
 }
