@@ -204,8 +204,8 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
     // and quicker to read than its 35 days.
     let exporter = Exporter::start(&["--demo", "--poll.interval=1s", "--poll.catch-up=2d", &state_path]);
 
-    // Prometheus attaches to an exporter that has caught up, as it does to one running
-    // for a while: a catch-up inside its first hour silences the ratio rules for that
+    // Prometheus attaches to an exporter that has caught up (agent_12 has reconciled a
+    // day too), as it does to one running for a while: a catch-up inside its first hour silences the ratio rules for that
     // hour (the late-records gate), which a test started mid-catch-up would only race.
     let caught_up = |text: &str| {
         let now = std::time::SystemTime::now()
@@ -216,7 +216,7 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
         ["agent_13", "cdr_1", "agent_13_1"].iter().all(|report| {
             let until = m.get("wolkvox_ingested_until_timestamp_seconds", &[("report", report)]);
             until.is_some_and(|t| now - t < 120.0)
-        })
+        }) && m.get("wolkvox_reconciliation_day_timestamp_seconds", &[]).is_some()
     };
     exporter.wait_for_metrics(Duration::from_secs(60), caught_up);
 
