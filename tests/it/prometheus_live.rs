@@ -200,9 +200,10 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let state = tempfile::tempdir().expect("temp dir for the exporter state");
     let state_path = format!("--state.path={}", state.path().join("state.json").display());
-    // Two days of the demo's history: yesterday whole, for the reconciliation panels,
-    // and quicker to read than its 35 days.
-    let exporter = Exporter::start(&["--demo", "--poll.interval=1s", "--poll.catch-up=2d", &state_path]);
+    // Three days of the demo's history, quicker to read than its 35: agent_12 reconciles
+    // only local days read whole, at least --reconcile.delay (2h) after their end, so
+    // whatever the hour the day before yesterday is one, for the reconciliation panels.
+    let exporter = Exporter::start(&["--demo", "--poll.interval=1s", "--poll.catch-up=3d", &state_path]);
 
     // Prometheus attaches to an exporter that has caught up (agent_12 has reconciled a
     // day too), as it does to one running for a while: a catch-up inside its first hour silences the ratio rules for that
