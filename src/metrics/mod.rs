@@ -53,6 +53,8 @@ impl Format {
 struct Cache {
     generation: u64,
     entries: [Option<Bytes>; 4],
+    /// Plain requests of this generation per format: the text is kept from the second.
+    plain_asks: [u8; 2],
 }
 
 /// One operation's `part` of the data families in OpenMetrics, without exemplars or
@@ -145,31 +147,38 @@ impl Renderer {
         }
         let slot = slot(format, gzip);
         let generation = self.store.generation();
-        let (plain, packed) = {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            let entry =
-                |i: usize| (cache.generation == generation).then(|| cache.entries[i].clone()).flatten();
-            (entry(slot & 2), entry(slot | 1))
+        let (plain, packed, asks) = {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.generation != generation {
+                *cache = Cache { generation, ..Cache::default() };
+            }
+            let asks = &mut cache.plain_asks[slot / 2];
+            *asks = asks.saturating_add(u8::from(!gzip));
+            let asks = *asks;
+            (cache.entries[slot & 2].clone(), cache.entries[slot | 1].clone(), asks)
         };
-        // A plain scrape (a person, curl) after a compressing one unpacks the cached
-        // bytes and keeps nothing: the plain text of 10,000 agents would hold 30 MB.
-        if let (false, Some(packed)) = (gzip, &packed) {
-            let mut text = Vec::with_capacity(self.last_len.load(Ordering::Relaxed));
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed[..]), &mut text)
-                .expect("unpacking what this renderer packed");
-            return Bytes::from(text);
-        }
-        let plain = plain.unwrap_or_else(|| Bytes::from(self.render(format)));
-        let bytes = if gzip { gzip_bytes(&plain) } else { plain };
+        // The plain text of 10,000 agents is 30 MB, and Prometheus always compresses: a
+        // plain request (a person, curl) unpacks the compressed bytes or renders, and the
+        // text is kept only from the generation's second plain request on.
+        let bytes = match (gzip, plain, packed) {
+            (false, _, Some(packed)) => {
+                let mut text = Vec::with_capacity(self.last_len.load(Ordering::Relaxed));
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed[..]), &mut text)
+                    .expect("unpacking what this renderer packed");
+                Bytes::from(text)
+            }
+            (_, plain, _) => {
+                let plain = plain.unwrap_or_else(|| Bytes::from(self.render(format)));
+                if gzip {
+                    gzip_bytes(&plain)
+                } else {
+                    plain
+                }
+            }
+        };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.generation != generation {
-            *cache = Cache { generation, entries: Default::default() };
-        }
-        // A gzip answer keeps only the compressed bytes (and drops the plain text):
-        // the plain text of 10,000 agents is 30 MB, and Prometheus always compresses.
-        cache.entries[slot] = Some(bytes.clone());
-        if gzip {
-            cache.entries[slot & 2] = None;
+        if cache.generation == generation && (gzip || asks >= 2) {
+            cache.entries[slot] = Some(bytes.clone());
         }
         bytes
     }
@@ -234,20 +243,22 @@ mod tests {
     }
 
     #[test]
-    fn a_compressed_exposition_is_all_the_cache_keeps() {
+    fn plain_text_is_kept_from_the_second_plain_scrape() {
         let renderer = Renderer::new(store(), Arc::new(ReloadStats::default()), true);
         let held = |r: &Renderer| r.cache.lock().unwrap().entries.clone().map(|e| e.is_some());
         let text = renderer.get(Format::Text, false);
         assert_eq!(&text[..], renderer.render(Format::Text).as_bytes());
-        assert_eq!(held(&renderer), [true, false, false, false], "a plain scrape alone keeps its text");
+        assert_eq!(held(&renderer), [false; 4], "one plain scrape keeps nothing");
         let packed = renderer.get(Format::Text, true);
-        assert_eq!(held(&renderer), [false, true, false, false], "a gzip scrape drops the text");
+        assert_eq!(held(&renderer), [false, true, false, false], "a gzip scrape keeps its bytes");
         let mut unpacked = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed[..]), &mut unpacked).unwrap();
         assert_eq!(unpacked, text);
-        // A plain scrape then unpacks the cached bytes and keeps nothing new.
+        // The second plain scrape unpacks the compressed bytes, and keeps the text for
+        // the next ones.
         assert_eq!(renderer.get(Format::Text, false), text);
-        assert_eq!(held(&renderer), [false, true, false, false]);
+        assert_eq!(held(&renderer), [true, true, false, false]);
+        assert_eq!(renderer.cached(Format::Text, false).as_deref(), Some(&text[..]));
     }
 
     #[test]
