@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 pub use backfill::{Budget, Ended};
 pub use ingest::{ingest, Outcome, PageSpec, Tally, Timeline};
+pub use request::LATE_SLACK;
 pub use saver::Saver;
 
 use cycle::Cycle;

@@ -14,8 +14,12 @@ use crate::support::exposition::Exposition;
 use crate::support::inproc::InProc;
 
 const OP: &str = "late";
-const SLACK: Span = Span::minutes(2);
 const INTERACTIONS: [&str; 2] = ["transfer", "conference"];
+
+/// The least time past the delay (0 here) after which a counted record is late.
+fn slack() -> Span {
+    Span::from_std(wolkvox_exporter::engine::LATE_SLACK).unwrap()
+}
 
 /// The simulator's records of one interaction dated in `[from, to]`.
 fn records(fake: &Wolkvox, interaction: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
@@ -47,7 +51,7 @@ async fn caught_up(exporter: &InProc, at: DateTime<Utc>, what: &str) -> Expositi
 }
 
 /// Checks what was counted between two expositions: for each interaction, every record
-/// dated in `(from, to]` counted, and those dated before `now - SLACK` counted late. The
+/// dated in `(from, to]` counted, and those dated before `now - slack()` counted late. The
 /// interaction counters are kept in the state; the records' health counters start again
 /// with the process (`restarted`).
 fn assert_step(
@@ -65,7 +69,7 @@ fn assert_step(
         let (c0, l0) = counts(before, interaction);
         let (c1, l1) = counts(after, interaction);
         let expected = records(fake, interaction, first, to);
-        let expected_late = records(fake, interaction, first, now - SLACK - Span::seconds(1));
+        let expected_late = records(fake, interaction, first, now - slack() - Span::seconds(1));
         assert_eq!(c1 - c0, expected, "{what}: {interaction}s counted");
         assert_eq!(l1 - l0, expected_late, "{what}: {interaction}s counted late");
         late_records += expected_late;
@@ -98,7 +102,7 @@ async fn catch_ups_are_counted_late_and_polls_on_time_are_not() {
     let mut all_late = 0;
     for interaction in INTERACTIONS {
         let (counted, late) = counts(&m0, interaction);
-        let on_time = records(&fake, interaction, c0 - SLACK, c0);
+        let on_time = records(&fake, interaction, c0 - slack(), c0);
         assert!(on_time > 0 && counted > 10 * on_time, "{interaction}: {counted} counted, {on_time} on time");
         assert_eq!(late, counted - on_time, "first start: {interaction}s counted late");
         all_late += late;
