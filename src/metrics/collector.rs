@@ -11,7 +11,6 @@ use prometheus_client::registry::Unit;
 
 use super::Exemplars;
 use crate::reports::agents::{OVERFLOW_AGENT, OVERFLOW_NAME};
-use crate::reports::labels::{AgentInfoLabels, OperationAgent};
 use crate::reports::{Encoding, ReportName, KINDS};
 use crate::store::{OpData, OperationStore, Store};
 use crate::web::ReloadStats;
@@ -112,7 +111,8 @@ fn encode_agents(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
         for (op, data) in ops {
             let overflow = (data.agents.overflow_records > 0).then_some((OVERFLOW_AGENT, OVERFLOW_NAME, 0));
             for (agent_id, agent_name, _) in data.agents.sorted().into_iter().chain(overflow) {
-                let labels = AgentInfoLabels { operation: &op.name, agent_id, agent_name };
+                let labels =
+                    [("operation", op.name.as_str()), ("agent_id", agent_id), ("agent_name", agent_name)];
                 m.encode_family(&labels)?.encode_gauge(&1i64)?;
             }
         }
@@ -125,7 +125,7 @@ fn encode_agents(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
     )?;
     for (op, data) in ops {
         for (agent_id, _, first_seen) in data.agents.sorted() {
-            let labels = OperationAgent { operation: &op.name, agent_id };
+            let labels = [("operation", op.name.as_str()), ("agent_id", agent_id)];
             m.encode_family(&labels)?.encode_gauge(&first_seen)?;
         }
     }

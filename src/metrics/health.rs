@@ -10,7 +10,6 @@ use prometheus_client::registry::Unit;
 
 use super::collector::Ops;
 use super::{REVISION, VERSION};
-use crate::reports::labels::{ErrorLabel, InvalidLabel, OperationLabel, OperationReport};
 use crate::reports::Schedule;
 use crate::store::{OpData, OperationStore, ReportHealth, ReportSlot, Store, API_LATENCY_BUCKETS};
 use crate::vocab::{ErrorReason, InvalidReason};
@@ -141,11 +140,11 @@ fn number(m: &mut MetricEncoder, metric_type: MetricType, v: u64) -> fmt::Result
 }
 
 /// Each enabled report of each operation, with its labels.
-fn slots<'a>(ops: &'a Ops) -> impl Iterator<Item = (OperationReport<'a>, &'a ReportSlot)> {
+fn slots<'a>(ops: &'a Ops) -> impl Iterator<Item = ([(&'static str, &'a str); 2], &'a ReportSlot)> {
     ops.iter().flat_map(|(op, data)| {
         data.reports
             .iter()
-            .map(move |slot| (OperationReport { operation: &op.name, report: slot.name() }, slot))
+            .map(move |slot| ([("operation", op.name.as_str()), ("report", slot.name().as_str())], slot))
     })
 }
 
@@ -156,7 +155,7 @@ pub(super) fn encode(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
         match series {
             Series::Operation(value) => {
                 for (op, data) in ops {
-                    let labels = OperationLabel { operation: &op.name };
+                    let labels = [("operation", op.name.as_str())];
                     number(&mut m.encode_family(&labels)?, *metric_type, value(op, data))?;
                 }
             }
@@ -174,7 +173,7 @@ pub(super) fn encode(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
             Series::Errors => {
                 for (labels, slot) in slots(ops) {
                     for reason in ErrorReason::ALL {
-                        let labels = (labels, ErrorLabel { reason });
+                        let labels = (labels, [("reason", reason)]);
                         number(&mut m.encode_family(&labels)?, Counter, slot.health.errors[reason])?;
                     }
                 }
@@ -182,7 +181,7 @@ pub(super) fn encode(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
             Series::Invalid => {
                 for (labels, slot) in slots(ops) {
                     for reason in InvalidReason::ALL {
-                        let labels = (labels, InvalidLabel { reason });
+                        let labels = (labels, [("reason", reason)]);
                         number(&mut m.encode_family(&labels)?, Counter, slot.health.invalid[reason])?;
                     }
                 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::agents::Agents;
 use super::days::DayCount;
 use super::fields::{present, Identity};
-use super::labels::{Interaction, InteractionLabel, OperationLabel};
+use super::labels::Interaction;
 use super::{
     agent_13, Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Notice, Report, ReportName,
     Schedule, SourceDay,
@@ -53,9 +53,8 @@ pub struct Reconciled {
     pub day: NaiveDate,
     /// The day's start as Unix time.
     pub day_start: i64,
-    /// agent_12 less agent_13, per interaction.
-    #[serde(with = "pair")]
-    pub difference: EnumMap<Interaction, i64>,
+    /// agent_12 less agent_13, per interaction of [`COMPARED`].
+    pub difference: [i64; 2],
     pub mismatched: u64,
 }
 
@@ -66,6 +65,9 @@ pub struct Reconciliation {
 
 #[derive(Debug)]
 pub struct Reconciler;
+
+/// The interactions agent_12 totals.
+const COMPARED: [Interaction; 2] = [Interaction::transfer, Interaction::conference];
 
 impl Report for Reconciler {
     const NAME: ReportName = NAME;
@@ -133,14 +135,14 @@ impl Report for Reconciler {
             );
         };
         let agents: BTreeSet<&str> = totals.keys().chain(counted.keys()).map(|k| k.as_ref()).collect();
-        let mut difference = EnumMap::default();
+        let mut difference = [0; 2];
         let mut mismatched = Vec::new();
         for agent in agents {
             let theirs = totals.get(agent).copied().unwrap_or_default();
             let ours = counted.get(agent).copied().unwrap_or_default();
             let mut differs = false;
-            for i in [Interaction::transfer, Interaction::conference] {
-                difference[i] += theirs.0[i] as i64 - ours.0[i] as i64;
+            for (d, i) in difference.iter_mut().zip(COMPARED) {
+                *d += theirs.0[i] as i64 - ours.0[i] as i64;
                 differs |= theirs.0[i] != ours.0[i];
             }
             if differs {
@@ -158,8 +160,8 @@ impl Report for Reconciler {
         } else {
             notice(true, format!(
                 "agent_12's totals for {day} differ from the records counted: transfers {:+}, conferences {:+}, agents {}",
-                difference[Interaction::transfer],
-                difference[Interaction::conference],
+                difference[0],
+                difference[1],
                 mismatched.join(",")
             ))
         }
@@ -169,13 +171,12 @@ impl Report for Reconciler {
         let Some(last) = &c.last else {
             return Ok(());
         };
-        let op = OperationLabel { operation: out.operation };
+        let op = [("operation", out.operation)];
         let m = out.encoder;
         match family {
             Families::Difference => {
-                for interaction in [Interaction::transfer, Interaction::conference] {
-                    m.encode_family(&(op, InteractionLabel { interaction }))?
-                        .encode_gauge(&last.difference[interaction])?;
+                for (interaction, d) in COMPARED.into_iter().zip(&last.difference) {
+                    m.encode_family(&(op, [("interaction", interaction)]))?.encode_gauge(d)?;
                 }
                 Ok(())
             }
@@ -187,21 +188,4 @@ impl Report for Reconciler {
 
 fn notice(warning: bool, message: String) -> Applied {
     Applied { overflowed: 0, notices: vec![Notice { warning, message }] }
-}
-
-/// The difference as saved: `[transfers, conferences]`, as earlier versions wrote it.
-mod pair {
-    use enum_map::EnumMap;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use crate::reports::labels::Interaction;
-
-    pub fn serialize<S: Serializer>(d: &EnumMap<Interaction, i64>, s: S) -> Result<S::Ok, S::Error> {
-        [d[Interaction::transfer], d[Interaction::conference]].serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<EnumMap<Interaction, i64>, D::Error> {
-        let [transfers, conferences] = <[i64; 2]>::deserialize(d)?;
-        Ok(EnumMap::from_array([transfers, conferences, 0]))
-    }
 }

@@ -11,7 +11,7 @@ use prometheus_client::registry::Unit;
 use serde::Deserialize;
 
 use super::agents::Agents;
-use super::by_agent::{AgentPages, ByAgent};
+use super::by_agent::{with_overflow, AgentPages, ByAgent};
 use super::days::{DayCount, DayTallies, PageDays};
 use super::fields::{clean_label, parse_date, parse_duration, present};
 use super::histogram::Histogram;
@@ -35,7 +35,6 @@ pub const KIND: Kind = Kind {
     build: |settings| Arc::new(Agent13::new(settings)),
 };
 
-/// The report's metric families.
 #[derive(Debug, Clone, Copy, Enum)]
 pub enum Families {
     Interactions,
@@ -55,7 +54,6 @@ pub struct Record<'a> {
     pub time: Text<'a>,
 }
 
-/// What a valid row changes.
 #[derive(Debug)]
 pub struct Change<'r> {
     agent_id: &'r str,
@@ -127,11 +125,8 @@ impl Report for Agent13 {
     }
 
     fn check_restored(&self, c: &Agent13Counters) -> Result<Option<String>, String> {
-        let consistent = c
-            .agents
-            .values()
-            .chain(std::iter::once(&c.overflow))
-            .flat_map(|s| s.values().flatten())
+        let consistent = with_overflow(&c.agents, &c.overflow)
+            .flat_map(|(_, s)| s.values().flatten())
             .all(|h| h.is_consistent(&c.bounds));
         if !consistent {
             return Err("saved histograms are inconsistent with their buckets".to_owned());

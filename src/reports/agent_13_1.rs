@@ -10,14 +10,14 @@ use std::sync::Arc;
 use enum_map::{Enum, EnumMap};
 use foldhash::fast::RandomState;
 use indexmap::IndexMap;
-use prometheus_client::encoding::{EncodeLabelSet, NoLabelSet};
+use prometheus_client::encoding::NoLabelSet;
 use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
 
 use chrono::NaiveDateTime;
 
-use super::agents::{Agents, OVERFLOW_AGENT};
-use super::by_agent::{AgentPages, ByAgent};
+use super::agents::Agents;
+use super::by_agent::{with_overflow, AgentPages, ByAgent};
 use super::fields::{clean_label, id, parse_date, present, MAX_ID_BYTES};
 use super::labels::Interaction;
 use super::{
@@ -246,26 +246,20 @@ impl Report for Flows {
     }
 }
 
-/// The `type` label: the row's `type_call`, read as an [`Interaction`].
-#[derive(EncodeLabelSet)]
-struct TypeLabel {
-    r#type: Interaction,
-}
-
 impl FlowCounters {
     fn encode(&self, out: Encoding) -> std::fmt::Result {
-        let operation = out.operation;
-        let overflow = (!self.overflow.is_empty()).then_some((OVERFLOW_AGENT, &self.overflow));
-        let all = self.origins.iter().map(|(id, f)| (id.as_ref(), f)).chain(overflow);
-        for (origin, flows) in all {
+        for (origin, flows) in with_overflow(&self.origins, &self.overflow) {
             for (destination, types) in flows {
                 for (kind, n) in types {
                     if *n == 0 {
                         continue;
                     }
-                    let names =
-                        [("operation", operation), ("origin_agent_id", origin), ("destination", destination)];
-                    let labels = (names, TypeLabel { r#type: kind });
+                    let names = [
+                        ("operation", out.operation),
+                        ("origin_agent_id", origin),
+                        ("destination", destination),
+                    ];
+                    let labels = (names, [("type", kind)]);
                     out.encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
                 }
             }

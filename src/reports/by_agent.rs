@@ -65,3 +65,12 @@ impl<T> AgentPages<T> {
         overflowed
     }
 }
+
+/// Each agent's series in label order, then the overflow agent's (an empty one encodes
+/// no line).
+pub fn with_overflow<'a, S>(
+    series: &'a BTreeMap<Box<str>, S>,
+    overflow: &'a S,
+) -> impl Iterator<Item = (&'a str, &'a S)> {
+    series.iter().map(|(id, s)| (id.as_ref(), s)).chain([(OVERFLOW_AGENT, overflow)])
+}

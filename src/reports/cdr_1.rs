@@ -7,14 +7,13 @@ use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use enum_map::{Enum, EnumMap};
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, NoLabelSet};
+use prometheus_client::encoding::{EncodeLabelValue, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
 
-use super::agents::{Agents, OVERFLOW_AGENT};
-use super::by_agent::{AgentPages, ByAgent};
+use super::agents::Agents;
+use super::by_agent::{with_overflow, AgentPages, ByAgent};
 use super::fields::{id, parse_date, parse_seconds, present};
-use super::labels::OperationAgent;
 use super::{
     Applied, Counted, Encoding, Family, InvalidReason, Key, Kind, Report, ReportName, Schedule, SourceDay,
 };
@@ -56,11 +55,6 @@ impl Direction {
             Direction::other
         }
     }
-}
-
-#[derive(Debug, EncodeLabelSet)]
-struct DirectionLabel {
-    direction: Direction,
 }
 
 /// One row as the API sends it; the personal and free-text fields (telephone,
@@ -170,15 +164,13 @@ impl Report for Cdr1 {
     }
 
     fn encode(&self, c: &Cdr1Counters, family: Families, out: Encoding) -> std::fmt::Result {
-        let operation = out.operation;
-        let overflow = (c.overflow != Series::default()).then_some((OVERFLOW_AGENT, &c.overflow));
-        let all = c.agents.iter().map(|(id, s)| (id.as_ref(), s)).chain(overflow);
-        for (agent_id, series) in all {
+        for (agent_id, series) in with_overflow(&c.agents, &c.overflow) {
             for (direction, calls) in series {
                 if calls.calls == 0 {
                     continue;
                 }
-                let labels = (OperationAgent { operation, agent_id }, DirectionLabel { direction });
+                let labels =
+                    ([("operation", out.operation), ("agent_id", agent_id)], [("direction", direction)]);
                 let value = match family {
                     Families::Calls => calls.calls,
                     Families::Seconds => calls.seconds,

@@ -22,14 +22,8 @@ pub type Counters = Box<dyn Any + Send + Sync>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FamilyId(usize);
 
-/// A page's changes, folded, waiting to be applied.
-pub struct Folded(Box<dyn Any + Send>);
-
-impl fmt::Debug for Folded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Folded")
-    }
-}
+/// A page's changes, folded, waiting to be applied (the report's `Page`).
+pub type Folded = Box<dyn Any + Send>;
 
 /// What the engine decides about a page and its rows.
 pub trait Sieve {
@@ -122,7 +116,7 @@ impl<R: Report> DynReport for R {
 
     fn read(&self, status: u16, body: &[u8], sieve: &mut dyn Sieve) -> Result<Read, ApiError> {
         let rows = match interpret::<R::Record<'_>>(status, body)? {
-            Answer::Empty => return Ok(Read::Empty(Folded(Box::new(self.count(Vec::new()))))),
+            Answer::Empty => return Ok(Read::Empty(Box::new(self.count(Vec::new())))),
             Answer::Records(rows) => rows,
         };
         let dates: Vec<Option<NaiveDateTime>> = rows
@@ -156,7 +150,7 @@ impl<R: Report> DynReport for R {
             }
         }
         let steps =
-            counted.into_iter().map(|(step, rows)| (step, Folded(Box::new(self.count(rows))))).collect();
+            counted.into_iter().map(|(step, rows)| (step, Box::new(self.count(rows)) as Folded)).collect();
         Ok(Read::Counted { steps, dates: dates.into_iter().flatten().collect() })
     }
 
@@ -167,7 +161,7 @@ impl<R: Report> DynReport for R {
         page: Folded,
         source: Option<&SourceDay>,
     ) -> Applied {
-        let page = page.0.downcast().expect("a report's fold is its own page");
+        let page = page.downcast().expect("a report's fold is its own page");
         Report::apply(self, typed_mut::<R>(counters), agents, *page, source)
     }
 

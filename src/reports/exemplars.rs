@@ -6,8 +6,6 @@ use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
 use std::sync::{Mutex, MutexGuard};
 
-use super::ExemplarLine;
-
 /// The exemplars waiting for the bucket lines about to be written. prometheus-client
 /// passes its text on in chunks of a few kilobytes, so the writer sees a series' lines
 /// after later series were handed over: they wait in order.
@@ -63,18 +61,19 @@ impl Exemplars {
         }
     }
 
-    /// The exemplars of the next series' `buckets` bucket lines: `(bucket, exemplar)` in
-    /// bucket order. Called for every series of the family, before it is encoded.
-    pub fn series<'a>(&self, buckets: usize, calls: impl Iterator<Item = (usize, ExemplarLine<'a>)>) {
+    /// The exemplars of the next series' `buckets` bucket lines, in bucket order: `(bucket,
+    /// conn_id, value, Unix time)`. Called for every series of the family, before it is
+    /// encoded.
+    pub fn series<'a>(&self, buckets: usize, calls: impl Iterator<Item = (usize, &'a str, u64, i64)>) {
         let mut p = self.lock();
         let prefix = p.prefixes.len().saturating_sub(1);
         let mut waiting = Waiting { prefix, buckets, lines: 0, calls: 0 };
-        for (bucket, e) in calls {
+        for (bucket, conn_id, value, timestamp) in calls {
             waiting.calls += 1;
             let start = p.text.len();
             let text = &mut p.text;
             text.push_str(" # {conn_id=\"");
-            for c in e.conn_id.chars() {
+            for c in conn_id.chars() {
                 match c {
                     '\\' => text.push_str("\\\\"),
                     '"' => text.push_str("\\\""),
@@ -82,7 +81,7 @@ impl Exemplars {
                     c => text.push(c),
                 }
             }
-            let _ = write!(text, "\"}} {} {}", e.value, e.timestamp);
+            let _ = write!(text, "\"}} {value} {timestamp}");
             let len = p.text.len() - start;
             p.calls.push_back((bucket, len));
         }

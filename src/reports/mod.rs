@@ -219,14 +219,6 @@ pub struct Encoding<'a, 'e> {
     pub exemplars: Option<&'a Exemplars>,
 }
 
-/// An exemplar as written: a row's `conn_id`, value and instant (Unix time).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ExemplarLine<'a> {
-    pub conn_id: &'a str,
-    pub value: u64,
-    pub timestamp: i64,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,11 +11,11 @@ use prometheus_client::encoding::NoLabelSet;
 use serde::{Deserialize, Serialize};
 
 use super::Families;
-use crate::reports::agents::OVERFLOW_AGENT;
+use crate::reports::by_agent::with_overflow;
 use crate::reports::days::DayTallies;
 use crate::reports::histogram::Histogram;
-use crate::reports::labels::{Interaction, InteractionLabel, OperationAgent, OperationLabel};
-use crate::reports::{Encoding, ExemplarLine};
+use crate::reports::labels::Interaction;
+use crate::reports::Encoding;
 
 /// One agent's (or the overflow's) series: a histogram per interaction seen.
 pub type Series = EnumMap<Interaction, Option<Histogram>>;
@@ -119,26 +119,20 @@ impl Agent13Counters {
         Agent13Counters { bounds, agents, overflow, ..Agent13Counters::default() }
     }
 
-    /// Agents in label order, the overflow agent last when it has rows.
-    fn sorted(&self) -> impl Iterator<Item = (&str, &Series)> {
-        let overflow =
-            self.overflow.values().any(Option::is_some).then_some((OVERFLOW_AGENT, &self.overflow));
-        self.agents.iter().map(|(id, s)| (id.as_ref(), s)).chain(overflow)
-    }
-
     pub(super) fn encode(&self, family: Families, out: Encoding) -> std::fmt::Result {
         let Encoding { operation, agents, encoder, exemplars } = out;
         if let Families::Late = family {
             for (interaction, n) in &self.late {
-                let labels = (OperationLabel { operation }, InteractionLabel { interaction });
+                let labels = ([("operation", operation)], [("interaction", interaction)]);
                 encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
             }
             return Ok(());
         }
-        for (agent_id, series) in self.sorted() {
+        for (agent_id, series) in with_overflow(&self.agents, &self.overflow) {
             for (interaction, h) in series {
                 let Some(h) = h else { continue };
-                let labels = (OperationAgent { operation, agent_id }, InteractionLabel { interaction });
+                let labels =
+                    ([("operation", operation), ("agent_id", agent_id)], [("interaction", interaction)]);
                 let mut m = encoder.encode_family(&labels)?;
                 if let Families::Interactions = family {
                     m.encode_counter::<NoLabelSet, _, u64>(&h.count, None)?;
@@ -147,19 +141,12 @@ impl Agent13Counters {
                 // A series' exemplars are handed over before its bucket lines are written.
                 if let Some(sink) = exemplars {
                     let calls = self.calls.get(agent_id).map(|c| &c[interaction]);
-                    let buckets = self.bounds.len() + 1;
-                    sink.series(
-                        buckets,
+                    let calls =
                         calls.into_iter().flat_map(Calls::iter).map(|(bucket, conn_id, value, date)| {
                             let date = DateTime::from_timestamp(date, 0).unwrap_or_default();
-                            let line = ExemplarLine {
-                                conn_id,
-                                value,
-                                timestamp: agents.unix_time(date.naive_utc()),
-                            };
-                            (bucket, line)
-                        }),
-                    );
+                            (bucket, conn_id, value, agents.unix_time(date.naive_utc()))
+                        });
+                    sink.series(self.bounds.len() + 1, calls);
                 }
                 m.encode_histogram::<NoLabelSet>(h.sum, h.count, &h.encoder_buckets(&self.bounds), None)?;
             }

@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use enum_map::{Enum, EnumMap};
 use foldhash::fast::RandomState;
 use indexmap::{IndexMap, IndexSet};
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder, NoLabelSet};
+use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
@@ -18,7 +18,6 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::{Destination, Families};
 use crate::calendar::local_secs;
 use crate::reports::agents::{Agents, Sighting, OVERFLOW_AGENT};
-use crate::reports::labels::{OperationAgent, OperationLabel};
 use crate::reports::{Encoding, Family, Notice, Settings};
 
 /// How chains are cut and bounded.
@@ -54,11 +53,6 @@ impl EncodeLabelValue for Transfers {
         };
         fmt::Write::write_str(e, text)
     }
-}
-
-#[derive(EncodeLabelSet)]
-struct TransfersLabel {
-    transfers: Transfers,
 }
 
 pub fn family(f: Families) -> Family {
@@ -144,10 +138,6 @@ pub struct Chains {
 }
 
 impl Chains {
-    pub fn open(&self) -> usize {
-        self.starts.len()
-    }
-
     /// Restored chains name only agents they know.
     pub fn check(&self) -> Result<(), String> {
         let known = self.agents.len() as u32;
@@ -278,16 +268,16 @@ impl Chains {
         match family {
             Families::Returned => {
                 for (agent_id, n) in &self.returned {
-                    let labels = OperationAgent { operation, agent_id };
+                    let labels = [("operation", operation), ("agent_id", agent_id)];
                     encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
                 }
             }
             Families::Evicted => encoder
-                .encode_family(&OperationLabel { operation })?
+                .encode_family(&[("operation", operation)])?
                 .encode_counter::<NoLabelSet, _, u64>(&self.evicted, None)?,
             _ => {
                 for (transfers, n) in &self.settled {
-                    let labels = (OperationLabel { operation }, TransfersLabel { transfers });
+                    let labels = ([("operation", operation)], [("transfers", transfers)]);
                     encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
                 }
             }

@@ -13,11 +13,7 @@ fn leg(leg: &str, date: &str, origin: &str, dest: &str, dest_name: &str, skill: 
 
 fn flows(op: &crate::store::OperationStore) -> Vec<(String, String, Interaction, u64)> {
     testing::with_counters(op, NAME, |c: &FlowCounters| {
-        let overflow = (!c.overflow.is_empty()).then_some((OVERFLOW_AGENT, &c.overflow));
-        c.origins
-            .iter()
-            .map(|(o, d)| (o.as_ref(), d))
-            .chain(overflow)
+        with_overflow(&c.origins, &c.overflow)
             .flat_map(|(o, dests)| {
                 dests.iter().flat_map(move |(d, types)| {
                     types
