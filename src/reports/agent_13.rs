@@ -77,23 +77,17 @@ impl Agent13 {
     }
 }
 
-/// What a page adds to one agent's series.
+/// What a page adds to one agent's series, and the newest call of each bucket: while
+/// the page is counted, a slot per bucket borrowing from the rows (so only the survivors
+/// are copied), then [`Calls`].
 #[derive(Debug, Default)]
-pub struct AgentPage {
+pub struct AgentPage<C = Calls> {
     series: Series,
-    calls: EnumMap<Interaction, Calls>,
+    calls: EnumMap<Interaction, C>,
 }
 
 /// The newest call of a bucket while a page is counted: its date, duration and conn_id.
 type NewestCall<'r> = Option<(NaiveDateTime, u64, &'r str)>;
-
-/// An agent's part of a page while it is counted: the newest call of each bucket is
-/// kept borrowed, so only the survivors are copied.
-#[derive(Debug, Default)]
-struct Draft<'r> {
-    series: Series,
-    calls: EnumMap<Interaction, Vec<NewestCall<'r>>>,
-}
 
 /// One page: what it adds to each agent, to each day's tallies, and to the late rows.
 #[derive(Debug, Default)]
@@ -166,7 +160,7 @@ impl Report for Agent13 {
 
     fn count(&self, rows: Vec<Counted<Change<'_>>>) -> Page {
         let bounds = &self.bounds;
-        let mut page: ByAgent<Draft> = ByAgent::default();
+        let mut page: ByAgent<AgentPage<Vec<NewestCall>>> = ByAgent::default();
         let mut days = PageDays::default();
         let mut late = EnumMap::default();
         for Counted { change: c, date, late: is_late } in rows {

@@ -113,7 +113,7 @@ impl Agents {
         crate::calendar::instant(local, self.timezone).timestamp()
     }
 
-    /// Agents in label order, the overflow agent last when it has records.
+    /// The known agents in label order: id, name and first seen.
     pub fn sorted(&self) -> Vec<(&str, &str, i64)> {
         let mut out: Vec<_> =
             self.known.iter().map(|(id, a)| (id.as_ref(), a.name.as_ref(), a.first_seen)).collect();

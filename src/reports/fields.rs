@@ -33,11 +33,7 @@ pub fn parse_date(text: &str) -> Option<NaiveDateTime> {
 /// are one or two digits below 60.
 pub fn parse_duration(text: &str) -> Option<u64> {
     let mut parts = text.trim().split(':');
-    let mut field = |max_digits: usize| -> Option<u64> {
-        let p = parts.next()?;
-        let ok = (1..=max_digits).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
-        ok.then(|| p.parse().ok()).flatten()
-    };
+    let mut field = |max_digits| parts.next().and_then(|p| digits(p, max_digits));
     let (h, m, s) = (field(6)?, field(2)?, field(2)?);
     if parts.next().is_some() || m > 59 || s > 59 {
         return None;
@@ -48,9 +44,13 @@ pub fn parse_duration(text: &str) -> Option<u64> {
 
 /// A whole number of seconds (`time_seg`), bounded like a duration.
 pub fn parse_seconds(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let ok = (1..=9).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit());
-    ok.then(|| t.parse().ok()).flatten().filter(|s| *s <= MAX_DURATION_SECS)
+    digits(text.trim(), 9).filter(|s| *s <= MAX_DURATION_SECS)
+}
+
+/// A number of one to `max` digits, no sign.
+fn digits(text: &str, max: usize) -> Option<u64> {
+    let ok = (1..=max).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+    ok.then(|| text.parse().ok()).flatten()
 }
 
 /// Makes free text safe and bounded as a label value: control characters become

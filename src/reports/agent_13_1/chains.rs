@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use enum_map::{Enum, EnumMap};
 use foldhash::fast::RandomState;
 use indexmap::{IndexMap, IndexSet};
-use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder, NoLabelSet};
+use prometheus_client::encoding::NoLabelSet;
 use prometheus_client::metrics::MetricType;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
@@ -36,23 +36,12 @@ impl ChainSettings {
     }
 }
 
-/// The `transfers` label: a settled chain's transfer legs.
+/// A settled chain's transfer legs: the `transfers` label, 1, 2 and 3+.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
 pub enum Transfers {
     One,
     Two,
     ThreeOrMore,
-}
-
-impl EncodeLabelValue for Transfers {
-    fn encode(&self, e: &mut LabelValueEncoder) -> fmt::Result {
-        let text = match self {
-            Transfers::One => "1",
-            Transfers::Two => "2",
-            Transfers::ThreeOrMore => "3+",
-        };
-        fmt::Write::write_str(e, text)
-    }
 }
 
 pub fn family(f: Families) -> Family {
@@ -138,6 +127,10 @@ pub struct Chains {
 }
 
 impl Chains {
+    pub fn open(&self) -> usize {
+        self.starts.len()
+    }
+
     /// Restored chains name only agents they know.
     pub fn check(&self) -> Result<(), String> {
         let known = self.agents.len() as u32;
@@ -277,7 +270,8 @@ impl Chains {
                 .encode_counter::<NoLabelSet, _, u64>(&self.evicted, None)?,
             _ => {
                 for (transfers, n) in &self.settled {
-                    let labels = ([("operation", operation)], [("transfers", transfers)]);
+                    let labels =
+                        [("operation", operation), ("transfers", ["1", "2", "3+"][transfers.into_usize()])];
                     encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
                 }
             }
