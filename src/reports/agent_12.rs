@@ -53,7 +53,7 @@ pub struct Reconciled {
     pub day: NaiveDate,
     /// The day's start as Unix time.
     pub day_start: i64,
-    /// agent_12 less agent_13, per interaction of [`COMPARED`].
+    /// agent_12 less agent_13: transfers, conferences.
     pub difference: [i64; 2],
     pub mismatched: u64,
 }

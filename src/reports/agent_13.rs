@@ -22,7 +22,7 @@ use super::{
 };
 use crate::calendar::local_secs;
 use crate::client::Text;
-pub use counters::{Agent13Counters, Call, Calls, Series};
+pub use counters::{Agent13Counters, Calls, Series};
 
 mod counters;
 

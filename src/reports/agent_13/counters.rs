@@ -40,10 +40,6 @@ struct Slot {
     len: u8,
 }
 
-/// A call as [`Calls`] gives it: its bucket, `conn_id`, duration in seconds and local
-/// date (seconds).
-pub type Call<'a> = (usize, &'a str, u64, i64);
-
 impl Calls {
     /// The calls of some buckets, each at most once, in bucket order, with `conn_id`s
     /// of at most 255 bytes (cleaned by [`clean_label`](crate::reports::fields)); a
@@ -65,8 +61,9 @@ impl Calls {
         self.slots.is_empty()
     }
 
-    /// Every bucket's call, in bucket order.
-    pub fn iter(&self) -> impl Iterator<Item = Call<'_>> {
+    /// Every bucket's call, in bucket order: its bucket, `conn_id`, duration in seconds
+    /// and local date (seconds).
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &str, u64, i64)> {
         self.slots.iter().scan(0, |start, s| {
             let end = *start + usize::from(s.len);
             let id = &self.ids[*start..end];
