@@ -39,9 +39,8 @@ impl<'r, T: Default> ByAgent<'r, T> {
 pub struct AgentPages<T>(pub Vec<(Box<str>, Sighting, T)>);
 
 impl<T> AgentPages<T> {
-    /// Admits each agent and merges its part into its series (the overflow's past
-    /// `max_agents`, keyed [`OVERFLOW_AGENT`]). `merge` returns the rows it merged;
-    /// the sum of those merged into the overflow is returned.
+    /// Admits each agent and merges its part into its series, or past `max_agents` the
+    /// overflow's; returns the rows `merge` said it merged into the overflow.
     pub fn apply<S: Default>(
         self,
         agents: &mut Agents,
