@@ -144,16 +144,16 @@ impl Engine {
             return Ended::Done;
         }
         self.begin_cycle(i, windows, cursor);
-        self.reports[i].ended = None;
         self.timeline = Some(timeline);
         let ended = loop {
-            if let Err(Stop::Shutdown) = self.step(i).await {
+            let ended = self.step(i).await;
+            if ended == Some(Ended::Interrupted) {
                 break Ended::Interrupted;
             }
             self.forget_read(i);
             after_window();
-            if self.reports[i].cycle.is_none() {
-                break self.reports[i].ended.clone().unwrap_or(Ended::Done);
+            if let Some(ended) = ended {
+                break ended;
             }
         };
         self.timeline = None;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, Utc};
 use tokio::time::Instant;
 
+use super::ingest::{settle, settle_steps, Tally};
 use super::Engine;
 use crate::calendar::{self, Window};
 use crate::reports::{ReportName, Schedule};
@@ -155,31 +156,26 @@ impl Engine {
     /// starting at `start`, has been read.
     pub(super) fn advance(&mut self, i: usize, start: DateTime<Utc>, next: DateTime<Utc>) {
         let overlap = chrono::Duration::from_std(self.poll.overlap).unwrap_or_default();
-        if let Some(timeline) = self.timeline.clone() {
+        let mut settled = Tally::default();
+        if let Some(timeline) = &self.timeline {
             // A backfill records the boundaries its rows are now read to, each as it stood.
             let mut t = timeline.lock().unwrap_or_else(|p| p.into_inner());
-            let (op, mut notices) = (self.op.clone(), Vec::new());
             let step = t.step_of(calendar::local(next, self.op.timezone));
-            t.next_step(step, &mut |at| {
-                notices.extend(super::ingest::settle(&mut op.data(), i, at - overlap).notices);
-            });
-            drop(t);
-            self.log_notices(self.name(i), &notices);
+            settle_steps(&mut *t, &self.op, i, step, overlap, &mut settled);
         }
-        let mut ledger = self.op.ledger();
-        let l = &mut ledger.reports[i];
-        if l.cursor.is_none() && l.since.is_none() {
-            l.since = Some(start);
+        {
+            let mut ledger = self.op.ledger();
+            let l = &mut ledger.reports[i];
+            if l.cursor.is_none() && l.since.is_none() {
+                l.since = Some(start);
+            }
+            if l.cursor.is_none_or(|c| c < next) {
+                l.cursor = Some(next);
+                let mut data = self.op.data();
+                data.reports[i].health.watermark = Some(next);
+                settled.add(settle(&mut data, i, calendar::local(next - overlap, self.op.timezone)));
+            }
         }
-        if l.cursor.is_none_or(|c| c < next) {
-            l.cursor = Some(next);
-            let until = next - overlap;
-            let until = calendar::local(until, self.op.timezone);
-            let mut data = self.op.data();
-            data.reports[i].health.watermark = Some(next);
-            let applied = super::ingest::settle(&mut data, i, until);
-            drop(data);
-            self.log_notices(self.name(i), &applied.notices);
-        }
+        self.log_notices(self.name(i), &settled.notices);
     }
 }

@@ -38,8 +38,6 @@ pub struct PageSpec {
 pub trait Timeline: Send + fmt::Debug {
     /// The step a row dated `date` (operation-local) falls in.
     fn step_of(&self, date: NaiveDateTime) -> u32;
-    /// The operation-local time `step` begins at.
-    fn step_start(&self, step: u32) -> NaiveDateTime;
     /// The rows of `step` are counted next: the store holds every row of the earlier
     /// steps read so far. Each boundary not yet recorded, up to the step's start, is
     /// recorded after `settle` has let the report count what waited for the rows
@@ -216,11 +214,7 @@ pub fn ingest(
         if let Some(t) = timeline.as_deref_mut() {
             // The store as it stood at each boundary up to the step's start: rows
             // before it counted, and what waited for them settled.
-            t.next_step(step, &mut |start| {
-                let applied = settle(&mut op.data(), index, start - spec.overlap);
-                tally.overflowed += applied.overflowed;
-                tally.notices.extend(applied.notices);
-            });
+            settle_steps(t, op, index, step, spec.overlap, &mut tally);
         }
         apply(&mut *last.insert(op.data()), index, report, fold, spec, &mut tally);
     }
@@ -238,6 +232,13 @@ pub fn ingest(
     Ok(Outcome::Counted(tally))
 }
 
+impl Tally {
+    pub(super) fn add(&mut self, applied: Applied) {
+        self.overflowed += applied.overflowed;
+        self.notices.extend(applied.notices);
+    }
+}
+
 /// Lets report `index` count what waited for every row dated before `until` to be read.
 pub(super) fn settle(data: &mut OpData, index: usize, until: NaiveDateTime) -> Applied {
     let OpData { agents, reports, .. } = data;
@@ -245,6 +246,19 @@ pub(super) fn settle(data: &mut OpData, index: usize, until: NaiveDateTime) -> A
     let applied = slot.report.settle(&mut slot.counters, agents, until);
     agents.overflow_records += applied.overflowed;
     applied
+}
+
+/// Lets `timeline` record each boundary up to `step`, report `index` settled at each
+/// (less `overlap`) first.
+pub(super) fn settle_steps(
+    timeline: &mut dyn Timeline,
+    op: &OperationStore,
+    index: usize,
+    step: u32,
+    overlap: chrono::Duration,
+    tally: &mut Tally,
+) {
+    timeline.next_step(step, &mut |at| tally.add(settle(&mut op.data(), index, at - overlap)));
 }
 
 /// Applies one fold to report `index`'s counters; a daily report gets its source's
@@ -271,8 +285,7 @@ fn apply(
     let slot = &mut reports[index];
     let applied = report.apply(&mut slot.counters, agents, fold, source.as_ref().map(|(_, d)| d));
     agents.overflow_records += applied.overflowed;
-    tally.overflowed += applied.overflowed;
-    tally.notices.extend(applied.notices);
+    tally.add(applied);
     if let Some((s, SourceDay { day, counts: Some(_), .. })) = source {
         let slot = &mut reports[s];
         if let Some(t) = slot.report.day_tallies(&mut slot.counters) {

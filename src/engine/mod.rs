@@ -55,8 +55,6 @@ struct Scheduled {
     cycle: Option<Cycle>,
     /// When it last read a window, so that reports with work take turns.
     last_step: Instant,
-    /// How its last cycle ended.
-    ended: Option<Ended>,
 }
 
 /// What an engine needs from outside.
@@ -100,7 +98,6 @@ impl Engine {
                 due: now,
                 cycle: None,
                 last_step: now,
-                ended: None,
             })
             .collect();
         Engine {
@@ -136,14 +133,14 @@ impl Engine {
                 .filter(|(_, r)| r.cycle.is_some() || r.due <= now)
                 .min_by_key(|(i, r)| (r.last_step, *i))
                 .map(|(i, _)| i);
-            let result = match next {
-                Some(i) => self.step(i).await,
+            let stopped = match next {
+                Some(i) => self.step(i).await == Some(Ended::Interrupted),
                 None => {
                     let due = self.reports.iter().map(|r| r.due).min();
-                    self.sleep_until(due.unwrap_or(now + self.poll.interval)).await
+                    self.sleep_until(due.unwrap_or(now + self.poll.interval)).await.is_err()
                 }
             };
-            if matches!(result, Err(Stop::Shutdown)) {
+            if stopped {
                 return;
             }
         }
@@ -168,30 +165,30 @@ impl Engine {
         self.reports[i].report.name()
     }
 
-    /// Reads the next window of report `i`'s cycle, starting the cycle if needed.
-    async fn step(&mut self, i: usize) -> Result<(), Stop> {
+    /// Reads the next window of report `i`'s cycle, starting the cycle if needed; how the
+    /// cycle ended, if it did (`Interrupted`: at shutdown, the cycle left as it stands).
+    async fn step(&mut self, i: usize) -> Option<Ended> {
         self.reports[i].last_step = Instant::now();
         if self.reports[i].cycle.is_none() {
             self.start_cycle(i);
         }
         let next = self.reports[i].cycle.as_mut().and_then(|c| c.pending.pop());
         let Some(w) = next else {
-            return self.end_cycle(i, Ok(())).await;
+            return Some(self.end_cycle(i, Ok(())).await);
         };
-        match self.fetch_window(i, w).await {
+        let parts = match self.fetch_window(i, w).await {
             Ok(Outcome::Counted(tally)) => {
                 let Some(before) = tally.before else {
                     self.read(i, w, w.end + chrono::Duration::seconds(1), &tally.dates);
                     if self.reports[i].cycle.as_ref().is_some_and(|c| c.pending.is_empty()) {
-                        self.end_cycle(i, Ok(())).await?;
+                        return Some(self.end_cycle(i, Ok(())).await);
                     }
-                    return Ok(());
+                    return None;
                 };
                 // No offset change inside a window: local and UTC seconds run together.
                 let cut = w.start + (before - calendar::local(w.start, self.op.timezone));
                 let counted: Vec<_> = tally.dates.into_iter().filter(|d| *d < before).collect();
                 self.read(i, w, cut, &counted);
-                self.op.data().reports[i].health.splits += 1;
                 tracing::info!(
                     operation = %self.op.name,
                     report = %self.name(i),
@@ -199,10 +196,7 @@ impl Engine {
                     window_end = %w.end,
                     "response hit the 60,000-record cap in date order; reading on from its last second"
                 );
-                if let Some(c) = self.reports[i].cycle.as_mut() {
-                    c.pending.push(calendar::Window { start: cut, end: w.end });
-                }
-                Ok(())
+                vec![calendar::Window { start: cut, end: w.end }]
             }
             Ok(Outcome::Cut(dates)) => {
                 // Out of date order (or all in one second): its halves are read in full again,
@@ -211,7 +205,6 @@ impl Engine {
                     self.op.ledger().reports[i].density.unordered = true;
                 }
                 let (left, right) = w.split().expect("one-second windows are never cut");
-                self.op.data().reports[i].health.splits += 1;
                 tracing::info!(
                     operation = %self.op.name,
                     report = %self.name(i),
@@ -220,21 +213,23 @@ impl Engine {
                     parts = 2,
                     "response hit the 60,000-record cap out of date order; splitting the window"
                 );
-                if let Some(c) = self.reports[i].cycle.as_mut() {
-                    c.pending.extend([right, left]);
-                }
-                Ok(())
+                vec![right, left]
             }
-            Err(Stop::Shutdown) => Err(Stop::Shutdown),
-            Err(stop) => self.end_cycle(i, Err(stop)).await,
+            Err(Stop::Shutdown) => return Some(Ended::Interrupted),
+            Err(stop) => return Some(self.end_cycle(i, Err(stop)).await),
+        };
+        self.op.data().reports[i].health.splits += 1;
+        if let Some(c) = self.reports[i].cycle.as_mut() {
+            c.pending.extend(parts);
         }
+        None
     }
 
-    async fn end_cycle(&mut self, i: usize, result: Result<(), Stop>) -> Result<(), Stop> {
+    async fn end_cycle(&mut self, i: usize, result: Result<(), Stop>) -> Ended {
+        let ended = Ended::of(&result);
         let Some(cycle) = self.reports[i].cycle.take() else {
-            return Ok(());
+            return ended;
         };
-        self.reports[i].ended = Some(Ended::of(&result));
         let interval = self.reports[i].interval;
         let due = match &result {
             Ok(()) => cycle.started + interval,
@@ -255,7 +250,7 @@ impl Engine {
         if matches!(result, Err(Stop::Paused)) {
             // Not a failure: the report waits, and its cycle starts again later.
             self.op.data().reports[i].health.cycled = true;
-            return Ok(());
+            return ended;
         }
         let ok = result.is_ok();
         {
@@ -273,7 +268,7 @@ impl Engine {
         if advanced || (ok && cycle.read) {
             self.shared.saver.save().await;
         }
-        Ok(())
+        ended
     }
 
     /// Forgets the rows of report `i` that no later read can return: it keeps those

@@ -114,37 +114,30 @@ impl Engine {
         let (ini, end) = w.local_bounds(self.op.timezone);
         self.spend(i)?;
         let mut shutdown = self.shared.shutdown.clone();
-        tokio::select! {
-            _ = self.pacer.until_ready() => {}
-            _ = shutdown.changed() => return Err(Stop::Shutdown),
-        }
         let token_lock = self.shared.token_lock.clone();
         let in_flight = tokio::select! {
-            g = token_lock.lock() => g,
+            g = async { self.pacer.until_ready().await; token_lock.lock().await } => g,
             _ = shutdown.changed() => return Err(Stop::Shutdown),
         };
         let started = std::time::Instant::now();
         let fetched = tokio::select! {
-            r = self.client.fetch(name.as_str(), ini, end) => r,
-            _ = shutdown.changed() => {
-                // Abandoned at shutdown; it was sent, so it still cost a request.
-                let mut data = self.op.data();
-                data.daily.used += 1;
-                data.reports[i].health.requests += 1;
-                return Err(Stop::Shutdown);
-            }
+            r = self.client.fetch(name.as_str(), ini, end) => Some(r),
+            // Abandoned at shutdown: it was sent, so it still cost a request.
+            _ = shutdown.changed() => None,
         };
         drop(in_flight);
         {
             let mut data = self.op.data();
-            if fetched.as_ref().err().is_none_or(ApiError::was_sent) {
+            if fetched.as_ref().is_none_or(|r| r.as_ref().err().is_none_or(ApiError::was_sent)) {
                 data.daily.used += 1;
             }
             let h = &mut data.reports[i].health;
             h.requests += 1;
-            h.latency.observe(&API_LATENCY_BUCKETS, started.elapsed().as_secs_f64());
+            if fetched.is_some() {
+                h.latency.observe(&API_LATENCY_BUCKETS, started.elapsed().as_secs_f64());
+            }
         }
-        let (status, body) = fetched.map_err(|e| self.failed(i, e, ini, end))?;
+        let (status, body) = fetched.ok_or(Stop::Shutdown)?.map_err(|e| self.failed(i, e, ini, end))?;
         let (report, op, timeline) = (self.reports[i].report.clone(), self.op.clone(), self.timeline.clone());
         let overlap = chrono::Duration::from_std(self.poll.overlap).unwrap_or_default();
         let spec =
@@ -216,14 +209,12 @@ impl Engine {
 
     /// Counts and logs a failed request; what the cycle does next.
     fn failed(&self, i: usize, e: ApiError, ini: chrono::NaiveDateTime, end: chrono::NaiveDateTime) -> Stop {
-        let name = self.name(i);
+        let (name, quota) = (self.name(i), matches!(e, ApiError::QuotaExceeded(_)));
         {
             let mut data = self.op.data();
             data.reports[i].health.errors[e.reason()] += 1;
             data.last_error = Some(format!("{name}: {e}"));
-            if matches!(e, ApiError::QuotaExceeded(_)) {
-                data.daily.exhausted = true;
-            }
+            data.daily.exhausted |= quota;
         }
         let reason = e.reason().as_str();
         if e.is_configuration() {
@@ -231,7 +222,7 @@ impl Engine {
         } else {
             tracing::warn!(operation = %self.op.name, report = %name, reason, error = %e, date_ini = %ini, date_end = %end, "API request failed");
         }
-        if matches!(e, ApiError::QuotaExceeded(_)) {
+        if quota {
             Stop::Quota
         } else {
             Stop::Api(e)

@@ -59,23 +59,24 @@ pub struct ReportState {
     pub counters: Box<RawValue>,
 }
 
-/// Serializes every operation (its ledger and data together, so a page is either in
-/// both or in neither), then writes the file atomically. `now` is the save's time.
-pub fn save(store: &Store, path: &Path, now: DateTime<Utc>) -> Result<u64, StateError> {
-    let operations = store.operations().iter().map(|op| (op.name.clone(), snapshot(op))).collect();
-    let file = StateFile { version: VERSION, saved_at: now, operations };
-    write(&file, path)
+impl StateFile {
+    /// Every operation's state, saved at `now`.
+    pub fn of(store: &Store, now: DateTime<Utc>) -> StateFile {
+        let operations = store.operations().iter().map(|op| (op.name.clone(), snapshot(op))).collect();
+        StateFile { version: VERSION, saved_at: now, operations }
+    }
 }
 
-/// Writes `file` atomically.
-pub fn write(file: &StateFile, path: &Path) -> Result<u64, StateError> {
-    let mut body = serde_json::to_vec(file).expect("state values serialize");
+/// Writes the store's state atomically; the bytes written.
+pub fn save(store: &Store, path: &Path, now: DateTime<Utc>) -> Result<u64, StateError> {
+    let mut body = serde_json::to_vec(&StateFile::of(store, now)).expect("state values serialize");
     body.push(b'\n');
     write_atomically(path, &body).map_err(|source| StateError::Write { path: path.to_owned(), source })?;
     Ok(body.len() as u64)
 }
 
-/// One operation's state, its ledger and data read together.
+/// One operation's state, its ledger and data read together (so that a page is in both
+/// or in neither).
 pub fn snapshot(op: &OperationStore) -> OpState {
     let ledger = op.ledger();
     let data = op.read();
