@@ -11,7 +11,6 @@ use super::{Engine, Stop, Timeline};
 use crate::calendar::{self, Window};
 use crate::config::plan;
 use crate::reports::ReportName;
-use crate::store::DailyUse;
 
 /// How a report's cycle (or backfill) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,11 +86,10 @@ impl Engine {
 
     pub fn budget(&self) -> Budget {
         let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
-        let daily = self.op.read().daily.clone();
         let all: Vec<_> = self.reports.iter().map(|r| (r.schedule, r.interval)).collect();
         Budget {
             allowance: self.allowance,
-            used: if daily.day == today { daily.used } else { 0 },
+            used: self.op.read().daily.clone().on(today).used,
             reserved: self.reserved_until_midnight(self.reports.len()),
             daily_plan: plan::reserved(&all, 86_400),
         }
@@ -106,10 +104,8 @@ impl Engine {
         }
         let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
         let mut data = self.op.data();
-        if data.daily.day != today {
-            data.daily = DailyUse::new(today);
-        }
-        data.daily.used = (data.daily.used + 1).max(used_today.unwrap_or(0));
+        let daily = data.daily.on(today);
+        daily.used = (daily.used + 1).max(used_today.unwrap_or(0));
     }
 
     /// The engine as the backfill uses it: it spends only what leaves every report of

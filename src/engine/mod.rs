@@ -33,6 +33,11 @@ use crate::config::{ApiConfig, Config, OperationConfig, PollConfig};
 use crate::reports::{DynReport, ReportName, Schedule};
 use crate::store::OperationStore;
 
+/// A configured duration as a chrono one (their ranges are far beyond any configured).
+fn span(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or_default()
+}
+
 /// Why a cycle stopped early.
 #[derive(Debug)]
 enum Stop {
@@ -278,9 +283,7 @@ impl Engine {
         let mut ledger = self.op.ledger();
         let l = &mut ledger.reports[i];
         if let Some(c) = l.cursor {
-            let keep = c
-                - chrono::Duration::from_std(self.poll.overlap).unwrap_or_default()
-                - calendar::max_backward_step(tz, c);
+            let keep = c - span(self.poll.overlap) - calendar::max_backward_step(tz, c);
             l.prune(calendar::local_secs(calendar::local(keep, tz)));
         }
     }

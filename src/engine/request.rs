@@ -139,9 +139,13 @@ impl Engine {
         }
         let (status, body) = fetched.ok_or(Stop::Shutdown)?.map_err(|e| self.failed(i, e, ini, end))?;
         let (report, op, timeline) = (self.reports[i].report.clone(), self.op.clone(), self.timeline.clone());
-        let overlap = chrono::Duration::from_std(self.poll.overlap).unwrap_or_default();
-        let spec =
-            PageSpec { ini, end, may_split: w.seconds() > 1, late_before: self.late_before(i), overlap };
+        let spec = PageSpec {
+            ini,
+            end,
+            may_split: w.seconds() > 1,
+            late_before: self.late_before(i),
+            overlap: super::span(self.poll.overlap),
+        };
         let counted = tokio::task::spawn_blocking(move || {
             let mut timeline = timeline.as_ref().map(|t| t.lock().unwrap_or_else(|p| p.into_inner()));
             let timeline = timeline.as_deref_mut().map(|t| t as &mut dyn Timeline);
