@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{Engine, Stop, Timeline};
-use crate::calendar::{self, Window};
+use crate::calendar::Window;
 use crate::config::plan;
 use crate::reports::ReportName;
 
@@ -85,11 +85,10 @@ impl Engine {
     }
 
     pub fn budget(&self) -> Budget {
-        let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
         let all: Vec<_> = self.reports.iter().map(|r| (r.schedule, r.interval)).collect();
         Budget {
             allowance: self.allowance,
-            used: self.op.read().daily.clone().on(today).used,
+            used: self.op.read().daily.clone().on(self.today()).used,
             reserved: self.reserved_until_midnight(self.reports.len()),
             daily_plan: plan::reserved(&all, 86_400),
         }
@@ -102,14 +101,13 @@ impl Engine {
             let api = plan::daily_allowance(limit, self.api.daily_reserve);
             self.allowance = self.allowance.min(api);
         }
-        let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
+        let today = self.today();
         let mut data = self.op.data();
         let daily = data.daily.on(today);
         daily.used = (daily.used + 1).max(used_today.unwrap_or(0));
     }
 
-    /// The engine as the backfill uses it: it spends only what leaves every report of
-    /// the operation its polling for the rest of the local day.
+    /// The engine as the backfill uses it (see `reserve_all`).
     pub fn for_backfill(mut self) -> Self {
         self.reserve_all = true;
         self

@@ -13,8 +13,7 @@ use foldhash::fast::RandomState;
 use crate::calendar::local_secs;
 use crate::client::{ApiError, RECORD_CAP};
 use crate::reports::{
-    Applied, DynReport, Folded, Identity, InvalidReason, Key, Notice, Read, Schedule, Sieve, SourceDay,
-    Verdict,
+    Applied, Folded, Identity, InvalidReason, Key, Notice, Read, Schedule, Sieve, SourceDay, Verdict,
 };
 use crate::store::{OpData, OperationStore};
 
@@ -165,18 +164,21 @@ impl Sieve for LedgerSieve<'_> {
     }
 }
 
-/// Reads one answer for report `index` of `op` (whose object is `report`) and counts its
-/// new rows; with a `timeline`, a step at a time.
+/// Reads one answer for report `index` of `op` and counts its new rows; with a
+/// `timeline`, a step at a time.
 pub fn ingest(
     op: &OperationStore,
     index: usize,
-    report: &dyn DynReport,
     status: u16,
     body: &[u8],
     spec: PageSpec,
     mut timeline: Option<&mut dyn Timeline>,
 ) -> Result<Outcome, ApiError> {
-    let daily = matches!(op.read().reports[index].schedule, Schedule::DailyAfter { .. });
+    let (report, daily) = {
+        let data = op.read();
+        let slot = &data.reports[index];
+        (slot.report.clone(), matches!(slot.schedule, Schedule::DailyAfter { .. }))
+    };
     // The engine is the only writer of its operation's ledger: holding it for the page
     // keeps a state save from seeing the rows counted but not remembered.
     let mut ledger = op.ledger();
@@ -216,7 +218,7 @@ pub fn ingest(
             // before it counted, and what waited for them settled.
             settle_steps(t, op, index, step, spec.overlap, &mut tally);
         }
-        apply(&mut *last.insert(op.data()), index, report, fold, spec, &mut tally);
+        apply(&mut *last.insert(op.data()), index, fold, spec, &mut tally);
     }
     let mut data = last.unwrap_or_else(|| op.data());
     let h = &mut data.reports[index].health;
@@ -263,14 +265,7 @@ pub(super) fn settle_steps(
 
 /// Applies one fold to report `index`'s counters; a daily report gets its source's
 /// counts of the day, which the source then forgets.
-fn apply(
-    data: &mut OpData,
-    index: usize,
-    report: &dyn DynReport,
-    fold: Folded,
-    spec: PageSpec,
-    tally: &mut Tally,
-) {
+fn apply(data: &mut OpData, index: usize, fold: Folded, spec: PageSpec, tally: &mut Tally) {
     let source = match data.reports[index].schedule {
         Schedule::DailyAfter { source } => data.position(source).map(|s| {
             let day = spec.ini.date();
@@ -283,7 +278,7 @@ fn apply(
     };
     let OpData { agents, reports, .. } = data;
     let slot = &mut reports[index];
-    let applied = report.apply(&mut slot.counters, agents, fold, source.as_ref().map(|(_, d)| d));
+    let applied = slot.report.apply(&mut slot.counters, agents, fold, source.as_ref().map(|(_, d)| d));
     agents.overflow_records += applied.overflowed;
     tally.add(applied);
     if let Some((s, SourceDay { day, counts: Some(_), .. })) = source {

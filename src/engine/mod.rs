@@ -161,9 +161,13 @@ impl Engine {
         }
     }
 
-    /// The operation's name.
     pub fn operation(&self) -> &str {
         &self.op.name
+    }
+
+    /// The operation's local day.
+    fn today(&self) -> chrono::NaiveDate {
+        calendar::local_day(self.shared.clock.now(), self.op.timezone)
     }
 
     pub fn name(&self, i: usize) -> ReportName {

@@ -66,7 +66,7 @@ impl Engine {
     /// (then report `i` pauses, which shows in `wolkvox_report_paused` and the log).
     fn spend(&mut self, i: usize) -> Result<(), Stop> {
         let name = self.name(i);
-        let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
+        let today = self.today();
         let earlier = if self.reserve_all { self.reports.len() } else { i };
         let reserved = self.reserved_until_midnight(earlier);
         let mut data = self.op.data();
@@ -138,7 +138,7 @@ impl Engine {
             }
         }
         let (status, body) = fetched.ok_or(Stop::Shutdown)?.map_err(|e| self.failed(i, e, ini, end))?;
-        let (report, op, timeline) = (self.reports[i].report.clone(), self.op.clone(), self.timeline.clone());
+        let (op, timeline) = (self.op.clone(), self.timeline.clone());
         let spec = PageSpec {
             ini,
             end,
@@ -149,7 +149,7 @@ impl Engine {
         let counted = tokio::task::spawn_blocking(move || {
             let mut timeline = timeline.as_ref().map(|t| t.lock().unwrap_or_else(|p| p.into_inner()));
             let timeline = timeline.as_deref_mut().map(|t| t as &mut dyn Timeline);
-            ingest(&op, i, &*report, status, &body, spec, timeline)
+            ingest(&op, i, status, &body, spec, timeline)
         })
         .await;
         let outcome = match counted {
