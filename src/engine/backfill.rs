@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{Engine, Stop, Timeline};
 use crate::calendar::Window;
 use crate::config::plan;
-use crate::reports::ReportName;
+use crate::reports::{ReportName, Schedule};
 
 /// How a report's cycle (or backfill) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,10 +69,7 @@ impl Engine {
     /// The requests a backfill of each report over `[start, end)` needs from its
     /// cursor: one a window (31 days at most), more where a window is split at the cap.
     pub fn backfill_requests(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<(ReportName, u64)> {
-        (0..self.reports.len())
-            .filter(|&i| self.windowed(i))
-            .map(|i| (self.name(i), self.backfill_windows(i, start, end).len() as u64))
-            .collect()
+        self.windowed().map(|i| (self.name(i), self.backfill_windows(i, start, end).len() as u64)).collect()
     }
 
     /// The windows of `[start, end)` a backfill of report `i` reads from its cursor.
@@ -116,7 +113,11 @@ impl Engine {
     /// The reports a backfill reads, in priority order: those read in windows (a daily
     /// report compares whole days once the exporter runs).
     pub fn windowed_reports(&self) -> Vec<ReportName> {
-        (0..self.reports.len()).filter(|&i| self.windowed(i)).map(|i| self.name(i)).collect()
+        self.windowed().map(|i| self.name(i)).collect()
+    }
+
+    fn windowed(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.reports.len()).filter(|&i| self.reports[i].schedule == Schedule::Windowed)
     }
 
     /// Reads `report` from its cursor (or `start`) up to `end` (excluded), counting

@@ -5,7 +5,7 @@
 use chrono::{DateTime, DurationRound, Utc};
 use tokio::time::Instant;
 
-use super::ingest::{settle, settle_steps, Tally};
+use super::ingest::{settle, Tally};
 use super::{span, Engine};
 use crate::calendar::{self, Window};
 use crate::reports::{ReportName, Schedule};
@@ -130,7 +130,7 @@ impl Engine {
             // A backfill records the boundaries its rows are now read to, each as it stood.
             let mut t = timeline.lock().unwrap_or_else(|p| p.into_inner());
             let step = t.step_of(calendar::local(until, tz));
-            settle_steps(&mut *t, &self.op, i, step, overlap, &mut settled);
+            t.next_step(step, &mut |at| settled.add(settle(&mut self.op.data(), i, at - overlap)));
         }
         let unordered = {
             let mut ledger = self.op.ledger();

@@ -216,7 +216,7 @@ pub fn ingest(
         if let Some(t) = timeline.as_deref_mut() {
             // The store as it stood at each boundary up to the step's start: rows
             // before it counted, and what waited for them settled.
-            settle_steps(t, op, index, step, spec.overlap, &mut tally);
+            t.next_step(step, &mut |at| tally.add(settle(&mut op.data(), index, at - spec.overlap)));
         }
         apply(&mut *last.insert(op.data()), index, fold, spec, &mut tally);
     }
@@ -248,19 +248,6 @@ pub(super) fn settle(data: &mut OpData, index: usize, until: NaiveDateTime) -> A
     let applied = slot.report.settle(&mut slot.counters, agents, until);
     agents.overflow_records += applied.overflowed;
     applied
-}
-
-/// Lets `timeline` record each boundary up to `step`, report `index` settled at each
-/// (less `overlap`) first.
-pub(super) fn settle_steps(
-    timeline: &mut dyn Timeline,
-    op: &OperationStore,
-    index: usize,
-    step: u32,
-    overlap: chrono::Duration,
-    tally: &mut Tally,
-) {
-    timeline.next_step(step, &mut |at| tally.add(settle(&mut op.data(), index, at - overlap)));
 }
 
 /// Applies one fold to report `index`'s counters; a daily report gets its source's

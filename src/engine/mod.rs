@@ -305,9 +305,4 @@ impl Engine {
         let left = (until - now).to_std().unwrap_or_default() + Duration::from_secs(1);
         Instant::now() + left.min(Duration::from_secs(3600))
     }
-
-    /// The windowed reports, which a backfill reads.
-    fn windowed(&self, i: usize) -> bool {
-        self.reports[i].schedule == Schedule::Windowed
-    }
 }

@@ -193,9 +193,9 @@ impl Engine {
             );
         }
         self.log_notices(name, &tally.notices);
-        if tally.invalid.values().any(|n| *n > 0) {
-            let invalid: Vec<_> =
-                tally.invalid.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r:?}={n}")).collect();
+        let invalid: Vec<_> =
+            tally.invalid.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r:?}={n}")).collect();
+        if !invalid.is_empty() {
             tracing::debug!(operation = %self.op.name, report = %name, invalid = %invalid.join(","), "records rejected");
         }
     }
