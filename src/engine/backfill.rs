@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, Stop, Timeline};
+use super::{Engine, Timeline};
 use crate::calendar::Window;
 use crate::config::plan;
 use crate::reports::{ReportName, Schedule};
@@ -20,17 +20,6 @@ pub enum Ended {
     Allowance,
     Failed(String),
     Interrupted,
-}
-
-impl Ended {
-    pub(super) fn of(result: &Result<(), Stop>) -> Ended {
-        match result {
-            Ok(()) => Ended::Done,
-            Err(Stop::Quota | Stop::Paused) => Ended::Allowance,
-            Err(Stop::Api(e)) => Ended::Failed(e.to_string()),
-            Err(Stop::Shutdown) => Ended::Interrupted,
-        }
-    }
 }
 
 /// What a backfill may spend today: the allowance less today's use and what every

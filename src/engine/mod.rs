@@ -235,7 +235,12 @@ impl Engine {
     }
 
     async fn end_cycle(&mut self, i: usize, result: Result<(), Stop>) -> Ended {
-        let ended = Ended::of(&result);
+        let ended = match &result {
+            Ok(()) => Ended::Done,
+            Err(Stop::Quota | Stop::Paused) => Ended::Allowance,
+            Err(Stop::Api(e)) => Ended::Failed(e.to_string()),
+            Err(Stop::Shutdown) => Ended::Interrupted,
+        };
         let Some(cycle) = self.reports[i].cycle.take() else {
             return ended;
         };

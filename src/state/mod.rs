@@ -153,18 +153,15 @@ pub fn load(path: &Path, now: DateTime<Utc>) -> Loaded {
     struct Version {
         version: u32,
     }
-    match serde_json::from_slice::<Version>(&text) {
-        Ok(Version { version: VERSION }) => match serde_json::from_slice(&text) {
-            Ok(s) => Loaded::Restored(s),
-            Err(e) => move_aside(path, format!("corrupt: {e}"), now),
-        },
-        Ok(Version { version: 1 }) => match v1::convert(&text) {
-            Ok(s) => Loaded::Restored(s),
-            Err(e) => move_aside(path, format!("corrupt version 1 state: {e}"), now),
-        },
-        Ok(Version { version }) => move_aside(path, format!("unsupported state version {version}"), now),
-        Err(e) => move_aside(path, format!("corrupt: {e}"), now),
-    }
+    let parsed = match serde_json::from_slice::<Version>(&text) {
+        Ok(Version { version: VERSION }) => {
+            serde_json::from_slice(&text).map_err(|e| format!("corrupt: {e}"))
+        }
+        Ok(Version { version: 1 }) => v1::convert(&text).map_err(|e| format!("corrupt version 1 state: {e}")),
+        Ok(Version { version }) => Err(format!("unsupported state version {version}")),
+        Err(e) => Err(format!("corrupt: {e}")),
+    };
+    parsed.map_or_else(|error| move_aside(path, error, now), Loaded::Restored)
 }
 
 fn move_aside(path: &Path, error: String, now: DateTime<Utc>) -> Loaded {

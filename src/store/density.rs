@@ -11,7 +11,7 @@ use crate::calendar::{local, Window};
 
 /// Rows a planned window is expected to carry at most: 13% under the cap, room for the
 /// estimate's error (a history's hours vary by a few percent from one day to the next).
-pub const TARGET_ROWS: f64 = 52_000.0;
+const TARGET_ROWS: f64 = 52_000.0;
 /// Weight of a new observation of an hour of the day.
 const LEARNING: f64 = 0.3;
 

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use foldhash::fast::RandomState;
 
-pub use density::{Density, TARGET_ROWS};
+pub use density::Density;
 pub use health::{DailyUse, ReportHealth, API_LATENCY_BUCKETS};
 
 use crate::reports::agents::Agents;
