@@ -35,8 +35,7 @@ fn store() -> Arc<Store> {
 /// One answer of agent_13_1 through the engine, the way a window read counts it.
 fn read(store: &Store, body: &[u8], ini: NaiveDateTime, end: NaiveDateTime) -> u64 {
     let op = &store.operations()[0];
-    let report = op.read().reports[0].report.clone();
-    match ingest(op, 0, &*report, 200, body, spec(ini, end), None) {
+    match ingest(op, 0, 200, body, spec(ini, end), None) {
         Ok(Outcome::Counted(t)) => t.counted,
         other => panic!("the page counts: {other:?}"),
     }

@@ -61,8 +61,7 @@ pub fn spec(ini: NaiveDateTime, end: NaiveDateTime) -> PageSpec {
 /// One answer through the operation's agent_13 report, as the engine counts it.
 pub fn ingest(store: &Store, body: &[u8], window: PageSpec) -> Tally {
     let op = &store.operations()[0];
-    let report = op.read().reports[0].report.clone();
-    match wolkvox_exporter::engine::ingest(op, 0, &*report, 200, body, window, None) {
+    match wolkvox_exporter::engine::ingest(op, 0, 200, body, window, None) {
         Ok(Outcome::Counted(t)) => t,
         other => panic!("the page counts: {other:?}"),
     }

@@ -77,11 +77,7 @@ pub(super) async fn save(run: &Arc<Run>) -> Result<(), BackfillError> {
     tokio::task::spawn_blocking(move || {
         let locked: Vec<Vec<_>> = run.timelines.iter().map(|t| t.iter().map(|t| lock(t)).collect()).collect();
         let ops = run.store.operations();
-        let state = StateFile {
-            version: state::VERSION,
-            saved_at: run.clock.now(),
-            operations: ops.iter().map(|op| (op.name.clone(), state::snapshot(op))).collect(),
-        };
+        let state = StateFile::of(&run.store, run.clock.now());
         let histories: BTreeMap<&str, BTreeMap<&str, &History>> = ops
             .iter()
             .zip(&locked)

@@ -133,6 +133,13 @@ impl ReportTimeline {
         }
     }
 
+    /// The operation-local time `step` begins at.
+    fn step_start(&self, step: u32) -> NaiveDateTime {
+        let unix = self.grid.time(step);
+        let t = DateTime::from_timestamp(unix, 0).unwrap_or(self.grid.start);
+        crate::calendar::local(t, self.grid.timezone)
+    }
+
     fn record(&mut self, b: u32) {
         let text = render_data(&self.op, DataPart::Report(self.report));
         self.history.record(b, &text);
@@ -143,12 +150,6 @@ impl Timeline for ReportTimeline {
     /// The earlier instant of a repeated hour.
     fn step_of(&self, date: NaiveDateTime) -> u32 {
         self.grid.step_at(crate::calendar::instant(date, self.grid.timezone).timestamp())
-    }
-
-    fn step_start(&self, step: u32) -> NaiveDateTime {
-        let unix = self.grid.time(step);
-        let t = DateTime::from_timestamp(unix, 0).unwrap_or(self.grid.start);
-        crate::calendar::local(t, self.grid.timezone)
     }
 
     fn next_step(&mut self, step: u32, settle: &mut dyn FnMut(NaiveDateTime)) {

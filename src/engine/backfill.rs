@@ -7,11 +7,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, Stop, Timeline};
-use crate::calendar::{self, Window};
+use super::{Engine, Timeline};
+use crate::calendar::Window;
 use crate::config::plan;
-use crate::reports::ReportName;
-use crate::store::DailyUse;
+use crate::reports::{ReportName, Schedule};
 
 /// How a report's cycle (or backfill) ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,17 +20,6 @@ pub enum Ended {
     Allowance,
     Failed(String),
     Interrupted,
-}
-
-impl Ended {
-    pub(super) fn of(result: &Result<(), Stop>) -> Ended {
-        match result {
-            Ok(()) => Ended::Done,
-            Err(Stop::Quota | Stop::Paused) => Ended::Allowance,
-            Err(Stop::Api(e)) => Ended::Failed(e.to_string()),
-            Err(Stop::Shutdown) => Ended::Interrupted,
-        }
-    }
 }
 
 /// What a backfill may spend today: the allowance less today's use and what every
@@ -70,10 +58,7 @@ impl Engine {
     /// The requests a backfill of each report over `[start, end)` needs from its
     /// cursor: one a window (31 days at most), more where a window is split at the cap.
     pub fn backfill_requests(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<(ReportName, u64)> {
-        (0..self.reports.len())
-            .filter(|&i| self.windowed(i))
-            .map(|i| (self.name(i), self.backfill_windows(i, start, end).len() as u64))
-            .collect()
+        self.windowed().map(|i| (self.name(i), self.backfill_windows(i, start, end).len() as u64)).collect()
     }
 
     /// The windows of `[start, end)` a backfill of report `i` reads from its cursor.
@@ -86,12 +71,10 @@ impl Engine {
     }
 
     pub fn budget(&self) -> Budget {
-        let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
-        let daily = self.op.read().daily.clone();
         let all: Vec<_> = self.reports.iter().map(|r| (r.schedule, r.interval)).collect();
         Budget {
             allowance: self.allowance,
-            used: if daily.day == today { daily.used } else { 0 },
+            used: self.op.read().daily.clone().on(self.today()).used,
             reserved: self.reserved_until_midnight(self.reports.len()),
             daily_plan: plan::reserved(&all, 86_400),
         }
@@ -104,16 +87,13 @@ impl Engine {
             let api = plan::daily_allowance(limit, self.api.daily_reserve);
             self.allowance = self.allowance.min(api);
         }
-        let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
+        let today = self.today();
         let mut data = self.op.data();
-        if data.daily.day != today {
-            data.daily = DailyUse::new(today);
-        }
-        data.daily.used = (data.daily.used + 1).max(used_today.unwrap_or(0));
+        let daily = data.daily.on(today);
+        daily.used = (daily.used + 1).max(used_today.unwrap_or(0));
     }
 
-    /// The engine as the backfill uses it: it spends only what leaves every report of
-    /// the operation its polling for the rest of the local day.
+    /// The engine as the backfill uses it (see `reserve_all`).
     pub fn for_backfill(mut self) -> Self {
         self.reserve_all = true;
         self
@@ -122,7 +102,11 @@ impl Engine {
     /// The reports a backfill reads, in priority order: those read in windows (a daily
     /// report compares whole days once the exporter runs).
     pub fn windowed_reports(&self) -> Vec<ReportName> {
-        (0..self.reports.len()).filter(|&i| self.windowed(i)).map(|i| self.name(i)).collect()
+        self.windowed().map(|i| self.name(i)).collect()
+    }
+
+    fn windowed(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.reports.len()).filter(|&i| self.reports[i].schedule == Schedule::Windowed)
     }
 
     /// Reads `report` from its cursor (or `start`) up to `end` (excluded), counting
@@ -144,16 +128,16 @@ impl Engine {
             return Ended::Done;
         }
         self.begin_cycle(i, windows, cursor);
-        self.reports[i].ended = None;
         self.timeline = Some(timeline);
         let ended = loop {
-            if let Err(Stop::Shutdown) = self.step(i).await {
+            let ended = self.step(i).await;
+            if ended == Some(Ended::Interrupted) {
                 break Ended::Interrupted;
             }
             self.forget_read(i);
             after_window();
-            if self.reports[i].cycle.is_none() {
-                break self.reports[i].ended.clone().unwrap_or(Ended::Done);
+            if let Some(ended) = ended {
+                break ended;
             }
         };
         self.timeline = None;

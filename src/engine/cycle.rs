@@ -2,12 +2,11 @@
 //! the days a daily report may read; the parts of a window cut at the cap; and what a
 //! window read teaches: the row density and the cursor's next position.
 
-use std::time::Duration;
-
 use chrono::{DateTime, DurationRound, Utc};
 use tokio::time::Instant;
 
-use super::Engine;
+use super::ingest::{settle, Tally};
+use super::{span, Engine};
 use crate::calendar::{self, Window};
 use crate::reports::{ReportName, Schedule};
 
@@ -32,7 +31,6 @@ impl Engine {
             .now()
             .duration_trunc(chrono::Duration::seconds(1))
             .expect("truncating to seconds");
-        let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or_default();
         let cursor = self.op.ledger().reports[i].cursor;
         let pending = match self.reports[i].schedule {
             Schedule::DailyAfter { source } => self.days_due(i, source, now),
@@ -92,18 +90,11 @@ impl Engine {
         let (Some(since), Some(through)) = (since, through) else {
             return Vec::new();
         };
-        let delay = chrono::Duration::from_std(self.poll.reconcile_delay).unwrap_or_default();
+        let delay = span(self.poll.reconcile_delay);
         let mut day = match done {
             Some(next) => calendar::local_day(next, tz),
             // The first day that begins at or after the first catch-up.
-            None => {
-                let first = calendar::local_day(since, tz);
-                if calendar::day_start(first, tz) >= since {
-                    first
-                } else {
-                    first + chrono::Days::new(1)
-                }
-            }
+            None => calendar::local_day(since - chrono::Duration::seconds(1), tz) + chrono::Days::new(1),
         };
         let mut data = self.op.data();
         let slot = &mut data.reports[s];
@@ -124,7 +115,7 @@ impl Engine {
     }
 
     /// The rows of `w` dated before `until` are all counted: learn from their `dates`,
-    /// move the cursor, and re-plan the windows still to read with what was learned.
+    /// move the cursor to `until`, and plan the windows still to read with what was learned.
     pub(super) fn read(
         &mut self,
         i: usize,
@@ -132,54 +123,39 @@ impl Engine {
         until: DateTime<Utc>,
         dates: &[chrono::NaiveDateTime],
     ) {
-        let tz = self.op.timezone;
+        let (tz, overlap) = (self.op.timezone, span(self.poll.overlap));
         self.op.ledger().reports[i].density.learn(w, until, dates, tz);
-        self.advance(i, w.start, until);
-        let density = self.op.ledger().reports[i].density.clone();
+        let mut settled = Tally::default();
+        if let Some(timeline) = &self.timeline {
+            // A backfill records the boundaries its rows are now read to, each as it stood.
+            let mut t = timeline.lock().unwrap_or_else(|p| p.into_inner());
+            let step = t.step_of(calendar::local(until, tz));
+            t.next_step(step, &mut |at| settled.add(settle(&mut self.op.data(), i, at - overlap)));
+        }
+        let unordered = {
+            let mut ledger = self.op.ledger();
+            let l = &mut ledger.reports[i];
+            if l.cursor.is_none() && l.since.is_none() {
+                l.since = Some(w.start);
+            }
+            if l.cursor.is_none_or(|c| c < until) {
+                l.cursor = Some(until);
+                let mut data = self.op.data();
+                data.reports[i].health.watermark = Some(until);
+                settled.add(settle(&mut data, i, calendar::local(until - overlap, tz)));
+            }
+            l.density.unordered
+        };
+        self.log_notices(self.name(i), &settled.notices);
         let Some(c) = self.reports[i].cycle.as_mut() else {
             return;
         };
         c.read = true;
         // Pending windows are contiguous, the next one last.
-        if let (true, Some(next), Some(final_one)) = (density.unordered, c.pending.last(), c.pending.first())
-        {
-            let (start, end) = (next.start, final_one.end);
-            let mut again: Vec<_> =
-                calendar::plan(start, end, tz).into_iter().flat_map(|w| density.cut(w, tz)).collect();
-            again.reverse();
-            c.pending = again;
-        }
-    }
-
-    /// Moves report `i`'s cursor to `next` once every row before it, from the window
-    /// starting at `start`, has been read.
-    pub(super) fn advance(&mut self, i: usize, start: DateTime<Utc>, next: DateTime<Utc>) {
-        let overlap = chrono::Duration::from_std(self.poll.overlap).unwrap_or_default();
-        if let Some(timeline) = self.timeline.clone() {
-            // A backfill records the boundaries its rows are now read to, each as it stood.
-            let mut t = timeline.lock().unwrap_or_else(|p| p.into_inner());
-            let (op, mut notices) = (self.op.clone(), Vec::new());
-            let step = t.step_of(calendar::local(next, self.op.timezone));
-            t.next_step(step, &mut |at| {
-                notices.extend(super::ingest::settle(&mut op.data(), i, at - overlap).notices);
-            });
-            drop(t);
-            self.log_notices(self.name(i), &notices);
-        }
-        let mut ledger = self.op.ledger();
-        let l = &mut ledger.reports[i];
-        if l.cursor.is_none() && l.since.is_none() {
-            l.since = Some(start);
-        }
-        if l.cursor.is_none_or(|c| c < next) {
-            l.cursor = Some(next);
-            let until = next - overlap;
-            let until = calendar::local(until, self.op.timezone);
-            let mut data = self.op.data();
-            data.reports[i].health.watermark = Some(next);
-            let applied = super::ingest::settle(&mut data, i, until);
-            drop(data);
-            self.log_notices(self.name(i), &applied.notices);
+        let rest = c.pending.last().zip(c.pending.first()).map(|(next, last)| (next.start, last.end));
+        if let Some((start, end)) = rest.filter(|_| unordered) {
+            let again = self.planned_windows(i, start, end).into_iter().rev().collect();
+            self.reports[i].cycle.as_mut().expect("a cycle under way").pending = again;
         }
     }
 }

@@ -13,8 +13,7 @@ use foldhash::fast::RandomState;
 use crate::calendar::local_secs;
 use crate::client::{ApiError, RECORD_CAP};
 use crate::reports::{
-    Applied, DynReport, Folded, Identity, InvalidReason, Key, Notice, Read, Schedule, Sieve, SourceDay,
-    Verdict,
+    Applied, Folded, Identity, InvalidReason, Key, Notice, Read, Schedule, Sieve, SourceDay, Verdict,
 };
 use crate::store::{OpData, OperationStore};
 
@@ -38,8 +37,6 @@ pub struct PageSpec {
 pub trait Timeline: Send + fmt::Debug {
     /// The step a row dated `date` (operation-local) falls in.
     fn step_of(&self, date: NaiveDateTime) -> u32;
-    /// The operation-local time `step` begins at.
-    fn step_start(&self, step: u32) -> NaiveDateTime;
     /// The rows of `step` are counted next: the store holds every row of the earlier
     /// steps read so far. Each boundary not yet recorded, up to the step's start, is
     /// recorded after `settle` has let the report count what waited for the rows
@@ -167,18 +164,21 @@ impl Sieve for LedgerSieve<'_> {
     }
 }
 
-/// Reads one answer for report `index` of `op` (whose object is `report`) and counts its
-/// new rows; with a `timeline`, a step at a time.
+/// Reads one answer for report `index` of `op` and counts its new rows; with a
+/// `timeline`, a step at a time.
 pub fn ingest(
     op: &OperationStore,
     index: usize,
-    report: &dyn DynReport,
     status: u16,
     body: &[u8],
     spec: PageSpec,
     mut timeline: Option<&mut dyn Timeline>,
 ) -> Result<Outcome, ApiError> {
-    let daily = matches!(op.read().reports[index].schedule, Schedule::DailyAfter { .. });
+    let (report, daily) = {
+        let data = op.read();
+        let slot = &data.reports[index];
+        (slot.report.clone(), matches!(slot.schedule, Schedule::DailyAfter { .. }))
+    };
     // The engine is the only writer of its operation's ledger: holding it for the page
     // keeps a state save from seeing the rows counted but not remembered.
     let mut ledger = op.ledger();
@@ -216,13 +216,9 @@ pub fn ingest(
         if let Some(t) = timeline.as_deref_mut() {
             // The store as it stood at each boundary up to the step's start: rows
             // before it counted, and what waited for them settled.
-            t.next_step(step, &mut |start| {
-                let applied = settle(&mut op.data(), index, start - spec.overlap);
-                tally.overflowed += applied.overflowed;
-                tally.notices.extend(applied.notices);
-            });
+            t.next_step(step, &mut |at| tally.add(settle(&mut op.data(), index, at - spec.overlap)));
         }
-        apply(&mut *last.insert(op.data()), index, report, fold, spec, &mut tally);
+        apply(&mut *last.insert(op.data()), index, fold, spec, &mut tally);
     }
     let mut data = last.unwrap_or_else(|| op.data());
     let h = &mut data.reports[index].health;
@@ -238,6 +234,13 @@ pub fn ingest(
     Ok(Outcome::Counted(tally))
 }
 
+impl Tally {
+    pub(super) fn add(&mut self, applied: Applied) {
+        self.overflowed += applied.overflowed;
+        self.notices.extend(applied.notices);
+    }
+}
+
 /// Lets report `index` count what waited for every row dated before `until` to be read.
 pub(super) fn settle(data: &mut OpData, index: usize, until: NaiveDateTime) -> Applied {
     let OpData { agents, reports, .. } = data;
@@ -249,14 +252,7 @@ pub(super) fn settle(data: &mut OpData, index: usize, until: NaiveDateTime) -> A
 
 /// Applies one fold to report `index`'s counters; a daily report gets its source's
 /// counts of the day, which the source then forgets.
-fn apply(
-    data: &mut OpData,
-    index: usize,
-    report: &dyn DynReport,
-    fold: Folded,
-    spec: PageSpec,
-    tally: &mut Tally,
-) {
+fn apply(data: &mut OpData, index: usize, fold: Folded, spec: PageSpec, tally: &mut Tally) {
     let source = match data.reports[index].schedule {
         Schedule::DailyAfter { source } => data.position(source).map(|s| {
             let day = spec.ini.date();
@@ -269,10 +265,9 @@ fn apply(
     };
     let OpData { agents, reports, .. } = data;
     let slot = &mut reports[index];
-    let applied = report.apply(&mut slot.counters, agents, fold, source.as_ref().map(|(_, d)| d));
+    let applied = slot.report.apply(&mut slot.counters, agents, fold, source.as_ref().map(|(_, d)| d));
     agents.overflow_records += applied.overflowed;
-    tally.overflowed += applied.overflowed;
-    tally.notices.extend(applied.notices);
+    tally.add(applied);
     if let Some((s, SourceDay { day, counts: Some(_), .. })) = source {
         let slot = &mut reports[s];
         if let Some(t) = slot.report.day_tallies(&mut slot.counters) {

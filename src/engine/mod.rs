@@ -33,6 +33,11 @@ use crate::config::{ApiConfig, Config, OperationConfig, PollConfig};
 use crate::reports::{DynReport, ReportName, Schedule};
 use crate::store::OperationStore;
 
+/// A configured duration as a chrono one (their ranges are far beyond any configured).
+fn span(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or_default()
+}
+
 /// Why a cycle stopped early.
 #[derive(Debug)]
 enum Stop {
@@ -55,8 +60,6 @@ struct Scheduled {
     cycle: Option<Cycle>,
     /// When it last read a window, so that reports with work take turns.
     last_step: Instant,
-    /// How its last cycle ended.
-    ended: Option<Ended>,
 }
 
 /// What an engine needs from outside.
@@ -100,7 +103,6 @@ impl Engine {
                 due: now,
                 cycle: None,
                 last_step: now,
-                ended: None,
             })
             .collect();
         Engine {
@@ -136,14 +138,14 @@ impl Engine {
                 .filter(|(_, r)| r.cycle.is_some() || r.due <= now)
                 .min_by_key(|(i, r)| (r.last_step, *i))
                 .map(|(i, _)| i);
-            let result = match next {
-                Some(i) => self.step(i).await,
+            let stopped = match next {
+                Some(i) => self.step(i).await == Some(Ended::Interrupted),
                 None => {
                     let due = self.reports.iter().map(|r| r.due).min();
-                    self.sleep_until(due.unwrap_or(now + self.poll.interval)).await
+                    self.sleep_until(due.unwrap_or(now + self.poll.interval)).await.is_err()
                 }
             };
-            if matches!(result, Err(Stop::Shutdown)) {
+            if stopped {
                 return;
             }
         }
@@ -159,39 +161,43 @@ impl Engine {
         }
     }
 
-    /// The operation's name.
     pub fn operation(&self) -> &str {
         &self.op.name
+    }
+
+    /// The operation's local day.
+    fn today(&self) -> chrono::NaiveDate {
+        calendar::local_day(self.shared.clock.now(), self.op.timezone)
     }
 
     pub fn name(&self, i: usize) -> ReportName {
         self.reports[i].report.name()
     }
 
-    /// Reads the next window of report `i`'s cycle, starting the cycle if needed.
-    async fn step(&mut self, i: usize) -> Result<(), Stop> {
+    /// Reads the next window of report `i`'s cycle, starting the cycle if needed; how the
+    /// cycle ended, if it did (`Interrupted`: at shutdown, the cycle left as it stands).
+    async fn step(&mut self, i: usize) -> Option<Ended> {
         self.reports[i].last_step = Instant::now();
         if self.reports[i].cycle.is_none() {
             self.start_cycle(i);
         }
         let next = self.reports[i].cycle.as_mut().and_then(|c| c.pending.pop());
         let Some(w) = next else {
-            return self.end_cycle(i, Ok(())).await;
+            return Some(self.end_cycle(i, Ok(())).await);
         };
-        match self.fetch_window(i, w).await {
+        let parts = match self.fetch_window(i, w).await {
             Ok(Outcome::Counted(tally)) => {
                 let Some(before) = tally.before else {
                     self.read(i, w, w.end + chrono::Duration::seconds(1), &tally.dates);
                     if self.reports[i].cycle.as_ref().is_some_and(|c| c.pending.is_empty()) {
-                        self.end_cycle(i, Ok(())).await?;
+                        return Some(self.end_cycle(i, Ok(())).await);
                     }
-                    return Ok(());
+                    return None;
                 };
                 // No offset change inside a window: local and UTC seconds run together.
                 let cut = w.start + (before - calendar::local(w.start, self.op.timezone));
                 let counted: Vec<_> = tally.dates.into_iter().filter(|d| *d < before).collect();
                 self.read(i, w, cut, &counted);
-                self.op.data().reports[i].health.splits += 1;
                 tracing::info!(
                     operation = %self.op.name,
                     report = %self.name(i),
@@ -199,10 +205,7 @@ impl Engine {
                     window_end = %w.end,
                     "response hit the 60,000-record cap in date order; reading on from its last second"
                 );
-                if let Some(c) = self.reports[i].cycle.as_mut() {
-                    c.pending.push(calendar::Window { start: cut, end: w.end });
-                }
-                Ok(())
+                vec![calendar::Window { start: cut, end: w.end }]
             }
             Ok(Outcome::Cut(dates)) => {
                 // Out of date order (or all in one second): its halves are read in full again,
@@ -211,7 +214,6 @@ impl Engine {
                     self.op.ledger().reports[i].density.unordered = true;
                 }
                 let (left, right) = w.split().expect("one-second windows are never cut");
-                self.op.data().reports[i].health.splits += 1;
                 tracing::info!(
                     operation = %self.op.name,
                     report = %self.name(i),
@@ -220,21 +222,28 @@ impl Engine {
                     parts = 2,
                     "response hit the 60,000-record cap out of date order; splitting the window"
                 );
-                if let Some(c) = self.reports[i].cycle.as_mut() {
-                    c.pending.extend([right, left]);
-                }
-                Ok(())
+                vec![right, left]
             }
-            Err(Stop::Shutdown) => Err(Stop::Shutdown),
-            Err(stop) => self.end_cycle(i, Err(stop)).await,
+            Err(Stop::Shutdown) => return Some(Ended::Interrupted),
+            Err(stop) => return Some(self.end_cycle(i, Err(stop)).await),
+        };
+        self.op.data().reports[i].health.splits += 1;
+        if let Some(c) = self.reports[i].cycle.as_mut() {
+            c.pending.extend(parts);
         }
+        None
     }
 
-    async fn end_cycle(&mut self, i: usize, result: Result<(), Stop>) -> Result<(), Stop> {
-        let Some(cycle) = self.reports[i].cycle.take() else {
-            return Ok(());
+    async fn end_cycle(&mut self, i: usize, result: Result<(), Stop>) -> Ended {
+        let ended = match &result {
+            Ok(()) => Ended::Done,
+            Err(Stop::Quota | Stop::Paused) => Ended::Allowance,
+            Err(Stop::Api(e)) => Ended::Failed(e.to_string()),
+            Err(Stop::Shutdown) => Ended::Interrupted,
         };
-        self.reports[i].ended = Some(Ended::of(&result));
+        let Some(cycle) = self.reports[i].cycle.take() else {
+            return ended;
+        };
         let interval = self.reports[i].interval;
         let due = match &result {
             Ok(()) => cycle.started + interval,
@@ -255,7 +264,7 @@ impl Engine {
         if matches!(result, Err(Stop::Paused)) {
             // Not a failure: the report waits, and its cycle starts again later.
             self.op.data().reports[i].health.cycled = true;
-            return Ok(());
+            return ended;
         }
         let ok = result.is_ok();
         {
@@ -273,7 +282,7 @@ impl Engine {
         if advanced || (ok && cycle.read) {
             self.shared.saver.save().await;
         }
-        Ok(())
+        ended
     }
 
     /// Forgets the rows of report `i` that no later read can return: it keeps those
@@ -283,9 +292,7 @@ impl Engine {
         let mut ledger = self.op.ledger();
         let l = &mut ledger.reports[i];
         if let Some(c) = l.cursor {
-            let keep = c
-                - chrono::Duration::from_std(self.poll.overlap).unwrap_or_default()
-                - calendar::max_backward_step(tz, c);
+            let keep = c - span(self.poll.overlap) - calendar::max_backward_step(tz, c);
             l.prune(calendar::local_secs(calendar::local(keep, tz)));
         }
     }
@@ -302,10 +309,5 @@ impl Engine {
         );
         let left = (until - now).to_std().unwrap_or_default() + Duration::from_secs(1);
         Instant::now() + left.min(Duration::from_secs(3600))
-    }
-
-    /// The windowed reports, which a backfill reads.
-    fn windowed(&self, i: usize) -> bool {
-        self.reports[i].schedule == Schedule::Windowed
     }
 }

@@ -66,7 +66,7 @@ impl Engine {
     /// (then report `i` pauses, which shows in `wolkvox_report_paused` and the log).
     fn spend(&mut self, i: usize) -> Result<(), Stop> {
         let name = self.name(i);
-        let today = calendar::local_day(self.shared.clock.now(), self.op.timezone);
+        let today = self.today();
         let earlier = if self.reserve_all { self.reports.len() } else { i };
         let reserved = self.reserved_until_midnight(earlier);
         let mut data = self.op.data();
@@ -114,45 +114,42 @@ impl Engine {
         let (ini, end) = w.local_bounds(self.op.timezone);
         self.spend(i)?;
         let mut shutdown = self.shared.shutdown.clone();
-        tokio::select! {
-            _ = self.pacer.until_ready() => {}
-            _ = shutdown.changed() => return Err(Stop::Shutdown),
-        }
         let token_lock = self.shared.token_lock.clone();
         let in_flight = tokio::select! {
-            g = token_lock.lock() => g,
+            g = async { self.pacer.until_ready().await; token_lock.lock().await } => g,
             _ = shutdown.changed() => return Err(Stop::Shutdown),
         };
         let started = std::time::Instant::now();
         let fetched = tokio::select! {
-            r = self.client.fetch(name.as_str(), ini, end) => r,
-            _ = shutdown.changed() => {
-                // Abandoned at shutdown; it was sent, so it still cost a request.
-                let mut data = self.op.data();
-                data.daily.used += 1;
-                data.reports[i].health.requests += 1;
-                return Err(Stop::Shutdown);
-            }
+            r = self.client.fetch(name.as_str(), ini, end) => Some(r),
+            // Abandoned at shutdown: it was sent, so it still cost a request.
+            _ = shutdown.changed() => None,
         };
         drop(in_flight);
         {
             let mut data = self.op.data();
-            if fetched.as_ref().err().is_none_or(ApiError::was_sent) {
+            if fetched.as_ref().is_none_or(|r| r.as_ref().err().is_none_or(ApiError::was_sent)) {
                 data.daily.used += 1;
             }
             let h = &mut data.reports[i].health;
             h.requests += 1;
-            h.latency.observe(&API_LATENCY_BUCKETS, started.elapsed().as_secs_f64());
+            if fetched.is_some() {
+                h.latency.observe(&API_LATENCY_BUCKETS, started.elapsed().as_secs_f64());
+            }
         }
-        let (status, body) = fetched.map_err(|e| self.failed(i, e, ini, end))?;
-        let (report, op, timeline) = (self.reports[i].report.clone(), self.op.clone(), self.timeline.clone());
-        let overlap = chrono::Duration::from_std(self.poll.overlap).unwrap_or_default();
-        let spec =
-            PageSpec { ini, end, may_split: w.seconds() > 1, late_before: self.late_before(i), overlap };
+        let (status, body) = fetched.ok_or(Stop::Shutdown)?.map_err(|e| self.failed(i, e, ini, end))?;
+        let (op, timeline) = (self.op.clone(), self.timeline.clone());
+        let spec = PageSpec {
+            ini,
+            end,
+            may_split: w.seconds() > 1,
+            late_before: self.late_before(i),
+            overlap: super::span(self.poll.overlap),
+        };
         let counted = tokio::task::spawn_blocking(move || {
             let mut timeline = timeline.as_ref().map(|t| t.lock().unwrap_or_else(|p| p.into_inner()));
             let timeline = timeline.as_deref_mut().map(|t| t as &mut dyn Timeline);
-            ingest(&op, i, &*report, status, &body, spec, timeline)
+            ingest(&op, i, status, &body, spec, timeline)
         })
         .await;
         let outcome = match counted {
@@ -196,9 +193,9 @@ impl Engine {
             );
         }
         self.log_notices(name, &tally.notices);
-        if tally.invalid.values().any(|n| *n > 0) {
-            let invalid: Vec<_> =
-                tally.invalid.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r:?}={n}")).collect();
+        let invalid: Vec<_> =
+            tally.invalid.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r:?}={n}")).collect();
+        if !invalid.is_empty() {
             tracing::debug!(operation = %self.op.name, report = %name, invalid = %invalid.join(","), "records rejected");
         }
     }
@@ -216,14 +213,12 @@ impl Engine {
 
     /// Counts and logs a failed request; what the cycle does next.
     fn failed(&self, i: usize, e: ApiError, ini: chrono::NaiveDateTime, end: chrono::NaiveDateTime) -> Stop {
-        let name = self.name(i);
+        let (name, quota) = (self.name(i), matches!(e, ApiError::QuotaExceeded(_)));
         {
             let mut data = self.op.data();
             data.reports[i].health.errors[e.reason()] += 1;
             data.last_error = Some(format!("{name}: {e}"));
-            if matches!(e, ApiError::QuotaExceeded(_)) {
-                data.daily.exhausted = true;
-            }
+            data.daily.exhausted |= quota;
         }
         let reason = e.reason().as_str();
         if e.is_configuration() {
@@ -231,7 +226,7 @@ impl Engine {
         } else {
             tracing::warn!(operation = %self.op.name, report = %name, reason, error = %e, date_ini = %ini, date_end = %end, "API request failed");
         }
-        if matches!(e, ApiError::QuotaExceeded(_)) {
+        if quota {
             Stop::Quota
         } else {
             Stop::Api(e)

@@ -19,8 +19,6 @@ pub struct Saver {
 }
 
 impl Saver {
-    /// A saver writing to `path`; `None` writes nothing (the backfill saves its own
-    /// progress).
     pub fn new(store: Arc<Store>, path: Option<PathBuf>, clock: Arc<dyn Clock>) -> Self {
         Saver { store, path, clock, lock: tokio::sync::Mutex::new(()) }
     }

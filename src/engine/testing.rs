@@ -92,12 +92,8 @@ pub fn page(rows: &[serde_json::Value]) -> Vec<u8> {
 
 /// Feeds one page to report `name` of `op` and returns its tally.
 pub fn ingest(op: &OperationStore, name: ReportName, rows: &[serde_json::Value], spec: PageSpec) -> Tally {
-    let (index, report) = {
-        let data = op.read();
-        let i = data.position(name).expect("the report is enabled");
-        (i, data.reports[i].report.clone())
-    };
-    match ingest_page(op, index, &*report, 200, &page(rows), spec, None) {
+    let index = op.read().position(name).expect("the report is enabled");
+    match ingest_page(op, index, 200, &page(rows), spec, None) {
         Ok(Outcome::Counted(t)) => t,
         other => panic!("expected a counted page, got {other:?}"),
     }

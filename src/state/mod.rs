@@ -59,23 +59,24 @@ pub struct ReportState {
     pub counters: Box<RawValue>,
 }
 
-/// Serializes every operation (its ledger and data together, so a page is either in
-/// both or in neither), then writes the file atomically. `now` is the save's time.
-pub fn save(store: &Store, path: &Path, now: DateTime<Utc>) -> Result<u64, StateError> {
-    let operations = store.operations().iter().map(|op| (op.name.clone(), snapshot(op))).collect();
-    let file = StateFile { version: VERSION, saved_at: now, operations };
-    write(&file, path)
+impl StateFile {
+    /// Every operation's state, saved at `now`.
+    pub fn of(store: &Store, now: DateTime<Utc>) -> StateFile {
+        let operations = store.operations().iter().map(|op| (op.name.clone(), snapshot(op))).collect();
+        StateFile { version: VERSION, saved_at: now, operations }
+    }
 }
 
-/// Writes `file` atomically.
-pub fn write(file: &StateFile, path: &Path) -> Result<u64, StateError> {
-    let mut body = serde_json::to_vec(file).expect("state values serialize");
+/// Writes the store's state atomically; the bytes written.
+pub fn save(store: &Store, path: &Path, now: DateTime<Utc>) -> Result<u64, StateError> {
+    let mut body = serde_json::to_vec(&StateFile::of(store, now)).expect("state values serialize");
     body.push(b'\n');
     write_atomically(path, &body).map_err(|source| StateError::Write { path: path.to_owned(), source })?;
     Ok(body.len() as u64)
 }
 
-/// One operation's state, its ledger and data read together.
+/// One operation's state, its ledger and data read together (so that a page is in both
+/// or in neither).
 pub fn snapshot(op: &OperationStore) -> OpState {
     let ledger = op.ledger();
     let data = op.read();
@@ -152,18 +153,15 @@ pub fn load(path: &Path, now: DateTime<Utc>) -> Loaded {
     struct Version {
         version: u32,
     }
-    match serde_json::from_slice::<Version>(&text) {
-        Ok(Version { version: VERSION }) => match serde_json::from_slice(&text) {
-            Ok(s) => Loaded::Restored(s),
-            Err(e) => move_aside(path, format!("corrupt: {e}"), now),
-        },
-        Ok(Version { version: 1 }) => match v1::convert(&text) {
-            Ok(s) => Loaded::Restored(s),
-            Err(e) => move_aside(path, format!("corrupt version 1 state: {e}"), now),
-        },
-        Ok(Version { version }) => move_aside(path, format!("unsupported state version {version}"), now),
-        Err(e) => move_aside(path, format!("corrupt: {e}"), now),
-    }
+    let parsed = match serde_json::from_slice::<Version>(&text) {
+        Ok(Version { version: VERSION }) => {
+            serde_json::from_slice(&text).map_err(|e| format!("corrupt: {e}"))
+        }
+        Ok(Version { version: 1 }) => v1::convert(&text).map_err(|e| format!("corrupt version 1 state: {e}")),
+        Ok(Version { version }) => Err(format!("unsupported state version {version}")),
+        Err(e) => Err(format!("corrupt: {e}")),
+    };
+    parsed.map_or_else(|error| move_aside(path, error, now), Loaded::Restored)
 }
 
 fn move_aside(path: &Path, error: String, now: DateTime<Utc>) -> Loaded {

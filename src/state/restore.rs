@@ -112,11 +112,9 @@ fn restore_operation(op: &OperationConfig, saved: OpState, data: &mut OpData, le
                 }
                 slot.counters = counters;
                 slot.health.watermark = state.cursor;
-                let l = &mut ledger.reports[i];
-                l.cursor = state.cursor;
-                l.since = state.since;
-                l.density = state.density;
-                l.seen = state.seen.into_iter().map(|(hi, lo, d)| (Identity(hi, lo), d)).collect();
+                let seen = state.seen.into_iter().map(|(hi, lo, d)| (Identity(hi, lo), d)).collect();
+                let (cursor, since, density) = (state.cursor, state.since, state.density);
+                ledger.reports[i] = ReportLedger { cursor, since, density, seen };
             }
             Err(why) => tracing::error!(
                 operation = %op.name,

@@ -10,7 +10,6 @@ use super::{OpState, ReportState, StateFile, VERSION};
 use crate::reports::agent_13::{self, Agent13Counters, Series};
 use crate::reports::agents::AgentInfo;
 use crate::reports::histogram::Histogram;
-use crate::reports::labels::Interaction;
 use crate::store::DailyUse;
 
 #[derive(Deserialize)]
@@ -34,17 +33,8 @@ struct V1Operation {
 struct V1Agent {
     name: Box<str>,
     name_date: i64,
-    /// transfer, conference, other.
+    /// transfer, conference, other: `Interaction`'s order.
     series: [Option<Histogram>; 3],
-}
-
-fn series(v1: [Option<Histogram>; 3]) -> Series {
-    let [transfer, conference, other] = v1;
-    let mut s = Series::default();
-    s[Interaction::transfer] = transfer;
-    s[Interaction::conference] = conference;
-    s[Interaction::other] = other;
-    s
 }
 
 /// Converts the text of a version 1 state file.
@@ -52,21 +42,14 @@ pub fn convert(text: &[u8]) -> Result<StateFile, serde_json::Error> {
     let v1: V1File = serde_json::from_slice(text)?;
     let mut operations = BTreeMap::new();
     for (name, op) in v1.operations {
-        // Version 1 kept no first-seen dates: carried-over agents get 0 ("before the
-        // upgrade"), so they do not show as new consultants.
-        let agents = op
-            .agents
-            .iter()
-            .map(|(id, a)| {
-                let info = AgentInfo { name: a.name.clone(), name_date: a.name_date, first_seen: 0 };
-                (id.clone(), info)
-            })
-            .collect();
-        let counters = Agent13Counters::from_parts(
-            op.bounds,
-            op.agents.into_iter().map(|(id, a)| (id.into_boxed_str(), series(a.series))).collect(),
-            series(op.overflow.series),
-        );
+        let (mut agents, mut series) = (Vec::new(), BTreeMap::new());
+        for (id, a) in op.agents {
+            // Version 1 kept no first-seen dates: carried-over agents get 0 ("before the
+            // upgrade"), so they do not show as new consultants.
+            agents.push((id.clone(), AgentInfo { name: a.name, name_date: a.name_date, first_seen: 0 }));
+            series.insert(id.into_boxed_str(), Series::from_array(a.series));
+        }
+        let counters = Agent13Counters::from_parts(op.bounds, series, Series::from_array(op.overflow.series));
         let report = ReportState {
             cursor: op.cursor,
             // Version 1 kept no day counts: days are reconciled from the upgrade on.
@@ -75,12 +58,8 @@ pub fn convert(text: &[u8]) -> Result<StateFile, serde_json::Error> {
             seen: op.seen,
             counters: serde_json::value::to_raw_value(&counters)?,
         };
-        let state = OpState {
-            daily: op.daily,
-            agents,
-            overflow_records: op.overflow_records,
-            reports: BTreeMap::from([(agent_13::NAME.to_string(), report)]),
-        };
+        let reports = BTreeMap::from([(agent_13::NAME.to_string(), report)]);
+        let state = OpState { daily: op.daily, agents, overflow_records: op.overflow_records, reports };
         operations.insert(name, state);
     }
     Ok(StateFile { version: VERSION, saved_at: v1.saved_at, operations })

@@ -11,7 +11,7 @@ use crate::calendar::{local, Window};
 
 /// Rows a planned window is expected to carry at most: 13% under the cap, room for the
 /// estimate's error (a history's hours vary by a few percent from one day to the next).
-pub const TARGET_ROWS: f64 = 52_000.0;
+const TARGET_ROWS: f64 = 52_000.0;
 /// Weight of a new observation of an hour of the day.
 const LEARNING: f64 = 0.3;
 
@@ -26,18 +26,13 @@ pub struct Density {
 }
 
 impl Density {
-    /// Learns from a window read whole: `rows_at` holds its rows' local dates, possibly
-    /// a prefix `[w.start, until)` of it only (a cut page whose dates are in order).
+    /// Learns from the rows' local `dates` of `[w.start, until)`: a window read whole, or
+    /// the prefix of one that a cut page in date order covers.
     pub fn learn(&mut self, w: Window, until: DateTime<Utc>, dates: &[NaiveDateTime], tz: Tz) {
         self.per_hour.resize(24, None);
         let mut covered = [0f64; 24];
-        let mut t = w.start;
-        while t < until.min(w.end + Duration::seconds(1)) {
-            let next_hour =
-                t + Duration::seconds(3600 - i64::from(local(t, tz).num_seconds_from_midnight() % 3600));
-            let stop = next_hour.min(until).min(w.end + Duration::seconds(1));
-            covered[local(t, tz).hour() as usize] += (stop - t).num_seconds() as f64;
-            t = stop;
+        for (t, stop, h) in hours(w.start, until.min(w.end + Duration::seconds(1)), tz) {
+            covered[h] += (stop - t).num_seconds() as f64;
         }
         let mut rows = [0f64; 24];
         for d in dates {
@@ -68,17 +63,9 @@ impl Density {
 
     /// The rows expected in `[from, to]`; `None` while no hour of the day is known.
     pub fn expected(&self, from: DateTime<Utc>, to: DateTime<Utc>, tz: Tz) -> Option<f64> {
-        let mut total = 0.0;
-        let mut t = from;
-        while t <= to {
-            let next_hour =
-                t + Duration::seconds(3600 - i64::from(local(t, tz).num_seconds_from_midnight() % 3600));
-            let stop = next_hour.min(to + Duration::seconds(1));
-            let rate = self.rate(local(t, tz).hour() as usize)?;
-            total += rate * (stop - t).num_seconds() as f64 / 3600.0;
-            t = stop;
-        }
-        Some(total)
+        hours(from, to + Duration::seconds(1), tz)
+            .map(|(t, stop, h)| Some(self.rate(h)? * (stop - t).num_seconds() as f64 / 3600.0))
+            .sum()
     }
 
     /// Cuts `w` into the fewest consecutive windows each expected to carry at most
@@ -95,13 +82,11 @@ impl Density {
         let share = total / parts as f64;
         let mut out = Vec::with_capacity(parts);
         let mut start = w.start;
-        let mut t = w.start;
         let mut carried = 0.0;
-        while out.len() + 1 < parts && t <= w.end {
-            let next_hour =
-                t + Duration::seconds(3600 - i64::from(local(t, tz).num_seconds_from_midnight() % 3600));
-            let stop = next_hour.min(w.end + Duration::seconds(1));
-            let rate = self.rate(local(t, tz).hour() as usize).unwrap_or(0.0);
+        let mut stretches = hours(w.start, w.end + Duration::seconds(1), tz);
+        while out.len() + 1 < parts {
+            let Some((t, stop, h)) = stretches.next() else { break };
+            let rate = self.rate(h).unwrap_or(0.0);
             let here = rate * (stop - t).num_seconds() as f64 / 3600.0;
             if carried + here >= share && rate > 0.0 {
                 // The second inside this stretch where the share is reached.
@@ -109,18 +94,32 @@ impl Density {
                 let end = (t + Duration::seconds(secs.max(1)) - Duration::seconds(1)).min(w.end);
                 out.push(Window { start, end });
                 start = end + Duration::seconds(1);
-                t = start;
                 carried = 0.0;
+                stretches = hours(start, w.end + Duration::seconds(1), tz);
                 continue;
             }
             carried += here;
-            t = stop;
         }
         if start <= w.end {
             out.push(Window { start, end: w.end });
         }
         out
     }
+}
+
+/// `[from, to)` in stretches that each lie within one local hour: (start, end, hour).
+fn hours(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    tz: Tz,
+) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>, usize)> {
+    let mut t = from;
+    std::iter::from_fn(move || {
+        let l = local(t, tz);
+        let next_hour = t + Duration::seconds(3600 - i64::from(l.num_seconds_from_midnight() % 3600));
+        let start = std::mem::replace(&mut t, next_hour.min(to));
+        (start < to).then_some((start, t, l.hour() as usize))
+    })
 }
 
 #[cfg(test)]

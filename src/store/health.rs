@@ -72,11 +72,17 @@ impl DailyUse {
         DailyUse { day, used: 0, exhausted: false }
     }
 
-    /// Whether another request fits in today's allowance; rolls the day over first.
-    pub fn may_request(&mut self, today: NaiveDate, allowance: u64) -> bool {
+    /// Today's count: a new one when `today` is another day.
+    pub fn on(&mut self, today: NaiveDate) -> &mut Self {
         if self.day != today {
             *self = DailyUse::new(today);
         }
-        !self.exhausted && self.used < allowance
+        self
+    }
+
+    /// Whether another request fits in today's allowance.
+    pub fn may_request(&mut self, today: NaiveDate, allowance: u64) -> bool {
+        let today = self.on(today);
+        !today.exhausted && today.used < allowance
     }
 }

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use foldhash::fast::RandomState;
 
-pub use density::{Density, TARGET_ROWS};
+pub use density::Density;
 pub use health::{DailyUse, ReportHealth, API_LATENCY_BUCKETS};
 
 use crate::reports::agents::Agents;
@@ -115,39 +115,18 @@ impl OperationStore {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Locks the data for a change; the store's generation moves on when the guard drops,
-    /// so the rendered exposition is known to be stale.
-    pub fn data(&self) -> DataGuard<'_> {
-        DataGuard { guard: self.data.lock().unwrap_or_else(|p| p.into_inner()), generation: &self.generation }
+    /// Locks the data for a change. The store's generation moves on once it is locked:
+    /// the renderer reads the generation before it locks, so what it renders under a
+    /// generation holds every change that generation counts.
+    pub fn data(&self) -> MutexGuard<'_, OpData> {
+        let guard = self.read();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        guard
     }
 
     /// Locks the data to read it, without marking a change.
     pub fn read(&self) -> MutexGuard<'_, OpData> {
         self.data.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-pub struct DataGuard<'a> {
-    guard: MutexGuard<'a, OpData>,
-    generation: &'a AtomicU64,
-}
-
-impl std::ops::Deref for DataGuard<'_> {
-    type Target = OpData;
-    fn deref(&self) -> &OpData {
-        &self.guard
-    }
-}
-
-impl std::ops::DerefMut for DataGuard<'_> {
-    fn deref_mut(&mut self) -> &mut OpData {
-        &mut self.guard
-    }
-}
-
-impl Drop for DataGuard<'_> {
-    fn drop(&mut self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 

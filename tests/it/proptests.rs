@@ -192,8 +192,7 @@ fn ingest(
     status: u16,
     body: &[u8],
 ) -> Result<Outcome, wolkvox_exporter::client::ApiError> {
-    let report = op.read().reports[0].report.clone();
-    wolkvox_exporter::engine::ingest(op, 0, &*report, status, body, day(), None)
+    wolkvox_exporter::engine::ingest(op, 0, status, body, day(), None)
 }
 
 /// Feeds an answer to a fresh store through the agent_13 report and checks the

@@ -41,9 +41,8 @@ fn a_full_page_out_of_order_counts_nothing() {
         .map(|i| row(i, &format!("2026-11-24 10:{:02}:{:02}", i % 3600 / 60, i % 60)))
         .collect();
     rows.swap(0, RECORD_CAP - 1);
-    let report = op.read().reports[0].report.clone();
     let body = testing::page(&rows);
-    let out = ingest(&op, 0, &*report, 200, &body, day(), None).unwrap();
+    let out = ingest(&op, 0, 200, &body, day(), None).unwrap();
     assert!(matches!(out, Outcome::Cut(d) if d.len() == RECORD_CAP));
     assert_eq!(op.read().reports[0].health.received, RECORD_CAP as u64);
     assert!(op.ledger().reports[0].seen.is_empty());
