@@ -13,10 +13,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 
-use super::routes::{handle, text};
+use super::routes::{handle, text, unauthorized};
 use super::shedding::Ticket;
 use super::{Limits, Site};
-use crate::web::{unauthorized_response, AuthResult, WebConfigHandle};
+use crate::web::{AuthResult, WebConfigHandle};
 
 /// The largest request head, and so the most a connection buffers from its client.
 /// hyper's default (about 400 KiB) is far beyond what a scraper sends.
@@ -96,7 +96,7 @@ async fn http<I>(
             let auth = config.clone().authorize(req.headers().get(header::AUTHORIZATION).cloned()).await;
             if let AuthResult::Denied(why) = auth {
                 tracing::debug!(%peer, reason = why.as_str(), "unauthorized request");
-                return Ok::<_, Infallible>(unauthorized_response());
+                return Ok::<_, Infallible>(unauthorized());
             }
             let mut resp = match tokio::time::timeout(timeout, handle(&site, &req)).await {
                 Ok(r) => r,

@@ -7,10 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
-use hyper::{Response, StatusCode};
+use hyper::header::HeaderValue;
 use sha2::{Digest, Sha256};
 
 use super::config::{Secret, WebConfigError};
@@ -52,17 +49,6 @@ impl AuthDenied {
             Self::InvalidCredentials => "invalid_credentials",
         }
     }
-}
-
-/// The 401 answer to a denied request; `WWW-Authenticate: Basic` makes browsers and
-/// tools prompt for credentials, as exporter-toolkit does.
-pub fn unauthorized_response() -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(b"Unauthorized\n")));
-    *response.status_mut() = StatusCode::UNAUTHORIZED;
-    let headers = response.headers_mut();
-    headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    response
 }
 
 /// Beyond this many remembered credentials the cache is emptied; only correct
@@ -180,12 +166,14 @@ impl BasicAuth {
     }
 
     fn cache_key(&self, user: &str, password: &str) -> Vec<u8> {
-        let mut input = Vec::with_capacity(self.salt.len() + 8 + user.len() + password.len());
-        input.extend_from_slice(&self.salt);
-        input.extend_from_slice(&(user.len() as u64).to_be_bytes());
-        input.extend_from_slice(user.as_bytes());
-        input.extend_from_slice(password.as_bytes());
-        Sha256::digest(&input).to_vec()
+        let length = (user.len() as u64).to_be_bytes();
+        Sha256::new()
+            .chain_update(self.salt)
+            .chain_update(length)
+            .chain_update(user)
+            .chain_update(password)
+            .finalize()
+            .to_vec()
     }
 }
 
