@@ -41,19 +41,16 @@ pub(super) async fn run(
     stop: watch::Receiver<bool>,
 ) {
     let ticket = Arc::new(ticket);
-    let first_request = first_request(&ticket, shared.limits.first_request_timeout);
+    let first_request = async {
+        tokio::time::sleep(shared.limits.first_request_timeout).await;
+        if ticket.has_requested() {
+            std::future::pending::<()>().await;
+        }
+    };
     tokio::select! {
         () = serve(stream, peer, &shared, ticket.clone(), stop) => {}
         _ = shed => tracing::debug!(%peer, "idle connection closed to admit a new one"),
         () = first_request => tracing::debug!(%peer, "no request in time: connection closed"),
-    }
-}
-
-/// Resolves at the deadline if no complete request head has arrived by then.
-async fn first_request(ticket: &Ticket, timeout: Duration) {
-    tokio::time::sleep(timeout).await;
-    if ticket.has_requested() {
-        std::future::pending::<()>().await;
     }
 }
 
@@ -64,7 +61,7 @@ async fn serve(
     ticket: Arc<Ticket>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Some(acceptor) = shared.web.current().tls_acceptor().cloned() else {
+    let Some(acceptor) = shared.web.current().tls.clone() else {
         return http(TokioIo::new(stream), peer, shared, ticket, stop).await;
     };
     let handshake = tokio::select! {

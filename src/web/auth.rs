@@ -137,10 +137,6 @@ impl BasicAuth {
         Err(Unverified { user, password, key })
     }
 
-    pub(crate) fn check(&self, header: Option<&HeaderValue>) -> AuthResult {
-        self.check_cached(header).unwrap_or_else(|unverified| self.verify(unverified))
-    }
-
     /// The bcrypt verification (tens of milliseconds): blocking.
     pub(crate) fn verify(&self, Unverified { user, password, key }: Unverified) -> AuthResult {
         let _one_at_a_time = lock(&self.bcrypt_lock);

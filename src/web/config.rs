@@ -189,9 +189,11 @@ fn build_headers(path: &Path, configured: BTreeMap<String, String>) -> Result<He
 /// reload, so a connection or request sees one consistent version.
 #[derive(Default)]
 pub struct LoadedWebConfig {
-    pub(super) source: Option<PathBuf>,
-    pub(super) tls: Option<TlsAcceptor>,
-    pub(super) client_auth: Option<ClientAuthType>,
+    /// The web-config file; `None` when none is given.
+    pub source: Option<PathBuf>,
+    /// The acceptor to wrap each accepted TCP stream in; `None` means plain HTTP.
+    pub tls: Option<TlsAcceptor>,
+    pub client_auth: Option<ClientAuthType>,
     pub(super) auth: BasicAuth,
     pub(super) headers: HeaderMap,
     pub(super) read_log: ReadLog,
@@ -247,17 +249,8 @@ impl LoadedWebConfig {
         Arc::new(Self::default())
     }
 
-    /// The acceptor to wrap each accepted TCP stream in; `None` means plain HTTP.
-    pub fn tls_acceptor(&self) -> Option<&TlsAcceptor> {
-        self.tls.as_ref()
-    }
-
     pub fn tls_enabled(&self) -> bool {
         self.tls.is_some()
-    }
-
-    pub fn client_auth_type(&self) -> Option<ClientAuthType> {
-        self.client_auth
     }
 
     pub fn basic_auth_enabled(&self) -> bool {
@@ -268,7 +261,7 @@ impl LoadedWebConfig {
     /// credential not seen before costs one bcrypt verification (tens of milliseconds);
     /// from async code prefer [`LoadedWebConfig::authorize`].
     pub fn check_basic_auth(&self, authorization_header: Option<&HeaderValue>) -> AuthResult {
-        self.auth.check(authorization_header)
+        self.auth.check_cached(authorization_header).unwrap_or_else(|unverified| self.auth.verify(unverified))
     }
 
     /// [`LoadedWebConfig::check_basic_auth`] for async handlers: a cached credential is
@@ -289,10 +282,6 @@ impl LoadedWebConfig {
         for (name, value) in &self.headers {
             response_headers.insert(name.clone(), value.clone());
         }
-    }
-
-    pub fn source(&self) -> Option<&Path> {
-        self.source.as_deref()
     }
 
     /// The web-config file and every file it references: the watcher re-reads them all,

@@ -94,10 +94,10 @@ fn a_complete_file_loads() {
     let path = write(dir.path(), "web.yml", &yaml);
     let config = WebConfig::load(&path).expect("valid config");
     assert!(config.tls_enabled());
-    assert!(config.tls_acceptor().is_some());
-    assert_eq!(config.client_auth_type(), Some(ClientAuthType::RequireAndVerifyClientCert));
+    assert!(config.tls.is_some());
+    assert_eq!(config.client_auth, Some(ClientAuthType::RequireAndVerifyClientCert));
     assert!(config.basic_auth_enabled());
-    assert_eq!(config.source(), Some(path.as_path()));
+    assert_eq!(config.source.as_deref(), Some(path.as_path()));
     assert_eq!(config.watched_files().len(), 4, "{:?}", config.watched_files());
 
     let mut headers = HeaderMap::new();
@@ -486,7 +486,7 @@ fn acceptor_for(extra: &str) -> TlsAcceptor {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(dir.path(), "web.yml", &tls_yaml(extra));
     let config = WebConfig::load(&path).expect("TLS config");
-    config.tls_acceptor().cloned().expect("TLS on")
+    config.tls.clone().expect("TLS on")
 }
 
 #[tokio::test]
