@@ -30,17 +30,31 @@ pub(super) struct Shared {
     pub web: WebConfigHandle,
 }
 
-/// Serves one connection until it ends, is shed (`shed` resolves), sends no complete
-/// request head within the first-request timeout, or the server stops.
+/// Serves one connection, after the TLS handshake when configured, until it ends, is
+/// shed (`shed` resolves), sends no complete request head within the first-request
+/// timeout, or the server stops.
 pub(super) async fn run(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     ticket: Ticket,
     shed: oneshot::Receiver<()>,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) {
     let ticket = Arc::new(ticket);
+    let serve = async {
+        let Some(acceptor) = shared.web.current().tls.clone() else {
+            return http(TokioIo::new(stream), peer, &shared, ticket.clone(), stop).await;
+        };
+        let handshake = tokio::select! {
+            r = acceptor.accept(stream) => r,
+            _ = stop.changed() => return,
+        };
+        match handshake {
+            Ok(tls) => http(TokioIo::new(tls), peer, &shared, ticket.clone(), stop).await,
+            Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        }
+    };
     let first_request = async {
         tokio::time::sleep(shared.limits.first_request_timeout).await;
         if ticket.has_requested() {
@@ -48,29 +62,9 @@ pub(super) async fn run(
         }
     };
     tokio::select! {
-        () = serve(stream, peer, &shared, ticket.clone(), stop) => {}
+        () = serve => {}
         _ = shed => tracing::debug!(%peer, "idle connection closed to admit a new one"),
         () = first_request => tracing::debug!(%peer, "no request in time: connection closed"),
-    }
-}
-
-async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: &Shared,
-    ticket: Arc<Ticket>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let Some(acceptor) = shared.web.current().tls.clone() else {
-        return http(TokioIo::new(stream), peer, shared, ticket, stop).await;
-    };
-    let handshake = tokio::select! {
-        r = acceptor.accept(stream) => r,
-        _ = stop.changed() => return,
-    };
-    match handshake {
-        Ok(tls) => http(TokioIo::new(tls), peer, shared, ticket, stop).await,
-        Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
     }
 }
 

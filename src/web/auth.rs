@@ -51,15 +51,13 @@ impl AuthDenied {
     }
 }
 
-/// Beyond this many remembered credentials the cache is emptied; only correct
-/// credentials are cached, so in practice this is never reached.
+/// Beyond this many remembered credentials (only correct ones are) the cache is emptied.
 const CACHE_LIMIT: usize = 1024;
 
 /// bcrypt's limit: longer passwords would be silently truncated, so they are refused.
 const MAX_PASSWORD_BYTES: usize = 72;
 
-/// Cost used for the decoy hash when the configured users have none lower; keeps
-/// loading fast if someone configured an absurd cost.
+/// The decoy hash's cost when no configured hash costs less: loading stays fast.
 const MAX_DECOY_COST: u32 = 12;
 
 #[derive(Default)]
@@ -163,13 +161,11 @@ impl BasicAuth {
 
     fn cache_key(&self, user: &str, password: &str) -> Vec<u8> {
         let length = (user.len() as u64).to_be_bytes();
-        Sha256::new()
-            .chain_update(self.salt)
-            .chain_update(length)
-            .chain_update(user)
-            .chain_update(password)
-            .finalize()
-            .to_vec()
+        let mut hasher = Sha256::new();
+        for part in [&self.salt[..], &length, user.as_bytes(), password.as_bytes()] {
+            hasher.update(part);
+        }
+        hasher.finalize().to_vec()
     }
 }
 

@@ -264,9 +264,8 @@ impl LoadedWebConfig {
         self.auth.check_cached(authorization_header).unwrap_or_else(|unverified| self.auth.verify(unverified))
     }
 
-    /// [`LoadedWebConfig::check_basic_auth`] for async handlers: a cached credential is
-    /// answered in place, a new one is verified on the blocking pool so bcrypt never
-    /// stalls the runtime's workers.
+    /// [`LoadedWebConfig::check_basic_auth`] for async handlers: only a credential not
+    /// cached yet goes to the blocking pool, so bcrypt never stalls the runtime's workers.
     pub async fn authorize(self: Arc<Self>, authorization_header: Option<HeaderValue>) -> AuthResult {
         match self.auth.check_cached(authorization_header.as_ref()) {
             Ok(fast) => fast,
@@ -276,8 +275,7 @@ impl LoadedWebConfig {
         }
     }
 
-    /// Adds the `http_server_config.headers` to a response's headers (replacing
-    /// same-named ones).
+    /// Sets the `http_server_config.headers` on a response.
     pub fn apply_headers(&self, response_headers: &mut HeaderMap) {
         for (name, value) in &self.headers {
             response_headers.insert(name.clone(), value.clone());

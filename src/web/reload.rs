@@ -70,8 +70,7 @@ impl WebConfigHandle {
         Self { current, stats: Arc::new(ReloadStats::default()) }
     }
 
-    /// The version in force now. Take it once per connection for TLS and once per
-    /// request for authentication.
+    /// The version in force now: taken per connection for TLS, per request for auth.
     pub fn current(&self) -> Arc<LoadedWebConfig> {
         self.current.borrow().clone()
     }
