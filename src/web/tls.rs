@@ -119,8 +119,7 @@ impl Pem {
     }
 }
 
-/// Validates `tls_server_config` and builds its acceptor; `path` (the web-config file)
-/// names the file in messages and is the base of relative paths, as in exporter-toolkit.
+/// Validates `tls_server_config` (from the web-config file at `path`) and builds its acceptor.
 pub(super) fn acceptor(
     path: &Path,
     raw: TlsServerConfig,
