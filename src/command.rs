@@ -73,7 +73,7 @@ pub async fn run(args: Args) -> Exit {
 async fn serve(args: &Args, config: crate::config::Config) -> Exit {
     let web = match &args.web_config_file {
         Some(path) => match web::WebConfig::load(path) {
-            Ok(loaded) => web::WebConfigWatcher::start(path.clone(), loaded, Default::default()),
+            Ok(loaded) => web::WebConfigHandle::watch(path.clone(), loaded, Default::default()),
             Err(e) => {
                 tracing::error!(flag = "--web.config.file", error = %shown(&e.to_string()), "invalid web configuration");
                 return Exit::Usage;

@@ -13,10 +13,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 
-use super::routes::{handle, text};
+use super::routes::{handle, text, unauthorized};
 use super::shedding::Ticket;
 use super::{Limits, Site};
-use crate::web::{unauthorized_response, AuthResult, WebConfigHandle};
+use crate::web::{AuthResult, WebConfigHandle};
 
 /// The largest request head, and so the most a connection buffers from its client.
 /// hyper's default (about 400 KiB) is far beyond what a scraper sends.
@@ -30,50 +30,41 @@ pub(super) struct Shared {
     pub web: WebConfigHandle,
 }
 
-/// Serves one connection until it ends, is shed (`shed` resolves), sends no complete
-/// request head within the first-request timeout, or the server stops.
+/// Serves one connection, after the TLS handshake when configured, until it ends, is
+/// shed (`shed` resolves), sends no complete request head within the first-request
+/// timeout, or the server stops.
 pub(super) async fn run(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     ticket: Ticket,
     shed: oneshot::Receiver<()>,
-    stop: watch::Receiver<bool>,
-) {
-    let ticket = Arc::new(ticket);
-    let first_request = first_request(&ticket, shared.limits.first_request_timeout);
-    tokio::select! {
-        () = serve(stream, peer, &shared, ticket.clone(), stop) => {}
-        _ = shed => tracing::debug!(%peer, "idle connection closed to admit a new one"),
-        () = first_request => tracing::debug!(%peer, "no request in time: connection closed"),
-    }
-}
-
-/// Resolves at the deadline if no complete request head has arrived by then.
-async fn first_request(ticket: &Ticket, timeout: Duration) {
-    tokio::time::sleep(timeout).await;
-    if ticket.has_requested() {
-        std::future::pending::<()>().await;
-    }
-}
-
-async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: &Shared,
-    ticket: Arc<Ticket>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Some(acceptor) = shared.web.current().tls_acceptor().cloned() else {
-        return http(TokioIo::new(stream), peer, shared, ticket, stop).await;
+    let ticket = Arc::new(ticket);
+    let serve = async {
+        let Some(acceptor) = shared.web.current().tls.clone() else {
+            return http(TokioIo::new(stream), peer, &shared, ticket.clone(), stop).await;
+        };
+        let handshake = tokio::select! {
+            r = acceptor.accept(stream) => r,
+            _ = stop.changed() => return,
+        };
+        match handshake {
+            Ok(tls) => http(TokioIo::new(tls), peer, &shared, ticket.clone(), stop).await,
+            Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        }
     };
-    let handshake = tokio::select! {
-        r = acceptor.accept(stream) => r,
-        _ = stop.changed() => return,
+    let first_request = async {
+        tokio::time::sleep(shared.limits.first_request_timeout).await;
+        if ticket.has_requested() {
+            std::future::pending::<()>().await;
+        }
     };
-    match handshake {
-        Ok(tls) => http(TokioIo::new(tls), peer, shared, ticket, stop).await,
-        Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+    tokio::select! {
+        () = serve => {}
+        _ = shed => tracing::debug!(%peer, "idle connection closed to admit a new one"),
+        () = first_request => tracing::debug!(%peer, "no request in time: connection closed"),
     }
 }
 
@@ -96,7 +87,7 @@ async fn http<I>(
             let auth = config.clone().authorize(req.headers().get(header::AUTHORIZATION).cloned()).await;
             if let AuthResult::Denied(why) = auth {
                 tracing::debug!(%peer, reason = why.as_str(), "unauthorized request");
-                return Ok::<_, Infallible>(unauthorized_response());
+                return Ok::<_, Infallible>(unauthorized());
             }
             let mut resp = match tokio::time::timeout(timeout, handle(&site, &req)).await {
                 Ok(r) => r,

@@ -105,11 +105,9 @@ pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
     }))
 }
 
-/// Serves until `shutdown` resolves; open connections get a short grace period.
-/// Every connection is accepted: at the connection limit an idle one makes room (see
-/// [`Limits`]), so a scrape never waits behind idle or slow clients. TLS and basic auth
-/// come from the current web configuration: TLS settings per connection,
-/// authentication per request, so a reload reaches open connections.
+/// Serves until `shutdown` resolves; open connections get a short grace period. At the
+/// connection limit an idle connection makes room (see [`Limits`]). A reload of the web
+/// config reaches open connections: TLS is taken per connection, basic auth per request.
 pub async fn serve(
     listener: TcpListener,
     site: Arc<Site>,

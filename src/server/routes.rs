@@ -19,6 +19,14 @@ pub(super) fn text(status: StatusCode, body: &'static str) -> Response<Full<Byte
     r
 }
 
+/// The answer to a request without valid credentials; `WWW-Authenticate: Basic` makes
+/// browsers and tools prompt for them, as exporter-toolkit does.
+pub(super) fn unauthorized() -> Response<Full<Bytes>> {
+    let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+    r
+}
+
 pub(super) async fn handle(site: &Arc<Site>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
@@ -101,18 +109,8 @@ async fn metrics(site: &Arc<Site>, req: &Request<Incoming>) -> Response<Full<Byt
 }
 
 fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    let s = s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    s.replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 fn landing(site: &Site) -> Response<Full<Bytes>> {
@@ -188,6 +186,13 @@ mod tests {
         );
         assert_eq!(Format::negotiate(Some("text/plain")), Format::Text);
         assert_eq!(Format::negotiate(None), Format::Text);
+    }
+
+    #[test]
+    fn the_401_response_asks_for_basic_credentials() {
+        let response = unauthorized();
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.headers()["www-authenticate"], "Basic");
     }
 
     #[test]

@@ -7,10 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
-use hyper::{Response, StatusCode};
+use hyper::header::HeaderValue;
 use sha2::{Digest, Sha256};
 
 use super::config::{Secret, WebConfigError};
@@ -54,26 +51,13 @@ impl AuthDenied {
     }
 }
 
-/// The 401 answer to a denied request; `WWW-Authenticate: Basic` makes browsers and
-/// tools prompt for credentials, as exporter-toolkit does.
-pub fn unauthorized_response() -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(b"Unauthorized\n")));
-    *response.status_mut() = StatusCode::UNAUTHORIZED;
-    let headers = response.headers_mut();
-    headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    response
-}
-
-/// Beyond this many remembered credentials the cache is emptied; only correct
-/// credentials are cached, so in practice this is never reached.
+/// Beyond this many remembered credentials (only correct ones are) the cache is emptied.
 const CACHE_LIMIT: usize = 1024;
 
 /// bcrypt's limit: longer passwords would be silently truncated, so they are refused.
 const MAX_PASSWORD_BYTES: usize = 72;
 
-/// Cost used for the decoy hash when the configured users have none lower; keeps
-/// loading fast if someone configured an absurd cost.
+/// The decoy hash's cost when no configured hash costs less: loading stays fast.
 const MAX_DECOY_COST: u32 = 12;
 
 #[derive(Default)]
@@ -151,10 +135,6 @@ impl BasicAuth {
         Err(Unverified { user, password, key })
     }
 
-    pub(crate) fn check(&self, header: Option<&HeaderValue>) -> AuthResult {
-        self.check_cached(header).unwrap_or_else(|unverified| self.verify(unverified))
-    }
-
     /// The bcrypt verification (tens of milliseconds): blocking.
     pub(crate) fn verify(&self, Unverified { user, password, key }: Unverified) -> AuthResult {
         let _one_at_a_time = lock(&self.bcrypt_lock);
@@ -180,12 +160,12 @@ impl BasicAuth {
     }
 
     fn cache_key(&self, user: &str, password: &str) -> Vec<u8> {
-        let mut input = Vec::with_capacity(self.salt.len() + 8 + user.len() + password.len());
-        input.extend_from_slice(&self.salt);
-        input.extend_from_slice(&(user.len() as u64).to_be_bytes());
-        input.extend_from_slice(user.as_bytes());
-        input.extend_from_slice(password.as_bytes());
-        Sha256::digest(&input).to_vec()
+        let length = (user.len() as u64).to_be_bytes();
+        let mut hasher = Sha256::new();
+        for part in [&self.salt[..], &length, user.as_bytes(), password.as_bytes()] {
+            hasher.update(part);
+        }
+        hasher.finalize().to_vec()
     }
 }
 

@@ -1,8 +1,10 @@
 //! The web-config file: its YAML shape (exporter-toolkit keys, unknown keys refused), the
-//! errors that name the key and the file, and its validation into a [`LoadedWebConfig`].
+//! errors that name the key and the file, and its validation into the [`LoadedWebConfig`]
+//! the server uses, with the log of the files read that the watcher compares.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,9 +12,10 @@ use std::sync::Arc;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
+use tokio_rustls::TlsAcceptor;
 
-use super::auth::BasicAuth;
-use super::loaded::{LoadedWebConfig, ReadLog};
+use super::auth::{AuthDenied, AuthResult, BasicAuth};
+use super::tls::ClientAuthType;
 
 /// Why a web-config file was refused. Every message names the web-config file, and
 /// where it can, the key (`tls_server_config.cert_file`) and the file that key points at.
@@ -180,4 +183,108 @@ fn build_headers(path: &Path, configured: BTreeMap<String, String>) -> Result<He
         headers.insert(name, value);
     }
     Ok(headers)
+}
+
+/// A validated web config, ready to serve. Shared behind an `Arc` and swapped whole on
+/// reload, so a connection or request sees one consistent version.
+#[derive(Default)]
+pub struct LoadedWebConfig {
+    /// The web-config file; `None` when none is given.
+    pub source: Option<PathBuf>,
+    /// The acceptor to wrap each accepted TCP stream in; `None` means plain HTTP.
+    pub tls: Option<TlsAcceptor>,
+    pub client_auth: Option<ClientAuthType>,
+    pub(super) auth: BasicAuth,
+    pub(super) headers: HeaderMap,
+    pub(super) read_log: ReadLog,
+}
+
+/// The files a load read, each with a digest of the bytes it read. The watcher compares
+/// fresh digests with these, so a change made at any moment after the read is noticed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReadLog {
+    pub(crate) files: Vec<PathBuf>,
+    pub(crate) digests: Vec<u64>,
+}
+
+impl ReadLog {
+    pub(crate) fn record(&mut self, path: &Path, bytes: &[u8]) {
+        self.files.push(path.to_path_buf());
+        self.digests.push(digest(Ok(bytes)));
+    }
+
+    /// The files' digests now, comparable with those recorded at load.
+    pub(crate) async fn digests_now(&self) -> Vec<u64> {
+        let mut digests = Vec::with_capacity(self.files.len());
+        for file in &self.files {
+            digests.push(digest(tokio::fs::read(file).await.as_deref().map_err(|e| e.kind())));
+        }
+        digests
+    }
+}
+
+/// A digest of a file's content, or of why it could not be read.
+fn digest(content: Result<&[u8], io::ErrorKind>) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    content.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl fmt::Debug for LoadedWebConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedWebConfig")
+            .field("source", &self.source)
+            .field("tls", &self.tls.is_some())
+            .field("client_auth", &self.client_auth)
+            .field("basic_auth_users", &self.auth.user_count())
+            .field("headers", &self.headers.len())
+            .finish()
+    }
+}
+
+impl LoadedWebConfig {
+    /// The configuration in force when no `--web.config.file` is given: plain HTTP, no
+    /// authentication, no extra headers.
+    pub fn disabled() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    pub fn basic_auth_enabled(&self) -> bool {
+        self.auth.user_count() > 0
+    }
+
+    /// Checks an `Authorization` header against the configured users. Blocking: a
+    /// credential not seen before costs one bcrypt verification (tens of milliseconds);
+    /// from async code prefer [`LoadedWebConfig::authorize`].
+    pub fn check_basic_auth(&self, authorization_header: Option<&HeaderValue>) -> AuthResult {
+        self.auth.check_cached(authorization_header).unwrap_or_else(|unverified| self.auth.verify(unverified))
+    }
+
+    /// [`LoadedWebConfig::check_basic_auth`] for async handlers: only a credential not
+    /// cached yet goes to the blocking pool, so bcrypt never stalls the runtime's workers.
+    pub async fn authorize(self: Arc<Self>, authorization_header: Option<HeaderValue>) -> AuthResult {
+        match self.auth.check_cached(authorization_header.as_ref()) {
+            Ok(fast) => fast,
+            Err(unverified) => tokio::task::spawn_blocking(move || self.auth.verify(unverified))
+                .await
+                .unwrap_or(AuthResult::Denied(AuthDenied::InvalidCredentials)),
+        }
+    }
+
+    /// Sets the `http_server_config.headers` on a response.
+    pub fn apply_headers(&self, response_headers: &mut HeaderMap) {
+        for (name, value) in &self.headers {
+            response_headers.insert(name.clone(), value.clone());
+        }
+    }
+
+    /// The web-config file and every file it references: the watcher re-reads them all,
+    /// so a renewed certificate is picked up even when the web config itself is unchanged.
+    pub fn watched_files(&self) -> &[PathBuf] {
+        &self.read_log.files
+    }
 }

@@ -3,12 +3,10 @@
 
 pub mod auth;
 pub mod config;
-mod loaded;
 pub mod reload;
 pub mod tls;
 
-pub use auth::{unauthorized_response, AuthDenied, AuthResult};
-pub use config::{HttpServerConfig, TlsServerConfig, WebConfig, WebConfigError};
-pub use loaded::LoadedWebConfig;
-pub use reload::{ReloadStats, WatchOptions, WebConfigHandle, WebConfigWatcher};
+pub use auth::{AuthDenied, AuthResult};
+pub use config::{HttpServerConfig, LoadedWebConfig, TlsServerConfig, WebConfig, WebConfigError};
+pub use reload::{ReloadStats, WatchOptions, WebConfigHandle};
 pub use tls::ClientAuthType;

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::config::{WebConfig, WebConfigError};
-use super::loaded::{digest, LoadedWebConfig};
+use super::config::{LoadedWebConfig, WebConfig, WebConfigError};
 
 /// Reload outcomes, exported as metrics. Written only by the watcher.
 #[derive(Debug)]
@@ -71,8 +70,7 @@ impl WebConfigHandle {
         Self { current, stats: Arc::new(ReloadStats::default()) }
     }
 
-    /// The version in force now. Take it once per connection for TLS and once per
-    /// request for authentication.
+    /// The version in force now: taken per connection for TLS, per request for auth.
     pub fn current(&self) -> Arc<LoadedWebConfig> {
         self.current.borrow().clone()
     }
@@ -85,27 +83,17 @@ impl WebConfigHandle {
     pub fn stats(&self) -> &Arc<ReloadStats> {
         &self.stats
     }
-}
 
-/// Starts the background reload task.
-pub struct WebConfigWatcher;
-
-impl WebConfigWatcher {
-    /// Watches `path`, polling and on SIGHUP per `options`. Must be called inside a tokio
-    /// runtime; the task ends when every handle is dropped.
-    pub fn start(
-        path: impl Into<PathBuf>,
-        initial: Arc<LoadedWebConfig>,
-        options: WatchOptions,
-    ) -> WebConfigHandle {
-        let path = path.into();
+    /// Watches `path`, loaded as `initial`, polling and on SIGHUP per `options`. Must be
+    /// called inside a tokio runtime; the task ends when every handle is dropped.
+    pub fn watch(path: impl Into<PathBuf>, initial: Arc<LoadedWebConfig>, options: WatchOptions) -> Self {
         let stats = Arc::new(ReloadStats::default());
         let (sender, current) = watch::channel(initial);
         // Registered here, not in the task, so a SIGHUP sent right after start is
         // already handled rather than killing the process.
         let hangup = if options.reload_on_sighup { hangup_signal() } else { None };
-        tokio::spawn(watch_loop(path, sender, stats.clone(), options, hangup));
-        WebConfigHandle { current, stats }
+        tokio::spawn(watch_loop(path.into(), sender, stats.clone(), options, hangup));
+        Self { current, stats }
     }
 }
 
@@ -149,9 +137,8 @@ async fn watch_loop(
     options: WatchOptions,
     mut hangup: Option<Hangup>,
 ) {
-    let initial = sender.borrow().read_log.clone();
-    let mut watched = if initial.files.is_empty() { vec![path.clone()] } else { initial.files };
-    let mut last_seen = if initial.digests.is_empty() { digests(&watched).await } else { initial.digests };
+    // The files last loaded, with the digests last seen (loaded, or refused).
+    let mut known = sender.borrow().read_log.clone();
     let mut ticker = tokio::time::interval(options.poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
@@ -162,22 +149,22 @@ async fn watch_loop(
             _ = ticker.tick() => false,
             _ = next_hangup(&mut hangup) => true,
         };
-        let seen = digests(&watched).await;
+        let seen = known.digests_now().await;
         stats.checks.fetch_add(1, Ordering::Relaxed);
         if !forced {
-            if seen == last_seen {
+            if seen == known.digests {
                 continue;
             }
             tokio::time::sleep(options.settle_delay).await;
-            if digests(&watched).await != seen {
+            if known.digests_now().await != seen {
                 continue;
             }
         }
 
         let previous = sender.borrow().clone();
-        match reload(&path, previous).await {
+        match reload(&path, &previous).await {
             Ok(config) => {
-                (watched, last_seen) = (config.read_log.files.clone(), config.read_log.digests.clone());
+                known = config.read_log.clone();
                 stats.successes.fetch_add(1, Ordering::Relaxed);
                 stats.last_reload_successful.store(1, Ordering::Relaxed);
                 tracing::info!(
@@ -190,7 +177,7 @@ async fn watch_loop(
             }
             Err(error) => {
                 // Remember what was refused so it is reported once, not every poll.
-                last_seen = seen;
+                known.digests = seen;
                 stats.failures.fetch_add(1, Ordering::Relaxed);
                 stats.last_reload_successful.store(0, Ordering::Relaxed);
                 tracing::error!(
@@ -203,40 +190,21 @@ async fn watch_loop(
     }
 }
 
-/// Loads the new version off the async workers (bcrypt and file reads block) and
-/// refuses changes that cannot be applied to a running listener.
-async fn reload(path: &Path, previous: Arc<LoadedWebConfig>) -> Result<Arc<LoadedWebConfig>, WebConfigError> {
+/// Loads the new version off the async workers (bcrypt and file reads block), refusing
+/// what cannot be applied to a running listener: TLS switched on or off under connected
+/// scrapers, or basic auth dropped (a file truncated mid-write must not open `/metrics`).
+async fn reload(path: &Path, previous: &LoadedWebConfig) -> Result<Arc<LoadedWebConfig>, WebConfigError> {
     let load_path = path.to_path_buf();
-    let config = tokio::task::spawn_blocking(move || WebConfig::load(&load_path)).await.map_err(|e| {
+    let next = tokio::task::spawn_blocking(move || WebConfig::load(&load_path)).await.map_err(|e| {
         WebConfigError::Syntax { path: path.to_path_buf(), message: format!("loading was interrupted: {e}") }
     })??;
-    check_transition(path, &previous, &config)?;
-    Ok(config)
-}
-
-/// TLS cannot be switched on or off under connected scrapers, and basic auth is
-/// never dropped by a reload: a file truncated mid-write must not open `/metrics`.
-fn check_transition(
-    path: &Path,
-    previous: &LoadedWebConfig,
-    next: &LoadedWebConfig,
-) -> Result<(), WebConfigError> {
     let refused = match (previous.tls_enabled(), next.tls_enabled()) {
         (true, false) => "tls_server_config: the new version turns TLS off",
         (false, true) => "tls_server_config: the new version turns TLS on",
         _ if previous.basic_auth_enabled() && !next.basic_auth_enabled() => {
             "basic_auth_users: the new version has no users, turning authentication off"
         }
-        _ => return Ok(()),
+        _ => return Ok(next),
     };
     Err(WebConfigError::NeedsRestart { path: path.to_path_buf(), message: refused.to_string() })
-}
-
-/// The watched files' digests now, comparable with those recorded at load.
-async fn digests(files: &[PathBuf]) -> Vec<u64> {
-    let mut digests = Vec::with_capacity(files.len());
-    for file in files {
-        digests.push(digest(tokio::fs::read(file).await.as_deref().map_err(|e| e.kind())));
-    }
-    digests
 }

@@ -19,8 +19,7 @@ use rustls::SupportedProtocolVersion;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
 use tokio_rustls::TlsAcceptor;
 
-use super::config::{TlsServerConfig, WebConfigError};
-use super::loaded::ReadLog;
+use super::config::{ReadLog, TlsServerConfig, WebConfigError};
 
 /// Go's `tls.ClientAuthType` names, as exporter-toolkit spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,56 +51,61 @@ impl FromStr for ClientAuthType {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         // "RequireClientCert" is exporter-toolkit's backwards-compatible alias.
         let name = if s == "RequireClientCert" { "RequireAnyClientCert" } else { s };
-        Self::ALL.into_iter().find(|t| t.to_string() == name).ok_or_else(|| {
-            format!("unknown value {s:?}; expected one of {}", Self::ALL.map(|t| t.to_string()).join(", "))
+        Self::ALL.into_iter().find(|t| format!("{t:?}") == name).ok_or_else(|| {
+            format!("unknown value {s:?}; expected one of {}", Self::ALL.map(|t| format!("{t:?}")).join(", "))
         })
-    }
-}
-
-impl fmt::Display for ClientAuthType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
     }
 }
 
 /// The TLS versions rustls implements, by their exporter-toolkit names, oldest first.
 const VERSIONS: [(&str, &SupportedProtocolVersion); 2] = [("TLS12", &TLS12), ("TLS13", &TLS13)];
 
-/// One PEM setting: its full key, and the file it is read from or its inline text.
+/// One PEM setting's text, with its full key and its source as messages name it.
 struct Pem {
     key: String,
-    file: Option<PathBuf>,
-    inline: String,
+    source: String,
+    text: Vec<u8>,
 }
 
 impl Pem {
-    /// How the source is named in messages: the file path, or the inline key.
-    fn describe(&self) -> String {
-        match &self.file {
-            Some(file) => file.display().to_string(),
-            None => format!("inline {}", self.key.trim_start_matches("tls_server_config.")),
-        }
-    }
-
-    /// Reads the PEM text, recording a file's digest in `read_log` for the watcher.
-    fn read(&self, path: &Path, read_log: &mut ReadLog) -> Result<Vec<u8>, WebConfigError> {
-        let Some(file) = &self.file else { return Ok(self.inline.as_bytes().to_vec()) };
-        let bytes = std::fs::read(file).map_err(|source| WebConfigError::ReadReferenced {
+    /// Reads setting `name` in its inline or its file form (relative to the web config's
+    /// directory, as in exporter-toolkit), recording a file's digest for the watcher.
+    /// Both forms at once are refused rather than silently preferring one.
+    fn read(
+        path: &Path,
+        name: &str,
+        inline: Option<String>,
+        file: Option<PathBuf>,
+        read_log: &mut ReadLog,
+    ) -> Result<Option<Self>, WebConfigError> {
+        let key = format!("tls_server_config.{name}_file");
+        let file = match (inline, file) {
+            (None, None) => return Ok(None),
+            (Some(text), None) => {
+                let (key, source) = (format!("tls_server_config.{name}"), format!("inline {name}"));
+                return Ok(Some(Self { key, source, text: text.into_bytes() }));
+            }
+            (Some(_), Some(_)) => {
+                let message = format!("set only one of {name} and {name}_file");
+                return Err(WebConfigError::invalid(path, key, message));
+            }
+            (None, Some(file)) if file.as_os_str().is_empty() => {
+                return Err(WebConfigError::invalid(path, key, "is empty"))
+            }
+            (None, Some(file)) => path.parent().unwrap_or(Path::new("")).join(file),
+        };
+        let text = std::fs::read(&file).map_err(|source| WebConfigError::ReadReferenced {
             path: path.to_path_buf(),
-            key: self.key.clone(),
+            key: key.clone(),
             file: file.clone(),
             source,
         })?;
-        read_log.record(file, &bytes);
-        Ok(bytes)
+        read_log.record(&file, &text);
+        Ok(Some(Self { key, source: file.display().to_string(), text }))
     }
 
-    fn certs(
-        &self,
-        path: &Path,
-        read_log: &mut ReadLog,
-    ) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
-        let certs = CertificateDer::pem_slice_iter(&self.read(path, read_log)?)
+    fn certs(&self, path: &Path) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
+        let certs = CertificateDer::pem_slice_iter(&self.text)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.invalid(path, format!("not valid PEM: {e}")))?;
         if certs.is_empty() {
@@ -111,39 +115,11 @@ impl Pem {
     }
 
     fn invalid(&self, path: &Path, message: impl fmt::Display) -> WebConfigError {
-        WebConfigError::invalid(path, self.key.as_str(), format!("{}: {message}", self.describe()))
+        WebConfigError::invalid(path, self.key.as_str(), format!("{}: {message}", self.source))
     }
 }
 
-/// Chooses between the inline and the file form of one PEM setting (file paths relative
-/// to `base_dir`); both at once is refused rather than silently preferring one.
-fn pem(
-    path: &Path,
-    base_dir: &Path,
-    (inline_key, file_key): (&str, &str),
-    inline: Option<String>,
-    file: Option<PathBuf>,
-) -> Result<Option<Pem>, WebConfigError> {
-    let key = |name: &str| format!("tls_server_config.{name}");
-    match (inline, file) {
-        (Some(_), Some(_)) => Err(WebConfigError::invalid(
-            path,
-            key(file_key),
-            format!("set only one of {inline_key} and {file_key}"),
-        )),
-        (Some(inline), None) => Ok(Some(Pem { key: key(inline_key), file: None, inline })),
-        (None, Some(file)) if file.as_os_str().is_empty() => {
-            Err(WebConfigError::invalid(path, key(file_key), "is empty"))
-        }
-        (None, Some(file)) => {
-            Ok(Some(Pem { key: key(file_key), file: Some(base_dir.join(file)), inline: "".into() }))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
-/// Validates `tls_server_config` and builds its acceptor; `path` (the web-config file)
-/// names the file in messages and is the base of relative paths, as in exporter-toolkit.
+/// Validates `tls_server_config` (from the web-config file at `path`) and builds its acceptor.
 pub(super) fn acceptor(
     path: &Path,
     raw: TlsServerConfig,
@@ -170,17 +146,15 @@ pub(super) fn acceptor(
             return Err(WebConfigError::invalid(path, format!("tls_server_config.{key}"), why));
         }
     }
-    let base_dir = path.parent().unwrap_or_else(|| Path::new(""));
-    let required = |key: &str, pem: Option<Pem>| {
+    let required = |name: &str, pem: Option<Pem>| {
         pem.ok_or_else(|| {
-            let message = format!("missing: TLS needs one of {key}_file or {key}");
-            WebConfigError::invalid(path, format!("tls_server_config.{key}_file"), message)
+            let message = format!("missing: TLS needs one of {name}_file or {name}");
+            WebConfigError::invalid(path, format!("tls_server_config.{name}_file"), message)
         })
     };
-    let cert = required("cert", pem(path, base_dir, ("cert", "cert_file"), raw.cert, raw.cert_file)?)?;
-    let key = pem(path, base_dir, ("key", "key_file"), raw.key.map(|s| s.0), raw.key_file)?;
-    let key = required("key", key)?;
-    let client_ca = pem(path, base_dir, ("client_ca", "client_ca_file"), raw.client_ca, raw.client_ca_file)?;
+    let cert = required("cert", Pem::read(path, "cert", raw.cert, raw.cert_file, read_log)?)?;
+    let key = required("key", Pem::read(path, "key", raw.key.map(|s| s.0), raw.key_file, read_log)?)?;
+    let client_ca = Pem::read(path, "client_ca", raw.client_ca, raw.client_ca_file, read_log)?;
 
     let client_auth = match raw.client_auth_type.as_deref() {
         None | Some("") => ClientAuthType::NoClientCert,
@@ -188,24 +162,6 @@ pub(super) fn acceptor(
             WebConfigError::invalid(path, "tls_server_config.client_auth_type", message)
         })?,
     };
-    match (client_auth, &client_ca) {
-        (ClientAuthType::NoClientCert, Some(_)) => {
-            return Err(WebConfigError::invalid(
-                path,
-                "tls_server_config.client_ca_file",
-                "a client CA is set but client_auth_type is NoClientCert; set client_auth_type \
-                 (for example RequireAndVerifyClientCert)",
-            ))
-        }
-        (ClientAuthType::VerifyClientCertIfGiven | ClientAuthType::RequireAndVerifyClientCert, None) => {
-            return Err(WebConfigError::invalid(
-                path,
-                "tls_server_config.client_ca_file",
-                format!("missing: client_auth_type {client_auth} verifies client certificates against client_ca_file"),
-            ))
-        }
-        _ => {}
-    }
 
     let version = |key: &str, value: Option<String>, default: usize| match value.as_deref() {
         None | Some("") => Ok(default),
@@ -230,8 +186,8 @@ pub(super) fn acceptor(
     }
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs = cert.certs(path, read_log)?;
-    let private_key = PrivateKeyDer::from_pem_slice(&key.read(path, read_log)?)
+    let certs = cert.certs(path)?;
+    let private_key = PrivateKeyDer::from_pem_slice(&key.text)
         .map_err(|e| key.invalid(path, format!("no usable PRIVATE KEY block ({e})")))?;
     let signing_key = provider
         .key_provider
@@ -241,8 +197,8 @@ pub(super) fn acceptor(
     match certified.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
         Err(rustls::Error::InconsistentKeys(_)) => {
-            let (key, cert) = (key.describe(), cert.describe());
-            let message = format!("the private key ({key}) does not match the certificate ({cert})");
+            let message =
+                format!("the private key ({}) does not match the certificate ({})", key.source, cert.source);
             return Err(WebConfigError::invalid(path, "tls_server_config", message));
         }
         Err(e) => return Err(cert.invalid(path, format!("not a usable certificate: {e}"))),
@@ -252,26 +208,37 @@ pub(super) fn acceptor(
     // verify, so a broken CA file is reported at once rather than after a policy change.
     let mut roots = RootCertStore::empty();
     if let Some(ca) = &client_ca {
-        for cert in ca.certs(path, read_log)? {
+        for cert in ca.certs(path)? {
             roots.add(cert).map_err(|e| ca.invalid(path, format!("not a usable CA certificate: {e}")))?;
         }
     }
+    let ca_error =
+        |message: String| WebConfigError::invalid(path, "tls_server_config.client_ca_file", message);
     let verifier: Arc<dyn ClientCertVerifier> = match (client_auth, client_ca) {
-        (ClientAuthType::NoClientCert, _) => WebPkiClientVerifier::no_client_auth(),
+        (ClientAuthType::NoClientCert, None) => WebPkiClientVerifier::no_client_auth(),
+        (ClientAuthType::NoClientCert, Some(_)) => {
+            return Err(ca_error(
+                "a client CA is set but client_auth_type is NoClientCert; set client_auth_type \
+                 (for example RequireAndVerifyClientCert)"
+                    .into(),
+            ))
+        }
         (ClientAuthType::RequestClientCert | ClientAuthType::RequireAnyClientCert, _) => {
             Arc::new(AnyClientCert {
                 mandatory: client_auth == ClientAuthType::RequireAnyClientCert,
                 algorithms: provider.signature_verification_algorithms,
             })
         }
-        (_, ca) => {
-            let Some(ca) = ca else {
-                return Err(WebConfigError::invalid(path, "tls_server_config.client_ca_file", "missing"));
-            };
+        (_, None) => {
+            return Err(ca_error(format!(
+            "missing: client_auth_type {client_auth:?} verifies client certificates against client_ca_file"
+        )))
+        }
+        (_, Some(_)) => {
             let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
             let anonymous = client_auth == ClientAuthType::VerifyClientCertIfGiven;
             let builder = if anonymous { builder.allow_unauthenticated() } else { builder };
-            builder.build().map_err(|e| ca.invalid(path, format!("cannot verify clients with it: {e}")))?
+            builder.build().map_err(|e| ca_error(format!("cannot verify clients with it: {e}")))?
         }
     };
     let versions: Vec<_> = VERSIONS[min..=max].iter().map(|(_, version)| *version).collect();
@@ -294,10 +261,6 @@ struct AnyClientCert {
 }
 
 impl ClientCertVerifier for AnyClientCert {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-
     fn client_auth_mandatory(&self) -> bool {
         self.mandatory
     }
