@@ -95,20 +95,14 @@ fn write_file(run: &Run, output: &Path, overwrite: bool) -> io::Result<Written> 
     let tmp = temporary(directory(output))?;
     let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
     let locked: Vec<Vec<_>> = run.timelines.iter().map(|t| t.iter().map(|t| lock(t)).collect()).collect();
-    let reports = |i: usize| locked[i].iter().map(|t| &t.history).collect::<Vec<&History>>();
-    let agents: Vec<History> = (0..locked.len())
-        .map(|i| {
-            agents_history(
-                &render_data(&run.store.operations()[i], DataPart::Agents),
-                &run.grids[i],
-                &reports(i),
-            )
-        })
+    let reports: Vec<Vec<&History>> = locked.iter().map(|l| l.iter().map(|t| &t.history).collect()).collect();
+    let agents: Vec<History> = (run.store.operations().iter().zip(&run.grids).zip(&reports))
+        .map(|((op, grid), reports)| agents_history(&render_data(op, DataPart::Agents), grid, reports))
         .collect();
-    let ops: Vec<Operation> = (0..locked.len())
-        .map(|i| Operation {
-            grid: run.grids[i],
-            histories: reports(i).into_iter().chain([&agents[i]]).collect(),
+    let ops: Vec<Operation> = (run.grids.iter().zip(reports).zip(&agents))
+        .map(|((&grid, reports), agents)| Operation {
+            grid,
+            histories: reports.into_iter().chain([agents]).collect(),
         })
         .collect();
     let written = write(&mut out, &ops, &label_text(&run.settings.labels))?;
@@ -214,9 +208,9 @@ fn with_labels(key: &str, labels: &str) -> String {
     }
 }
 
+/// Rust writes NaN as OpenMetrics does, not the infinities.
 fn format_value(v: f64) -> String {
     match v {
-        _ if v.is_nan() => "NaN".to_owned(),
         f64::INFINITY => "+Inf".to_owned(),
         f64::NEG_INFINITY => "-Inf".to_owned(),
         _ => v.to_string(),
@@ -276,5 +270,7 @@ mod tests {
         assert_eq!(format_value(3.0), "3");
         assert_eq!(format_value(0.25), "0.25");
         assert_eq!(format_value(f64::INFINITY), "+Inf");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(format_value(f64::NAN), "NaN");
     }
 }

@@ -5,7 +5,6 @@
 mod info;
 mod outcome;
 
-use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +55,12 @@ impl Checked {
 
     /// The whole report: each operation's lines, then a summary line.
     pub fn render(&self) -> String {
-        let mut out: String = self.operations.iter().map(OperationCheck::render).collect();
+        if self.operations.is_empty() {
+            return format!(
+                "summary: FAILED: shard {} follows none of the configured operations ({}); check --shard\n",
+                self.shard, self.elsewhere
+            );
+        }
         let shard = if self.shard == Shard::ALL { String::new() } else { format!(" (shard {})", self.shard) };
         let failed: Vec<&str> = self
             .operations
@@ -64,24 +68,16 @@ impl Checked {
             .filter(|op| !op.problems().is_empty())
             .map(|op| op.name.as_str())
             .collect();
-        let (n, spent) = (self.operations.len(), self.spent());
         let verdict = match failed.is_empty() {
             true => "all OK".to_owned(),
             false => format!("{} FAILED ({})", failed.len(), failed.join(", ")),
         };
-        let _ = match n {
-            0 => writeln!(
-                out,
-                "summary: FAILED: shard {} follows none of the configured operations ({}); check --shard",
-                self.shard, self.elsewhere
-            ),
-            _ => writeln!(
-                out,
-                "summary: {n} operation{} checked{shard}, {verdict}; {spent} requests spent",
-                plural(n)
-            ),
-        };
-        out
+        let (n, spent) = (self.operations.len(), self.spent());
+        let ops: String = self.operations.iter().map(OperationCheck::render).collect();
+        format!(
+            "{ops}summary: {n} operation{} checked{shard}, {verdict}; {spent} requests spent\n",
+            plural(n)
+        )
     }
 }
 
