@@ -61,7 +61,6 @@ pub struct Summary {
     pub operations: Vec<OperationResult>,
     /// Written when every operation is done.
     pub output: Option<output::Written>,
-    pub progress_path: PathBuf,
 }
 
 impl Summary {
@@ -171,7 +170,7 @@ pub async fn run(
         }
     }
     results.sort_by_key(|r: &OperationResult| run.config.operations.iter().position(|o| o.name == r.name));
-    let mut summary = Summary { operations: results, output: None, progress_path: run.progress_path.clone() };
+    let mut summary = Summary { operations: results, output: None };
     if !summary.operations.iter().all(|r| r.ended == Ended::Done) {
         progress::save(&run).await?;
         return Ok(summary);
@@ -263,7 +262,7 @@ fn report(summary: &Summary, options: &Options, state_path: &Path) -> String {
             "wrote {} series ({} samples) to {output} and the state to {state}\nnext: promtool tsdb create-blocks-from openmetrics {output} <prometheus data directory>, then start the exporter with --state.path={state}\n",
             w.series, w.samples,
         ),
-        None => format!("progress saved to {}\n", summary.progress_path.display()),
+        None => format!("progress saved to {}\n", progress::path_for(state_path).display()),
     };
     out
 }

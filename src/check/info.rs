@@ -27,17 +27,11 @@ pub struct TokenInfo {
 /// `data` as one object or a list (the first object counts), numbers as text or not.
 /// `None`: it answered 404 (with any body), as where the endpoint is not available.
 pub fn read(status: u16, body: &[u8]) -> Result<Option<TokenInfo>, ApiError> {
-    let rows = match status {
-        404 => return Ok(None),
-        _ => match interpret::<TokenInfo>(status, body)? {
-            Answer::Records(rows) => rows,
-            Answer::Empty => return Ok(None),
-        },
-    };
-    let row = rows.into_iter().find_map(|item| match item {
-        Item::Record(row) => Some(row),
-        Item::NotAnObject => None,
-    });
+    if status == 404 {
+        return Ok(None);
+    }
+    let Answer::Records(rows) = interpret::<TokenInfo>(status, body)? else { return Ok(None) };
+    let row = rows.into_iter().find_map(|item| if let Item::Record(row) = item { Some(row) } else { None });
     row.map(Some).ok_or_else(|| ApiError::BadResponse("token_info answered no figures".to_owned()))
 }
 

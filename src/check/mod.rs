@@ -15,7 +15,7 @@ use serde::de::IgnoredAny;
 use tokio::time::Instant;
 
 pub use info::{read as read_token_info, TokenInfo};
-pub use outcome::{Answered, OperationCheck, PlanVerdict, ReportCheck, Verdict};
+pub use outcome::{Answered, OperationCheck, PlanVerdict, Verdict};
 
 use crate::app::Wiring;
 use crate::client::{interpret, Answer, ApiError};
@@ -66,7 +66,7 @@ impl Checked {
             .operations
             .iter()
             .filter(|op| !op.problems().is_empty())
-            .map(|op| op.name.as_str())
+            .map(|op| op.config.name.as_str())
             .collect();
         let verdict = match failed.is_empty() {
             true => "all OK".to_owned(),
@@ -125,7 +125,7 @@ pub async fn run(config: &Config, shard: Shard, now: DateTime<Utc>) -> Checked {
     let tasks: Vec<_> = (config.operations.iter().enumerate())
         .map(|(index, op)| {
             let (engine, op, reserve) = (wiring.engine(index), op.clone(), config.api.daily_reserve);
-            tokio::spawn(async move { check_operation(&engine, &op, reserve, now, deadline).await })
+            tokio::spawn(async move { check_operation(&engine, op, reserve, now, deadline).await })
         })
         .collect();
     let mut operations = Vec::with_capacity(tasks.len());
@@ -163,13 +163,13 @@ async fn ask<T>(
 
 async fn check_operation(
     engine: &Engine,
-    op: &OperationConfig,
+    op: OperationConfig,
     reserve: f64,
     now: DateTime<Utc>,
     deadline: Instant,
 ) -> OperationCheck {
     let window = window(now, op.timezone);
-    let mut reports = Vec::with_capacity(op.reports.len());
+    let mut answers = Vec::with_capacity(op.reports.len());
     for (i, report) in op.reports.iter().enumerate() {
         let request = async {
             let (status, body) = engine.probe(Some(i), window.0, window.1).await?;
@@ -179,7 +179,7 @@ async fn check_operation(
             }
         };
         let answer = ask(&op.name, report.name.as_str(), deadline, request).await;
-        reports.push(ReportCheck { report: report.clone(), answer });
+        answers.push(answer);
     }
     let request = async {
         let (status, body) = engine.probe(None, window.0, window.1).await?;
@@ -190,16 +190,8 @@ async fn check_operation(
         tracing::warn!(operation = %op.name, "token_info is not available (it answered 404): the allowance and today's use come from the configuration");
     }
     let midnight = crate::calendar::next_local_midnight(now, op.timezone);
-    OperationCheck {
-        name: op.name.clone(),
-        timezone: op.timezone,
-        window,
-        licenses: op.licenses,
-        reserve,
-        reports,
-        info,
-        rest_of_day: (midnight - now).num_seconds().max(0) as u64,
-    }
+    let rest_of_day = (midnight - now).num_seconds().max(0) as u64;
+    OperationCheck { config: op, window, reserve, answers, info, rest_of_day }
 }
 
 #[cfg(test)]
