@@ -170,20 +170,16 @@ pub async fn run(
         }
     }
     results.sort_by_key(|r: &OperationResult| run.config.operations.iter().position(|o| o.name == r.name));
-    let mut summary = Summary { operations: results, output: None };
-    if !summary.operations.iter().all(|r| r.ended == Ended::Done) {
+    if !results.iter().all(|r| r.ended == Ended::Done) {
         progress::save(&run).await?;
-        return Ok(summary);
+        return Ok(Summary { operations: results, output: None });
     }
-    match output::finish(&run, options).await {
-        Ok(written) => summary.output = Some(written),
-        Err(e) => {
-            // What was read is kept: the same command writes it without reading again.
-            let _ = progress::save(&run).await;
-            return Err(e);
-        }
+    let written = output::finish(&run, options).await;
+    if written.is_err() {
+        // What was read is kept: the same command writes it without reading again.
+        let _ = progress::save(&run).await;
     }
-    Ok(summary)
+    Ok(Summary { operations: results, output: Some(written?) })
 }
 
 /// Reads every report of operation `index` over its range.

@@ -5,20 +5,17 @@ use serde::{Deserialize, Deserializer};
 
 use crate::client::{interpret, Answer, ApiError, Item, Text};
 
-/// The token's figures for the operation-local day; `None` when missing or not a number.
+/// The token's figures for the operation-local day (requests a day; today's of this
+/// token, of all the operation's tokens; what is left); `None` when missing or not a number.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct TokenInfo {
-    /// `token_limit`: requests a day.
     #[serde(rename = "token_limit", deserialize_with = "number")]
     pub limit: Option<u64>,
-    /// `token_use_today`: requests of this token today.
     #[serde(rename = "token_use_today", deserialize_with = "number")]
     pub token_today: Option<u64>,
-    /// `all_token_today`: requests of all the operation's tokens today.
     #[serde(rename = "all_token_today", deserialize_with = "number")]
     pub all_today: Option<u64>,
-    /// `available_consumption_options`: what is left today.
     #[serde(rename = "available_consumption_options", deserialize_with = "number")]
     pub available: Option<u64>,
 }
