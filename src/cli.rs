@@ -8,7 +8,6 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::backfill::{parse_label, Bound, Options as BackfillOptions};
 use crate::config::{defaults, Config, ConfigError, FileConfig, Overrides};
 use crate::logging::LogFormat;
 use crate::shard::Shard;
@@ -87,50 +86,7 @@ pub enum Command {
     /// must not exist) that the exporter then continues from. Exit status 0 when done;
     /// 1 when stopped early (it says whether the same command resumes); 2 when refused
     /// before its first report request (bad usage, paths, the state's lock, the cost).
-    Backfill(BackfillArgs),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
-pub struct BackfillArgs {
-    /// The first day read (operation-local, YYYY-MM-DD), or an RFC 3339 instant.
-    #[arg(long, value_name = "DATE")]
-    pub from: Bound,
-    /// The last day read, included (or an RFC 3339 instant, excluded); default: up to
-    /// now less --poll.delay.
-    #[arg(long, value_name = "DATE")]
-    pub to: Option<Bound>,
-    /// Time between the samples written.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
-    pub step: Duration,
-    /// The OpenMetrics file to write; it must not exist.
-    #[arg(long, value_name = "PATH")]
-    pub output: PathBuf,
-    /// Replace an existing regular file at --output (a directory, device or other
-    /// non-regular file never is).
-    #[arg(long = "output.overwrite")]
-    pub output_overwrite: bool,
-    /// Accept a backfill that needs more requests than today's allowance leaves it: it
-    /// stops when today's share is spent, and the same command resumes on later days.
-    #[arg(long)]
-    pub spread: bool,
-    /// A label Prometheus attaches to the exporter's target (repeatable; job and
-    /// instance at least), so that backfilled and scraped samples are one series.
-    #[arg(long = "label", value_name = "NAME=VALUE", value_parser = parse_label)]
-    pub labels: Vec<(String, String)>,
-}
-
-impl BackfillArgs {
-    pub fn options(&self) -> BackfillOptions {
-        BackfillOptions {
-            from: self.from,
-            to: self.to,
-            step: self.step,
-            output: self.output.clone(),
-            overwrite: self.output_overwrite,
-            labels: self.labels.clone(),
-            spread: self.spread,
-        }
-    }
+    Backfill(crate::backfill::Options),
 }
 
 /// The demo's settings where no flag says otherwise: 15 s cycles, its whole history read

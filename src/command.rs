@@ -61,9 +61,8 @@ pub async fn run(args: Args) -> Exit {
             tracing::error!(flag = "--shard", shard = %args.shard, operations = %assignments, "backfill refused: the shard follows none of the configured operations");
             Exit::Usage
         }
-        Some(Command::Backfill(backfill_args)) => {
-            let options = backfill_args.options();
-            backfill::command(config, options, Arc::new(SystemClock), &bars).await
+        Some(Command::Backfill(options)) => {
+            backfill::command(config, options.clone(), Arc::new(SystemClock), &bars).await
         }
         _ => serve(&args, config).await,
     }

@@ -3,18 +3,12 @@
 
 use std::io::{self, Write};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// The bars of one backfill; clones share them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Bars(MultiProgress);
-
-impl Default for Bars {
-    fn default() -> Self {
-        Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
-    }
-}
 
 /// The bars' length: the range read, in thousandths.
 pub const BAR_LEN: u64 = 1000;

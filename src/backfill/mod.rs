@@ -18,7 +18,7 @@ use indicatif::ProgressBar;
 use tokio::sync::watch;
 
 pub use bars::Bars;
-pub use options::{parse_label, Bound, Options};
+pub use options::{Bound, Options};
 
 use crate::app::{Exit, Wiring};
 use crate::clock::Clock;
@@ -37,10 +37,9 @@ const SAVE_EVERY: Duration = Duration::from_secs(30);
 pub enum BackfillError {
     #[error("the state file {} exists: the exporter has counted into it, so backfilled history would count its records twice. Point --state.path at a new file (and start the exporter on it afterwards), or move {} away to start over", .0.display(), .0.display())]
     StateExists(PathBuf),
+    /// Bad flags or paths, the cost, or a progress file this command cannot resume.
     #[error("{0}")]
     Usage(String),
-    #[error("{0}")]
-    Progress(String),
     #[error(transparent)]
     Locked(#[from] crate::state::LockError),
     #[error("cannot write {}: {source}", path.display())]
@@ -62,7 +61,6 @@ pub struct Summary {
     pub operations: Vec<OperationResult>,
     /// Written when every operation is done.
     pub output: Option<output::Written>,
-    pub progress_path: PathBuf,
 }
 
 impl Summary {
@@ -83,9 +81,8 @@ struct Run {
     clock: Arc<dyn Clock>,
 }
 
-/// The `backfill` command: runs until done or stopped by a signal, prints what it did.
-/// Done is 0; stopped early, 1 (saying whether the same command resumes); refused
-/// before its first report request, 2.
+/// The `backfill` command: runs until done or stopped by a signal, prints what it did
+/// and exits as `cli::Command::Backfill` says.
 pub async fn command(config: Config, options: Options, clock: Arc<dyn Clock>, bars: &Bars) -> Exit {
     match run(&config, &options, clock, bars, crate::app::signal()).await {
         Ok(summary) => {
@@ -120,9 +117,7 @@ pub async fn command(config: Config, options: Options, clock: Arc<dyn Clock>, ba
 }
 
 /// Runs the backfill until it is done or `shutdown` resolves (then the progress is
-/// saved for the same command to resume). Everything that can be checked is checked
-/// before the first report request: the options, the output, the state's lock, the
-/// state, and the plan against today's allowance.
+/// saved for the same command to resume), checking all it can before the first request.
 pub async fn run(
     config: &Config,
     options: &Options,
@@ -175,20 +170,16 @@ pub async fn run(
         }
     }
     results.sort_by_key(|r: &OperationResult| run.config.operations.iter().position(|o| o.name == r.name));
-    let mut summary = Summary { operations: results, output: None, progress_path: run.progress_path.clone() };
-    if !summary.operations.iter().all(|r| r.ended == Ended::Done) {
+    if !results.iter().all(|r| r.ended == Ended::Done) {
         progress::save(&run).await?;
-        return Ok(summary);
+        return Ok(Summary { operations: results, output: None });
     }
-    match output::finish(&run, options).await {
-        Ok(written) => summary.output = Some(written),
-        Err(e) => {
-            // What was read is kept: the same command writes it without reading again.
-            let _ = progress::save(&run).await;
-            return Err(e);
-        }
+    let written = output::finish(&run, options).await;
+    if written.is_err() {
+        // What was read is kept: the same command writes it without reading again.
+        let _ = progress::save(&run).await;
     }
-    Ok(summary)
+    Ok(Summary { operations: results, output: Some(written?) })
 }
 
 /// Reads every report of operation `index` over its range.
@@ -267,7 +258,7 @@ fn report(summary: &Summary, options: &Options, state_path: &Path) -> String {
             "wrote {} series ({} samples) to {output} and the state to {state}\nnext: promtool tsdb create-blocks-from openmetrics {output} <prometheus data directory>, then start the exporter with --state.path={state}\n",
             w.series, w.samples,
         ),
-        None => format!("progress saved to {}\n", summary.progress_path.display()),
+        None => format!("progress saved to {}\n", progress::path_for(state_path).display()),
     };
     out
 }

@@ -57,26 +57,38 @@ impl fmt::Display for Bound {
     }
 }
 
-/// The command's settings.
-#[derive(Debug, Clone)]
+/// The command's flags.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct Options {
-    /// The first day read (its local midnight), or the first instant.
+    /// The first day read (operation-local, YYYY-MM-DD), or an RFC 3339 instant.
+    #[arg(long, value_name = "DATE")]
     pub from: Bound,
-    /// The last day read (included), or the instant the range ends (excluded); `None`:
-    /// up to now less `--poll.delay`.
+    /// The last day read, included (or an RFC 3339 instant, excluded); default: up to
+    /// now less --poll.delay.
+    #[arg(long, value_name = "DATE")]
     pub to: Option<Bound>,
+    /// Time between the samples written.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub step: Duration,
+    /// The OpenMetrics file to write; it must not exist.
+    #[arg(long, value_name = "PATH")]
     pub output: PathBuf,
-    /// Replace an existing regular file at `output`.
+    /// Replace an existing regular file at --output (a directory, device or other
+    /// non-regular file never is).
+    #[arg(long = "output.overwrite")]
     pub overwrite: bool,
-    /// The labels Prometheus attaches to the exporter's target.
-    pub labels: Vec<(String, String)>,
-    /// Accept a backfill that needs more than today's allowance leaves it.
+    /// Accept a backfill that needs more requests than today's allowance leaves it: it
+    /// stops when today's share is spent, and the same command resumes on later days.
+    #[arg(long)]
     pub spread: bool,
+    /// A label Prometheus attaches to the exporter's target (repeatable; job and
+    /// instance at least), so that backfilled and scraped samples are one series.
+    #[arg(long = "label", value_name = "NAME=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
 }
 
 /// Parses `--label=NAME=VALUE`.
-pub fn parse_label(text: &str) -> Result<(String, String), String> {
+fn parse_label(text: &str) -> Result<(String, String), String> {
     let (name, value) = text.split_once('=').ok_or_else(|| format!("{text:?} is not NAME=VALUE"))?;
     let valid = name
         .chars()

@@ -13,13 +13,6 @@ use super::timeline::{agents_history, FamilyHistory, Grid, History, Point};
 use super::{lock, progress, BackfillError, Run};
 use crate::metrics::{render_data, DataPart};
 
-/// One operation's histories, each on its grid.
-#[derive(Debug)]
-pub struct Operation<'a> {
-    pub grid: Grid,
-    pub histories: Vec<&'a History>,
-}
-
 /// What was written.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
@@ -95,21 +88,12 @@ fn write_file(run: &Run, output: &Path, overwrite: bool) -> io::Result<Written> 
     let tmp = temporary(directory(output))?;
     let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
     let locked: Vec<Vec<_>> = run.timelines.iter().map(|t| t.iter().map(|t| lock(t)).collect()).collect();
-    let reports = |i: usize| locked[i].iter().map(|t| &t.history).collect::<Vec<&History>>();
-    let agents: Vec<History> = (0..locked.len())
-        .map(|i| {
-            agents_history(
-                &render_data(&run.store.operations()[i], DataPart::Agents),
-                &run.grids[i],
-                &reports(i),
-            )
-        })
+    let reports: Vec<Vec<&History>> = locked.iter().map(|l| l.iter().map(|t| &t.history).collect()).collect();
+    let agents: Vec<History> = (run.store.operations().iter().zip(&run.grids).zip(&reports))
+        .map(|((op, grid), reports)| agents_history(&render_data(op, DataPart::Agents), grid, reports))
         .collect();
-    let ops: Vec<Operation> = (0..locked.len())
-        .map(|i| Operation {
-            grid: run.grids[i],
-            histories: reports(i).into_iter().chain([&agents[i]]).collect(),
-        })
+    let ops: Vec<(Grid, Vec<&History>)> = (run.grids.iter().zip(reports).zip(&agents))
+        .map(|((&grid, reports), agents)| (grid, reports.into_iter().chain([agents]).collect()))
         .collect();
     let written = write(&mut out, &ops, &label_text(&run.settings.labels))?;
     out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
@@ -150,11 +134,12 @@ fn temporary(dir: &Path) -> io::Result<NamedTempFile> {
     builder.tempfile_in(dir)
 }
 
-/// Writes every family of `ops`, each once in the order first seen, then `# EOF`;
-/// `labels` (`job="...",instance="..."`) is added to every series' label set.
-pub fn write(out: &mut impl Write, ops: &[Operation], labels: &str) -> io::Result<Written> {
+/// Writes every family of `ops` (each operation's grid and histories), each once in the
+/// order first seen, then `# EOF`; `labels` (`job="...",instance="..."`) is added to
+/// every series' label set.
+pub fn write(out: &mut impl Write, ops: &[(Grid, Vec<&History>)], labels: &str) -> io::Result<Written> {
     let families =
-        || ops.iter().flat_map(|op| op.histories.iter().flat_map(|h| &h.families).map(move |f| (op, f)));
+        || ops.iter().flat_map(|(grid, h)| h.iter().flat_map(|h| &h.families).map(move |f| (grid, f)));
     let mut names: Vec<&str> = Vec::new();
     for (_, f) in families() {
         if !names.contains(&f.name.as_str()) {
@@ -164,11 +149,11 @@ pub fn write(out: &mut impl Write, ops: &[Operation], labels: &str) -> io::Resul
     let mut written = Written::default();
     for name in names {
         let mut meta = true;
-        for (op, f) in families().filter(|(_, f)| f.name == name) {
+        for (grid, f) in families().filter(|(_, f)| f.name == name) {
             if std::mem::take(&mut meta) {
                 f.meta.iter().try_for_each(|line| writeln!(out, "{line}"))?;
             }
-            write_family(out, f, &op.grid, labels, &mut written)?;
+            write_family(out, f, grid, labels, &mut written)?;
         }
     }
     writeln!(out, "# EOF")?;
@@ -214,9 +199,9 @@ fn with_labels(key: &str, labels: &str) -> String {
     }
 }
 
+/// Rust writes NaN as OpenMetrics does, not the infinities.
 fn format_value(v: f64) -> String {
     match v {
-        _ if v.is_nan() => "NaN".to_owned(),
         f64::INFINITY => "+Inf".to_owned(),
         f64::NEG_INFINITY => "-Inf".to_owned(),
         _ => v.to_string(),
@@ -251,7 +236,7 @@ mod tests {
         h.record(3, "# TYPE c counter\nc_total{a=\"x\"} 5\n");
         let mut out = Vec::new();
         let labels = label_text(&[("job".into(), "wolkvox".into()), ("instance".into(), "a \"b\"".into())]);
-        let written = write(&mut out, &[Operation { grid, histories: vec![&h] }], &labels).unwrap();
+        let written = write(&mut out, &[(grid, vec![&h])], &labels).unwrap();
         let text = String::from_utf8(out).unwrap();
         let l = r#"job="wolkvox",instance="a \"b\"""#;
         let expected = format!(
@@ -276,5 +261,7 @@ mod tests {
         assert_eq!(format_value(3.0), "3");
         assert_eq!(format_value(0.25), "0.25");
         assert_eq!(format_value(f64::INFINITY), "+Inf");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(format_value(f64::NAN), "NaN");
     }
 }

@@ -13,7 +13,7 @@ use crate::engine::Engine;
 pub(super) async fn check(run: &Run, engines: &mut [Engine], spread: bool) -> Result<(), BackfillError> {
     if !spread {
         let configured = vec!["configured licenses; token_info not asked yet".to_owned(); engines.len()];
-        refuse_over(run, engines, &configured)?;
+        refuse_over(lines(run, engines, &configured))?;
     }
     let mut sources = Vec::new();
     for (engine, op) in engines.iter_mut().zip(&run.config.operations) {
@@ -40,18 +40,18 @@ pub(super) async fn check(run: &Run, engines: &mut [Engine], spread: bool) -> Re
         }
         sources.push(source);
     }
-    let text: String = lines(run, engines, &sources).into_iter().map(|(l, _)| l + "\n").collect();
+    let lines = lines(run, engines, &sources);
+    let text: String = lines.iter().map(|(l, _)| format!("{l}\n")).collect();
     // A closed stdout is not worth a panic.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     match spread {
         true => Ok(()),
-        false => refuse_over(run, engines, &sources),
+        false => refuse_over(lines),
     }
 }
 
-fn refuse_over(run: &Run, engines: &[Engine], sources: &[String]) -> Result<(), BackfillError> {
-    let over: Vec<String> =
-        lines(run, engines, sources).into_iter().filter(|(_, fits)| !fits).map(|(line, _)| line).collect();
+fn refuse_over(lines: Vec<(String, bool)>) -> Result<(), BackfillError> {
+    let over: Vec<String> = lines.into_iter().filter(|(_, fits)| !fits).map(|(line, _)| line).collect();
     match over.is_empty() {
         true => Ok(()),
         false => Err(BackfillError::Usage(format!(

@@ -106,18 +106,16 @@ pub(super) async fn prepare(
     clock: Arc<dyn Clock>,
 ) -> Result<Run, BackfillError> {
     let now = clock.now();
+    let ranges = config.operations.iter().map(|op| Ok((op.name.clone(), options.range(op, config, now)?)));
     let mut settings = Settings {
         from: options.from.to_string(),
         to: options.to.map(|t| t.to_string()),
         step_secs: options.step.as_secs() as i64,
         labels: options.labels.clone(),
-        ranges: BTreeMap::new(),
+        ranges: ranges.collect::<Result<_, BackfillError>>()?,
     };
-    for op in &config.operations {
-        settings.ranges.insert(op.name.clone(), options.range(op, config, now)?);
-    }
     let progress_path = path_for(&config.state_path);
-    let (saved_state, mut histories) = match load(&progress_path).map_err(BackfillError::Progress)? {
+    let (saved_state, mut histories) = match load(&progress_path).map_err(BackfillError::Usage)? {
         None => (BTreeMap::new(), BTreeMap::new()),
         Some(saved) => {
             // Ranges aside: without `--to`, the saved ones stand.
@@ -126,7 +124,7 @@ pub(super) async fn prepare(
                 == (&settings.from, &settings.to, settings.step_secs, &settings.labels);
             if !same || !s.ranges.keys().eq(settings.ranges.keys()) {
                 let labels: Vec<_> = s.labels.iter().map(|(n, v)| format!("--label={n}={v}")).collect();
-                return Err(BackfillError::Progress(format!(
+                return Err(BackfillError::Usage(format!(
                     "{} holds an interrupted backfill of another command (--from={}{} --step={}s {} for operations {}): run that command again to resume it, or delete the file to start over",
                     progress_path.display(),
                     s.from,
@@ -165,7 +163,7 @@ pub(super) async fn prepare(
             }
             let restored = op.ledger().reports[i].cursor;
             if restored != cursors.get(&(op.name.clone(), name.to_string())).copied().flatten() {
-                return Err(BackfillError::Progress(format!(
+                return Err(BackfillError::Usage(format!(
                     "the configuration of operation {:?} changed since the backfill in {} was interrupted (report {name} cannot continue): delete the file to start over",
                     op.name,
                     progress_path.display()

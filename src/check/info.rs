@@ -5,20 +5,17 @@ use serde::{Deserialize, Deserializer};
 
 use crate::client::{interpret, Answer, ApiError, Item, Text};
 
-/// The token's figures for the operation-local day; `None` when missing or not a number.
+/// The token's figures for the operation-local day (requests a day; today's of this
+/// token, of all the operation's tokens; what is left); `None` when missing or not a number.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct TokenInfo {
-    /// `token_limit`: requests a day.
     #[serde(rename = "token_limit", deserialize_with = "number")]
     pub limit: Option<u64>,
-    /// `token_use_today`: requests of this token today.
     #[serde(rename = "token_use_today", deserialize_with = "number")]
     pub token_today: Option<u64>,
-    /// `all_token_today`: requests of all the operation's tokens today.
     #[serde(rename = "all_token_today", deserialize_with = "number")]
     pub all_today: Option<u64>,
-    /// `available_consumption_options`: what is left today.
     #[serde(rename = "available_consumption_options", deserialize_with = "number")]
     pub available: Option<u64>,
 }
@@ -27,17 +24,11 @@ pub struct TokenInfo {
 /// `data` as one object or a list (the first object counts), numbers as text or not.
 /// `None`: it answered 404 (with any body), as where the endpoint is not available.
 pub fn read(status: u16, body: &[u8]) -> Result<Option<TokenInfo>, ApiError> {
-    let rows = match status {
-        404 => return Ok(None),
-        _ => match interpret::<TokenInfo>(status, body)? {
-            Answer::Records(rows) => rows,
-            Answer::Empty => return Ok(None),
-        },
-    };
-    let row = rows.into_iter().find_map(|item| match item {
-        Item::Record(row) => Some(row),
-        Item::NotAnObject => None,
-    });
+    if status == 404 {
+        return Ok(None);
+    }
+    let Answer::Records(rows) = interpret::<TokenInfo>(status, body)? else { return Ok(None) };
+    let row = rows.into_iter().find_map(|item| if let Item::Record(row) = item { Some(row) } else { None });
     row.map(Some).ok_or_else(|| ApiError::BadResponse("token_info answered no figures".to_owned()))
 }
 

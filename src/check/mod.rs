@@ -5,7 +5,6 @@
 mod info;
 mod outcome;
 
-use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +15,7 @@ use serde::de::IgnoredAny;
 use tokio::time::Instant;
 
 pub use info::{read as read_token_info, TokenInfo};
-pub use outcome::{Answered, OperationCheck, PlanVerdict, ReportCheck, Verdict};
+pub use outcome::{Answered, OperationCheck, PlanVerdict, Verdict};
 
 use crate::app::Wiring;
 use crate::client::{interpret, Answer, ApiError};
@@ -56,32 +55,29 @@ impl Checked {
 
     /// The whole report: each operation's lines, then a summary line.
     pub fn render(&self) -> String {
-        let mut out: String = self.operations.iter().map(OperationCheck::render).collect();
+        if self.operations.is_empty() {
+            return format!(
+                "summary: FAILED: shard {} follows none of the configured operations ({}); check --shard\n",
+                self.shard, self.elsewhere
+            );
+        }
         let shard = if self.shard == Shard::ALL { String::new() } else { format!(" (shard {})", self.shard) };
         let failed: Vec<&str> = self
             .operations
             .iter()
             .filter(|op| !op.problems().is_empty())
-            .map(|op| op.name.as_str())
+            .map(|op| op.config.name.as_str())
             .collect();
-        let (n, spent) = (self.operations.len(), self.spent());
         let verdict = match failed.is_empty() {
             true => "all OK".to_owned(),
             false => format!("{} FAILED ({})", failed.len(), failed.join(", ")),
         };
-        let _ = match n {
-            0 => writeln!(
-                out,
-                "summary: FAILED: shard {} follows none of the configured operations ({}); check --shard",
-                self.shard, self.elsewhere
-            ),
-            _ => writeln!(
-                out,
-                "summary: {n} operation{} checked{shard}, {verdict}; {spent} requests spent",
-                plural(n)
-            ),
-        };
-        out
+        let (n, spent) = (self.operations.len(), self.spent());
+        let ops: String = self.operations.iter().map(OperationCheck::render).collect();
+        format!(
+            "{ops}summary: {n} operation{} checked{shard}, {verdict}; {spent} requests spent\n",
+            plural(n)
+        )
     }
 }
 
@@ -129,7 +125,7 @@ pub async fn run(config: &Config, shard: Shard, now: DateTime<Utc>) -> Checked {
     let tasks: Vec<_> = (config.operations.iter().enumerate())
         .map(|(index, op)| {
             let (engine, op, reserve) = (wiring.engine(index), op.clone(), config.api.daily_reserve);
-            tokio::spawn(async move { check_operation(&engine, &op, reserve, now, deadline).await })
+            tokio::spawn(async move { check_operation(&engine, op, reserve, now, deadline).await })
         })
         .collect();
     let mut operations = Vec::with_capacity(tasks.len());
@@ -167,13 +163,13 @@ async fn ask<T>(
 
 async fn check_operation(
     engine: &Engine,
-    op: &OperationConfig,
+    op: OperationConfig,
     reserve: f64,
     now: DateTime<Utc>,
     deadline: Instant,
 ) -> OperationCheck {
     let window = window(now, op.timezone);
-    let mut reports = Vec::with_capacity(op.reports.len());
+    let mut answers = Vec::with_capacity(op.reports.len());
     for (i, report) in op.reports.iter().enumerate() {
         let request = async {
             let (status, body) = engine.probe(Some(i), window.0, window.1).await?;
@@ -183,7 +179,7 @@ async fn check_operation(
             }
         };
         let answer = ask(&op.name, report.name.as_str(), deadline, request).await;
-        reports.push(ReportCheck { report: report.clone(), answer });
+        answers.push(answer);
     }
     let request = async {
         let (status, body) = engine.probe(None, window.0, window.1).await?;
@@ -194,16 +190,8 @@ async fn check_operation(
         tracing::warn!(operation = %op.name, "token_info is not available (it answered 404): the allowance and today's use come from the configuration");
     }
     let midnight = crate::calendar::next_local_midnight(now, op.timezone);
-    OperationCheck {
-        name: op.name.clone(),
-        timezone: op.timezone,
-        window,
-        licenses: op.licenses,
-        reserve,
-        reports,
-        info,
-        rest_of_day: (midnight - now).num_seconds().max(0) as u64,
-    }
+    let rest_of_day = (midnight - now).num_seconds().max(0) as u64;
+    OperationCheck { config: op, window, reserve, answers, info, rest_of_day }
 }
 
 #[cfg(test)]

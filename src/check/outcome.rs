@@ -4,11 +4,10 @@
 use std::fmt::Write as _;
 
 use chrono::NaiveDateTime;
-use chrono_tz::Tz;
 
 use super::info::TokenInfo;
 use crate::client::{ApiError, ErrorReason};
-use crate::config::{plan, ReportConfig};
+use crate::config::{plan, OperationConfig};
 use crate::reports::kind;
 
 /// How a report answered a window.
@@ -20,24 +19,16 @@ pub enum Answered {
     NoRecords,
 }
 
-#[derive(Debug, Clone)]
-pub struct ReportCheck {
-    pub report: ReportConfig,
-    /// `None`: not asked, the command's time ran out first.
-    pub answer: Option<Result<Answered, ApiError>>,
-}
-
 /// One operation's answers; error texts are already cut of the token.
 #[derive(Debug, Clone)]
 pub struct OperationCheck {
-    pub name: String,
-    pub timezone: Tz,
+    pub config: OperationConfig,
     /// The operation-local window asked of every report, both ends inclusive.
     pub window: (NaiveDateTime, NaiveDateTime),
-    pub licenses: u32,
     /// `api.daily_reserve`.
     pub reserve: f64,
-    pub reports: Vec<ReportCheck>,
+    /// Each configured report's answer; `None`: not asked, the command's time ran out first.
+    pub answers: Vec<Option<Result<Answered, ApiError>>>,
     /// `token_info`'s answer, `Ok(None)` for a 404 (not available there); `None`: not
     /// asked.
     pub info: Option<Result<Option<TokenInfo>, ApiError>>,
@@ -65,8 +56,7 @@ const NOT_ASKED: &str = "not asked (check's time limit ran out)";
 impl OperationCheck {
     /// Every asked request's outcome: the reports', then token_info's.
     fn outcomes(&self) -> impl Iterator<Item = Result<(), &ApiError>> {
-        let reports = self.reports.iter().filter_map(|r| r.answer.as_ref());
-        let reports = reports.map(|a| a.as_ref().map(drop));
+        let reports = self.answers.iter().filter_map(|a| a.as_ref().map(|a| a.as_ref().map(drop)));
         reports.chain(self.info.as_ref().map(|i| i.as_ref().map(drop)))
     }
 
@@ -135,16 +125,12 @@ impl OperationCheck {
 
     /// The configured limit (licenses x 1000) and, when token_info told, the API's.
     fn limits(&self) -> (u64, Option<u64>) {
-        (u64::from(self.licenses) * 1000, self.info().and_then(|i| i.limit))
-    }
-
-    fn configured_reports(&self) -> Vec<ReportConfig> {
-        self.reports.iter().map(|r| r.report.clone()).collect()
+        (self.config.daily_limit(), self.info().and_then(|i| i.limit))
     }
 
     pub fn plan(&self) -> PlanVerdict {
-        let reports = self.configured_reports();
-        let planned = plan::daily_requests(&reports);
+        let reports = &self.config.reports;
+        let planned = plan::daily_requests(reports);
         let (configured, api) = self.limits();
         let limit = api.map_or(configured, |api| api.min(configured));
         let allowance = plan::daily_allowance(limit, self.reserve);
@@ -167,10 +153,8 @@ impl OperationCheck {
     pub fn problems(&self) -> Vec<String> {
         let mut problems: Vec<String> =
             [self.token().1, self.caller().1].into_iter().flatten().map(str::to_owned).collect();
-        let answers = self
-            .reports
-            .iter()
-            .map(|r| (r.report.name.as_str(), r.answer.as_ref().map(|a| a.as_ref().map(drop))));
+        let answers = (self.config.reports.iter().zip(&self.answers))
+            .map(|(r, a)| (r.name.as_str(), a.as_ref().map(|a| a.as_ref().map(drop))));
         let info = self.info.as_ref().map(|i| i.as_ref().map(drop));
         for (name, answer) in answers.chain([("token_info", info)]) {
             match answer {
@@ -190,8 +174,8 @@ impl OperationCheck {
         let (ini, end) = self.window;
         let mut out = format!(
             "operation {} ({}), window {} to {} local time\n",
-            self.name,
-            self.timezone,
+            self.config.name,
+            self.config.timezone,
             ini.format(wolkvox_api::DATE_FORMAT),
             end.format(wolkvox_api::DATE_FORMAT)
         );
@@ -200,8 +184,8 @@ impl OperationCheck {
         };
         line(self.token().0);
         line(self.caller().0);
-        for r in &self.reports {
-            let answer = match &r.answer {
+        for (report, answer) in self.config.reports.iter().zip(&self.answers) {
+            let answer = match answer {
                 None => NOT_ASKED.to_owned(),
                 Some(Ok(Answered::Records(n))) => format!("answered 200 ({n} record{})", super::plural(*n)),
                 Some(Ok(Answered::NoRecords)) => {
@@ -209,7 +193,7 @@ impl OperationCheck {
                 }
                 Some(Err(e)) => failed(e),
             };
-            line(format!("report {}: {answer}", r.report.name));
+            line(format!("report {}: {answer}", report.name));
         }
         line(match &self.info {
             None => format!("token_info: {NOT_ASKED}"),
@@ -238,12 +222,12 @@ impl OperationCheck {
 
     fn plan_line(&self) -> String {
         let plan = self.plan();
-        let reports = self.configured_reports();
-        let mut text = format!("plan: {} requests a day ({}), ", plan.planned, plan::describe(&reports));
+        let reports = &self.config.reports;
+        let mut text = format!("plan: {} requests a day ({}), ", plan.planned, plan::describe(reports));
         let _ = match plan.planned <= plan.allowance {
             true => write!(text, "within the allowance of {}: fits", plan.allowance),
             false => {
-                let hint = plan::fitting_hint(&reports, plan.allowance);
+                let hint = plan::fitting_hint(reports, plan.allowance);
                 write!(text, "over the allowance of {}: does NOT fit; {hint}", plan.allowance)
             }
         };
@@ -278,14 +262,14 @@ impl OperationCheck {
                     line(format!(
                         "note: licenses: {} in the configuration means {configured} a day, but the API \
                          says {limit}: {fix}",
-                        self.licenses
+                        self.config.licenses
                     ));
                 }
             }
             None => line(format!(
                 "allowance: {configured} requests a day (licenses: {} x 1000; token_info did not answer); \
                  the exporter may use {allowance} ({reserve}% kept in reserve)",
-                self.licenses
+                self.config.licenses
             )),
         }
         let count = |n: Option<u64>| n.map_or_else(|| "unknown".to_owned(), |n| n.to_string());

@@ -35,11 +35,11 @@ async fn the_demo_operation_checks_out() {
     let text = checked.render();
     assert!(checked.ok(), "{text}");
     let op = &checked.operations[0];
-    assert_eq!(op.reports.len(), crate::reports::KINDS.len());
-    for r in &op.reports {
-        assert!(matches!(r.answer, Some(Ok(Answered::Records(n))) if n > 0), "{text}");
+    assert_eq!(op.answers.len(), crate::reports::KINDS.len());
+    for answer in &op.answers {
+        assert!(matches!(answer, Some(Ok(Answered::Records(n))) if *n > 0), "{text}");
     }
-    let reports = op.reports.len() as u64;
+    let reports = op.answers.len() as u64;
     let info = op.info().unwrap().clone();
     assert_eq!(info.limit, Some(wolkvox_sim::UNLIMITED_TOKEN_LIMIT));
     assert_eq!(

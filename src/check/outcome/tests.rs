@@ -3,13 +3,11 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 use super::*;
+use crate::config::ReportConfig;
 use crate::reports::ReportName;
 
-fn report(name: ReportName, minutes: u64, answer: Result<Answered, ApiError>) -> ReportCheck {
-    ReportCheck {
-        report: ReportConfig { name, interval: Duration::from_secs(minutes * 60) },
-        answer: Some(answer),
-    }
+fn report(name: ReportName, minutes: u64) -> ReportConfig {
+    ReportConfig { name, interval: Duration::from_secs(minutes * 60) }
 }
 
 fn info(limit: u64, used: u64) -> TokenInfo {
@@ -25,23 +23,25 @@ fn info(limit: u64, used: u64) -> TokenInfo {
 fn healthy() -> OperationCheck {
     let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
     OperationCheck {
-        name: "bogota".into(),
-        timezone: chrono_tz::America::Bogota,
+        config: OperationConfig {
+            name: "bogota".into(),
+            base_url: "https://wv0042.wolkvox.com".into(),
+            token: crate::config::Token::new("t"),
+            timezone: chrono_tz::America::Bogota,
+            licenses: 1,
+            reports: vec![report(crate::reports::agent_13::NAME, 5), report(crate::reports::cdr_1::NAME, 5)],
+        },
         window: (day.and_hms_opt(10, 49, 0).unwrap(), day.and_hms_opt(10, 59, 0).unwrap()),
-        licenses: 1,
         reserve: 0.1,
-        reports: vec![
-            report(crate::reports::agent_13::NAME, 5, Ok(Answered::Records(37))),
-            report(crate::reports::cdr_1::NAME, 5, Ok(Answered::NoRecords)),
-        ],
+        answers: vec![Some(Ok(Answered::Records(37))), Some(Ok(Answered::NoRecords))],
         info: Some(Ok(Some(info(1000, 120)))),
         rest_of_day: 13 * 3600 + 60,
     }
 }
 
 fn every_answer(op: &mut OperationCheck, e: ApiError) {
-    for r in &mut op.reports {
-        r.answer = Some(Err(e.clone()));
+    for answer in &mut op.answers {
+        *answer = Some(Err(e.clone()));
     }
     op.info = Some(Err(e));
 }
@@ -99,7 +99,7 @@ fn forbidden_everywhere_points_at_the_callers_address() {
 
     // One forbidden answer among others is still a refusal, said as such.
     let mut op = healthy();
-    op.reports[1].answer = Some(Err(ApiError::Forbidden("ACCESS DENIED".into())));
+    op.answers[1] = Some(Err(ApiError::Forbidden("ACCESS DENIED".into())));
     assert_eq!(op.token(), ("token: valid".to_owned(), None));
     assert!(op.render().contains("caller: NOT allowed: 1 of 3 requests were refused with 403 forbidden;"));
 }
@@ -126,8 +126,9 @@ fn an_unreachable_api_is_neither_valid_nor_refused_and_costs_nothing() {
 fn the_plan_is_held_against_the_smaller_of_the_two_limits() {
     // The configuration says 5 licences, the API 1000 a day: the API's limit binds.
     let mut op = healthy();
-    op.licenses = 5;
-    op.reports.push(report(crate::reports::agent_13_1::NAME, 5, Ok(Answered::Records(1))));
+    op.config.licenses = 5;
+    op.config.reports.push(report(crate::reports::agent_13_1::NAME, 5));
+    op.answers.push(Some(Ok(Answered::Records(1))));
     let plan = op.plan();
     assert_eq!(plan, PlanVerdict { planned: 864, allowance: 900, today: Some((770, 3 * 157)), fits: true });
     let text = op.render();
@@ -145,7 +146,7 @@ fn the_plan_is_held_against_the_smaller_of_the_two_limits() {
 fn server_texts_are_cut_and_cleaned() {
     let mut op = healthy();
     let long = format!("\u{1b}[31mred{}", "x".repeat(500));
-    op.reports[0].answer = Some(Err(ApiError::BadRequest(long)));
+    op.answers[0] = Some(Err(ApiError::BadRequest(long)));
     let text = op.render();
     let line = text.lines().find(|l| l.contains("report agent_13:")).unwrap();
     assert!(!line.contains('\u{1b}'), "{line}");
@@ -199,7 +200,7 @@ fn a_spent_quota_and_a_bad_token_get_advice() {
 #[test]
 fn what_was_not_asked_in_time_is_a_failure_that_costs_nothing() {
     let mut op = healthy();
-    op.reports[1].answer = None;
+    op.answers[1] = None;
     op.info = None;
     assert_eq!(op.spent(), 1);
     let text = op.render();
