@@ -20,15 +20,15 @@ use crate::server::{self, Site};
 use crate::store::{OperationStore, Store};
 use crate::web::{LoadedWebConfig, WebConfigHandle};
 
-/// How a command ended; `main` maps it to the process's exit status.
+/// How a command ended, as the process's exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Exit {
-    /// 0: done, everything worked.
-    Done,
-    /// 1: failed or stopped early (a backfill resumes with the same command).
-    Failed,
-    /// 2: refused: bad usage or configuration; nothing was spent.
-    Usage,
+    Done = 0,
+    /// Failed or stopped early (a backfill resumes with the same command).
+    Failed = 1,
+    /// Refused: bad usage or configuration; nothing was spent.
+    Usage = 2,
 }
 
 /// The store and what works on it: one engine per operation (operations with the same

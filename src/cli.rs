@@ -9,7 +9,7 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::backfill::{parse_label, Bound, Options as BackfillOptions};
-use crate::config::{defaults, Config, ConfigError, FileConfig, Overrides};
+use crate::config::{defaults, Config, ConfigError, FileConfig, Overrides, PollConfig};
 use crate::logging::LogFormat;
 use crate::shard::Shard;
 
@@ -41,22 +41,22 @@ pub struct Args {
     #[arg(long = "log.format", value_enum, default_value = "logfmt", global = true)]
     pub log_format: LogFormat,
     /// How often each report is polled; under 5m only with --poll.allow-fast.
-    #[arg(long = "poll.interval", value_name = "DURATION", global = true, default_value_t = defaults::INTERVAL.into())]
+    #[arg(long = "poll.interval", value_name = "DURATION", global = true, default_value_t = PollConfig::default().interval.into())]
     pub poll_interval: humantime::Duration,
     /// Trailing period re-read every cycle to catch late records.
-    #[arg(long = "poll.overlap", value_name = "DURATION", global = true, default_value_t = defaults::OVERLAP.into())]
+    #[arg(long = "poll.overlap", value_name = "DURATION", global = true, default_value_t = PollConfig::default().overlap.into())]
     pub poll_overlap: humantime::Duration,
     /// The newest period not read yet (the API's records settle).
-    #[arg(long = "poll.delay", value_name = "DURATION", global = true, default_value_t = defaults::DELAY.into())]
+    #[arg(long = "poll.delay", value_name = "DURATION", global = true, default_value_t = PollConfig::default().delay.into())]
     pub poll_delay: humantime::Duration,
     /// How far back the first start reads.
-    #[arg(long = "poll.catch-up", value_name = "DURATION", global = true, default_value_t = defaults::CATCH_UP.into())]
+    #[arg(long = "poll.catch-up", value_name = "DURATION", global = true, default_value_t = PollConfig::default().catch_up.into())]
     pub poll_catch_up: humantime::Duration,
     /// Accept a poll interval under the API's 5m cadence.
     #[arg(long = "poll.allow-fast", global = true)]
     pub poll_allow_fast: bool,
     /// How long after a local day's end a daily report compares it.
-    #[arg(long = "reconcile.delay", value_name = "DURATION", global = true, default_value_t = defaults::RECONCILE_DELAY.into())]
+    #[arg(long = "reconcile.delay", value_name = "DURATION", global = true, default_value_t = PollConfig::default().reconcile_delay.into())]
     pub reconcile_delay: humantime::Duration,
     /// Where the persisted state lives.
     #[arg(long = "state.path", value_name = "PATH", global = true, default_value = defaults::STATE_PATH)]

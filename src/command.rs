@@ -13,8 +13,8 @@ pub async fn run(args: Args) -> Exit {
     // The backfill's log prints above its progress bars.
     let bars = backfill::Bars::default();
     let logs = match args.command {
-        Some(Command::Backfill(_)) => logging::init_with(&args.log_level, args.log_format, bars.log_writer()),
-        _ => logging::init(&args.log_level, args.log_format),
+        Some(Command::Backfill(_)) => logging::init(&args.log_level, args.log_format, bars.log_writer()),
+        _ => logging::init(&args.log_level, args.log_format, std::io::stderr),
     };
     if let Err(e) = logs {
         eprint!("{}", logging::line("error", "invalid command line", &[("error", &shown(&e))]));

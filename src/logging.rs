@@ -33,14 +33,9 @@ pub fn filter(level: &str) -> Result<EnvFilter, String> {
     EnvFilter::try_new(&directive).map_err(|e| format!("--log.level: {e}"))
 }
 
-/// Installs the global subscriber writing to stderr.
-pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
-    init_with(level, format, std::io::stderr)
-}
-
-/// Installs the global subscriber writing to `writer` (the backfill's, which keeps its
-/// progress bars below the log).
-pub fn init_with<W>(level: &str, format: LogFormat, writer: W) -> Result<(), String>
+/// Installs the global subscriber writing to `writer`: stderr, or the backfill's, which
+/// keeps its progress bars below the log.
+pub fn init<W>(level: &str, format: LogFormat, writer: W) -> Result<(), String>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {

@@ -8,7 +8,8 @@ use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 
 /// A report's name: its `api=` parameter and its `report` label. The names that exist are
 /// the registry's (`reports::KINDS`); each report module holds its own as a constant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
 pub struct ReportName(&'static str);
 
 impl ReportName {
@@ -30,12 +31,6 @@ impl fmt::Display for ReportName {
 impl EncodeLabelValue for ReportName {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
         fmt::Write::write_str(encoder, self.0)
-    }
-}
-
-impl serde::Serialize for ReportName {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0)
     }
 }
 
@@ -113,7 +108,8 @@ impl ErrorReason {
 }
 
 /// A Wolkvox token. It never prints itself.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Token(String);
 
 impl Token {
@@ -136,12 +132,6 @@ impl fmt::Debug for Token {
 impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Token {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Token::new)
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::operation::validate_operation;
 use super::plan;
 use super::{
-    defaults, env, invalid, too_fast, ApiConfig, Config, ConfigError, FileConfig, MetricsConfig,
-    OperationConfig, Overrides, PollConfig, MIN_INTERVAL,
+    check_interval, defaults, env, invalid, ApiConfig, Config, ConfigError, FileConfig, MetricsConfig,
+    OperationConfig, Overrides, PollConfig,
 };
 
 /// Puts a flag's value over the file's; the name of the source it came from, for
@@ -20,13 +20,10 @@ fn flag_over(
     given: Option<Duration>,
     value: &mut Duration,
 ) -> &'static str {
-    match given {
-        Some(given) => {
-            *value = given;
-            flag
-        }
-        None => key,
-    }
+    given.map_or(key, |given| {
+        *value = given;
+        flag
+    })
 }
 
 impl Config {
@@ -107,11 +104,10 @@ fn poll_config(mut poll: PollConfig, o: &Overrides) -> Result<PollConfig, Config
     let catch_up_key = flag_over("--poll.catch-up", "poll.catch_up", o.catch_up, &mut poll.catch_up);
     flag_over("--reconcile.delay", "poll.reconcile_delay", o.reconcile_delay, &mut poll.reconcile_delay);
     poll.allow_fast |= o.allow_fast;
-    first_wrong([
-        (interval_key, poll.interval < MIN_INTERVAL && !poll.allow_fast, &too_fast(poll.interval)),
-        (interval_key, poll.interval < Duration::from_millis(100), "must be at least 100ms"),
-        (catch_up_key, poll.catch_up.as_secs() == 0, "must be at least 1s"),
-    ])?;
+    check_interval(interval_key, poll.interval, poll.allow_fast)?;
+    if poll.catch_up.as_secs() == 0 {
+        return Err(invalid(catch_up_key, "must be at least 1s"));
+    }
     Ok(poll)
 }
 
