@@ -1,7 +1,6 @@
 //! Builds the typed [`Config`] from the file, the flags and the environment, and checks
 //! every value; each error names the key, flag or variable the value came from.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -38,10 +37,12 @@ impl Config {
         let api = check_api(file.api)?;
         let metrics = check_metrics(file.metrics)?;
 
-        let mut raw_ops = Vec::with_capacity(file.operations.len().max(1));
-        for (index, op) in file.operations.into_iter().enumerate() {
-            raw_ops.push(op.into_raw(index)?);
-        }
+        let mut raw_ops: Vec<_> = file
+            .operations
+            .into_iter()
+            .enumerate()
+            .map(|(i, op)| op.into_raw(i))
+            .collect::<Result<_, _>>()?;
         if raw_ops.is_empty() {
             raw_ops.extend(env::operation(&env)?);
         }
@@ -52,11 +53,10 @@ impl Config {
                  set WOLKVOX_SERVER or WOLKVOX_BASE_URL, or run with --demo",
             ));
         }
-        let mut operations = Vec::with_capacity(raw_ops.len());
-        let mut names = HashSet::new();
+        let mut operations: Vec<OperationConfig> = Vec::with_capacity(raw_ops.len());
         for (index, raw) in raw_ops.into_iter().enumerate() {
             let op = validate_operation(raw, &poll, &env)?;
-            if !names.insert(op.name.clone()) {
+            if operations.iter().any(|o| o.name == op.name) {
                 return Err(invalid(
                     format!("operations[{index}].name"),
                     format!("duplicate operation name {:?}", op.name),
