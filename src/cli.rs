@@ -215,10 +215,7 @@ impl Args {
         env: impl Fn(&str) -> Option<String>,
         demo_operation: Option<crate::config::FileOperation>,
     ) -> Result<Config, ConfigError> {
-        let mut file = match &self.config_file {
-            Some(p) => FileConfig::load(p)?,
-            None => FileConfig::default(),
-        };
+        let mut file = self.config_file.as_deref().map(FileConfig::load).transpose()?.unwrap_or_default();
         if let Some(op) = demo_operation {
             file.operations = vec![op];
         }
