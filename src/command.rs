@@ -17,7 +17,7 @@ pub async fn run(args: Args) -> Exit {
         _ => logging::init(&args.log_level, args.log_format, std::io::stderr),
     };
     if let Err(e) = logs {
-        eprint!("{}", logging::line("error", "invalid command line", &[("error", &shown(&e))]));
+        logging::error("invalid command line", &[("error", &shown(&e))]);
         return Exit::Usage;
     }
     // The demo's simulated Wolkvox serves until the command returns.

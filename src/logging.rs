@@ -107,18 +107,14 @@ impl LogfmtVisitor {
     }
 }
 
-/// One logfmt line written without a subscriber (before logging is set up).
-pub fn line(level: &str, msg: &str, fields: &[(&str, &str)]) -> String {
-    let mut out = format!(
-        "ts={} level={level} target=wolkvox_exporter msg={}",
-        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-        quote(msg)
-    );
+/// Writes one logfmt error line to stderr without a subscriber (before logging is set up).
+pub fn error(msg: &str, fields: &[(&str, &str)]) {
+    let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let mut out = format!("ts={ts} level=error target=wolkvox_exporter msg={}", quote(msg));
     for (k, v) in fields {
         out.push_str(&format!(" {k}={}", quote(v)));
     }
-    out.push('\n');
-    out
+    eprintln!("{out}");
 }
 
 /// Quotes a logfmt value when it needs it, with the escapes Go's logfmt decoder reads.

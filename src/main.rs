@@ -30,17 +30,14 @@ fn main() -> ExitCode {
             };
             let mut fields: Vec<_> = flag.iter().map(|flag| ("flag", flag.as_str())).collect();
             fields.push(("error", error.as_str()));
-            let line = wolkvox_exporter::logging::line("error", "invalid command line", &fields);
-            eprint!("{line}");
+            wolkvox_exporter::logging::error("invalid command line", &fields);
             return ExitCode::from(Exit::Usage as u8);
         }
     };
     let exit = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime.block_on(wolkvox_exporter::command::run(args)),
         Err(e) => {
-            let e = e.to_string();
-            let line = wolkvox_exporter::logging::line("error", "cannot start", &[("error", &e)]);
-            eprint!("{line}");
+            wolkvox_exporter::logging::error("cannot start", &[("error", &e.to_string())]);
             Exit::Failed
         }
     };
