@@ -162,10 +162,9 @@ pub async fn run(
     Ok(())
 }
 
-/// Runs an operation's engine and watches it: an engine that panics or ends before
-/// shutdown is logged, shows in `wolkvox_up` (0) and `wolkvox_poller_restarts_total`,
-/// and is started again after `delay`. Its cursors and counters live in the store, so
-/// the new engine goes on where the old one stopped.
+/// Runs an operation's engine, and restarts it after `delay` when it panics or ends before
+/// shutdown (logged, and shown in `wolkvox_up` and `wolkvox_poller_restarts_total`); the
+/// store keeps its cursors and counters, so the new engine goes on where the old one stopped.
 pub async fn supervise<F, Fut>(
     op: Arc<OperationStore>,
     engine: F,

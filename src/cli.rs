@@ -138,9 +138,8 @@ impl BackfillArgs {
 const DEMO_INTERVAL: Duration = Duration::from_secs(15);
 const DEMO_CATCH_UP: Duration = Duration::from_secs(35 * 86_400);
 const DEMO_STATE_PATH: &str = "data/demo-state.json";
-/// The demo operation's licenses: a daily limit of 1,000,000 requests, what the
-/// simulated API reports for a token without a limit, and enough for 1 s cycles of
-/// every report.
+/// The demo's licenses: a limit of 1,000,000 requests a day, what the simulated API reports
+/// for a token without one (enough for 1 s cycles of every report).
 pub const DEMO_LICENSES: u32 = 1000;
 
 /// The demo's operation, as a configuration file would give it: every report, served by
@@ -208,8 +207,7 @@ impl Args {
     }
 
     /// Reads the file (if any) and builds the configuration, every operation of it (the
-    /// command keeps the shard's). In demo mode the operations come from the simulator,
-    /// given as `demo_operation`.
+    /// command keeps the shard's); in demo mode, `demo_operation` replaces the file's.
     pub fn config(
         &self,
         env: impl Fn(&str) -> Option<String>,

@@ -1,6 +1,5 @@
-//! From parsed flags to an exit status: logging, the demo's simulated Wolkvox, the
-//! configuration, then the command (serve, `check` or `backfill`). `main` only maps the
-//! [`Exit`] it returns.
+//! From parsed flags to an [`Exit`] status: logging, the demo's simulated Wolkvox, the
+//! configuration, then the command (serve, `check` or `backfill`).
 
 use std::sync::Arc;
 
