@@ -20,15 +20,15 @@ use crate::server::{self, Site};
 use crate::store::{OperationStore, Store};
 use crate::web::{LoadedWebConfig, WebConfigHandle};
 
-/// How a command ended; `main` maps it to the process's exit status.
+/// How a command ended, as the process's exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Exit {
-    /// 0: done, everything worked.
-    Done,
-    /// 1: failed or stopped early (a backfill resumes with the same command).
-    Failed,
-    /// 2: refused: bad usage or configuration; nothing was spent.
-    Usage,
+    Done = 0,
+    /// Failed or stopped early (a backfill resumes with the same command).
+    Failed = 1,
+    /// Refused: bad usage or configuration; nothing was spent.
+    Usage = 2,
 }
 
 /// The store and what works on it: one engine per operation (operations with the same
@@ -162,10 +162,9 @@ pub async fn run(
     Ok(())
 }
 
-/// Runs an operation's engine and watches it: an engine that panics or ends before
-/// shutdown is logged, shows in `wolkvox_up` (0) and `wolkvox_poller_restarts_total`,
-/// and is started again after `delay`. Its cursors and counters live in the store, so
-/// the new engine goes on where the old one stopped.
+/// Runs an operation's engine, and restarts it after `delay` when it panics or ends before
+/// shutdown (logged, and shown in `wolkvox_up` and `wolkvox_poller_restarts_total`); the
+/// store keeps its cursors and counters, so the new engine goes on where the old one stopped.
 pub async fn supervise<F, Fut>(
     op: Arc<OperationStore>,
     engine: F,

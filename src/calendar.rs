@@ -101,9 +101,8 @@ fn first_offset_change(from: DateTime<Utc>, to: DateTime<Utc>, tz: Tz) -> Option
     let base = offset_secs(from, tz);
     // Transitions are months apart; probing daily finds the first one in a 31-day span.
     let mut lo = from;
-    let mut probe = from;
     loop {
-        let next = (probe + Duration::days(1)).min(to);
+        let next = (lo + Duration::days(1)).min(to);
         if offset_secs(next, tz) != base {
             // Bisect (lo, next] down to the second.
             let mut hi = next;
@@ -121,7 +120,6 @@ fn first_offset_change(from: DateTime<Utc>, to: DateTime<Utc>, tz: Tz) -> Option
             return None;
         }
         lo = next;
-        probe = next;
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{defaults, Config, ConfigError, FileConfig, Overrides};
+use crate::config::{defaults, Config, ConfigError, FileConfig, Overrides, PollConfig};
 use crate::logging::LogFormat;
 use crate::shard::Shard;
 
@@ -40,22 +40,22 @@ pub struct Args {
     #[arg(long = "log.format", value_enum, default_value = "logfmt", global = true)]
     pub log_format: LogFormat,
     /// How often each report is polled; under 5m only with --poll.allow-fast.
-    #[arg(long = "poll.interval", value_name = "DURATION", global = true, default_value_t = defaults::INTERVAL.into())]
+    #[arg(long = "poll.interval", value_name = "DURATION", global = true, default_value_t = PollConfig::default().interval.into())]
     pub poll_interval: humantime::Duration,
     /// Trailing period re-read every cycle to catch late records.
-    #[arg(long = "poll.overlap", value_name = "DURATION", global = true, default_value_t = defaults::OVERLAP.into())]
+    #[arg(long = "poll.overlap", value_name = "DURATION", global = true, default_value_t = PollConfig::default().overlap.into())]
     pub poll_overlap: humantime::Duration,
     /// The newest period not read yet (the API's records settle).
-    #[arg(long = "poll.delay", value_name = "DURATION", global = true, default_value_t = defaults::DELAY.into())]
+    #[arg(long = "poll.delay", value_name = "DURATION", global = true, default_value_t = PollConfig::default().delay.into())]
     pub poll_delay: humantime::Duration,
     /// How far back the first start reads.
-    #[arg(long = "poll.catch-up", value_name = "DURATION", global = true, default_value_t = defaults::CATCH_UP.into())]
+    #[arg(long = "poll.catch-up", value_name = "DURATION", global = true, default_value_t = PollConfig::default().catch_up.into())]
     pub poll_catch_up: humantime::Duration,
     /// Accept a poll interval under the API's 5m cadence.
     #[arg(long = "poll.allow-fast", global = true)]
     pub poll_allow_fast: bool,
     /// How long after a local day's end a daily report compares it.
-    #[arg(long = "reconcile.delay", value_name = "DURATION", global = true, default_value_t = defaults::RECONCILE_DELAY.into())]
+    #[arg(long = "reconcile.delay", value_name = "DURATION", global = true, default_value_t = PollConfig::default().reconcile_delay.into())]
     pub reconcile_delay: humantime::Duration,
     /// Where the persisted state lives.
     #[arg(long = "state.path", value_name = "PATH", global = true, default_value = defaults::STATE_PATH)]
@@ -94,9 +94,8 @@ pub enum Command {
 const DEMO_INTERVAL: Duration = Duration::from_secs(15);
 const DEMO_CATCH_UP: Duration = Duration::from_secs(35 * 86_400);
 const DEMO_STATE_PATH: &str = "data/demo-state.json";
-/// The demo operation's licenses: a daily limit of 1,000,000 requests, what the
-/// simulated API reports for a token without a limit, and enough for 1 s cycles of
-/// every report.
+/// The demo's licenses: a limit of 1,000,000 requests a day, what the simulated API reports
+/// for a token without one (enough for 1 s cycles of every report).
 pub const DEMO_LICENSES: u32 = 1000;
 
 /// The demo's operation, as a configuration file would give it: every report, served by
@@ -164,17 +163,13 @@ impl Args {
     }
 
     /// Reads the file (if any) and builds the configuration, every operation of it (the
-    /// command keeps the shard's). In demo mode the operations come from the simulator,
-    /// given as `demo_operation`.
+    /// command keeps the shard's); in demo mode, `demo_operation` replaces the file's.
     pub fn config(
         &self,
         env: impl Fn(&str) -> Option<String>,
         demo_operation: Option<crate::config::FileOperation>,
     ) -> Result<Config, ConfigError> {
-        let mut file = match &self.config_file {
-            Some(p) => FileConfig::load(p)?,
-            None => FileConfig::default(),
-        };
+        let mut file = self.config_file.as_deref().map(FileConfig::load).transpose()?.unwrap_or_default();
         if let Some(op) = demo_operation {
             file.operations = vec![op];
         }

@@ -1,6 +1,5 @@
-//! From parsed flags to an exit status: logging, the demo's simulated Wolkvox, the
-//! configuration, then the command (serve, `check` or `backfill`). `main` only maps the
-//! [`Exit`] it returns.
+//! From parsed flags to an [`Exit`] status: logging, the demo's simulated Wolkvox, the
+//! configuration, then the command (serve, `check` or `backfill`).
 
 use std::sync::Arc;
 
@@ -13,11 +12,11 @@ pub async fn run(args: Args) -> Exit {
     // The backfill's log prints above its progress bars.
     let bars = backfill::Bars::default();
     let logs = match args.command {
-        Some(Command::Backfill(_)) => logging::init_with(&args.log_level, args.log_format, bars.log_writer()),
-        _ => logging::init(&args.log_level, args.log_format),
+        Some(Command::Backfill(_)) => logging::init(&args.log_level, args.log_format, bars.log_writer()),
+        _ => logging::init(&args.log_level, args.log_format, std::io::stderr),
     };
     if let Err(e) = logs {
-        eprint!("{}", logging::line("error", "invalid command line", &[("error", &shown(&e))]));
+        logging::error("invalid command line", &[("error", &shown(&e))]);
         return Exit::Usage;
     }
     // The demo's simulated Wolkvox serves until the command returns.

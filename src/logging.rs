@@ -33,14 +33,9 @@ pub fn filter(level: &str) -> Result<EnvFilter, String> {
     EnvFilter::try_new(&directive).map_err(|e| format!("--log.level: {e}"))
 }
 
-/// Installs the global subscriber writing to stderr.
-pub fn init(level: &str, format: LogFormat) -> Result<(), String> {
-    init_with(level, format, std::io::stderr)
-}
-
-/// Installs the global subscriber writing to `writer` (the backfill's, which keeps its
-/// progress bars below the log).
-pub fn init_with<W>(level: &str, format: LogFormat, writer: W) -> Result<(), String>
+/// Installs the global subscriber writing to `writer`: stderr, or the backfill's, which
+/// keeps its progress bars below the log.
+pub fn init<W>(level: &str, format: LogFormat, writer: W) -> Result<(), String>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -112,18 +107,14 @@ impl LogfmtVisitor {
     }
 }
 
-/// One logfmt line written without a subscriber (before logging is set up).
-pub fn line(level: &str, msg: &str, fields: &[(&str, &str)]) -> String {
-    let mut out = format!(
-        "ts={} level={level} target=wolkvox_exporter msg={}",
-        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-        quote(msg)
-    );
+/// Writes one logfmt error line to stderr without a subscriber (before logging is set up).
+pub fn error(msg: &str, fields: &[(&str, &str)]) {
+    let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let mut out = format!("ts={ts} level=error target=wolkvox_exporter msg={}", quote(msg));
     for (k, v) in fields {
         out.push_str(&format!(" {k}={}", quote(v)));
     }
-    out.push('\n');
-    out
+    eprintln!("{out}");
 }
 
 /// Quotes a logfmt value when it needs it, with the escapes Go's logfmt decoder reads.

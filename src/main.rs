@@ -25,30 +25,21 @@ fn main() -> ExitCode {
             let shown = wolkvox_exporter::command::shown;
             let error = shown(first.trim_start_matches("error: "));
             let flag = match e.get(clap::error::ContextKind::InvalidArg) {
-                Some(clap::error::ContextValue::String(flag)) => shown(flag),
-                _ => String::new(),
+                Some(clap::error::ContextValue::String(flag)) => Some(shown(flag)),
+                _ => None,
             };
-            let mut fields = vec![("error", error.as_str())];
-            if !flag.is_empty() {
-                fields.insert(0, ("flag", flag.as_str()));
-            }
-            let line = wolkvox_exporter::logging::line("error", "invalid command line", &fields);
-            eprint!("{line}");
-            return ExitCode::from(2);
+            let mut fields: Vec<_> = flag.iter().map(|flag| ("flag", flag.as_str())).collect();
+            fields.push(("error", error.as_str()));
+            wolkvox_exporter::logging::error("invalid command line", &fields);
+            return ExitCode::from(Exit::Usage as u8);
         }
     };
     let exit = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime.block_on(wolkvox_exporter::command::run(args)),
         Err(e) => {
-            let e = e.to_string();
-            let line = wolkvox_exporter::logging::line("error", "cannot start", &[("error", &e)]);
-            eprint!("{line}");
+            wolkvox_exporter::logging::error("cannot start", &[("error", &e.to_string())]);
             Exit::Failed
         }
     };
-    ExitCode::from(match exit {
-        Exit::Done => 0,
-        Exit::Failed => 1,
-        Exit::Usage => 2,
-    })
+    ExitCode::from(exit as u8)
 }

@@ -107,11 +107,7 @@ impl FromStr for Shard {
             }
             s.parse::<u32>().map_err(|_| syntax())
         };
-        let (index, count) = (number(index)?, number(count)?);
-        if count == 0 {
-            return Err(ShardError::NoShards(text.to_owned()));
-        }
-        Shard::new(index, count)
+        Shard::new(number(index)?, number(count)?)
     }
 }
 

@@ -8,7 +8,8 @@ use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
 
 /// A report's name: its `api=` parameter and its `report` label. The names that exist are
 /// the registry's (`reports::KINDS`); each report module holds its own as a constant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
 pub struct ReportName(&'static str);
 
 impl ReportName {
@@ -30,12 +31,6 @@ impl fmt::Display for ReportName {
 impl EncodeLabelValue for ReportName {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
         fmt::Write::write_str(encoder, self.0)
-    }
-}
-
-impl serde::Serialize for ReportName {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0)
     }
 }
 
@@ -76,23 +71,12 @@ pub enum ErrorReason {
     too_large,
 }
 
-impl ErrorReason {
-    /// Every reason, in label order, so each series exists from the start.
-    pub const ALL: [ErrorReason; 12] = [
-        ErrorReason::timeout,
-        ErrorReason::connect,
-        ErrorReason::http_5xx,
-        ErrorReason::bad_request,
-        ErrorReason::unauthorized,
-        ErrorReason::invalid_token,
-        ErrorReason::quota_exceeded,
-        ErrorReason::concurrency_limit,
-        ErrorReason::maintenance,
-        ErrorReason::forbidden,
-        ErrorReason::bad_response,
-        ErrorReason::too_large,
-    ];
+/// Every value of a reason enum, in label order.
+pub fn all<T: Enum>() -> impl Iterator<Item = T> {
+    (0..T::LENGTH).map(T::from_usize)
+}
 
+impl ErrorReason {
     pub fn as_str(self) -> &'static str {
         const NAMES: [&str; 12] = [
             "timeout",
@@ -113,7 +97,8 @@ impl ErrorReason {
 }
 
 /// A Wolkvox token. It never prints itself.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Token(String);
 
 impl Token {
@@ -139,19 +124,13 @@ impl fmt::Display for Token {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Token {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Token::new)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn reasons_print_as_their_labels_and_tokens_never_print() {
-        for r in ErrorReason::ALL {
+        for r in all::<ErrorReason>() {
             assert_eq!(r.as_str(), format!("{r:?}"));
         }
         let t = Token::new("SUPERSECRET");

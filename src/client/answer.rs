@@ -57,13 +57,7 @@ pub fn interpret<'de, R: Deserialize<'de>>(status: u16, body: &'de [u8]) -> Resu
                 describe_json_error(body, &e)
             ))),
         },
-        _ => {
-            let text = match &envelope {
-                Ok(env) => env.text(),
-                Err(_) => snippet(body),
-            };
-            classify(status, &text)
-        }
+        _ => classify(status, &envelope.map_or_else(|_| snippet(body), |env| env.text())),
     }
 }
 
@@ -159,12 +153,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
             }
             fn visit_unit<E>(self) -> Result<Self::Value, E> {
                 Ok(Text(None))
-            }
-            fn visit_none<E>(self) -> Result<Self::Value, E> {
-                Ok(Text(None))
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-                d.deserialize_any(V(PhantomData))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
                 while a.next_element::<IgnoredAny>()?.is_some() {}

@@ -107,7 +107,7 @@ mod tests {
             ApiError::TooLarge(1),
         ];
         let reasons: Vec<_> = all.iter().map(ApiError::reason).collect();
-        assert_eq!(reasons, ErrorReason::ALL.to_vec());
+        assert_eq!(reasons, crate::vocab::all::<ErrorReason>().collect::<Vec<_>>());
         assert!(all.iter().all(ApiError::was_sent));
         let unreachable = ApiError::Unreachable(String::new());
         assert_eq!(unreachable.reason(), ErrorReason::connect);

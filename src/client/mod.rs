@@ -1,6 +1,5 @@
-//! Talks to the Wolkvox report API: builds a report's request in operation-local time,
-//! reads the body under a size cap, and maps every answer to rows, "no records" or one
-//! error reason.
+//! Talks to the Wolkvox report API: a report's request in operation-local time, the body
+//! read under a size cap, every answer mapped to rows, "no records" or one error reason.
 
 mod answer;
 mod error;

@@ -12,17 +12,12 @@ use super::reports::RawReport;
 use super::{invalid, ApiConfig, ConfigError, MetricsConfig, PollConfig, Token};
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
-    #[serde(default)]
     pub poll: PollConfig,
-    #[serde(default)]
     pub api: ApiConfig,
-    #[serde(default)]
     pub metrics: MetricsConfig,
-    #[serde(default)]
     pub state: FileState,
-    #[serde(default)]
     pub operations: Vec<FileOperation>,
 }
 
@@ -132,9 +127,9 @@ mod tests {
     #[test]
     fn defaults_apply() {
         let c = build(OK).unwrap();
-        assert_eq!(c.poll.interval, defaults::INTERVAL);
-        assert_eq!(c.poll.overlap, defaults::OVERLAP);
-        assert_eq!(c.api.timeout, defaults::TIMEOUT);
+        assert_eq!(c.poll.interval, PollConfig::default().interval);
+        assert_eq!(c.poll.overlap, PollConfig::default().overlap);
+        assert_eq!(c.api.timeout, ApiConfig::default().timeout);
         assert_eq!(c.operations[0].base_url, "https://wv0042.wolkvox.com");
         assert_eq!(c.operations[0].timezone, chrono_tz::America::Bogota);
         assert_eq!(c.operations[0].daily_limit(), 1000);
@@ -234,8 +229,8 @@ mod tests {
         assert_eq!(c.operations.len(), 2);
         assert_eq!(c.operations[0].base_url, "https://wv0042.wolkvox.com");
         assert_eq!(c.operations[1].daily_limit(), 20_000);
-        assert_eq!(c.poll.interval, defaults::INTERVAL);
-        assert_eq!(c.api.retry_attempts, defaults::RETRY_ATTEMPTS);
+        assert_eq!(c.poll.interval, PollConfig::default().interval);
+        assert_eq!(c.api.retry_attempts, ApiConfig::default().retry_attempts);
         assert_eq!(c.metrics.duration_buckets, defaults::BUCKETS.to_vec());
     }
 }

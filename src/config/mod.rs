@@ -20,16 +20,8 @@ pub use reports::ReportConfig;
 
 /// Defaults used beyond this module; the others are stated once, in the `Default` impls.
 pub mod defaults {
-    use std::time::Duration;
-    pub const INTERVAL: Duration = Duration::from_secs(5 * 60);
-    pub const OVERLAP: Duration = Duration::from_secs(30 * 60);
-    pub const DELAY: Duration = Duration::from_secs(60);
-    pub const CATCH_UP: Duration = Duration::from_secs(24 * 3600);
-    pub const RECONCILE_DELAY: Duration = Duration::from_secs(2 * 3600);
-    pub const TIMEOUT: Duration = Duration::from_secs(65);
     pub const TIMEZONE: chrono_tz::Tz = chrono_tz::America::Bogota;
     pub const LICENSES: u32 = 1;
-    pub const RETRY_ATTEMPTS: u32 = 4;
     pub const BUCKETS: [f64; 9] = [30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0];
     pub const STATE_PATH: &str = "data/state.json";
 }
@@ -37,10 +29,18 @@ pub mod defaults {
 /// The shortest poll interval accepted without `--poll.allow-fast`: the vendor's cadence.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
-/// Why an interval under [`MIN_INTERVAL`] is refused without `--poll.allow-fast`.
-fn too_fast(interval: Duration) -> String {
-    let interval = humantime::format_duration(interval);
-    format!("{interval} is shorter than the API's 5m cadence; add --poll.allow-fast to accept it")
+/// Refuses a poll interval under 100ms, or under [`MIN_INTERVAL`] without `allow_fast`.
+fn check_interval(key: &str, interval: Duration, allow_fast: bool) -> Result<(), ConfigError> {
+    if interval < Duration::from_millis(100) {
+        return Err(invalid(key, "must be at least 100ms"));
+    }
+    if interval < MIN_INTERVAL && !allow_fast {
+        let interval = humantime::format_duration(interval);
+        let message =
+            format!("{interval} is shorter than the API's 5m cadence; add --poll.allow-fast to accept it");
+        return Err(invalid(key, message));
+    }
+    Ok(())
 }
 
 pub use crate::vocab::Token;
@@ -75,11 +75,11 @@ pub struct PollConfig {
 impl Default for PollConfig {
     fn default() -> Self {
         PollConfig {
-            reconcile_delay: defaults::RECONCILE_DELAY,
-            interval: defaults::INTERVAL,
-            overlap: defaults::OVERLAP,
-            delay: defaults::DELAY,
-            catch_up: defaults::CATCH_UP,
+            reconcile_delay: Duration::from_secs(2 * 3600),
+            interval: Duration::from_secs(5 * 60),
+            overlap: Duration::from_secs(30 * 60),
+            delay: Duration::from_secs(60),
+            catch_up: Duration::from_secs(24 * 3600),
             allow_fast: false,
         }
     }
@@ -105,13 +105,13 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
-            timeout: defaults::TIMEOUT,
+            timeout: Duration::from_secs(65),
             max_body_bytes: 256 * 1024 * 1024,
             daily_reserve: 0.10,
             requests_per_second: 1.0,
             retry_initial: Duration::from_secs(2),
             retry_max: Duration::from_secs(60),
-            retry_attempts: defaults::RETRY_ATTEMPTS,
+            retry_attempts: 4,
         }
     }
 }

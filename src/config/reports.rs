@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::operation::Given;
-use super::{invalid, too_fast, ConfigError, PollConfig, MIN_INTERVAL};
+use super::{check_interval, invalid, ConfigError, PollConfig};
 use crate::reports::{self, ReportName, Schedule, KINDS};
 
 /// A report as a source named it; the interval defaults to the poll interval.
@@ -43,17 +43,10 @@ pub(super) fn validate(
         if out.iter().any(|r| r.name == name) {
             return Err(invalid(key, format!("report {name} is named twice")));
         }
-        let interval = match value.interval {
-            None => poll.interval,
-            Some(i) if i < Duration::from_millis(100) => {
-                return Err(invalid(format!("{key}.interval"), "must be at least 100ms"))
-            }
-            Some(i) if i < MIN_INTERVAL && !poll.allow_fast => {
-                return Err(invalid(format!("{key}.interval"), too_fast(i)))
-            }
-            Some(i) => i,
-        };
-        out.push(ReportConfig { name, interval });
+        if let Some(interval) = value.interval {
+            check_interval(&format!("{key}.interval"), interval, poll.allow_fast)?;
+        }
+        out.push(ReportConfig { name, interval: value.interval.unwrap_or(poll.interval) });
     }
     out.sort_by_key(|r| reports::priority(r.name));
     for r in &out {
@@ -91,7 +84,7 @@ mod tests {
         let c = build(OP, &[]).unwrap();
         let names = c.operations[0].report_names();
         assert_eq!(names, crate::reports::defaults());
-        assert!(c.operations[0].reports.iter().all(|r| r.interval == super::super::defaults::INTERVAL));
+        assert!(c.operations[0].reports.iter().all(|r| r.interval == PollConfig::default().interval));
     }
 
     #[test]
@@ -103,7 +96,7 @@ mod tests {
             vec![
                 ReportConfig {
                     name: crate::reports::agent_13::NAME,
-                    interval: super::super::defaults::INTERVAL
+                    interval: PollConfig::default().interval
                 },
                 ReportConfig { name: crate::reports::agent_13_1::NAME, interval: Duration::from_secs(3600) },
             ]

@@ -1,15 +1,14 @@
 //! Builds the typed [`Config`] from the file, the flags and the environment, and checks
 //! every value; each error names the key, flag or variable the value came from.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::operation::validate_operation;
 use super::plan;
 use super::{
-    defaults, env, invalid, too_fast, ApiConfig, Config, ConfigError, FileConfig, MetricsConfig,
-    OperationConfig, Overrides, PollConfig, MIN_INTERVAL,
+    check_interval, defaults, env, invalid, ApiConfig, Config, ConfigError, FileConfig, MetricsConfig,
+    OperationConfig, Overrides, PollConfig,
 };
 
 /// Puts a flag's value over the file's; the name of the source it came from, for
@@ -20,13 +19,10 @@ fn flag_over(
     given: Option<Duration>,
     value: &mut Duration,
 ) -> &'static str {
-    match given {
-        Some(given) => {
-            *value = given;
-            flag
-        }
-        None => key,
-    }
+    given.map_or(key, |given| {
+        *value = given;
+        flag
+    })
 }
 
 impl Config {
@@ -41,10 +37,12 @@ impl Config {
         let api = check_api(file.api)?;
         let metrics = check_metrics(file.metrics)?;
 
-        let mut raw_ops = Vec::with_capacity(file.operations.len().max(1));
-        for (index, op) in file.operations.into_iter().enumerate() {
-            raw_ops.push(op.into_raw(index)?);
-        }
+        let mut raw_ops: Vec<_> = file
+            .operations
+            .into_iter()
+            .enumerate()
+            .map(|(i, op)| op.into_raw(i))
+            .collect::<Result<_, _>>()?;
         if raw_ops.is_empty() {
             raw_ops.extend(env::operation(&env)?);
         }
@@ -55,11 +53,10 @@ impl Config {
                  set WOLKVOX_SERVER or WOLKVOX_BASE_URL, or run with --demo",
             ));
         }
-        let mut operations = Vec::with_capacity(raw_ops.len());
-        let mut names = HashSet::new();
+        let mut operations: Vec<OperationConfig> = Vec::with_capacity(raw_ops.len());
         for (index, raw) in raw_ops.into_iter().enumerate() {
             let op = validate_operation(raw, &poll, &env)?;
-            if !names.insert(op.name.clone()) {
+            if operations.iter().any(|o| o.name == op.name) {
                 return Err(invalid(
                     format!("operations[{index}].name"),
                     format!("duplicate operation name {:?}", op.name),
@@ -107,11 +104,10 @@ fn poll_config(mut poll: PollConfig, o: &Overrides) -> Result<PollConfig, Config
     let catch_up_key = flag_over("--poll.catch-up", "poll.catch_up", o.catch_up, &mut poll.catch_up);
     flag_over("--reconcile.delay", "poll.reconcile_delay", o.reconcile_delay, &mut poll.reconcile_delay);
     poll.allow_fast |= o.allow_fast;
-    first_wrong([
-        (interval_key, poll.interval < MIN_INTERVAL && !poll.allow_fast, &too_fast(poll.interval)),
-        (interval_key, poll.interval < Duration::from_millis(100), "must be at least 100ms"),
-        (catch_up_key, poll.catch_up.as_secs() == 0, "must be at least 1s"),
-    ])?;
+    check_interval(interval_key, poll.interval, poll.allow_fast)?;
+    if poll.catch_up.as_secs() == 0 {
+        return Err(invalid(catch_up_key, "must be at least 1s"));
+    }
     Ok(poll)
 }
 

@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
-use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
+use enum_map::{EnumArray, EnumMap};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelValue, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType::{self, Counter, Gauge, Histogram};
 use prometheus_client::registry::Unit;
 
@@ -12,7 +13,6 @@ use super::collector::Ops;
 use super::{REVISION, VERSION};
 use crate::reports::Schedule;
 use crate::store::{OpData, OperationStore, ReportHealth, ReportSlot, Store, API_LATENCY_BUCKETS};
-use crate::vocab::{ErrorReason, InvalidReason};
 use crate::web::ReloadStats;
 
 /// Where a family's series come from.
@@ -148,6 +148,20 @@ fn slots<'a>(ops: &'a Ops) -> impl Iterator<Item = ([(&'static str, &'a str); 2]
     })
 }
 
+/// A counter per report and `reason`, every reason from the start.
+fn by_reason<K: EnumArray<u64> + EncodeLabelValue>(
+    m: &mut MetricEncoder,
+    ops: &Ops,
+    counts: fn(&ReportHealth) -> &EnumMap<K, u64>,
+) -> fmt::Result {
+    for (labels, slot) in slots(ops) {
+        for (reason, n) in counts(&slot.health) {
+            number(&mut m.encode_family(&(labels, [("reason", reason)]))?, Counter, *n)?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn encode(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
     for (name, help, metric_type, series) in &FAMILIES {
         let unit = matches!(series, Series::Latency | Series::Interval).then_some(Unit::Seconds);
@@ -170,22 +184,8 @@ pub(super) fn encode(e: &mut DescriptorEncoder, ops: &Ops) -> fmt::Result {
                     m.encode_family(&labels)?.encode_gauge(&t)?;
                 }
             }
-            Series::Errors => {
-                for (labels, slot) in slots(ops) {
-                    for reason in ErrorReason::ALL {
-                        let labels = (labels, [("reason", reason)]);
-                        number(&mut m.encode_family(&labels)?, Counter, slot.health.errors[reason])?;
-                    }
-                }
-            }
-            Series::Invalid => {
-                for (labels, slot) in slots(ops) {
-                    for reason in InvalidReason::ALL {
-                        let labels = (labels, [("reason", reason)]);
-                        number(&mut m.encode_family(&labels)?, Counter, slot.health.invalid[reason])?;
-                    }
-                }
-            }
+            Series::Errors => by_reason(&mut m, ops, |h| &h.errors)?,
+            Series::Invalid => by_reason(&mut m, ops, |h| &h.invalid)?,
             Series::Latency => {
                 for (labels, slot) in slots(ops) {
                     let latency = &slot.health.latency;

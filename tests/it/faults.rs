@@ -142,7 +142,7 @@ async fn chaos_through_window_splits_is_exact_and_every_failure_is_counted() {
         log.len() as f64,
         "requests counted"
     );
-    for reason in wolkvox_exporter::client::ErrorReason::ALL.map(|r| r.as_str()) {
+    for reason in wolkvox_exporter::vocab::all().map(|r: wolkvox_exporter::client::ErrorReason| r.as_str()) {
         assert_eq!(
             metric(&m, "wolkvox_api_request_errors_total", &[("operation", "chaos"), ("reason", reason)]),
             expected.get(reason).copied().unwrap_or(0) as f64,
