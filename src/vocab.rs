@@ -44,18 +44,9 @@ pub enum InvalidReason {
     outside_window,
 }
 
-impl InvalidReason {
-    pub const ALL: [InvalidReason; 4] = [
-        InvalidReason::bad_time,
-        InvalidReason::bad_date,
-        InvalidReason::missing_field,
-        InvalidReason::outside_window,
-    ];
-}
-
 /// Why a request failed: the `reason` label of `wolkvox_api_request_errors_total`.
 #[allow(non_camel_case_types)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, EncodeLabelValue, strum::IntoStaticStr)]
 pub enum ErrorReason {
     timeout,
     connect,
@@ -78,21 +69,7 @@ pub fn all<T: Enum>() -> impl Iterator<Item = T> {
 
 impl ErrorReason {
     pub fn as_str(self) -> &'static str {
-        const NAMES: [&str; 12] = [
-            "timeout",
-            "connect",
-            "http_5xx",
-            "bad_request",
-            "unauthorized",
-            "invalid_token",
-            "quota_exceeded",
-            "concurrency_limit",
-            "maintenance",
-            "forbidden",
-            "bad_response",
-            "too_large",
-        ];
-        NAMES[self.into_usize()]
+        self.into()
     }
 }
 
