@@ -106,8 +106,9 @@ pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
 }
 
 /// Serves until `shutdown` resolves; open connections get a short grace period. At the
-/// connection limit an idle connection makes room (see [`Limits`]). A reload of the web
-/// config reaches open connections: TLS is taken per connection, basic auth per request.
+/// connection limit an idle connection makes room (see [`Limits`]), so a scrape never waits
+/// behind idle or slow clients. A reload of the web config reaches open connections: TLS
+/// is taken per connection, basic auth per request.
 pub async fn serve(
     listener: TcpListener,
     site: Arc<Site>,

@@ -139,6 +139,11 @@ async fn watch_loop(
 ) {
     // The files last loaded, with the digests last seen (loaded, or refused).
     let mut known = sender.borrow().read_log.clone();
+    if known.files.is_empty() {
+        // A starting configuration that read no file still watches the one named.
+        known.files.push(path.clone());
+        known.digests = known.digests_now().await;
+    }
     let mut ticker = tokio::time::interval(options.poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;

@@ -146,22 +146,40 @@ pub(super) fn acceptor(
             return Err(WebConfigError::invalid(path, format!("tls_server_config.{key}"), why));
         }
     }
-    let required = |name: &str, pem: Option<Pem>| {
-        pem.ok_or_else(|| {
-            let message = format!("missing: TLS needs one of {name}_file or {name}");
-            WebConfigError::invalid(path, format!("tls_server_config.{name}_file"), message)
-        })
+    let missing = |name: &str| {
+        let message = format!("missing: TLS needs one of {name}_file or {name}");
+        WebConfigError::invalid(path, format!("tls_server_config.{name}_file"), message)
     };
-    let cert = required("cert", Pem::read(path, "cert", raw.cert, raw.cert_file, read_log)?)?;
-    let key = required("key", Pem::read(path, "key", raw.key.map(|s| s.0), raw.key_file, read_log)?)?;
-    let client_ca = Pem::read(path, "client_ca", raw.client_ca, raw.client_ca_file, read_log)?;
-
+    if raw.cert.is_none() && raw.cert_file.is_none() {
+        return Err(missing("cert"));
+    }
+    if raw.key.is_none() && raw.key_file.is_none() {
+        return Err(missing("key"));
+    }
     let client_auth = match raw.client_auth_type.as_deref() {
         None | Some("") => ClientAuthType::NoClientCert,
         Some(name) => name.parse().map_err(|message: String| {
             WebConfigError::invalid(path, "tls_server_config.client_auth_type", message)
         })?,
     };
+    let ca_error =
+        |message: String| WebConfigError::invalid(path, "tls_server_config.client_ca_file", message);
+    match (client_auth, raw.client_ca.is_some() || raw.client_ca_file.is_some()) {
+        (ClientAuthType::NoClientCert, true) => {
+            return Err(ca_error(
+                "a client CA is set but client_auth_type is NoClientCert; set client_auth_type \
+                 (for example RequireAndVerifyClientCert)"
+                    .into(),
+            ))
+        }
+        (ClientAuthType::VerifyClientCertIfGiven | ClientAuthType::RequireAndVerifyClientCert, false) => {
+            return Err(ca_error(format!(
+                "missing: client_auth_type {client_auth:?} verifies client certificates \
+                 against client_ca_file"
+            )))
+        }
+        _ => {}
+    }
 
     let version = |key: &str, value: Option<String>, default: usize| match value.as_deref() {
         None | Some("") => Ok(default),
@@ -185,6 +203,11 @@ pub(super) fn acceptor(
         ));
     }
 
+    // The files are read once every setting is known to be valid.
+    let cert = Pem::read(path, "cert", raw.cert, raw.cert_file, read_log)?.ok_or_else(|| missing("cert"))?;
+    let key = Pem::read(path, "key", raw.key.map(|s| s.0), raw.key_file, read_log)?;
+    let key = key.ok_or_else(|| missing("key"))?;
+    let client_ca = Pem::read(path, "client_ca", raw.client_ca, raw.client_ca_file, read_log)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = cert.certs(path)?;
     let private_key = PrivateKeyDer::from_pem_slice(&key.text)
@@ -212,29 +235,13 @@ pub(super) fn acceptor(
             roots.add(cert).map_err(|e| ca.invalid(path, format!("not a usable CA certificate: {e}")))?;
         }
     }
-    let ca_error =
-        |message: String| WebConfigError::invalid(path, "tls_server_config.client_ca_file", message);
-    let verifier: Arc<dyn ClientCertVerifier> = match (client_auth, client_ca) {
-        (ClientAuthType::NoClientCert, None) => WebPkiClientVerifier::no_client_auth(),
-        (ClientAuthType::NoClientCert, Some(_)) => {
-            return Err(ca_error(
-                "a client CA is set but client_auth_type is NoClientCert; set client_auth_type \
-                 (for example RequireAndVerifyClientCert)"
-                    .into(),
-            ))
-        }
-        (ClientAuthType::RequestClientCert | ClientAuthType::RequireAnyClientCert, _) => {
-            Arc::new(AnyClientCert {
-                mandatory: client_auth == ClientAuthType::RequireAnyClientCert,
-                algorithms: provider.signature_verification_algorithms,
-            })
-        }
-        (_, None) => {
-            return Err(ca_error(format!(
-            "missing: client_auth_type {client_auth:?} verifies client certificates against client_ca_file"
-        )))
-        }
-        (_, Some(_)) => {
+    let verifier: Arc<dyn ClientCertVerifier> = match client_auth {
+        ClientAuthType::NoClientCert => WebPkiClientVerifier::no_client_auth(),
+        ClientAuthType::RequestClientCert | ClientAuthType::RequireAnyClientCert => Arc::new(AnyClientCert {
+            mandatory: client_auth == ClientAuthType::RequireAnyClientCert,
+            algorithms: provider.signature_verification_algorithms,
+        }),
+        ClientAuthType::VerifyClientCertIfGiven | ClientAuthType::RequireAndVerifyClientCert => {
             let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
             let anonymous = client_auth == ClientAuthType::VerifyClientCertIfGiven;
             let builder = if anonymous { builder.allow_unauthenticated() } else { builder };

@@ -235,6 +235,16 @@ fn inconsistent_tls_settings_name_the_key() {
             tls_yaml("  client_auth_type: RequireAndVerifyClientCert\n"),
             vec!["tls_server_config.client_ca_file: missing"],
         ),
+        // The settings are checked before any file is read: a mistyped CA path still
+        // gets the advice about client_auth_type.
+        (
+            tls_yaml("  client_ca_file: /nonexistent/ca.crt\n"),
+            vec!["tls_server_config.client_ca_file", "NoClientCert"],
+        ),
+        (
+            tls_yaml("  client_auth_type: Sometimes\n  client_ca_file: /nonexistent/ca.crt\n"),
+            vec!["tls_server_config.client_auth_type", "\"Sometimes\""],
+        ),
         (tls_yaml("  min_version: TLS10\n"), vec!["tls_server_config.min_version", "TLS10 is not supported"]),
         (tls_yaml("  max_version: TLS14\n"), vec!["tls_server_config.max_version", "unknown TLS version"]),
         (
