@@ -116,16 +116,13 @@ impl Sieve for LedgerSieve<'_> {
                 return None;
             }
         }
-        let (id, complete) = match key {
-            Key::Complete(id) => (id, true),
-            Key::Incomplete(id) => (id, false),
-        };
+        let (Key::Complete(id) | Key::Incomplete(id)) = key;
         if self.seen.contains_key(&id) || !self.on_page.insert(id) {
             self.tally.duplicate += 1;
             return None;
         }
         let end = local_secs(self.spec.end);
-        if !complete {
+        if let Key::Incomplete(_) = key {
             self.remember.push((id, end));
             self.rejected(InvalidReason::missing_field);
             return None;

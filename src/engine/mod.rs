@@ -172,7 +172,7 @@ impl Engine {
         calendar::local_day(self.shared.clock.now(), self.op.timezone)
     }
 
-    pub fn name(&self, i: usize) -> ReportName {
+    fn name(&self, i: usize) -> ReportName {
         self.reports[i].report.name()
     }
 
