@@ -23,7 +23,7 @@ pub use options::{Bound, Options};
 use crate::app::{Exit, Wiring};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::engine::Ended;
+use crate::engine::Stop;
 use crate::reports::ReportName;
 use crate::store::{OperationStore, Store};
 use progress::Settings;
@@ -50,7 +50,7 @@ pub enum BackfillError {
 #[derive(Debug, Clone)]
 pub struct OperationResult {
     pub name: String,
-    pub ended: Ended,
+    pub ended: Result<(), Stop>,
     pub records: u64,
     pub requests: u64,
 }
@@ -170,7 +170,7 @@ pub async fn run(
         }
     }
     results.sort_by_key(|r: &OperationResult| run.config.operations.iter().position(|o| o.name == r.name));
-    if !results.iter().all(|r| r.ended == Ended::Done) {
+    if !results.iter().all(|r| r.ended.is_ok()) {
         progress::save(&run).await?;
         return Ok(Summary { operations: results, output: None });
     }
@@ -198,13 +198,13 @@ async fn backfill_operation(
         bar.set_message(format!("{records} records, {requests} requests"));
     };
     show(&bar);
-    let mut ended = Ended::Done;
+    let mut ended = Ok(());
     for &report in &reports {
         let Some(timeline) = run.timelines[index].iter().find(|t| lock(t).report == report) else {
             continue;
         };
         ended = engine.backfill(report, grid.start, grid.end, timeline.clone(), || show(&bar)).await;
-        if ended != Ended::Done {
+        if ended.is_err() {
             break;
         }
         lock(timeline).finish();
@@ -212,7 +212,7 @@ async fn backfill_operation(
         tracing::info!(operation = %op.name, report = %report, records, requests, "report backfilled");
     }
     match &ended {
-        Ended::Done => bar.finish(),
+        Ok(()) => bar.finish(),
         _ => bar.abandon(),
     }
     let (_, records, requests) = read_so_far(&op, &reports, grid);
@@ -245,10 +245,10 @@ fn report(summary: &Summary, options: &Options, state_path: &Path) -> String {
     let mut out = String::new();
     for op in &summary.operations {
         let how = match &op.ended {
-            Ended::Done => "done".to_owned(),
-            Ended::Allowance => "stopped: today's request allowance is spent, or what is left of it is kept for the exporter's polling; run the same command after the operation's midnight to resume".to_owned(),
-            Ended::Failed(e) => format!("stopped: {e}; run the same command to resume"),
-            Ended::Interrupted => "interrupted; run the same command to resume".to_owned(),
+            Ok(()) => "done".to_owned(),
+            Err(Stop::Quota | Stop::Paused) => "stopped: today's request allowance is spent, or what is left of it is kept for the exporter's polling; run the same command after the operation's midnight to resume".to_owned(),
+            Err(Stop::Api(e)) => format!("stopped: {e}; run the same command to resume"),
+            Err(Stop::Shutdown) => "interrupted; run the same command to resume".to_owned(),
         };
         out += &format!("operation {}: {} records in {} requests, {how}\n", op.name, op.records, op.requests);
     }

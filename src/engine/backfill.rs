@@ -7,20 +7,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, Timeline};
+use super::{Engine, Stop, Timeline};
 use crate::calendar::Window;
 use crate::config::plan;
 use crate::reports::{ReportName, Schedule};
-
-/// How a report's cycle (or backfill) ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
-    Done,
-    /// The day's allowance is spent, or what is left of it is kept for polling.
-    Allowance,
-    Failed(String),
-    Interrupted,
-}
 
 /// What a backfill may spend today: the allowance less today's use and what every
 /// report's polling needs until the operation's midnight (what `spend` keeps).
@@ -118,21 +108,21 @@ impl Engine {
         end: DateTime<Utc>,
         timeline: Arc<std::sync::Mutex<dyn Timeline>>,
         mut after_window: impl FnMut(),
-    ) -> Ended {
+    ) -> Result<(), Stop> {
         let Some(i) = (0..self.reports.len()).find(|&i| self.name(i) == report) else {
-            return Ended::Done;
+            return Ok(());
         };
         let cursor = self.op.ledger().reports[i].cursor;
         let windows = self.backfill_windows(i, start, end);
         if windows.is_empty() {
-            return Ended::Done;
+            return Ok(());
         }
         self.begin_cycle(i, windows, cursor);
         self.timeline = Some(timeline);
         let ended = loop {
             let ended = self.step(i).await;
-            if ended == Some(Ended::Interrupted) {
-                break Ended::Interrupted;
+            if ended == Some(Err(Stop::Shutdown)) {
+                break Err(Stop::Shutdown);
             }
             self.forget_read(i);
             after_window();

@@ -13,7 +13,7 @@ use foldhash::fast::RandomState;
 use crate::calendar::local_secs;
 use crate::client::{ApiError, RECORD_CAP};
 use crate::reports::{
-    Applied, Folded, Identity, InvalidReason, Key, Notice, Read, Schedule, Sieve, SourceDay, Verdict,
+    Applied, Folded, Identity, InvalidReason, Key, Notice, Read, Schedule, Sieve, SourceDay,
 };
 use crate::store::{OpData, OperationStore};
 
@@ -105,62 +105,59 @@ impl Sieve for LedgerSieve<'_> {
         }
     }
 
-    fn judge(&mut self, key: Option<Key>, date: Option<NaiveDateTime>) -> Verdict {
-        let invalid = &mut self.tally.invalid;
-        let Some(key) = key else {
-            // Nothing to identify it by: rejected again on every re-read.
-            invalid[InvalidReason::missing_field] += 1;
-            return Verdict::Skip;
-        };
+    fn judge(&mut self, key: Key, date: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
         if self.daily {
-            let date = self.spec.ini;
-            return Verdict::Count { date, in_window: true };
+            return Some(self.spec.ini);
         }
         if let Some(before) = self.tally.before {
             if date.is_none_or(|d| d >= before) {
                 // Read again with the rest of the window.
                 self.tally.deferred += 1;
-                return Verdict::Skip;
+                return None;
             }
         }
-        let (id, complete) = match key {
-            Key::Complete(id) => (id, true),
-            Key::Incomplete(id) => (id, false),
-        };
+        let (Key::Complete(id) | Key::Incomplete(id)) = key;
         if self.seen.contains_key(&id) || !self.on_page.insert(id) {
             self.tally.duplicate += 1;
-            return Verdict::Skip;
+            return None;
         }
-        let (ini, end) = (local_secs(self.spec.ini), local_secs(self.spec.end));
-        if !complete {
+        let end = local_secs(self.spec.end);
+        if let Key::Incomplete(_) = key {
             self.remember.push((id, end));
-            invalid[InvalidReason::missing_field] += 1;
-            return Verdict::Skip;
+            self.rejected(InvalidReason::missing_field);
+            return None;
         }
         // A row is remembered even when rejected, so a re-read of the overlap neither
         // counts it twice nor rejects it twice. It is forgotten after its date when that
         // lies in the window; otherwise after the window's end, since any later read
         // overlapping this window may return it again.
-        let in_window = date.map(local_secs).filter(|d| (ini..=end).contains(d));
-        self.remember.push((id, in_window.unwrap_or(end)));
-        match date {
-            None => {
-                invalid[InvalidReason::bad_date] += 1;
-                Verdict::Skip
-            }
-            Some(date) => Verdict::Count { date, in_window: in_window.is_some() },
+        let in_window = date.filter(|d| self.in_window(*d));
+        self.remember.push((id, in_window.map_or(end, local_secs)));
+        if date.is_none() {
+            self.rejected(InvalidReason::bad_date);
         }
+        date
     }
 
     fn rejected(&mut self, reason: InvalidReason) {
         self.tally.invalid[reason] += 1;
     }
 
-    fn place(&mut self, date: NaiveDateTime) -> (u32, bool) {
+    fn place(&mut self, date: NaiveDateTime) -> Option<(u32, bool)> {
+        if !self.in_window(date) {
+            self.rejected(InvalidReason::outside_window);
+            return None;
+        }
         let late = self.spec.late_before.is_some_and(|before| date < before);
         self.tally.counted += 1;
         self.tally.late += u64::from(late);
-        (self.timeline.map_or(0, |t| t.step_of(date)), late)
+        Some((self.timeline.map_or(0, |t| t.step_of(date)), late))
+    }
+}
+
+impl LedgerSieve<'_> {
+    fn in_window(&self, date: NaiveDateTime) -> bool {
+        (local_secs(self.spec.ini)..=local_secs(self.spec.end)).contains(&local_secs(date))
     }
 }
 

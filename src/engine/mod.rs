@@ -19,7 +19,7 @@ use governor::DefaultDirectRateLimiter;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-pub use backfill::{Budget, Ended};
+pub use backfill::Budget;
 pub use ingest::{ingest, Outcome, PageSpec, Tally, Timeline};
 pub use request::LATE_SLACK;
 pub use saver::Saver;
@@ -38,14 +38,16 @@ fn span(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or_default()
 }
 
-/// Why a cycle stopped early.
-#[derive(Debug)]
-enum Stop {
+/// Why a report's cycle (or backfill) stopped before its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
     Api(ApiError),
     /// The day's allowance is spent (or the API said so): wait for the next local day.
     Quota,
-    /// What is left of the day's allowance is kept for earlier reports.
+    /// What is left of the day's allowance is kept for earlier reports (for a backfill,
+    /// for the polling).
     Paused,
+    /// The cycle is left as it stands.
     Shutdown,
 }
 
@@ -139,7 +141,7 @@ impl Engine {
                 .min_by_key(|(i, r)| (r.last_step, *i))
                 .map(|(i, _)| i);
             let stopped = match next {
-                Some(i) => self.step(i).await == Some(Ended::Interrupted),
+                Some(i) => self.step(i).await == Some(Err(Stop::Shutdown)),
                 None => {
                     let due = self.reports.iter().map(|r| r.due).min();
                     self.sleep_until(due.unwrap_or(now + self.poll.interval)).await.is_err()
@@ -170,13 +172,13 @@ impl Engine {
         calendar::local_day(self.shared.clock.now(), self.op.timezone)
     }
 
-    pub fn name(&self, i: usize) -> ReportName {
+    fn name(&self, i: usize) -> ReportName {
         self.reports[i].report.name()
     }
 
     /// Reads the next window of report `i`'s cycle, starting the cycle if needed; how the
-    /// cycle ended, if it did (`Interrupted`: at shutdown, the cycle left as it stands).
-    async fn step(&mut self, i: usize) -> Option<Ended> {
+    /// cycle ended, if it did.
+    async fn step(&mut self, i: usize) -> Option<Result<(), Stop>> {
         self.reports[i].last_step = Instant::now();
         if self.reports[i].cycle.is_none() {
             self.start_cycle(i);
@@ -224,7 +226,7 @@ impl Engine {
                 );
                 vec![right, left]
             }
-            Err(Stop::Shutdown) => return Some(Ended::Interrupted),
+            Err(Stop::Shutdown) => return Some(Err(Stop::Shutdown)),
             Err(stop) => return Some(self.end_cycle(i, Err(stop)).await),
         };
         self.op.data().reports[i].health.splits += 1;
@@ -234,15 +236,9 @@ impl Engine {
         None
     }
 
-    async fn end_cycle(&mut self, i: usize, result: Result<(), Stop>) -> Ended {
-        let ended = match &result {
-            Ok(()) => Ended::Done,
-            Err(Stop::Quota | Stop::Paused) => Ended::Allowance,
-            Err(Stop::Api(e)) => Ended::Failed(e.to_string()),
-            Err(Stop::Shutdown) => Ended::Interrupted,
-        };
+    async fn end_cycle(&mut self, i: usize, result: Result<(), Stop>) -> Result<(), Stop> {
         let Some(cycle) = self.reports[i].cycle.take() else {
-            return ended;
+            return result;
         };
         let interval = self.reports[i].interval;
         let due = match &result {
@@ -264,7 +260,7 @@ impl Engine {
         if matches!(result, Err(Stop::Paused)) {
             // Not a failure: the report waits, and its cycle starts again later.
             self.op.data().reports[i].health.cycled = true;
-            return ended;
+            return result;
         }
         let ok = result.is_ok();
         {
@@ -282,7 +278,7 @@ impl Engine {
         if advanced || (ok && cycle.read) {
             self.shared.saver.save().await;
         }
-        ended
+        result
     }
 
     /// Forgets the rows of report `i` that no later read can return: it keeps those

@@ -107,8 +107,7 @@ impl Engine {
         plan::reserved(&polled, left.max(0) as u64)
     }
 
-    /// One request: the allowance, pacing and the token's lock first; then the page
-    /// goes to the report, off the async workers. Each failure is logged and counted here.
+    /// One request of report `i` for `w`, in the order the module's doc gives.
     async fn request(&mut self, i: usize, w: Window) -> Result<Outcome, Stop> {
         let name = self.name(i);
         let (ini, end) = w.local_bounds(self.op.timezone);

@@ -30,22 +30,14 @@ pub trait Sieve {
     /// Whether the page, whose rows have these dates in the order sent, is counted at
     /// all (false: cut at the cap, to be read again in parts).
     fn whole(&mut self, dates: &[Option<NaiveDateTime>]) -> bool;
-    /// A row, before it is checked: its identity (`None` when it is not a record) and
-    /// date.
-    fn judge(&mut self, key: Option<Key>, date: Option<NaiveDateTime>) -> Verdict;
-    /// A row judged countable that the report's check rejected.
+    /// A record, before it is checked: the date it counts as, `None` when it is skipped
+    /// (already counted or rejected, or rejected now by the sieve).
+    fn judge(&mut self, key: Key, date: Option<NaiveDateTime>) -> Option<NaiveDateTime>;
+    /// A row rejected after [`Sieve::judge`] let it through, or that is not a record.
     fn rejected(&mut self, reason: InvalidReason);
-    /// The step (of a backfill) a counted row falls in, and whether it arrived late.
-    fn place(&mut self, date: NaiveDateTime) -> (u32, bool);
-}
-
-/// The sieve's verdict on a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Already counted or rejected, or rejected now by the sieve.
-    Skip,
-    /// To be checked and counted as dated `date`, unless it lies outside the window.
-    Count { date: NaiveDateTime, in_window: bool },
+    /// A row the report's check passed: the step (of a backfill) it falls in and whether
+    /// it arrived late, or `None` when it lies outside the window (rejected).
+    fn place(&mut self, date: NaiveDateTime) -> Option<(u32, bool)>;
 }
 
 /// What a page held.
@@ -132,20 +124,20 @@ impl<R: Report> DynReport for R {
         }
         let mut counted: BTreeMap<u32, Vec<_>> = BTreeMap::new();
         for (item, &date) in rows.iter().zip(&dates) {
-            let key = match item {
-                Item::Record(row) => Some(self.identity(row)),
-                Item::NotAnObject => None,
+            // Nothing to identify it by: rejected again on every re-read.
+            let Item::Record(row) = item else {
+                sieve.rejected(InvalidReason::missing_field);
+                continue;
             };
-            let (Verdict::Count { date, in_window }, Item::Record(row)) = (sieve.judge(key, date), item)
-            else {
+            let Some(date) = sieve.judge(self.identity(row), date) else {
                 continue;
             };
             match self.check(row) {
                 Err(reason) => sieve.rejected(reason),
-                Ok(_) if !in_window => sieve.rejected(InvalidReason::outside_window),
                 Ok(change) => {
-                    let (step, late) = sieve.place(date);
-                    counted.entry(step).or_default().push(Counted { change, date, late });
+                    if let Some((step, late)) = sieve.place(date) {
+                        counted.entry(step).or_default().push(Counted { change, date, late });
+                    }
                 }
             }
         }

@@ -30,7 +30,7 @@ use crate::client::Text;
 pub use crate::vocab::{InvalidReason, ReportName};
 use agents::Agents;
 use days::DayTallies;
-pub use erased::{Counters, DynReport, FamilyId, Folded, Read, Sieve, Verdict};
+pub use erased::{Counters, DynReport, FamilyId, Folded, Read, Sieve};
 pub(crate) use exemplars::ExemplarWriter;
 pub use exemplars::Exemplars;
 pub use fields::Identity;
