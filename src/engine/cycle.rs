@@ -93,7 +93,8 @@ impl Engine {
         let delay = span(self.poll.reconcile_delay);
         let mut day = match done {
             Some(next) => calendar::local_day(next, tz),
-            // The first day that begins at or after the first catch-up.
+            // The first day that begins at or after the first catch-up (`since` is whole
+            // seconds: the day after the one holding the second before it).
             None => calendar::local_day(since - chrono::Duration::seconds(1), tz) + chrono::Days::new(1),
         };
         let mut data = self.op.data();
@@ -153,7 +154,7 @@ impl Engine {
         c.read = true;
         // Pending windows are contiguous, the next one last.
         let rest = c.pending.last().zip(c.pending.first()).map(|(next, last)| (next.start, last.end));
-        if let Some((start, end)) = rest.filter(|_| unordered) {
+        if let (true, Some((start, end))) = (unordered, rest) {
             let again = self.planned_windows(i, start, end).into_iter().rev().collect();
             self.reports[i].cycle.as_mut().expect("a cycle under way").pending = again;
         }

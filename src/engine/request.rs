@@ -127,7 +127,11 @@ impl Engine {
         drop(in_flight);
         {
             let mut data = self.op.data();
-            if fetched.as_ref().is_none_or(|r| r.as_ref().err().is_none_or(ApiError::was_sent)) {
+            let sent = match &fetched {
+                None | Some(Ok(_)) => true,
+                Some(Err(e)) => e.was_sent(),
+            };
+            if sent {
                 data.daily.used += 1;
             }
             let h = &mut data.reports[i].health;

@@ -113,8 +113,8 @@ fn restore_operation(op: &OperationConfig, saved: OpState, data: &mut OpData, le
                 slot.counters = counters;
                 slot.health.watermark = state.cursor;
                 let seen = state.seen.into_iter().map(|(hi, lo, d)| (Identity(hi, lo), d)).collect();
-                let (cursor, since, density) = (state.cursor, state.since, state.density);
-                ledger.reports[i] = ReportLedger { cursor, since, density, seen };
+                ledger.reports[i] =
+                    ReportLedger { cursor: state.cursor, since: state.since, density: state.density, seen };
             }
             Err(why) => tracing::error!(
                 operation = %op.name,

@@ -270,8 +270,12 @@ impl Chains {
                 .encode_counter::<NoLabelSet, _, u64>(&self.evicted, None)?,
             _ => {
                 for (transfers, n) in &self.settled {
-                    let labels =
-                        [("operation", operation), ("transfers", ["1", "2", "3+"][transfers.into_usize()])];
+                    let transfers = match transfers {
+                        Transfers::One => "1",
+                        Transfers::Two => "2",
+                        Transfers::ThreeOrMore => "3+",
+                    };
+                    let labels = [("operation", operation), ("transfers", transfers)];
                     encoder.encode_family(&labels)?.encode_counter::<NoLabelSet, _, u64>(n, None)?;
                 }
             }
