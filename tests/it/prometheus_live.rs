@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::clock::real_now;
 use crate::support::exporter::Exporter;
 use crate::support::exposition::Exposition;
 use crate::support::prometheus::{result_len, Prometheus};
@@ -209,10 +210,7 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
     // day too), as it does to one running for a while: a catch-up inside its first hour silences the ratio rules for that
     // hour (the late-records gate), which a test started mid-catch-up would only race.
     let caught_up = |text: &str| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_secs_f64();
+        let now = real_now().timestamp() as f64;
         let m = Exposition::parse(text);
         ["agent_13", "cdr_1", "agent_13_1"].iter().all(|report| {
             let until = m.get("wolkvox_ingested_until_timestamp_seconds", &[("report", report)]);
@@ -288,7 +286,7 @@ fn every_dashboard_query_and_rule_works_against_a_real_prometheus() {
     let mut failures = Vec::new();
     // Every query and its condition at one instant a moment ago, which the rules have
     // evaluated: a condition read later could see data the query did not.
-    let at = chrono::Utc::now().timestamp() - 2;
+    let at = real_now().timestamp() - 2;
     for (key, expr, must_have_data) in checks {
         let promql = substitute(&expr);
         let allowed = allowed
