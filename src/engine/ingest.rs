@@ -82,6 +82,8 @@ struct LedgerSieve<'a> {
     /// A daily report's rows are the totals of the window's day: not identified.
     daily: bool,
     spec: PageSpec,
+    /// The window's local seconds, both ends included.
+    window: std::ops::RangeInclusive<i64>,
     timeline: Option<&'a dyn Timeline>,
     tally: Tally,
 }
@@ -121,7 +123,7 @@ impl Sieve for LedgerSieve<'_> {
             self.tally.duplicate += 1;
             return None;
         }
-        let end = local_secs(self.spec.end);
+        let end = *self.window.end();
         if let Key::Incomplete(_) = key {
             self.remember.push((id, end));
             self.rejected(InvalidReason::missing_field);
@@ -131,8 +133,8 @@ impl Sieve for LedgerSieve<'_> {
         // counts it twice nor rejects it twice. It is forgotten after its date when that
         // lies in the window; otherwise after the window's end, since any later read
         // overlapping this window may return it again.
-        let in_window = date.filter(|d| self.in_window(*d));
-        self.remember.push((id, in_window.map_or(end, local_secs)));
+        let forget_after = date.filter(|d| self.in_window(*d)).map_or(end, local_secs);
+        self.remember.push((id, forget_after));
         if date.is_none() {
             self.rejected(InvalidReason::bad_date);
         }
@@ -157,7 +159,7 @@ impl Sieve for LedgerSieve<'_> {
 
 impl LedgerSieve<'_> {
     fn in_window(&self, date: NaiveDateTime) -> bool {
-        (local_secs(self.spec.ini)..=local_secs(self.spec.end)).contains(&local_secs(date))
+        self.window.contains(&local_secs(date))
     }
 }
 
@@ -184,6 +186,7 @@ pub fn ingest(
         on_page: HashSet::default(),
         remember: Vec::new(),
         daily,
+        window: local_secs(spec.ini)..=local_secs(spec.end),
         spec,
         timeline: timeline.as_deref().map(|t| t as &dyn Timeline),
         tally: Tally::default(),
